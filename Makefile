@@ -1,0 +1,88 @@
+# microvm — one non-recursive Makefile.
+#   make            build/microvm
+#   make deps       install the Debian packages everything needs
+#   make guest      the test guest (kernel, initrd, rootfs) in build/guest
+#   make demo       deps + build + guest, then boot it and show the boot time
+#   make test       deps + guest + unit tests + integration tests
+#   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan
+#   make integration  boots real guests
+#   make bench      benchmarks side by side with QEMU -M microvm
+#   make format / format-check
+CC ?= gcc
+SAN ?= 0
+BUILD := build
+ifeq ($(SAN),1)
+BUILD := build/san
+SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+endif
+
+CFLAGS := -std=gnu11 -O2 -g -I. -D_GNU_SOURCE -fstack-protector-strong \
+	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -Wundef \
+	-Wno-unused-parameter $(SANFLAGS) $(EXTRA_CFLAGS)
+LDFLAGS := $(SANFLAGS)
+LDLIBS := -lcjson -lpthread -lm
+
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c)
+LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
+UNIT_SRCS := $(wildcard tests/unit/test_*.c)
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
+GUEST := build/guest
+GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio.gz $(GUEST)/rootfs.ext4
+
+.PHONY: all deps guest demo test check integration bench format format-check clean install
+all: $(BUILD)/microvm
+
+$(BUILD)/obj/%.o: %.c $(wildcard */*.h)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c -o $@ $<
+
+$(BUILD)/libmicrovm.a: $(LIB_OBJS)
+	$(AR) rcs $@ $^
+
+$(BUILD)/microvm: $(BUILD)/obj/vmm/main.o $(BUILD)/libmicrovm.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libmicrovm.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmicrovm.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+deps:
+	scripts/deps.sh
+
+guest: $(GUEST_FILES)
+$(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
+	tests/guest/build-kernel.sh $(GUEST)
+	@touch $@
+$(GUEST)/initrd.cpio.gz $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c
+	tests/guest/build-rootfs.sh $(GUEST)
+
+demo: deps
+	$(MAKE) all guest
+	scripts/demo.sh
+
+check: $(UNIT_BINS)
+	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+integration: all guest
+	python3 tests/integration/run.py
+
+test: deps
+	$(MAKE) check integration
+
+bench: all guest
+	bench/boot.sh
+
+format:
+	clang-format -i $$(git ls-files '*.c' '*.h')
+
+format-check:
+	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+
+install: all
+	install -D -m 0755 $(BUILD)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
+
+PREFIX ?= /usr/local
+
+clean:
+	rm -rf build/obj build/san build/tests build/microvm build/libmicrovm.a

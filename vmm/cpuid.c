@@ -1,0 +1,131 @@
+// SPDX-License-Identifier: Apache-2.0
+/* CPUID for a vCPU: what KVM supports, normalised in one place (APIC ids,
+ * topology, hypervisor leaves, features this machine's KVM cannot honour).
+ * CPU templates will grow from cpuid_normalize(). */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+
+#include "vmm/vmm.h"
+
+#define CPUID_MAX_ENTRIES 256
+
+#define LEAF1_ECX_HYPERVISOR (1u << 31)
+#define LEAF1_EDX_HTT (1u << 28)
+#define KVM_FEATURE_PV_UNHALT (1u << 7)
+#define KVM_FEATURE_PV_SEND_IPI (1u << 11)
+#define KVM_FEATURE_PV_SCHED_YIELD (1u << 13)
+#define EXT8_EBX_XSAVEERPTR (1u << 2)
+#define LEVEL_TYPE_SMT 1
+#define LEVEL_TYPE_CORE 2
+
+struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES *
+							  sizeof(c->entries[0]));
+
+	if (!c)
+		return NULL;
+	c->nent = CPUID_MAX_ENTRIES;
+	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+		free(c);
+		return NULL;
+	}
+	return c;
+}
+
+static unsigned order_base_2(unsigned n)
+{
+	unsigned order = 0;
+
+	while ((1u << order) < n)
+		order++;
+	return order;
+}
+
+static void set_leaf1(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t)
+{
+	unsigned logical = t->nr_vcpus > 1 ? t->nr_vcpus : 1;
+
+	e->ebx = (e->ebx & 0x0000ffffu) | (t->index << 24) |
+		 ((logical > 255 ? 255 : logical) << 16);
+	e->ecx |= LEAF1_ECX_HYPERVISOR;
+	if (t->nr_vcpus > 1)
+		e->edx |= LEAF1_EDX_HTT;
+	else
+		e->edx &= ~LEAF1_EDX_HTT;
+}
+
+/* Deterministic cache parameters: cores sharing a package. */
+static void set_leaf4(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t)
+{
+	unsigned threads = t->smt ? 2 : 1;
+	unsigned cores = (t->nr_vcpus + threads - 1) / threads;
+	unsigned level = (e->eax >> 5) & 7;
+	unsigned sharing = level >= 3 ? t->nr_vcpus : threads;
+
+	if ((e->eax & 0x1f) == 0) /* no more caches */
+		return;
+	e->eax &= 0x3ff;
+	e->eax |= ((sharing - 1) & 0xfff) << 14;
+	e->eax |= ((cores - 1) & 0x3f) << 26;
+}
+
+/* Extended topology: SMT level then core level, x2APIC id in EDX. */
+static void set_leaf_b(struct kvm_cpuid_entry2 *e, const struct cpu_topology *t)
+{
+	unsigned threads = t->smt ? 2 : 1;
+
+	e->edx = t->index;
+	switch (e->index) {
+	case 0:
+		e->eax = t->smt ? 1 : 0;
+		e->ebx = threads;
+		e->ecx = (LEVEL_TYPE_SMT << 8) | e->index;
+		break;
+	case 1:
+		e->eax = order_base_2(t->nr_vcpus);
+		e->ebx = t->nr_vcpus;
+		e->ecx = (LEVEL_TYPE_CORE << 8) | e->index;
+		break;
+	default:
+		e->eax = e->ebx = 0;
+		e->ecx = e->index;
+		break;
+	}
+}
+
+void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t)
+{
+	unsigned i;
+
+	for (i = 0; i < cpuid->nent; i++) {
+		struct kvm_cpuid_entry2 *e = &cpuid->entries[i];
+
+		switch (e->function) {
+		case 1:
+			set_leaf1(e, t);
+			break;
+		case 4:
+			set_leaf4(e, t);
+			break;
+		case 0xa: /* no PMU */
+			e->eax = e->ebx = e->ecx = e->edx = 0;
+			break;
+		case 0xb:
+		case 0x1f:
+			set_leaf_b(e, t);
+			break;
+		case 0x40000001: /* hypercalls this KVM may not serve */
+			e->eax &= ~(KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI |
+				    KVM_FEATURE_PV_SCHED_YIELD);
+			break;
+		case 0x80000008:
+			e->ebx |= EXT8_EBX_XSAVEERPTR;
+			break;
+		default:
+			break;
+		}
+	}
+}

@@ -1,0 +1,114 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Guest RAM: one host mapping, split in guest-physical space around the
+ * MMIO gap [GMEM_LOW_LIMIT, 4 GiB). gmem_ptr() is the one checked way in. */
+#include <errno.h>
+#include <linux/memfd.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "vmm/vmm.h"
+
+#define HUGE_2M (2ULL << 20)
+
+static int map_anonymous(struct guest_mem *mem)
+{
+	void *p = mmap(NULL, mem->size, PROT_READ | PROT_WRITE,
+		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+
+	if (p == MAP_FAILED)
+		return -errno;
+	mem->host = p;
+	return 0;
+}
+
+static int map_hugetlb_memfd(struct guest_mem *mem)
+{
+	void *p;
+	int fd = memfd_create("microvm-ram", MFD_CLOEXEC | MFD_HUGETLB |
+						     MFD_HUGE_2MB);
+
+	if (fd < 0)
+		return -errno;
+	if (ftruncate(fd, (off_t)mem->size) < 0)
+		goto err;
+	p = mmap(NULL, mem->size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (p == MAP_FAILED)
+		goto err;
+	mem->host = p;
+	mem->memfd = fd;
+	return 0;
+err:
+	close(fd);
+	return -errno;
+}
+
+int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m)
+{
+	uint64_t align = huge_2m ? HUGE_2M : 4096;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->memfd = -1;
+	if (size == 0 || size % align)
+		return -EINVAL;
+	mem->size = size;
+	mem->page_size = align;
+	return huge_2m ? map_hugetlb_memfd(mem) : map_anonymous(mem);
+}
+
+void gmem_destroy(struct guest_mem *mem)
+{
+	if (mem->host)
+		munmap(mem->host, mem->size);
+	if (mem->memfd >= 0)
+		close(mem->memfd);
+	mem->host = NULL;
+	mem->memfd = -1;
+}
+
+unsigned gmem_regions(const struct guest_mem *mem)
+{
+	return mem->size > GMEM_LOW_LIMIT ? 2 : 1;
+}
+
+void gmem_region(const struct guest_mem *mem, unsigned i, uint64_t *gpa,
+		 uint64_t *size, uint64_t *host_offset)
+{
+	uint64_t low = mem->size < GMEM_LOW_LIMIT ? mem->size : GMEM_LOW_LIMIT;
+
+	if (i == 0) {
+		*gpa = 0;
+		*size = low;
+		*host_offset = 0;
+	} else {
+		*gpa = GMEM_HIGH_START;
+		*size = mem->size - low;
+		*host_offset = low;
+	}
+}
+
+void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	unsigned i;
+
+	for (i = 0; i < gmem_regions(mem); i++) {
+		uint64_t base, size, off;
+
+		gmem_region(mem, i, &base, &size, &off);
+		if (gpa < base || gpa - base > size || len > size - (gpa - base))
+			continue;
+		return mem->host + off + (gpa - base);
+	}
+	return NULL;
+}
+
+int gmem_write(const struct guest_mem *mem, uint64_t gpa, const void *src,
+	       uint64_t len)
+{
+	void *dst = gmem_ptr(mem, gpa, len);
+
+	if (!dst)
+		return -EFAULT;
+	memcpy(dst, src, len);
+	return 0;
+}
