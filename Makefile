@@ -28,7 +28,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST := build/guest
-GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio.gz $(GUEST)/rootfs.ext4
+GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
 .PHONY: all deps guest demo test check integration bench format format-check clean install
 all: $(BUILD)/microvm
@@ -54,7 +54,7 @@ guest: $(GUEST_FILES)
 $(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
 	tests/guest/build-kernel.sh $(GUEST)
 	@touch $@
-$(GUEST)/initrd.cpio.gz $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c
+$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c
 	tests/guest/build-rootfs.sh $(GUEST)
 
 demo: deps

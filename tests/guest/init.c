@@ -2,9 +2,12 @@
 /*
  * The test guest's /init (static, no shell): mounts /proc, /sys and /dev,
  * writes 123 to the boot timer at guest-physical 0xC0000000, runs the
- * command the kernel passed after "--" (argv[1..]), prints its exit status
+ * command that follows " -- " on the kernel command line (read from
+ * /proc/cmdline: the kernel also hands init every parameter it does not know,
+ * such as noxsave, so argv cannot tell them apart), prints its exit status
  * as "microvm-init: exit N", then reboots, which microvm turns into a clean
  * exit (reboot=k makes the kernel pulse the i8042 reset line).
+ * Words are split on spaces; "double quotes" group words.
  */
 #include <fcntl.h>
 #include <stdio.h>
@@ -59,16 +62,56 @@ static int run(char **argv)
 	return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }
 
-int main(int argc, char **argv)
+/* Splits the text after " -- " in /proc/cmdline into argv; returns argc. */
+static int command_from_cmdline(char *buf, size_t size, char **argv, int max)
 {
+	int fd = open("/proc/cmdline", O_RDONLY), argc = 0;
+	ssize_t n = fd < 0 ? -1 : read(fd, buf, size - 1);
+	char *p;
+
+	if (fd >= 0)
+		close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strstr(buf, " -- ");
+	if (!p)
+		return 0;
+	for (p += 4; *p && argc < max - 1;) {
+		char end = ' ';
+
+		while (*p == ' ' || *p == '\n')
+			p++;
+		if (!*p)
+			break;
+		if (*p == '"')
+			end = *p++;
+		argv[argc++] = p;
+		while (*p && *p != end && (end == '"' || *p != '\n'))
+			p++;
+		if (*p)
+			*p++ = '\0';
+	}
+	argv[argc] = NULL;
+	return argc;
+}
+
+int main(void)
+{
+	static char cmdline[4096];
+	char *argv[64];
+	int argc;
+
 	setenv("PATH", "/bin:/sbin:/usr/bin:/usr/sbin", 1);
 	mount_fs("proc", "/proc", "proc");
 	mount_fs("sysfs", "/sys", "sysfs");
 	mount_fs("devtmpfs", "/dev", "devtmpfs");
 	mount_fs("tmpfs", "/tmp", "tmpfs");
 	signal_boot_done();
-	if (argc > 1)
-		printf("microvm-init: exit %d\n", run(argv + 1));
+	argc = command_from_cmdline(cmdline, sizeof(cmdline), argv,
+				    (int)(sizeof(argv) / sizeof(argv[0])));
+	if (argc > 0)
+		printf("microvm-init: exit %d\n", run(argv));
 	fflush(stdout);
 	sync();
 	reboot(RB_AUTOBOOT);
