@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The config-file parser: accepted shapes and every rejection's message. */
+#include <stdio.h>
+
+#include "api/api.h"
+#include "tests/unit/unit.h"
+
+static char err[CONFIG_ERR_MAX];
+static struct vm_boot_config cfg;
+
+static int parse(const char *json)
+{
+	return config_parse(json, strlen(json), &cfg, err, sizeof(err));
+}
+
+#define BOOT "\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}"
+
+/* Asserts a rejection whose message contains `needle`. */
+static void rejects(const char *json, const char *needle)
+{
+	assert_int_equal(parse(json), -EINVAL);
+	if (!strstr(err, needle))
+		fail_msg("for %s: message '%s' lacks '%s'", json, err, needle);
+}
+
+static void test_minimal_and_defaults(void **state)
+{
+	(void)state;
+	assert_int_equal(parse("{" BOOT "}"), 0);
+	assert_string_equal(cfg.kernel_path, "/dev/null");
+	assert_string_equal(cfg.boot_args, DEFAULT_BOOT_ARGS);
+	assert_int_equal(cfg.vcpu_count, 1);
+	assert_int_equal(cfg.mem_size_mib, 128);
+	assert_string_equal(cfg.initrd_path, "");
+}
+
+static void test_full(void **state)
+{
+	(void)state;
+	assert_int_equal(
+		parse("{\n\t\"boot-source\": {\"kernel_image_path\": \"/dev/null\","
+		      " \"initrd_path\": \"/dev/zero\", \"boot_args\": \"a=b -- ls\"},"
+		      "\"machine-config\": {\"vcpu_count\": 4, \"mem_size_mib\": 256,"
+		      " \"smt\": true, \"track_dirty_pages\": false,"
+		      " \"huge_pages\": \"2M\", \"cpu_template\": \"None\"},"
+		      "\"drives\": [], \"network-interfaces\": [], \"vsock\": null}\n"),
+		0);
+	assert_string_equal(cfg.initrd_path, "/dev/zero");
+	assert_string_equal(cfg.boot_args, "a=b -- ls");
+	assert_int_equal(cfg.vcpu_count, 4);
+	assert_int_equal(cfg.mem_size_mib, 256);
+	assert_true(cfg.smt);
+	assert_true(cfg.huge_pages_2m);
+}
+
+static void test_rejections(void **state)
+{
+	(void)state;
+	rejects("", "invalid JSON");
+	rejects("{", "invalid JSON");
+	rejects("[]", "must be a JSON object");
+	rejects("{}", "missing 'boot-source'");
+	rejects("{\"boot-source\": {}}", "missing 'kernel_image_path'");
+	rejects("{\"boot-source\": 3}", "expected a JSON object");
+	rejects("{\"boot-source\": {\"kernel_image_path\": 7}}",
+		"kernel_image_path: expected a string");
+	rejects("{\"boot-source\": {\"kernel_image_path\": \"/nonexistent/k\"}}",
+		"cannot read '/nonexistent/k'");
+	rejects("{\"boot-source\": {\"kernel_image_path\": \"/dev/null\","
+		" \"initrd_path\": \"/nonexistent/i\"}}",
+		"initrd_path: cannot read");
+	rejects("{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"x\": 1}}",
+		"unknown field 'x'");
+	rejects("{" BOOT ", \"frobnicate\": 1}", "unknown top-level key 'frobnicate'");
+	rejects("{" BOOT ", \"drives\": [{}]}", "'drives' is not supported");
+}
+
+static void test_machine_config_rejections(void **state)
+{
+	(void)state;
+	rejects("{" BOOT ", \"machine-config\": {\"mem_size_mib\": 128}}",
+		"missing 'vcpu_count'");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 128}}",
+		"vcpu_count: 0 is out of range [1, 32]");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 33, \"mem_size_mib\": 128}}",
+		"out of range");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1.5, \"mem_size_mib\": 128}}",
+		"vcpu_count: expected an integer");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": \"2\", \"mem_size_mib\": 128}}",
+		"expected an integer");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": -1}}",
+		"mem_size_mib: -1 is out of range");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 1e30}}",
+		"out of range");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 128, \"smt\": true}}",
+		"with smt, vcpu_count must be 1 or even");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": 1}}",
+		"smt: expected true or false");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"1G\"}}",
+		"huge_pages: '1G' is not one of None, 2M");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 127, \"huge_pages\": \"2M\"}}",
+		"mem_size_mib must be even");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}}",
+		"cpu_template: 'T2' is not supported");
+	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"bogus\": 1}}",
+		"unknown field 'bogus'");
+}
+
+static void test_size_caps(void **state)
+{
+	static char long_args[CONFIG_BOOT_ARGS_MAX + 100];
+	char *json;
+	size_t n;
+
+	(void)state;
+	memset(long_args, 'a', sizeof(long_args) - 1);
+	n = sizeof(long_args) + 200;
+	json = malloc(n);
+	snprintf(json, n, "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"boot_args\": \"%s\"}}",
+		 long_args);
+	rejects(json, "boot_args: longer than 2047 bytes");
+	free(json);
+	assert_int_equal(config_parse("{}", CONFIG_MAX_FILE_SIZE + 1, &cfg, err,
+				      sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "config larger than"));
+}
+
+static void test_load_missing_file(void **state)
+{
+	(void)state;
+	assert_int_equal(config_load("/nonexistent.json", &cfg, err, sizeof(err)),
+			 -ENOENT);
+	assert_non_null(strstr(err, "cannot open config file /nonexistent.json"));
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_minimal_and_defaults),
+		cmocka_unit_test(test_full),
+		cmocka_unit_test(test_rejections),
+		cmocka_unit_test(test_machine_config_rejections),
+		cmocka_unit_test(test_size_caps),
+		cmocka_unit_test(test_load_missing_file),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,64 @@
+// SPDX-License-Identifier: Apache-2.0
+/* gmem_ptr(): the one checked door into guest memory. */
+#include "tests/unit/unit.h"
+
+static void test_ranges_inside_and_outside(void **state)
+{
+	struct guest_mem m;
+
+	(void)state;
+	assert_int_equal(gmem_create(&m, 16 * MIB, false), 0);
+	assert_ptr_equal(gmem_ptr(&m, 0, 16 * MIB), m.host);
+	assert_ptr_equal(gmem_ptr(&m, 16 * MIB - 1, 1), m.host + 16 * MIB - 1);
+	assert_null(gmem_ptr(&m, 16 * MIB - 1, 2));
+	assert_null(gmem_ptr(&m, 16 * MIB, 1));
+	assert_null(gmem_ptr(&m, 1, UINT64_MAX));
+	assert_null(gmem_ptr(&m, UINT64_MAX, 2));
+	assert_null(gmem_ptr(&m, UINT64_MAX - 4, 8));
+	assert_int_equal(gmem_write(&m, 16 * MIB - 2, "abc", 3), -EFAULT);
+	assert_int_equal(gmem_write(&m, 100, "abc", 3), 0);
+	assert_memory_equal(m.host + 100, "abc", 3);
+	gmem_destroy(&m);
+}
+
+/* Above 3 GiB the RAM continues at 4 GiB; the gap is not RAM. */
+static void test_mmio_gap(void **state)
+{
+	struct guest_mem m;
+	uint64_t gpa, size, off;
+
+	(void)state;
+	assert_int_equal(gmem_create(&m, 4096 * MIB, false), 0);
+	assert_int_equal(gmem_regions(&m), 2);
+	gmem_region(&m, 1, &gpa, &size, &off);
+	assert_int_equal(gpa, GMEM_HIGH_START);
+	assert_int_equal(size, 1024 * MIB);
+	assert_int_equal(off, GMEM_LOW_LIMIT);
+	assert_non_null(gmem_ptr(&m, GMEM_LOW_LIMIT - 8, 8));
+	assert_null(gmem_ptr(&m, GMEM_LOW_LIMIT - 8, 16));
+	assert_null(gmem_ptr(&m, BOOT_TIMER_ADDR, 1));
+	assert_ptr_equal(gmem_ptr(&m, GMEM_HIGH_START, 1), m.host + off);
+	assert_non_null(gmem_ptr(&m, GMEM_HIGH_START + 1024 * MIB - 1, 1));
+	assert_null(gmem_ptr(&m, GMEM_HIGH_START + 1024 * MIB - 1, 2));
+	gmem_destroy(&m);
+}
+
+static void test_bad_sizes(void **state)
+{
+	struct guest_mem m;
+
+	(void)state;
+	assert_int_equal(gmem_create(&m, 0, false), -EINVAL);
+	assert_int_equal(gmem_create(&m, 4097, false), -EINVAL);
+	assert_int_equal(gmem_create(&m, 3 * MIB, true), -EINVAL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_ranges_inside_and_outside),
+		cmocka_unit_test(test_mmio_gap),
+		cmocka_unit_test(test_bad_sizes),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
