@@ -38,7 +38,8 @@ struct vm_boot_config {
 /* Parses and validates a JSON config text. Returns 0, or -EINVAL with a
  * NUL-terminated reason in err. */
 int config_parse(const char *json, size_t len, struct vm_boot_config *cfg,
-		 char *err, size_t err_size) __attribute__((warn_unused_result));
+		 char *err, size_t err_size)
+	__attribute__((warn_unused_result));
 /* Reads (size-capped) and parses a config file; as config_parse. */
 int config_load(const char *path, struct vm_boot_config *cfg, char *err,
 		size_t err_size) __attribute__((warn_unused_result));

@@ -45,7 +45,8 @@ static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *where,
 		for (a = allowed; *a && strcmp(*a, it->string); a++)
 			;
 		if (!*a)
-			return fail(c, "%s: unknown field '%s'", where, it->string);
+			return fail(c, "%s: unknown field '%s'", where,
+				    it->string);
 	}
 	return 0;
 }
@@ -122,7 +123,8 @@ static int parse_boot_source(struct parse_ctx *c, const cJSON *obj,
 		ret = get_string(c, obj, w, "initrd_path", false,
 				 cfg->initrd_path, sizeof(cfg->initrd_path));
 	if (!ret)
-		ret = check_readable(c, w, "kernel_image_path", cfg->kernel_path);
+		ret = check_readable(c, w, "kernel_image_path",
+				     cfg->kernel_path);
 	if (!ret && cfg->initrd_path[0])
 		ret = check_readable(c, w, "initrd_path", cfg->initrd_path);
 	return ret;
@@ -133,7 +135,8 @@ static int parse_enum_fields(struct parse_ctx *c, const cJSON *obj,
 {
 	const char *w = "machine-config";
 	char huge[16] = "None", tmpl[16] = "None";
-	int ret = get_string(c, obj, w, "huge_pages", false, huge, sizeof(huge));
+	int ret =
+		get_string(c, obj, w, "huge_pages", false, huge, sizeof(huge));
 
 	if (!ret)
 		ret = get_string(c, obj, w, "cpu_template", false, tmpl,
@@ -144,8 +147,9 @@ static int parse_enum_fields(struct parse_ctx *c, const cJSON *obj,
 		return fail(c, "%s.huge_pages: '%s' is not one of None, 2M", w,
 			    huge);
 	if (strcmp(tmpl, "None"))
-		return fail(c, "%s.cpu_template: '%s' is not supported (only None)",
-			    w, tmpl);
+		return fail(
+			c, "%s.cpu_template: '%s' is not supported (only None)",
+			w, tmpl);
 	cfg->huge_pages_2m = !strcmp(huge, "2M");
 	return 0;
 }
@@ -153,9 +157,10 @@ static int parse_enum_fields(struct parse_ctx *c, const cJSON *obj,
 static int parse_machine_config(struct parse_ctx *c, const cJSON *obj,
 				struct vm_boot_config *cfg)
 {
-	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt",
-					    "track_dirty_pages", "huge_pages",
-					    "cpu_template", NULL };
+	static const char *const keys[] = { "vcpu_count", "mem_size_mib",
+					    "smt",	  "track_dirty_pages",
+					    "huge_pages", "cpu_template",
+					    NULL };
 	const char *w = "machine-config";
 	int ret = check_keys(c, obj, w, keys);
 
@@ -177,7 +182,8 @@ static int parse_machine_config(struct parse_ctx *c, const cJSON *obj,
 	if (cfg->smt && cfg->vcpu_count > 1 && cfg->vcpu_count % 2)
 		return fail(c, "%s: with smt, vcpu_count must be 1 or even", w);
 	if (cfg->huge_pages_2m && cfg->mem_size_mib % 2)
-		return fail(c, "%s: with 2M huge pages, mem_size_mib must be even",
+		return fail(c,
+			    "%s: with 2M huge pages, mem_size_mib must be even",
 			    w);
 	return 0;
 }
@@ -185,9 +191,10 @@ static int parse_machine_config(struct parse_ctx *c, const cJSON *obj,
 /* Keys of resources whose devices are not built yet: accepted when empty. */
 static int check_unsupported(struct parse_ctx *c, const cJSON *it)
 {
-	static const char *const later[] = { "drives", "network-interfaces",
-					     "vsock", "logger", "metrics",
-					     "entropy", "balloon", "mmds-config",
+	static const char *const later[] = { "drives",	"network-interfaces",
+					     "vsock",	"logger",
+					     "metrics", "entropy",
+					     "balloon", "mmds-config",
 					     NULL };
 	const char *const *k;
 
@@ -240,11 +247,14 @@ int config_parse(const char *json, size_t len, struct vm_boot_config *cfg,
 	cfg->mem_size_mib = 128;
 	err[0] = '\0';
 	if (len > CONFIG_MAX_FILE_SIZE)
-		return fail(&c, "config larger than %u bytes", CONFIG_MAX_FILE_SIZE);
+		return fail(&c, "config larger than %u bytes",
+			    CONFIG_MAX_FILE_SIZE);
 	root = cJSON_ParseWithLength(json, len);
 	if (!root)
 		return fail(&c, "invalid JSON near byte %ld",
-			    (long)(cJSON_GetErrorPtr() ? cJSON_GetErrorPtr() - json : 0));
+			    (long)(cJSON_GetErrorPtr() ?
+					   cJSON_GetErrorPtr() - json :
+					   0));
 	ret = parse_root(&c, root, cfg);
 	cJSON_Delete(root);
 	return ret;

@@ -37,9 +37,12 @@ void boot_timer_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		t->reported = true;
 		wall = elapsed_us(&t->start_wall, CLOCK_MONOTONIC);
 		cpu = elapsed_us(&t->start_cpu, CLOCK_PROCESS_CPUTIME_ID);
-		log_info("Guest-boot-time = %llu us %llu ms, %llu CPU us %llu CPU ms",
-			(unsigned long long)wall, (unsigned long long)(wall / 1000),
-			(unsigned long long)cpu, (unsigned long long)(cpu / 1000));
+		log_info(
+			"Guest-boot-time = %llu us %llu ms, %llu CPU us %llu CPU ms",
+			(unsigned long long)wall,
+			(unsigned long long)(wall / 1000),
+			(unsigned long long)cpu,
+			(unsigned long long)(cpu / 1000));
 	}
 	pthread_mutex_unlock(&t->lock);
 }

@@ -127,7 +127,8 @@ static int write_boot_info(struct vm *vm, const struct vm_boot_config *cfg,
 	int ret = cmdline_build(cmdline, sizeof(cmdline), cfg->boot_args, "");
 
 	if (ret) {
-		log_err("kernel command line longer than %d bytes", BOOT_CMDLINE_MAX - 1);
+		log_err("kernel command line longer than %d bytes",
+			BOOT_CMDLINE_MAX - 1);
 		return ret;
 	}
 	b->cmdline = cmdline;
@@ -150,7 +151,8 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	i8042_init(&vm->i8042, on_guest_reset, vm);
 	ret = bus_add(&vm->pio, SERIAL_PORT, 8, serial_access, vm->serial);
 	if (!ret)
-		ret = bus_add(&vm->pio, I8042_PORT, 5, i8042_access, &vm->i8042);
+		ret = bus_add(&vm->pio, I8042_PORT, 5, i8042_access,
+			      &vm->i8042);
 	if (!ret && boot_timer)
 		ret = bus_add(&vm->mmio, BOOT_TIMER_ADDR, 1, boot_timer_access,
 			      &vm->boot_timer);
@@ -197,7 +199,9 @@ static int create_memory(struct vm *vm, const struct vm_boot_config *cfg)
 	if (ret) {
 		log_err("cannot allocate %u MiB of guest memory%s: %s",
 			cfg->mem_size_mib,
-			cfg->huge_pages_2m ? " in 2 MiB huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" : "",
+			cfg->huge_pages_2m ?
+				" in 2 MiB huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" :
+				"",
 			strerror(-ret));
 		return ret;
 	}
@@ -218,7 +222,8 @@ int vm_build(struct vm *vm, const struct vm_boot_config *cfg, bool boot_timer)
 	vm->nr_vcpus = cfg->vcpu_count;
 	ret = kvm_open_vm(vm);
 	if (ret) {
-		log_err("cannot create a KVM VM (/dev/kvm): %s", strerror(-ret));
+		log_err("cannot create a KVM VM (/dev/kvm): %s",
+			strerror(-ret));
 		return ret;
 	}
 	ret = create_memory(vm, cfg);

@@ -21,7 +21,8 @@ int bus_add(struct bus *bus, uint64_t base, uint64_t len, bus_access_fn access,
 	}
 	if (bus->count == BUS_MAX_RANGES)
 		return -ENOSPC;
-	bus->ranges[bus->count++] = (struct bus_range){ base, len, access, dev };
+	bus->ranges[bus->count++] =
+		(struct bus_range){ base, len, access, dev };
 	return 0;
 }
 

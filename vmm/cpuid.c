@@ -22,8 +22,8 @@
 
 struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
 {
-	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + CPUID_MAX_ENTRIES *
-							  sizeof(c->entries[0]));
+	struct kvm_cpuid2 *c = calloc(
+		1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
 
 	if (!c)
 		return NULL;
@@ -118,7 +118,8 @@ void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t)
 			set_leaf_b(e, t);
 			break;
 		case 0x40000001: /* hypercalls this KVM may not serve */
-			e->eax &= ~(KVM_FEATURE_PV_UNHALT | KVM_FEATURE_PV_SEND_IPI |
+			e->eax &= ~(KVM_FEATURE_PV_UNHALT |
+				    KVM_FEATURE_PV_SEND_IPI |
 				    KVM_FEATURE_PV_SCHED_YIELD);
 			break;
 		case 0x80000008:

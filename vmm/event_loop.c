@@ -71,7 +71,8 @@ int evl_run(struct event_loop *loop)
 		if (n < 0)
 			return -errno;
 		for (i = 0; i < n && !loop->stop; i++) {
-			struct evl_source *s = &loop->sources[events[i].data.u32];
+			struct evl_source *s =
+				&loop->sources[events[i].data.u32];
 
 			if (s->fd >= 0)
 				s->fn(s->opaque, events[i].events);

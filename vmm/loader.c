@@ -45,8 +45,8 @@ static int load_segment(const struct guest_mem *mem, const uint8_t *img,
 }
 
 /* Looks for the Xen PHYS32_ENTRY note in one PT_NOTE segment. */
-static bool find_pvh_note(const uint8_t *img, size_t size,
-			  const Elf64_Phdr *ph, uint64_t *entry)
+static bool find_pvh_note(const uint8_t *img, size_t size, const Elf64_Phdr *ph,
+			  uint64_t *entry)
 {
 	uint64_t off = ph->p_offset, end;
 
@@ -135,7 +135,8 @@ int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t size,
 	if (memcmp(img + BZ_MAGIC_OFFSET, "HdrS", 4) || hdr.version < 0x020c ||
 	    !(hdr.loadflags & LOADED_HIGH) || !(hdr.xloadflags & XLF_KERNEL_64))
 		return -ENOEXEC;
-	setup_size = ((uint64_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
+	setup_size =
+		((uint64_t)(hdr.setup_sects ? hdr.setup_sects : 4) + 1) * 512;
 	if (setup_size >= size)
 		return -ENOEXEC;
 	kernel_size = size - setup_size;
@@ -153,7 +154,8 @@ int load_bzimage(const struct guest_mem *mem, const uint8_t *img, size_t size,
 	out->setup_header_len = 0x202 + img[0x201] - SETUP_HDR_OFFSET;
 	if (out->setup_header_len > sizeof(out->setup_header))
 		out->setup_header_len = sizeof(out->setup_header);
-	memcpy(out->setup_header, img + SETUP_HDR_OFFSET, out->setup_header_len);
+	memcpy(out->setup_header, img + SETUP_HDR_OFFSET,
+	       out->setup_header_len);
 	out->initrd_addr_max = hdr.initrd_addr_max;
 	return 0;
 }

@@ -10,8 +10,8 @@
 static enum log_level current_level = LOG_INFO;
 
 static const char *const level_names[] = {
-	[LOG_OFF] = "Off",     [LOG_ERROR] = "Error", [LOG_WARN] = "Warning",
-	[LOG_INFO] = "Info",   [LOG_DEBUG] = "Debug",
+	[LOG_OFF] = "Off",   [LOG_ERROR] = "Error", [LOG_WARN] = "Warning",
+	[LOG_INFO] = "Info", [LOG_DEBUG] = "Debug",
 };
 
 void log_set_level(enum log_level level)

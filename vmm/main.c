@@ -69,8 +69,17 @@ static void bad_args(const char *msg, const char *arg)
 
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum { O_CONFIG = 256, O_NO_API, O_BOOT_TIMER, O_ID, O_LEVEL,
-	       O_NO_SECCOMP, O_VERSION, O_HELP, O_API_SOCK };
+	enum {
+		O_CONFIG = 256,
+		O_NO_API,
+		O_BOOT_TIMER,
+		O_ID,
+		O_LEVEL,
+		O_NO_SECCOMP,
+		O_VERSION,
+		O_HELP,
+		O_API_SOCK
+	};
 	static const struct option longopts[] = {
 		{ "config-file", required_argument, NULL, O_CONFIG },
 		{ "no-api", no_argument, NULL, O_NO_API },
@@ -88,13 +97,21 @@ static void parse_args(int argc, char **argv, struct options *o)
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
 		switch (opt) {
-		case O_CONFIG: o->config_file = optarg; break;
-		case O_NO_API: o->no_api = true; break;
-		case O_BOOT_TIMER: o->boot_timer = true; break;
-		case O_NO_SECCOMP: break;
+		case O_CONFIG:
+			o->config_file = optarg;
+			break;
+		case O_NO_API:
+			o->no_api = true;
+			break;
+		case O_BOOT_TIMER:
+			o->boot_timer = true;
+			break;
+		case O_NO_SECCOMP:
+			break;
 		case O_ID:
 			if (!valid_id(optarg))
-				bad_args("invalid --id (1-64 of [A-Za-z0-9-])", optarg);
+				bad_args("invalid --id (1-64 of [A-Za-z0-9-])",
+					 optarg);
 			o->id = optarg;
 			break;
 		case O_LEVEL:
@@ -110,10 +127,13 @@ static void parse_args(int argc, char **argv, struct options *o)
 			fputs(usage, stdout);
 			exit(EXIT_OK);
 		case O_API_SOCK:
-			bad_args("the API server is not in this version; use --config-file FILE --no-api", NULL);
+			bad_args(
+				"the API server is not in this version; use --config-file FILE --no-api",
+				NULL);
 			break;
 		default:
-			bad_args("unknown or incomplete option", argv[optind - 1]);
+			bad_args("unknown or incomplete option",
+				 argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

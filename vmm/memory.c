@@ -25,8 +25,8 @@ static int map_anonymous(struct guest_mem *mem)
 static int map_hugetlb_memfd(struct guest_mem *mem)
 {
 	void *p;
-	int fd = memfd_create("microvm-ram", MFD_CLOEXEC | MFD_HUGETLB |
-						     MFD_HUGE_2MB);
+	int fd = memfd_create("microvm-ram",
+			      MFD_CLOEXEC | MFD_HUGETLB | MFD_HUGE_2MB);
 
 	if (fd < 0)
 		return -errno;
@@ -95,7 +95,8 @@ void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 		uint64_t base, size, off;
 
 		gmem_region(mem, i, &base, &size, &off);
-		if (gpa < base || gpa - base > size || len > size - (gpa - base))
+		if (gpa < base || gpa - base > size ||
+		    len > size - (gpa - base))
 			continue;
 		return mem->host + off + (gpa - base);
 	}

@@ -54,10 +54,11 @@ struct mpc_intsrc { /* also the local interrupt entry */
 	uint8_t srcbus, srcbusirq, dstapic, dstirq;
 } __attribute__((packed));
 
-#define MP_TABLE_MAX                                                         \
-	(sizeof(struct mpf_intel) + sizeof(struct mpc_table) +                \
-	 VM_MAX_VCPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) +     \
-	 sizeof(struct mpc_ioapic) + (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
+#define MP_TABLE_MAX                                                      \
+	(sizeof(struct mpf_intel) + sizeof(struct mpc_table) +            \
+	 VM_MAX_VCPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) + \
+	 sizeof(struct mpc_ioapic) +                                      \
+	 (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -98,7 +99,8 @@ static uint16_t put_cpus(uint8_t *buf, size_t *off, unsigned nr_cpus)
  * KVM's default routing has it. */
 static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 {
-	struct mpc_intsrc e = { .type = MP_INTSRC, .srcbus = MP_BUS_ISA,
+	struct mpc_intsrc e = { .type = MP_INTSRC,
+				.srcbus = MP_BUS_ISA,
 				.dstapic = ioapic_id };
 	unsigned irq;
 
@@ -110,8 +112,10 @@ static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 		e.dstirq = irq == 0 ? 2 : (uint8_t)irq;
 		put(buf, off, &e, sizeof(e));
 	}
-	e = (struct mpc_intsrc){ .type = MP_LINTSRC, .irqtype = MP_IRQ_EXTINT,
-				 .dstapic = 0xff, .dstirq = 0 };
+	e = (struct mpc_intsrc){ .type = MP_LINTSRC,
+				 .irqtype = MP_IRQ_EXTINT,
+				 .dstapic = 0xff,
+				 .dstirq = 0 };
 	put(buf, off, &e, sizeof(e));
 	e.irqtype = MP_IRQ_NMI;
 	e.dstirq = 1;
@@ -123,15 +127,21 @@ int mptable_write(const struct guest_mem *mem, unsigned nr_cpus)
 {
 	uint8_t buf[MP_TABLE_MAX];
 	size_t off = sizeof(struct mpf_intel) + sizeof(struct mpc_table);
-	struct mpf_intel mpf = { .signature = "_MP_", .length = 1,
+	struct mpf_intel mpf = { .signature = "_MP_",
+				 .length = 1,
 				 .specification = 4 };
-	struct mpc_table hdr = { .signature = "PCMP", .spec = 4,
-				 .oem = "MICROVM ", .productid = "MICROVM 0.1 ",
+	struct mpc_table hdr = { .signature = "PCMP",
+				 .spec = 4,
+				 .oem = "MICROVM ",
+				 .productid = "MICROVM 0.1 ",
 				 .lapic = LAPIC_ADDR };
-	struct mpc_bus bus = { .type = MP_BUS, .busid = MP_BUS_ISA,
+	struct mpc_bus bus = { .type = MP_BUS,
+			       .busid = MP_BUS_ISA,
 			       .bustype = "ISA   " };
-	struct mpc_ioapic ioapic = { .type = MP_IOAPIC, .apicid = (uint8_t)nr_cpus,
-				     .apicver = MP_IOAPIC_VERSION, .flags = 1,
+	struct mpc_ioapic ioapic = { .type = MP_IOAPIC,
+				     .apicid = (uint8_t)nr_cpus,
+				     .apicver = MP_IOAPIC_VERSION,
+				     .flags = 1,
 				     .apicaddr = IOAPIC_ADDR };
 
 	if (nr_cpus == 0 || nr_cpus > VM_MAX_VCPUS)

@@ -145,7 +145,8 @@ static uint8_t serial_read(struct serial *s, uint64_t off)
 	case MCR:
 		return s->mcr;
 	case LSR:
-		return (uint8_t)(LSR_THRE | LSR_TEMT | (s->rx_count ? LSR_DR : 0));
+		return (uint8_t)(LSR_THRE | LSR_TEMT |
+				 (s->rx_count ? LSR_DR : 0));
 	case MSR:
 		return modem_status(s);
 	default:

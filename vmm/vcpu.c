@@ -58,9 +58,15 @@ static void kick_handler(int sig)
 static int vcpu_set_msrs(struct vcpu *v)
 {
 	static const uint32_t zeroed[] = {
-		MSR_IA32_SYSENTER_CS, MSR_IA32_SYSENTER_ESP,
-		MSR_IA32_SYSENTER_EIP, MSR_STAR, MSR_LSTAR, MSR_CSTAR,
-		MSR_KERNEL_GS_BASE, MSR_SYSCALL_MASK, MSR_IA32_TSC,
+		MSR_IA32_SYSENTER_CS,
+		MSR_IA32_SYSENTER_ESP,
+		MSR_IA32_SYSENTER_EIP,
+		MSR_STAR,
+		MSR_LSTAR,
+		MSR_CSTAR,
+		MSR_KERNEL_GS_BASE,
+		MSR_SYSCALL_MASK,
+		MSR_IA32_TSC,
 	};
 	struct {
 		struct kvm_msrs hdr;
@@ -163,9 +169,13 @@ int vcpu_create(struct vm *vm, unsigned index,
 static void set_segment(struct kvm_segment *s, uint16_t sel, uint8_t type,
 			bool long_mode)
 {
-	*s = (struct kvm_segment){ .base = 0, .limit = 0xffffffff,
-				   .selector = sel, .type = type, .present = 1,
-				   .s = 1, .g = 1 };
+	*s = (struct kvm_segment){ .base = 0,
+				   .limit = 0xffffffff,
+				   .selector = sel,
+				   .type = type,
+				   .present = 1,
+				   .s = 1,
+				   .g = 1 };
 	s->l = long_mode && (type & 0x8);
 	s->db = !s->l;
 }
@@ -200,8 +210,9 @@ static int vcpu_set_boot_sregs(struct vcpu *v, bool long_mode)
 	set_segment(&sregs.cs, SEL_CODE, 0xb, long_mode);
 	set_segment(&sregs.ds, SEL_DATA, 0x3, long_mode);
 	sregs.es = sregs.fs = sregs.gs = sregs.ss = sregs.ds;
-	sregs.tr = (struct kvm_segment){ .limit = 0x67, .selector = SEL_TSS,
-					 .type = 0xb, .present = 1 };
+	sregs.tr = (struct kvm_segment){
+		.limit = 0x67, .selector = SEL_TSS, .type = 0xb, .present = 1
+	};
 	sregs.gdt.base = BOOT_GDT_ADDR;
 	sregs.gdt.limit = 5 * 8 - 1;
 	sregs.cr0 = CR0_PE | CR0_ET;
@@ -318,17 +329,17 @@ static bool handle_exit(struct vcpu *v)
 			 run->system_event.type);
 		break;
 	case KVM_EXIT_INTERNAL_ERROR:
-		snprintf(what, sizeof(what),
-			 "KVM internal error, suberror %u%s",
-			 run->internal.suberror,
-			 run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
-				 " (instruction emulation failed; the guest died)" :
-				 "");
+		snprintf(
+			what, sizeof(what), "KVM internal error, suberror %u%s",
+			run->internal.suberror,
+			run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ?
+				" (instruction emulation failed; the guest died)" :
+				"");
 		break;
 	case KVM_EXIT_FAIL_ENTRY:
 		snprintf(what, sizeof(what), "VM entry failed, reason 0x%llx",
-			 (unsigned long long)run->fail_entry
-				 .hardware_entry_failure_reason);
+			 (unsigned long long)
+				 run->fail_entry.hardware_entry_failure_reason);
 		break;
 	case KVM_EXIT_SHUTDOWN:
 		snprintf(what, sizeof(what), "guest triple fault (shutdown)");

@@ -213,9 +213,8 @@ MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
 struct vm;
 struct serial;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
-MUST_CHECK struct serial *serial_create(int out_fd,
-					void (*irq_fn)(void *, unsigned),
-					void *irq_opaque);
+MUST_CHECK struct serial *
+serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
 void serial_destroy(struct serial *s);
 void serial_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		   bool is_write);

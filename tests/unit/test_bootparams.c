@@ -46,12 +46,14 @@ static void test_cmdline(void **state)
 	static char big[BOOT_CMDLINE_MAX + 8];
 
 	(void)state;
-	assert_int_equal(cmdline_build(out, sizeof(out), "console=ttyS0", ""), 0);
+	assert_int_equal(cmdline_build(out, sizeof(out), "console=ttyS0", ""),
+			 0);
 	assert_string_equal(out, "console=ttyS0");
 	assert_int_equal(cmdline_build(out, sizeof(out), "a=1 b", "dev=x"), 0);
 	assert_string_equal(out, "a=1 b dev=x");
 	/* additions go before init's arguments */
-	assert_int_equal(cmdline_build(out, sizeof(out), "a=1 -- ls -l", "dev=x"), 0);
+	assert_int_equal(
+		cmdline_build(out, sizeof(out), "a=1 -- ls -l", "dev=x"), 0);
 	assert_string_equal(out, "a=1 dev=x -- ls -l");
 	assert_int_equal(cmdline_build(out, sizeof(out), "-- ls", "dev=x"), 0);
 	assert_string_equal(out, "dev=x -- ls");
@@ -76,13 +78,14 @@ static void test_initrd_place(void **state)
 
 	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
-	assert_int_equal(initrd_place(&m, 20 * MIB, UINT64_MAX, 4 * MIB + 1,
-				      &addr), 0);
+	assert_int_equal(
+		initrd_place(&m, 20 * MIB, UINT64_MAX, 4 * MIB + 1, &addr), 0);
 	assert_int_equal(addr % 4096, 0);
 	assert_true(addr >= 20 * MIB);
 	assert_true(addr + 4 * MIB + 1 <= 64 * MIB);
 	/* honours the kernel's initrd_addr_max */
-	assert_int_equal(initrd_place(&m, 2 * MIB, 32 * MIB - 1, MIB, &addr), 0);
+	assert_int_equal(initrd_place(&m, 2 * MIB, 32 * MIB - 1, MIB, &addr),
+			 0);
 	assert_int_equal(addr, 31 * MIB);
 	/* would overlap the kernel */
 	assert_int_equal(initrd_place(&m, 60 * MIB, UINT64_MAX, 8 * MIB, &addr),

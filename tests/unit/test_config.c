@@ -71,7 +71,8 @@ static void test_rejections(void **state)
 		"initrd_path: cannot read");
 	rejects("{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"x\": 1}}",
 		"unknown field 'x'");
-	rejects("{" BOOT ", \"frobnicate\": 1}", "unknown top-level key 'frobnicate'");
+	rejects("{" BOOT ", \"frobnicate\": 1}",
+		"unknown top-level key 'frobnicate'");
 	rejects("{" BOOT ", \"drives\": [{}]}", "'drives' is not supported");
 }
 
@@ -80,29 +81,41 @@ static void test_machine_config_rejections(void **state)
 	(void)state;
 	rejects("{" BOOT ", \"machine-config\": {\"mem_size_mib\": 128}}",
 		"missing 'vcpu_count'");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 128}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 0, \"mem_size_mib\": 128}}",
 		"vcpu_count: 0 is out of range [1, 32]");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 33, \"mem_size_mib\": 128}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 33, \"mem_size_mib\": 128}}",
 		"out of range");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1.5, \"mem_size_mib\": 128}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1.5, \"mem_size_mib\": 128}}",
 		"vcpu_count: expected an integer");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": \"2\", \"mem_size_mib\": 128}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": \"2\", \"mem_size_mib\": 128}}",
 		"expected an integer");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": -1}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": -1}}",
 		"mem_size_mib: -1 is out of range");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 1e30}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 1e30}}",
 		"out of range");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 128, \"smt\": true}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 3, \"mem_size_mib\": 128, \"smt\": true}}",
 		"with smt, vcpu_count must be 1 or even");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": 1}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"smt\": 1}}",
 		"smt: expected true or false");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"1G\"}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"huge_pages\": \"1G\"}}",
 		"huge_pages: '1G' is not one of None, 2M");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 127, \"huge_pages\": \"2M\"}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 127, \"huge_pages\": \"2M\"}}",
 		"mem_size_mib must be even");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}}",
 		"cpu_template: 'T2' is not supported");
-	rejects("{" BOOT ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"bogus\": 1}}",
+	rejects("{" BOOT
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"bogus\": 1}}",
 		"unknown field 'bogus'");
 }
 
@@ -116,21 +129,26 @@ static void test_size_caps(void **state)
 	memset(long_args, 'a', sizeof(long_args) - 1);
 	n = sizeof(long_args) + 200;
 	json = malloc(n);
-	snprintf(json, n, "{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"boot_args\": \"%s\"}}",
-		 long_args);
+	snprintf(
+		json, n,
+		"{\"boot-source\": {\"kernel_image_path\": \"/dev/null\", \"boot_args\": \"%s\"}}",
+		long_args);
 	rejects(json, "boot_args: longer than 2047 bytes");
 	free(json);
 	assert_int_equal(config_parse("{}", CONFIG_MAX_FILE_SIZE + 1, &cfg, err,
-				      sizeof(err)), -EINVAL);
+				      sizeof(err)),
+			 -EINVAL);
 	assert_non_null(strstr(err, "config larger than"));
 }
 
 static void test_load_missing_file(void **state)
 {
 	(void)state;
-	assert_int_equal(config_load("/nonexistent.json", &cfg, err, sizeof(err)),
+	assert_int_equal(config_load("/nonexistent.json", &cfg, err,
+				     sizeof(err)),
 			 -ENOENT);
-	assert_non_null(strstr(err, "cannot open config file /nonexistent.json"));
+	assert_non_null(
+		strstr(err, "cannot open config file /nonexistent.json"));
 }
 
 int main(void)

@@ -32,7 +32,8 @@ static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t fn,
 	unsigned i;
 
 	for (i = 0; i < c->nent; i++)
-		if (c->entries[i].function == fn && c->entries[i].index == index)
+		if (c->entries[i].function == fn &&
+		    c->entries[i].index == index)
 			return &c->entries[i];
 	return NULL;
 }

@@ -51,7 +51,8 @@ static void make_elf(struct elf_img *e)
 	e->eh.e_phnum = 2;
 	e->ph[0] = (Elf64_Phdr){ .p_type = PT_LOAD,
 				 .p_offset = offsetof(struct elf_img, payload),
-				 .p_paddr = LOAD_ADDR, .p_filesz = 16,
+				 .p_paddr = LOAD_ADDR,
+				 .p_filesz = 16,
 				 .p_memsz = 64 };
 	e->ph[1] = (Elf64_Phdr){ .p_type = PT_NOTE,
 				 .p_offset = offsetof(struct elf_img, note),
