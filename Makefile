@@ -33,19 +33,25 @@ GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 .PHONY: all deps guest demo test check integration bench format format-check clean install
 all: $(BUILD)/microvm
 
+# V=1 shows the full commands.
+Q := $(if $(V),,@)
+
 $(BUILD)/obj/%.o: %.c $(wildcard */*.h)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c -o $@ $<
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS) -c -o $@ $<
 
 $(BUILD)/libmicrovm.a: $(LIB_OBJS)
-	$(AR) rcs $@ $^
+	$(Q)$(AR) rcs $@ $^
 
 $(BUILD)/microvm: $(BUILD)/obj/vmm/main.o $(BUILD)/libmicrovm.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/unit/%.c tests/unit/unit.h $(BUILD)/libmicrovm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmicrovm.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libmicrovm.a $(LDFLAGS) $(LDLIBS) -lcmocka
 
 deps:
 	scripts/deps.sh
@@ -67,8 +73,12 @@ check: $(UNIT_BINS)
 integration: all guest
 	python3 tests/integration/run.py
 
+# The README's test command: everything CI runs.
 test: deps
-	$(MAKE) check integration
+	$(MAKE) format-check
+	$(MAKE) check
+	$(MAKE) SAN=1 check
+	$(MAKE) integration
 
 bench: all guest
 	bench/boot.sh
