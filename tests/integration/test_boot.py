@@ -42,10 +42,9 @@ class LinuxBoot(unittest.TestCase):
         self.assertNotIn("Guest-boot-time", r.err)
         self.assertIn("reboot: Restarting system", r.out)
 
-    @unittest.skipUnless(__import__("os").environ.get("MICROVM_SLOW_TESTS"),
-                         "bzImage boot decompresses the kernel under the "
-                         "emulator (~1 min here); set MICROVM_SLOW_TESTS=1")
     def test_bzimage_boots(self):
+        # 64-bit boot protocol; the LZ4 decompressor runs under this
+        # machine's emulator, so this boot takes ~28 s instead of ~12 s.
         r = boot(linux_config("uname -r", kernel=BZIMAGE), timeout=300)
         self.assertEqual(r.code, 0, r)
         self.assertEqual(init_exit(r), 0, r)
