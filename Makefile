@@ -81,7 +81,7 @@ test: deps
 	$(MAKE) integration
 
 bench: all guest
-	bench/boot.sh
+	python3 bench/boot.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
