@@ -1,9 +1,43 @@
 # SPDX-License-Identifier: Apache-2.0
 """Boots the real Linux guest (tests/guest) and checks what it does."""
+import os
+import pty
 import re
+import subprocess
+import tempfile
+import time
 import unittest
 
-from microvm_harness import (BZIMAGE, boot, linux_config, needs_kvm)
+from microvm_harness import (BOOT_TIMEOUT, BZIMAGE, MICROVM, boot,
+                             linux_config, needs_kvm, write_config)
+
+
+def reserve_huge_pages(n):
+    """Makes sure n 2 MiB pages are free; False when that is impossible."""
+    path = "/proc/sys/vm/nr_hugepages"
+    try:
+        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
+            free = int(f.read())
+        if free >= n:
+            return True
+        with open(path) as f:
+            total = int(f.read())
+        with open(path, "w") as f:
+            f.write(str(total + n - free))
+        with open("/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages") as f:
+            return int(f.read()) >= n
+    except OSError:
+        return False
+
+
+def wait_for(stream, text, timeout=BOOT_TIMEOUT):
+    deadline = time.monotonic() + timeout
+    for line in stream:
+        if text in line:
+            return line
+        if time.monotonic() > deadline:
+            break
+    raise AssertionError("no %r within %d s" % (text, timeout))
 
 
 def init_exit(result):
@@ -25,13 +59,40 @@ class LinuxBoot(unittest.TestCase):
         self.assertIsNotNone(m, r)
         self.assertEqual(int(m.group(1)) // 1000, int(m.group(2)))
 
-    def test_two_vcpus_seen_by_guest(self):
-        r = boot(linux_config("nproc", vcpus=2))
+    def test_two_vcpus_seen_by_guest_with_huge_pages(self):
+        cfg = linux_config("nproc", vcpus=2)
+        if reserve_huge_pages(64):
+            cfg["machine-config"]["huge_pages"] = "2M"
+        else:
+            print("NOTE: cannot reserve 2 MiB huge pages here; booting "
+                  "without them")
+        r = boot(cfg)
         self.assertEqual(r.code, 0, r)
         self.assertEqual(init_exit(r), 0, r)
         lines = r.out.splitlines()
         idx = lines.index("microvm-init: exit 0")
         self.assertEqual(lines[idx - 1].strip(), "2", r)
+
+    def test_console_input_from_a_terminal(self):
+        # stdin is a pty: bytes typed there reach the guest's ttyS0.
+        master, slave = pty.openpty()
+        with tempfile.TemporaryDirectory() as d:
+            path = write_config(d, linux_config('sh -c "read x; echo got:$x"'))
+            proc = subprocess.Popen(
+                [MICROVM, "--config-file", path, "--no-api", "--boot-timer"],
+                stdin=slave, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                text=True)
+            os.close(slave)
+            try:
+                wait_for(proc.stderr, "Guest-boot-time")
+                time.sleep(1)  # let init start sh and sh reach its read
+                os.write(master, b"hello-serial\n")
+                out, err = proc.communicate(timeout=BOOT_TIMEOUT)
+            finally:
+                proc.kill()
+                os.close(master)
+        self.assertEqual(proc.returncode, 0, out + err)
+        self.assertIn("got:hello-serial", out)
 
     def test_guest_reboot_exits_zero(self):
         # "reboot -f" calls reboot(2) at once: the command never returns,
