@@ -1,267 +1,211 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The config file (--config-file): kebab-case top-level keys holding the
- * same objects as the API bodies. Untrusted input: size-capped, every key
- * known, every type and range checked, each rejection names the key. */
+/* The VM configuration as data: defaults, the rules between resources
+ * (unique ids, one root drive), the config file (--config-file: kebab-case
+ * keys holding the API bodies) and its JSON form for GET /vm/config. */
 #include <cjson/cJSON.h>
 #include <errno.h>
-#include <math.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "api/api.h"
 
-struct parse_ctx {
-	char *err;
-	size_t err_size;
-};
-
-static int fail(struct parse_ctx *c, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-static int fail(struct parse_ctx *c, const char *fmt, ...)
+void vm_config_init(struct vm_config *cfg)
 {
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(c->err, c->err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->machine.vcpu_count = 1;
+	cfg->machine.mem_size_mib = 128;
 }
 
-/* Rejects any member of obj whose name is not in the NULL-ended list. */
-static int check_keys(struct parse_ctx *c, const cJSON *obj, const char *where,
-		      const char *const *allowed)
+int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
+			 struct api_err *e)
+{
+	struct machine_cfg m = cfg->machine;
+
+	if (p->has_vcpu_count)
+		m.vcpu_count = p->v.vcpu_count;
+	if (p->has_mem_size_mib)
+		m.mem_size_mib = p->v.mem_size_mib;
+	if (p->has_smt)
+		m.smt = p->v.smt;
+	if (p->has_track_dirty_pages)
+		m.track_dirty_pages = p->v.track_dirty_pages;
+	if (p->has_huge_pages)
+		m.huge_pages_2m = p->v.huge_pages_2m;
+	if (machine_check(&m, e))
+		return -EINVAL;
+	cfg->machine = m;
+	return 0;
+}
+
+int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
+		     struct api_err *e)
+{
+	unsigned i, slot = cfg->nr_drives;
+
+	for (i = 0; i < cfg->nr_drives; i++) {
+		if (!strcmp(cfg->drives[i].id, d->id))
+			slot = i;
+		else if (d->is_root && cfg->drives[i].is_root)
+			return api_fail(
+				e,
+				"drive '%s': a root device is already configured ('%s')",
+				d->id, cfg->drives[i].id);
+	}
+	if (slot == CONFIG_MAX_DRIVES)
+		return api_fail(e, "drive '%s': at most %d drives", d->id,
+				CONFIG_MAX_DRIVES);
+	cfg->drives[slot] = *d;
+	if (slot == cfg->nr_drives)
+		cfg->nr_drives++;
+	return 0;
+}
+
+int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
+		   struct api_err *e)
+{
+	unsigned i, slot = cfg->nr_nets;
+
+	for (i = 0; i < cfg->nr_nets; i++) {
+		const struct net_cfg *o = &cfg->nets[i];
+
+		if (!strcmp(o->id, n->id)) {
+			slot = i;
+			continue;
+		}
+		if (!strcmp(o->host_dev, n->host_dev))
+			return api_fail(
+				e,
+				"network interface '%s': host device '%s' is already used by '%s'",
+				n->id, n->host_dev, o->id);
+		if (n->has_mac && o->has_mac && !memcmp(o->mac, n->mac, 6))
+			return api_fail(
+				e,
+				"network interface '%s': guest MAC already used by '%s'",
+				n->id, o->id);
+	}
+	if (slot == CONFIG_MAX_NETS)
+		return api_fail(e,
+				"network interface '%s': at most %d interfaces",
+				n->id, CONFIG_MAX_NETS);
+	cfg->nets[slot] = *n;
+	if (slot == cfg->nr_nets)
+		cfg->nr_nets++;
+	return 0;
+}
+
+/* Applies each element of a JSON array through parse + put. */
+static int parse_drives(const cJSON *arr, struct vm_config *cfg,
+			struct api_err *e)
 {
 	const cJSON *it;
+	struct drive_cfg d;
 
-	if (!cJSON_IsObject(obj))
-		return fail(c, "%s: expected a JSON object", where);
-	cJSON_ArrayForEach(it, obj) {
-		const char *const *a;
-
-		for (a = allowed; *a && strcmp(*a, it->string); a++)
-			;
-		if (!*a)
-			return fail(c, "%s: unknown field '%s'", where,
-				    it->string);
+	if (!cJSON_IsArray(arr))
+		return api_fail(e, "drives: expected an array");
+	cJSON_ArrayForEach(it, arr) {
+		if (parse_drive(it, "drives[]", &d, e) ||
+		    config_put_drive(cfg, &d, e))
+			return -EINVAL;
 	}
 	return 0;
 }
 
-static int get_string(struct parse_ctx *c, const cJSON *obj, const char *where,
-		      const char *key, bool required, char *out, size_t size)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (!v || cJSON_IsNull(v))
-		return required ? fail(c, "%s: missing '%s'", where, key) : 0;
-	if (!cJSON_IsString(v))
-		return fail(c, "%s.%s: expected a string", where, key);
-	if (strlen(v->valuestring) >= size)
-		return fail(c, "%s.%s: longer than %zu bytes", where, key,
-			    size - 1);
-	strcpy(out, v->valuestring);
-	return 0;
-}
-
-static int get_uint(struct parse_ctx *c, const cJSON *obj, const char *where,
-		    const char *key, unsigned min, unsigned max, unsigned *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (!v)
-		return fail(c, "%s: missing '%s'", where, key);
-	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
-		return fail(c, "%s.%s: expected an integer", where, key);
-	if (v->valuedouble < min || v->valuedouble > max)
-		return fail(c, "%s.%s: %.0f is out of range [%u, %u]", where,
-			    key, v->valuedouble, min, max);
-	*out = (unsigned)v->valuedouble;
-	return 0;
-}
-
-static int get_bool(struct parse_ctx *c, const cJSON *obj, const char *where,
-		    const char *key, bool *out)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	if (!v || cJSON_IsNull(v))
-		return 0;
-	if (!cJSON_IsBool(v))
-		return fail(c, "%s.%s: expected true or false", where, key);
-	*out = cJSON_IsTrue(v);
-	return 0;
-}
-
-static int check_readable(struct parse_ctx *c, const char *where,
-			  const char *key, const char *path)
-{
-	if (access(path, R_OK))
-		return fail(c, "%s.%s: cannot read '%s': %s", where, key, path,
-			    strerror(errno));
-	return 0;
-}
-
-static int parse_boot_source(struct parse_ctx *c, const cJSON *obj,
-			     struct vm_boot_config *cfg)
-{
-	static const char *const keys[] = { "kernel_image_path", "boot_args",
-					    "initrd_path", NULL };
-	const char *w = "boot-source";
-	int ret = check_keys(c, obj, w, keys);
-
-	if (!ret)
-		ret = get_string(c, obj, w, "kernel_image_path", true,
-				 cfg->kernel_path, sizeof(cfg->kernel_path));
-	if (!ret)
-		ret = get_string(c, obj, w, "boot_args", false, cfg->boot_args,
-				 sizeof(cfg->boot_args));
-	if (!ret)
-		ret = get_string(c, obj, w, "initrd_path", false,
-				 cfg->initrd_path, sizeof(cfg->initrd_path));
-	if (!ret)
-		ret = check_readable(c, w, "kernel_image_path",
-				     cfg->kernel_path);
-	if (!ret && cfg->initrd_path[0])
-		ret = check_readable(c, w, "initrd_path", cfg->initrd_path);
-	return ret;
-}
-
-static int parse_enum_fields(struct parse_ctx *c, const cJSON *obj,
-			     struct vm_boot_config *cfg)
-{
-	const char *w = "machine-config";
-	char huge[16] = "None", tmpl[16] = "None";
-	int ret =
-		get_string(c, obj, w, "huge_pages", false, huge, sizeof(huge));
-
-	if (!ret)
-		ret = get_string(c, obj, w, "cpu_template", false, tmpl,
-				 sizeof(tmpl));
-	if (ret)
-		return ret;
-	if (strcmp(huge, "None") && strcmp(huge, "2M"))
-		return fail(c, "%s.huge_pages: '%s' is not one of None, 2M", w,
-			    huge);
-	if (strcmp(tmpl, "None"))
-		return fail(
-			c, "%s.cpu_template: '%s' is not supported (only None)",
-			w, tmpl);
-	cfg->huge_pages_2m = !strcmp(huge, "2M");
-	return 0;
-}
-
-static int parse_machine_config(struct parse_ctx *c, const cJSON *obj,
-				struct vm_boot_config *cfg)
-{
-	static const char *const keys[] = { "vcpu_count", "mem_size_mib",
-					    "smt",	  "track_dirty_pages",
-					    "huge_pages", "cpu_template",
-					    NULL };
-	const char *w = "machine-config";
-	int ret = check_keys(c, obj, w, keys);
-
-	if (!ret)
-		ret = get_uint(c, obj, w, "vcpu_count", 1, CONFIG_MAX_VCPUS,
-			       &cfg->vcpu_count);
-	if (!ret)
-		ret = get_uint(c, obj, w, "mem_size_mib", 1, CONFIG_MAX_MEM_MIB,
-			       &cfg->mem_size_mib);
-	if (!ret)
-		ret = get_bool(c, obj, w, "smt", &cfg->smt);
-	if (!ret)
-		ret = get_bool(c, obj, w, "track_dirty_pages",
-			       &cfg->track_dirty_pages);
-	if (!ret)
-		ret = parse_enum_fields(c, obj, cfg);
-	if (ret)
-		return ret;
-	if (cfg->smt && cfg->vcpu_count > 1 && cfg->vcpu_count % 2)
-		return fail(c, "%s: with smt, vcpu_count must be 1 or even", w);
-	if (cfg->huge_pages_2m && cfg->mem_size_mib % 2)
-		return fail(c,
-			    "%s: with 2M huge pages, mem_size_mib must be even",
-			    w);
-	return 0;
-}
-
-/* Keys of resources whose devices are not built yet: accepted when empty. */
-static int check_unsupported(struct parse_ctx *c, const cJSON *it)
-{
-	static const char *const later[] = { "drives",	"network-interfaces",
-					     "vsock",	"logger",
-					     "metrics", "entropy",
-					     "balloon", "mmds-config",
-					     NULL };
-	const char *const *k;
-
-	for (k = later; *k && strcmp(*k, it->string); k++)
-		;
-	if (!*k)
-		return fail(c, "unknown top-level key '%s'", it->string);
-	if (cJSON_IsNull(it) || (cJSON_IsArray(it) && !cJSON_GetArraySize(it)))
-		return 0;
-	return fail(c, "'%s' is not supported by this microvm version yet",
-		    it->string);
-}
-
-static int parse_root(struct parse_ctx *c, const cJSON *root,
-		      struct vm_boot_config *cfg)
+static int parse_nets(const cJSON *arr, struct vm_config *cfg,
+		      struct api_err *e)
 {
 	const cJSON *it;
-	bool have_boot = false;
+	struct net_cfg n;
+
+	if (!cJSON_IsArray(arr))
+		return api_fail(e, "network-interfaces: expected an array");
+	cJSON_ArrayForEach(it, arr) {
+		if (parse_net(it, "network-interfaces[]", &n, e) ||
+		    config_put_net(cfg, &n, e))
+			return -EINVAL;
+	}
+	return 0;
+}
+
+static int parse_machine_key(const cJSON *j, struct vm_config *cfg,
+			     struct api_err *e)
+{
+	struct machine_patch p;
+
+	if (parse_machine(j, "machine-config", &p, false, e))
+		return -EINVAL;
+	return config_patch_machine(cfg, &p, e);
+}
+
+static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
+{
+	const char *k = it->string;
+	bool deprecated;
+
+	if (!strcmp(k, "boot-source"))
+		return parse_boot_source(it, k, &cfg->boot, e);
+	if (!strcmp(k, "machine-config"))
+		return parse_machine_key(it, cfg, e);
+	if (!strcmp(k, "drives"))
+		return parse_drives(it, cfg, e);
+	if (!strcmp(k, "network-interfaces"))
+		return parse_nets(it, cfg, e);
+	if (!strcmp(k, "vsock"))
+		return cJSON_IsNull(it) ?
+			       0 :
+			       parse_vsock(it, k, &cfg->vsock, &deprecated, e);
+	if (!strcmp(k, "entropy"))
+		return cJSON_IsNull(it) ?
+			       0 :
+			       parse_entropy(it, k, &cfg->entropy, e);
+	if (!strcmp(k, "logger"))
+		return cJSON_IsNull(it) ? 0 :
+					  parse_logger(it, k, &cfg->logger, e);
+	if (!strcmp(k, "metrics"))
+		return cJSON_IsNull(it) ?
+			       0 :
+			       parse_metrics(it, k, &cfg->metrics, e);
+	if (!strcmp(k, "balloon") || !strcmp(k, "mmds-config"))
+		return cJSON_IsNull(it) ?
+			       0 :
+			       api_fail(
+				       e,
+				       "'%s' is not supported by this microvm version",
+				       k);
+	return api_fail(e, "unknown top-level key '%s'", k);
+}
+
+int config_parse(const char *json, size_t len, struct vm_config *cfg,
+		 struct api_err *e)
+{
+	const cJSON *it;
+	cJSON *root;
 	int ret = 0;
 
-	if (!cJSON_IsObject(root))
-		return fail(c, "the config must be a JSON object");
-	cJSON_ArrayForEach(it, root) {
-		if (!strcmp(it->string, "boot-source")) {
-			ret = parse_boot_source(c, it, cfg);
-			have_boot = true;
-		} else if (!strcmp(it->string, "machine-config")) {
-			ret = parse_machine_config(c, it, cfg);
-		} else {
-			ret = check_unsupported(c, it);
-		}
-		if (ret)
-			return ret;
-	}
-	if (!have_boot)
-		return fail(c, "missing 'boot-source'");
-	return 0;
-}
-
-int config_parse(const char *json, size_t len, struct vm_boot_config *cfg,
-		 char *err, size_t err_size)
-{
-	struct parse_ctx c = { err, err_size };
-	cJSON *root;
-	int ret;
-
-	memset(cfg, 0, sizeof(*cfg));
-	strcpy(cfg->boot_args, DEFAULT_BOOT_ARGS);
-	cfg->vcpu_count = 1;
-	cfg->mem_size_mib = 128;
-	err[0] = '\0';
+	vm_config_init(cfg);
+	e->msg[0] = '\0';
 	if (len > CONFIG_MAX_FILE_SIZE)
-		return fail(&c, "config larger than %u bytes",
-			    CONFIG_MAX_FILE_SIZE);
+		return api_fail(e, "config larger than %u bytes",
+				CONFIG_MAX_FILE_SIZE);
 	root = cJSON_ParseWithLength(json, len);
 	if (!root)
-		return fail(&c, "invalid JSON near byte %ld",
-			    (long)(cJSON_GetErrorPtr() ?
-					   cJSON_GetErrorPtr() - json :
-					   0));
-	ret = parse_root(&c, root, cfg);
+		return api_fail(e, "invalid JSON");
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		return api_fail(e, "the config must be a JSON object");
+	}
+	cJSON_ArrayForEach(it, root) {
+		ret = parse_key(it, cfg, e);
+		if (ret)
+			break;
+	}
+	if (!ret && !cfg->boot.set)
+		ret = api_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);
 	return ret;
 }
 
-int config_load(const char *path, struct vm_boot_config *cfg, char *err,
-		size_t err_size)
+int config_load(const char *path, struct vm_config *cfg, struct api_err *e)
 {
 	FILE *f = fopen(path, "re");
 	char *buf;
@@ -269,18 +213,158 @@ int config_load(const char *path, struct vm_boot_config *cfg, char *err,
 	int ret;
 
 	if (!f) {
-		snprintf(err, err_size, "cannot open config file %s: %s", path,
+		ret = -errno;
+		api_fail(e, "cannot open config file %s: %s", path,
 			 strerror(errno));
-		return -errno;
+		return ret;
 	}
 	buf = malloc(CONFIG_MAX_FILE_SIZE + 1);
 	n = buf ? fread(buf, 1, CONFIG_MAX_FILE_SIZE + 1, f) : 0;
 	fclose(f);
 	if (!buf) {
-		snprintf(err, err_size, "out of memory");
+		api_fail(e, "out of memory");
 		return -ENOMEM;
 	}
-	ret = config_parse(buf, n, cfg, err, err_size);
+	ret = config_parse(buf, n, cfg, e);
 	free(buf);
 	return ret;
+}
+
+/* ---- JSON output (GET /vm/config, GET /machine-config) ---- */
+
+static cJSON *machine_json(const struct machine_cfg *m)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddNumberToObject(o, "vcpu_count", m->vcpu_count);
+	cJSON_AddNumberToObject(o, "mem_size_mib", m->mem_size_mib);
+	cJSON_AddBoolToObject(o, "smt", m->smt);
+	cJSON_AddBoolToObject(o, "track_dirty_pages", m->track_dirty_pages);
+	cJSON_AddStringToObject(o, "huge_pages",
+				m->huge_pages_2m ? "2M" : "None");
+	return o;
+}
+
+char *machine_to_json(const struct machine_cfg *m)
+{
+	cJSON *o = machine_json(m);
+	char *s = cJSON_PrintUnformatted(o);
+
+	cJSON_Delete(o);
+	return s;
+}
+
+static void add_bucket(cJSON *o, const char *key, const struct token_bucket *b)
+{
+	cJSON *j;
+
+	if (!b->set)
+		return;
+	j = cJSON_AddObjectToObject(o, key);
+	cJSON_AddNumberToObject(j, "size", (double)b->size);
+	cJSON_AddNumberToObject(j, "one_time_burst", (double)b->one_time_burst);
+	cJSON_AddNumberToObject(j, "refill_time", (double)b->refill_time_ms);
+}
+
+static void add_rate_limiter(cJSON *o, const char *key,
+			     const struct rate_limiter_cfg *rl)
+{
+	cJSON *j;
+
+	if (!rl->bandwidth.set && !rl->ops.set)
+		return;
+	j = cJSON_AddObjectToObject(o, key);
+	add_bucket(j, "bandwidth", &rl->bandwidth);
+	add_bucket(j, "ops", &rl->ops);
+}
+
+static cJSON *drive_json(const struct drive_cfg *d)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	cJSON_AddStringToObject(o, "drive_id", d->id);
+	cJSON_AddStringToObject(o, "path_on_host", d->path);
+	cJSON_AddBoolToObject(o, "is_root_device", d->is_root);
+	cJSON_AddBoolToObject(o, "is_read_only", d->read_only);
+	if (d->partuuid[0])
+		cJSON_AddStringToObject(o, "partuuid", d->partuuid);
+	cJSON_AddStringToObject(o, "cache_type",
+				d->cache == CACHE_WRITEBACK ? "Writeback" :
+							      "Unsafe");
+	cJSON_AddStringToObject(o, "io_engine",
+				d->engine == IO_ENGINE_ASYNC ? "Async" :
+							       "Sync");
+	add_rate_limiter(o, "rate_limiter", &d->rl);
+	return o;
+}
+
+static cJSON *net_json(const struct net_cfg *n)
+{
+	cJSON *o = cJSON_CreateObject();
+	char mac[18];
+
+	cJSON_AddStringToObject(o, "iface_id", n->id);
+	cJSON_AddStringToObject(o, "host_dev_name", n->host_dev);
+	if (n->has_mac) {
+		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
+			 n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
+			 n->mac[5]);
+		cJSON_AddStringToObject(o, "guest_mac", mac);
+	}
+	add_rate_limiter(o, "rx_rate_limiter", &n->rx);
+	add_rate_limiter(o, "tx_rate_limiter", &n->tx);
+	return o;
+}
+
+static void add_optional(cJSON *root, const struct vm_config *cfg)
+{
+	cJSON *o;
+
+	if (cfg->vsock.set) {
+		o = cJSON_AddObjectToObject(root, "vsock");
+		cJSON_AddNumberToObject(o, "guest_cid", cfg->vsock.guest_cid);
+		cJSON_AddStringToObject(o, "uds_path", cfg->vsock.uds_path);
+	} else {
+		cJSON_AddNullToObject(root, "vsock");
+	}
+	if (cfg->entropy.set)
+		add_rate_limiter(cJSON_AddObjectToObject(root, "entropy"),
+				 "rate_limiter", &cfg->entropy.rl);
+	else
+		cJSON_AddNullToObject(root, "entropy");
+	if (cfg->metrics.set)
+		cJSON_AddStringToObject(cJSON_AddObjectToObject(root,
+								"metrics"),
+					"metrics_path", cfg->metrics.path);
+	else
+		cJSON_AddNullToObject(root, "metrics");
+}
+
+char *config_to_json(const struct vm_config *cfg)
+{
+	cJSON *root = cJSON_CreateObject(), *o, *arr;
+	unsigned i;
+	char *s;
+
+	if (cfg->boot.set) {
+		o = cJSON_AddObjectToObject(root, "boot-source");
+		cJSON_AddStringToObject(o, "kernel_image_path",
+					cfg->boot.kernel_path);
+		if (cfg->boot.initrd_path[0])
+			cJSON_AddStringToObject(o, "initrd_path",
+						cfg->boot.initrd_path);
+		cJSON_AddStringToObject(o, "boot_args", cfg->boot.boot_args);
+	}
+	cJSON_AddItemToObject(root, "machine-config",
+			      machine_json(&cfg->machine));
+	arr = cJSON_AddArrayToObject(root, "drives");
+	for (i = 0; i < cfg->nr_drives; i++)
+		cJSON_AddItemToArray(arr, drive_json(&cfg->drives[i]));
+	arr = cJSON_AddArrayToObject(root, "network-interfaces");
+	for (i = 0; i < cfg->nr_nets; i++)
+		cJSON_AddItemToArray(arr, net_json(&cfg->nets[i]));
+	add_optional(root, cfg);
+	s = cJSON_PrintUnformatted(root);
+	cJSON_Delete(root);
+	return s;
 }

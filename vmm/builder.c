@@ -1,9 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The builder: assembles a VM from its configuration in one readable
- * order, then runs it. Each step logs what failed and what to fix; the
- * caller unwinds everything with vm_destroy(). */
+/* The builder: assembles a VM from its configuration in one readable order
+ * (vm_build), starts, pauses, resumes and stops its vCPUs. A failed step
+ * leaves a message in vm->err naming what to fix; vm_destroy() unwinds
+ * whatever was built. VMM thread. */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <termios.h>
@@ -21,6 +24,21 @@ static void restore_terminal(void)
 		tcsetattr(STDIN_FILENO, TCSANOW, &saved_termios);
 }
 
+/* Records why the build failed (for the log and the API) and returns ret. */
+static int build_fail(struct vm *vm, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+
+static int build_fail(struct vm *vm, int ret, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(vm->err, sizeof(vm->err), fmt, ap);
+	va_end(ap);
+	log_err("%s", vm->err);
+	return ret;
+}
+
 /* Console input: raw bytes from a terminal go to the guest's UART. */
 static void on_stdin(void *opaque, uint32_t events)
 {
@@ -30,21 +48,10 @@ static void on_stdin(void *opaque, uint32_t events)
 
 	(void)events;
 	if (n <= 0) {
-		evl_remove(&vm->loop, STDIN_FILENO);
+		evl_remove(vm->loop, STDIN_FILENO);
 		return;
 	}
 	serial_feed(vm->serial, buf, (size_t)n);
-}
-
-static void on_exit_request(void *opaque, uint32_t events)
-{
-	struct vm *vm = opaque;
-	uint64_t count;
-
-	(void)events;
-	if (read(vm->exit_efd, &count, sizeof(count)) < 0 && errno != EAGAIN)
-		log_warn("exit eventfd: %s", strerror(errno));
-	evl_stop(&vm->loop);
 }
 
 static void on_guest_reset(void *opaque)
@@ -65,7 +72,7 @@ static int setup_stdin(struct vm *vm)
 	raw.c_oflag |= OPOST | ONLCR; /* keep our own log lines readable */
 	if (tcsetattr(STDIN_FILENO, TCSANOW, &raw))
 		return -errno;
-	return evl_add(&vm->loop, STDIN_FILENO, on_stdin, vm);
+	return evl_add(vm->loop, STDIN_FILENO, on_stdin, vm);
 }
 
 static int load_kernel_file(struct vm *vm, const char *path,
@@ -75,24 +82,27 @@ static int load_kernel_file(struct vm *vm, const char *path,
 	size_t size;
 	int ret = read_file_capped(path, vm->mem.size, &img, &size);
 
-	if (ret == -EFBIG) {
-		log_err("kernel %s is larger than guest memory; raise mem_size_mib",
+	if (ret == -EFBIG)
+		return build_fail(
+			vm, ret,
+			"kernel %s is larger than guest memory; raise mem_size_mib",
 			path);
-		return ret;
-	}
-	if (ret) {
-		log_err("cannot read kernel %s: %s", path, strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return build_fail(vm, ret, "cannot read kernel %s: %s", path,
+				  strerror(-ret));
 	ret = load_kernel(&vm->mem, img, size, k);
 	free(img);
 	if (ret == -ENOEXEC)
-		log_err("kernel %s is not an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12), or is malformed",
+		return build_fail(
+			vm, ret,
+			"kernel %s is not an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12), or is malformed",
 			path);
-	else if (ret)
-		log_err("kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
+	if (ret)
+		return build_fail(
+			vm, ret,
+			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
 			path, (unsigned long long)(vm->mem.size >> 20));
-	return ret;
+	return 0;
 }
 
 static int load_initrd_file(struct vm *vm, const char *path,
@@ -103,42 +113,42 @@ static int load_initrd_file(struct vm *vm, const char *path,
 	size_t size;
 	int ret = read_file_capped(path, vm->mem.size, &img, &size);
 
-	if (ret) {
-		log_err("cannot read initrd %s: %s", path,
-			ret == -EFBIG ? "larger than guest memory" :
-					strerror(-ret));
-		return ret;
-	}
+	if (ret)
+		return build_fail(vm, ret, "cannot read initrd %s: %s", path,
+				  ret == -EFBIG ? "larger than guest memory" :
+						  strerror(-ret));
 	ret = initrd_place(&vm->mem, k->end, max, size, &b->initrd_addr);
 	if (!ret)
 		ret = gmem_write(&vm->mem, b->initrd_addr, img, size);
-	if (ret)
-		log_err("initrd %s (%zu bytes) does not fit in guest memory above the kernel; raise mem_size_mib",
-			path, size);
 	b->initrd_size = size;
 	free(img);
-	return ret;
+	if (ret)
+		return build_fail(
+			vm, ret,
+			"initrd %s (%zu bytes) does not fit in guest memory above the kernel; raise mem_size_mib",
+			path, size);
+	return 0;
 }
 
-static int write_boot_info(struct vm *vm, const struct vm_boot_config *cfg,
+static int write_boot_info(struct vm *vm, const char *boot_args,
 			   const struct kernel_image *k, struct boot_layout *b)
 {
-	static char cmdline[BOOT_CMDLINE_MAX];
-	int ret = cmdline_build(cmdline, sizeof(cmdline), cfg->boot_args, "");
+	int ret =
+		cmdline_build(vm->cmdline, sizeof(vm->cmdline), boot_args, "");
 
-	if (ret) {
-		log_err("kernel command line longer than %d bytes",
-			BOOT_CMDLINE_MAX - 1);
-		return ret;
-	}
-	b->cmdline = cmdline;
+	if (ret)
+		return build_fail(vm, ret,
+				  "kernel command line longer than %d bytes",
+				  BOOT_CMDLINE_MAX - 1);
+	b->cmdline = vm->cmdline;
 	ret = k->pvh ? pvh_write_start_info(&vm->mem, b) :
 		       zero_page_write(&vm->mem, k, b);
 	if (!ret)
 		ret = mptable_write(&vm->mem, vm->nr_vcpus);
 	if (ret)
-		log_err("cannot write boot structures: %s", strerror(-ret));
-	return ret;
+		return build_fail(vm, ret, "cannot write boot structures: %s",
+				  strerror(-ret));
+	return 0;
 }
 
 static int add_legacy_devices(struct vm *vm, bool boot_timer)
@@ -147,8 +157,8 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 
 	vm->serial = serial_create(STDOUT_FILENO, vm_irq_pulse, vm);
 	if (!vm->serial)
-		return -ENOMEM;
-	i8042_init(&vm->i8042, on_guest_reset, vm);
+		return build_fail(vm, -ENOMEM, "out of memory");
+	i8042_init(&vm->i8042, on_guest_reset, vm_irq_pulse, vm);
 	ret = bus_add(&vm->pio, SERIAL_PORT, 8, serial_access, vm->serial);
 	if (!ret)
 		ret = bus_add(&vm->pio, I8042_PORT, 5, i8042_access,
@@ -156,116 +166,110 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	if (!ret && boot_timer)
 		ret = bus_add(&vm->mmio, BOOT_TIMER_ADDR, 1, boot_timer_access,
 			      &vm->boot_timer);
-	return ret;
+	if (ret)
+		return build_fail(vm, ret, "cannot place legacy devices: %s",
+				  strerror(-ret));
+	return 0;
 }
 
-static int create_vcpus(struct vm *vm, const struct vm_boot_config *cfg,
-			const struct kernel_image *k)
+static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_get_supported(vm->kvm_fd);
 	unsigned i;
 	int ret = 0;
 
 	if (!cpuid)
-		return -EIO;
+		return build_fail(vm, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
-		ret = vcpu_create(vm, i, cpuid, cfg->smt);
+		ret = vcpu_create(vm, i, cpuid, smt);
 	free(cpuid);
-	if (!ret)
-		ret = vcpu_setup_boot_regs(&vm->vcpus[0], k);
 	if (ret)
-		log_err("cannot create vCPU %u: %s", i - 1, strerror(-ret));
-	return ret;
+		return build_fail(vm, ret, "cannot create vCPU %u: %s", i - 1,
+				  strerror(-ret));
+	ret = vcpu_setup_boot_regs(&vm->vcpus[0], k);
+	if (ret)
+		return build_fail(vm, ret, "cannot set boot registers: %s",
+				  strerror(-ret));
+	return 0;
 }
 
-static void vm_init_empty(struct vm *vm)
+static int create_memory(struct vm *vm, const struct machine_cfg *m)
+{
+	int ret = gmem_create(&vm->mem, (uint64_t)m->mem_size_mib << 20,
+			      m->huge_pages_2m);
+
+	if (ret)
+		return build_fail(
+			vm, ret, "cannot allocate %u MiB of guest memory%s: %s",
+			m->mem_size_mib,
+			m->huge_pages_2m ?
+				" in 2 MiB huge pages (reserve them in /proc/sys/vm/nr_hugepages)" :
+				"",
+			strerror(-ret));
+	ret = kvm_set_memory(vm);
+	if (ret)
+		return build_fail(vm, ret, "KVM_SET_USER_MEMORY_REGION: %s",
+				  strerror(-ret));
+	return 0;
+}
+
+static void vm_init_empty(struct vm *vm, struct event_loop *loop)
 {
 	unsigned i;
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->exit_efd = -1;
 	vm->mem.memfd = -1;
-	vm->loop.epfd = -1;
+	vm->loop = loop;
 	pthread_mutex_init(&vm->exit_lock, NULL);
+	pthread_mutex_init(&vm->run_lock, NULL);
+	pthread_cond_init(&vm->run_cond, NULL);
 	for (i = 0; i < VM_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
 }
 
-static int create_memory(struct vm *vm, const struct vm_boot_config *cfg)
-{
-	int ret = gmem_create(&vm->mem, (uint64_t)cfg->mem_size_mib << 20,
-			      cfg->huge_pages_2m);
-
-	if (ret) {
-		log_err("cannot allocate %u MiB of guest memory%s: %s",
-			cfg->mem_size_mib,
-			cfg->huge_pages_2m ?
-				" in 2 MiB huge pages (are enough reserved in /proc/sys/vm/nr_hugepages?)" :
-				"",
-			strerror(-ret));
-		return ret;
-	}
-	ret = kvm_set_memory(vm);
-	if (ret)
-		log_err("KVM_SET_USER_MEMORY_REGION: %s", strerror(-ret));
-	return ret;
-}
-
-int vm_build(struct vm *vm, const struct vm_boot_config *cfg, bool boot_timer)
+int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
+	     struct event_loop *loop)
 {
 	struct kernel_image k;
 	struct boot_layout b = { 0 };
 	int ret;
 
-	vm_init_empty(vm);
+	vm_init_empty(vm, loop);
 	boot_timer_start(&vm->boot_timer); /* InstanceStart */
-	vm->nr_vcpus = cfg->vcpu_count;
+	vm->nr_vcpus = cfg->machine.vcpu_count;
 	ret = kvm_open_vm(vm);
-	if (ret) {
-		log_err("cannot create a KVM VM (/dev/kvm): %s",
-			strerror(-ret));
-		return ret;
-	}
-	ret = create_memory(vm, cfg);
+	if (ret)
+		return build_fail(vm, ret,
+				  "cannot create a KVM VM (/dev/kvm): %s",
+				  strerror(-ret));
+	ret = create_memory(vm, &cfg->machine);
 	if (!ret)
-		ret = load_kernel_file(vm, cfg->kernel_path, &k);
-	if (!ret && cfg->initrd_path[0])
-		ret = load_initrd_file(vm, cfg->initrd_path, &k, &b);
+		ret = load_kernel_file(vm, cfg->boot.kernel_path, &k);
+	if (!ret && cfg->boot.initrd_path[0])
+		ret = load_initrd_file(vm, cfg->boot.initrd_path, &k, &b);
 	if (!ret)
-		ret = write_boot_info(vm, cfg, &k, &b);
+		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
 		ret = add_legacy_devices(vm, boot_timer);
 	if (!ret)
-		ret = create_vcpus(vm, cfg, &k);
-	if (!ret)
-		ret = evl_init(&vm->loop);
-	if (!ret)
-		ret = evl_add(&vm->loop, vm->exit_efd, on_exit_request, vm);
+		ret = create_vcpus(vm, cfg->machine.smt, &k);
 	if (!ret)
 		ret = setup_stdin(vm);
 	return ret;
 }
 
-int vm_run(struct vm *vm)
+int vm_start(struct vm *vm)
 {
 	unsigned i;
 	int ret = 0;
 
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = vcpu_start(&vm->vcpus[i]);
-	if (ret) {
-		log_err("cannot start vCPU thread: %s", strerror(-ret));
-		vm_request_exit(vm, EXIT_INTERNAL);
-	}
-	ret = evl_run(&vm->loop);
-	if (ret) {
-		log_err("event loop: %s", strerror(-ret));
-		vm_request_exit(vm, EXIT_INTERNAL);
-	}
-	for (i = 0; i < vm->nr_vcpus; i++)
-		vcpu_stop(&vm->vcpus[i]);
-	restore_terminal();
-	return vm->exit_code;
+	if (ret)
+		return build_fail(vm, ret, "cannot start vCPU thread: %s",
+				  strerror(-ret));
+	return 0;
 }
 
 void vm_destroy(struct vm *vm)
@@ -276,8 +280,11 @@ void vm_destroy(struct vm *vm)
 		vcpu_stop(&vm->vcpus[i]);
 		vcpu_destroy(&vm->vcpus[i]);
 	}
-	evl_destroy(&vm->loop);
+	if (vm->loop && termios_saved)
+		evl_remove(vm->loop, STDIN_FILENO);
+	restore_terminal();
 	serial_destroy(vm->serial);
+	vm->serial = NULL;
 	gmem_destroy(&vm->mem);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
@@ -285,4 +292,6 @@ void vm_destroy(struct vm *vm)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
+	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->nr_vcpus = 0;
 }

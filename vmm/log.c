@@ -1,39 +1,104 @@
 // SPDX-License-Identifier: Apache-2.0
-/* Leveled log lines on stderr, one write(2) per line so threads never
- * interleave inside a line. */
+/* The logger: one line per message, one write(2) per line so threads never
+ * interleave inside a line, to stderr or to the file/FIFO of PUT /logger
+ * (opened non-blocking: a FIFO with no reader drops lines, never blocks).
+ * Format: "<UTC time> [<instance id>:<thread>(:<LEVEL>(:<file>:<line>))] msg". */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
+#include <sys/time.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "vmm/vmm.h"
 
-static enum log_level current_level = LOG_INFO;
+static struct {
+	enum log_level level;
+	bool show_level, show_origin;
+	int fd;
+	char id[72];
+} logger = { LOG_INFO, false, false, STDERR_FILENO, "anonymous-instance" };
+
+static __thread const char *thread_name = "main";
 
 static const char *const level_names[] = {
-	[LOG_OFF] = "Off",   [LOG_ERROR] = "Error", [LOG_WARN] = "Warning",
-	[LOG_INFO] = "Info", [LOG_DEBUG] = "Debug",
+	[LOG_OFF] = "OFF",   [LOG_ERROR] = "ERROR", [LOG_WARN] = "WARN",
+	[LOG_INFO] = "INFO", [LOG_DEBUG] = "DEBUG", [LOG_TRACE] = "TRACE",
 };
 
 void log_set_level(enum log_level level)
 {
-	current_level = level;
+	logger.level = level;
 }
 
-void log_msg(enum log_level level, const char *fmt, ...)
+void log_set_instance_id(const char *id)
+{
+	snprintf(logger.id, sizeof(logger.id), "%s", id);
+}
+
+void log_set_thread_name(const char *name)
+{
+	thread_name = name;
+}
+
+int log_open(const char *path, bool show_level, bool show_origin)
+{
+	int fd = STDERR_FILENO;
+
+	if (path && path[0]) {
+		fd = open(path,
+			  O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
+			  0600);
+		if (fd < 0)
+			return -errno;
+	}
+	if (logger.fd != STDERR_FILENO)
+		close(logger.fd);
+	logger.fd = fd;
+	logger.show_level = show_level;
+	logger.show_origin = show_origin;
+	return 0;
+}
+
+static int format_prefix(char *line, size_t size, enum log_level level,
+			 const char *file, int lineno)
+{
+	struct timespec ts;
+	struct tm tm;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = (int)strftime(line, size, "%Y-%m-%dT%H:%M:%S", &tm);
+	n += snprintf(line + n, size - (size_t)n, ".%09ld [%s:%s", ts.tv_nsec,
+		      logger.id, thread_name);
+	if (logger.show_level)
+		n += snprintf(line + n, size - (size_t)n, ":%s",
+			      level_names[level]);
+	if (logger.show_origin)
+		n += snprintf(line + n, size - (size_t)n, ":%s:%d", file,
+			      lineno);
+	return n + snprintf(line + n, size - (size_t)n, "] ");
+}
+
+void log_write(enum log_level level, const char *file, int lineno,
+	       const char *fmt, ...)
 {
 	char line[1024];
 	va_list ap;
 	int n;
 
-	if (level == LOG_OFF || level > current_level)
+	if (level == LOG_OFF || level > logger.level)
 		return;
-	n = snprintf(line, sizeof(line), "[microvm:%s] ", level_names[level]);
+	n = format_prefix(line, sizeof(line), level, file, lineno);
 	va_start(ap, fmt);
 	n += vsnprintf(line + n, sizeof(line) - (size_t)n, fmt, ap);
 	va_end(ap);
 	if (n >= (int)sizeof(line) - 1)
 		n = (int)sizeof(line) - 2;
 	line[n++] = '\n';
-	if (write(STDERR_FILENO, line, (size_t)n) < 0)
-		return; /* nowhere left to report it */
+	if (write(logger.fd, line, (size_t)n) != n)
+		metrics_inc(M_LOGGER_MISSED);
 }

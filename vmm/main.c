@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* microvm: command line, then build and run one VM. */
+/* microvm: the command line, then the VMM thread's loop. */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -9,22 +9,29 @@
 #include "api/api.h"
 #include "vmm/vmm.h"
 
+#define DEFAULT_API_SOCK "/run/microvm.socket"
+
 static const char usage[] =
-	"Usage: microvm --config-file FILE --no-api [options]\n"
+	"Usage: microvm [--api-sock PATH] [--config-file FILE] [options]\n"
+	"       microvm --config-file FILE --no-api [options]\n"
 	"\n"
-	"A KVM microVM monitor for serverless sandboxes, speaking Firecracker's\n"
-	"configuration format.\n"
+	"A KVM microVM monitor for serverless sandboxes, driven by Firecracker's\n"
+	"HTTP/JSON API on a Unix socket and by Firecracker's config file.\n"
 	"\n"
 	"Options:\n"
-	"  --config-file FILE  boot the VM described by FILE (JSON, keys as in\n"
-	"                      Firecracker: boot-source, machine-config)\n"
-	"  --no-api            do not serve the HTTP API (needs --config-file);\n"
-	"                      the API server is not part of this version, so\n"
-	"                      this flag is required for now\n"
+	"  --api-sock PATH     serve the API on this Unix socket (default\n"
+	"                      " DEFAULT_API_SOCK "; it must not exist yet)\n"
+	"  --config-file FILE  configure from FILE (JSON, Firecracker's keys) and\n"
+	"                      boot at once; the API, if on, stays up\n"
+	"  --no-api            no API server (needs --config-file)\n"
+	"  --http-api-max-payload-size N\n"
+	"                      largest accepted request body (default 51200)\n"
 	"  --boot-timer        log 'Guest-boot-time = ...' when the guest writes\n"
 	"                      123 to guest-physical 0xC0000000\n"
-	"  --id ID             instance id (logged; [A-Za-z0-9-]{1,64})\n"
-	"  --level LEVEL       log level: Error, Warning, Info (default), Debug, Off\n"
+	"  --id ID             instance id in logs and GET / ([A-Za-z0-9-]{1,64})\n"
+	"  --level LEVEL       Error, Warning, Info (default), Debug, Trace, Off\n"
+	"  --log-path PATH     log to PATH (file or FIFO) instead of stderr\n"
+	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
 	"  --no-seccomp        accepted for compatibility (no filters yet)\n"
 	"  --version           print the version and exit\n"
 	"  --help              print this help and exit\n"
@@ -33,32 +40,11 @@ static const char usage[] =
 	"153 bad arguments, 1 internal failure or guest crash (reason logged).\n";
 
 struct options {
-	const char *config_file;
+	const char *config_file, *api_sock, *log_path, *metrics_path;
 	const char *id;
+	size_t max_body;
 	bool no_api, boot_timer;
 };
-
-static int parse_level(const char *s)
-{
-	static const char *const names[] = { "Off", "Error", "Warning", "Info",
-					     "Debug" };
-	unsigned i;
-
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if (!strcasecmp(s, names[i]))
-			return (int)i;
-	return -1;
-}
-
-static bool valid_id(const char *id)
-{
-	size_t n = strlen(id);
-
-	if (n == 0 || n > 64)
-		return false;
-	return strspn(id, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
-			  "0123456789-") == n;
-}
 
 static void bad_args(const char *msg, const char *arg)
 {
@@ -67,110 +53,231 @@ static void bad_args(const char *msg, const char *arg)
 	exit(EXIT_BAD_ARGS);
 }
 
+static enum log_level parse_level(const char *s)
+{
+	static const char *const names[] = { "Off",  "Error", "Warning",
+					     "Info", "Debug", "Trace" };
+	unsigned i;
+
+	for (i = 0; i < ARRAY_SIZE(names); i++)
+		if (!strcasecmp(s, names[i]))
+			return (enum log_level)i;
+	bad_args("invalid --level (Error, Warning, Info, Debug, Trace, Off)",
+		 s);
+	return LOG_OFF;
+}
+
+static const char *parse_id(const char *id)
+{
+	size_t n = strlen(id);
+
+	if (n == 0 || n > 64 ||
+	    strspn(id, "abcdefghijklmnopqrstuvwxyz"
+		       "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") != n)
+		bad_args("invalid --id (1-64 of [A-Za-z0-9-])", id);
+	return id;
+}
+
+static size_t parse_size(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || !*s || v == 0 || v > (64u << 20))
+		bad_args("invalid --http-api-max-payload-size (1..67108864)",
+			 s);
+	return (size_t)v;
+}
+
+enum {
+	O_CONFIG = 256,
+	O_API_SOCK,
+	O_NO_API,
+	O_MAX_BODY,
+	O_BOOT_TIMER,
+	O_ID,
+	O_LEVEL,
+	O_LOG_PATH,
+	O_METRICS_PATH,
+	O_NO_SECCOMP,
+	O_SECCOMP_FILTER,
+	O_VERSION,
+	O_HELP,
+};
+
+static const struct option longopts[] = {
+	{ "config-file", required_argument, NULL, O_CONFIG },
+	{ "api-sock", required_argument, NULL, O_API_SOCK },
+	{ "no-api", no_argument, NULL, O_NO_API },
+	{ "http-api-max-payload-size", required_argument, NULL, O_MAX_BODY },
+	{ "boot-timer", no_argument, NULL, O_BOOT_TIMER },
+	{ "id", required_argument, NULL, O_ID },
+	{ "level", required_argument, NULL, O_LEVEL },
+	{ "log-path", required_argument, NULL, O_LOG_PATH },
+	{ "metrics-path", required_argument, NULL, O_METRICS_PATH },
+	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
+	{ "seccomp-filter", required_argument, NULL, O_SECCOMP_FILTER },
+	{ "version", no_argument, NULL, O_VERSION },
+	{ "help", no_argument, NULL, O_HELP },
+	{ 0 },
+};
+
+static void parse_option(int opt, struct options *o)
+{
+	switch (opt) {
+	case O_CONFIG:
+		o->config_file = optarg;
+		break;
+	case O_API_SOCK:
+		o->api_sock = optarg;
+		break;
+	case O_NO_API:
+		o->no_api = true;
+		break;
+	case O_MAX_BODY:
+		o->max_body = parse_size(optarg);
+		break;
+	case O_BOOT_TIMER:
+		o->boot_timer = true;
+		break;
+	case O_ID:
+		o->id = parse_id(optarg);
+		break;
+	case O_LEVEL:
+		log_set_level(parse_level(optarg));
+		break;
+	case O_LOG_PATH:
+		o->log_path = optarg;
+		break;
+	case O_METRICS_PATH:
+		o->metrics_path = optarg;
+		break;
+	case O_NO_SECCOMP:
+		break;
+	case O_SECCOMP_FILTER:
+		bad_args("--seccomp-filter: seccomp is not in this version",
+			 NULL);
+		break;
+	case O_VERSION:
+		printf("microvm v%s\n", MICROVM_VERSION);
+		exit(EXIT_OK);
+	case O_HELP:
+		fputs(usage, stdout);
+		exit(EXIT_OK);
+	default:
+		bad_args("unknown or incomplete option", NULL);
+	}
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
-	enum {
-		O_CONFIG = 256,
-		O_NO_API,
-		O_BOOT_TIMER,
-		O_ID,
-		O_LEVEL,
-		O_NO_SECCOMP,
-		O_VERSION,
-		O_HELP,
-		O_API_SOCK
-	};
-	static const struct option longopts[] = {
-		{ "config-file", required_argument, NULL, O_CONFIG },
-		{ "no-api", no_argument, NULL, O_NO_API },
-		{ "boot-timer", no_argument, NULL, O_BOOT_TIMER },
-		{ "id", required_argument, NULL, O_ID },
-		{ "level", required_argument, NULL, O_LEVEL },
-		{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
-		{ "version", no_argument, NULL, O_VERSION },
-		{ "help", no_argument, NULL, O_HELP },
-		{ "api-sock", required_argument, NULL, O_API_SOCK },
-		{ 0 },
-	};
-	int opt, level;
+	int opt;
 
 	opterr = 0;
+	o->max_body = API_DEFAULT_MAX_BODY;
+	o->id = "anonymous-instance";
 	while ((opt = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
-		switch (opt) {
-		case O_CONFIG:
-			o->config_file = optarg;
-			break;
-		case O_NO_API:
-			o->no_api = true;
-			break;
-		case O_BOOT_TIMER:
-			o->boot_timer = true;
-			break;
-		case O_NO_SECCOMP:
-			break;
-		case O_ID:
-			if (!valid_id(optarg))
-				bad_args("invalid --id (1-64 of [A-Za-z0-9-])",
-					 optarg);
-			o->id = optarg;
-			break;
-		case O_LEVEL:
-			level = parse_level(optarg);
-			if (level < 0)
-				bad_args("invalid --level", optarg);
-			log_set_level((enum log_level)level);
-			break;
-		case O_VERSION:
-			printf("microvm v%s\n", MICROVM_VERSION);
-			exit(EXIT_OK);
-		case O_HELP:
-			fputs(usage, stdout);
-			exit(EXIT_OK);
-		case O_API_SOCK:
-			bad_args(
-				"the API server is not in this version; use --config-file FILE --no-api",
-				NULL);
-			break;
-		default:
+		if (opt == '?')
 			bad_args("unknown or incomplete option",
 				 argv[optind - 1]);
-		}
+		parse_option(opt, o);
 	}
 	if (optind < argc)
 		bad_args("unexpected argument", argv[optind]);
-	if (!o->config_file || !o->no_api)
-		bad_args("--config-file FILE and --no-api are required", NULL);
+	if (o->no_api && !o->config_file)
+		bad_args("--no-api needs --config-file FILE", NULL);
+	if (o->no_api && o->api_sock)
+		bad_args("--no-api and --api-sock exclude each other", NULL);
+	if (!o->no_api && !o->api_sock)
+		o->api_sock = DEFAULT_API_SOCK;
 }
 
-/* Whether a build failure came from the configuration (exit 152). */
-static bool is_config_error(int err)
+/* Logger and metrics from the command line, then from the config file. */
+static int setup_outputs(const struct options *o, const struct vm_config *cfg)
 {
-	return err == -ENOEXEC || err == -E2BIG || err == -EFBIG ||
-	       err == -ENOENT || err == -EACCES || err == -EINVAL ||
-	       err == -EISDIR || err == -ENOMEM || err == -EFAULT;
+	const char *log_path = cfg->logger.set ? cfg->logger.path : o->log_path;
+	const char *metrics = cfg->metrics.set ? cfg->metrics.path :
+						 o->metrics_path;
+	int ret;
+
+	if (cfg->logger.set && cfg->logger.has_level)
+		log_set_level((enum log_level)cfg->logger.level);
+	ret = log_open(log_path, cfg->logger.show_level,
+		       cfg->logger.show_origin);
+	if (ret) {
+		log_err("cannot open log path %s: %s", log_path,
+			strerror(-ret));
+		return EXIT_BAD_CONFIG;
+	}
+	ret = metrics ? metrics_open(metrics) : 0;
+	if (ret) {
+		log_err("cannot open metrics path %s: %s", metrics,
+			strerror(-ret));
+		return EXIT_BAD_CONFIG;
+	}
+	return 0;
+}
+
+static int boot_from_config(struct vmm *m)
+{
+	char err[512];
+	int ret = vmm_instance_start(m, err, sizeof(err));
+
+	if (!ret)
+		return 0;
+	log_err("cannot start the VM: %s", err);
+	return ret == -ENOEXEC || ret == -E2BIG || ret == -EFBIG ||
+			       ret == -ENOENT || ret == -EACCES ||
+			       ret == -EINVAL || ret == -ENOTSUP ||
+			       ret == -ENOMEM ?
+		       EXIT_BAD_CONFIG :
+		       EXIT_INTERNAL;
+}
+
+static int load_config(const struct options *o, struct vm_config *cfg)
+{
+	struct api_err e;
+
+	if (!o->config_file)
+		return 0;
+	if (config_load(o->config_file, cfg, &e)) {
+		log_err("config %s: %s", o->config_file, e.msg);
+		return EXIT_BAD_CONFIG;
+	}
+	return 0;
 }
 
 int main(int argc, char **argv)
 {
-	static struct vm vm;
-	struct vm_boot_config cfg;
+	static struct vmm m;
+	struct api_server *api = NULL;
 	struct options o = { 0 };
-	char err[CONFIG_ERR_MAX];
 	int ret;
 
 	parse_args(argc, argv, &o);
-	if (config_load(o.config_file, &cfg, err, sizeof(err))) {
-		log_err("config %s: %s", o.config_file, err);
-		return EXIT_BAD_CONFIG;
+	log_set_instance_id(o.id);
+	if (vmm_init(&m, o.id, o.boot_timer)) {
+		log_err("cannot set up the VMM thread: %s", strerror(errno));
+		return EXIT_INTERNAL;
 	}
-	if (o.id)
-		log_info("instance %s", o.id);
-	ret = vm_build(&vm, &cfg, o.boot_timer);
-	if (ret) {
-		vm_destroy(&vm);
-		return is_config_error(ret) ? EXIT_BAD_CONFIG : EXIT_INTERNAL;
+	ret = load_config(&o, &m.cfg);
+	if (!ret)
+		ret = setup_outputs(&o, &m.cfg);
+	if (!ret && o.api_sock) {
+		api = api_server_start(o.api_sock, o.max_body, &m.ch);
+		if (!api) {
+			log_err("cannot serve the API on %s: %s", o.api_sock,
+				strerror(errno));
+			ret = EXIT_INTERNAL;
+		}
 	}
-	ret = vm_run(&vm);
-	vm_destroy(&vm);
+	if (!ret && o.config_file)
+		ret = boot_from_config(&m);
+	if (!ret)
+		ret = vmm_run(&m);
+	api_server_stop(api);
+	vmm_destroy(&m);
 	return ret;
 }

@@ -353,11 +353,46 @@ static bool handle_exit(struct vcpu *v)
 	return false;
 }
 
+/* Applies pause and stop requests; blocks while the VM is paused. Returns
+ * true when the thread must exit. Clearing immediate_exit before reading the
+ * flags means a request made after the read still interrupts KVM_RUN. */
+static bool vcpu_check_requests(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	bool stop;
+
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->pause_requested && !v->stop_requested) {
+		if (!v->paused) {
+			v->paused = true;
+			vm->nr_paused++;
+			pthread_cond_broadcast(&vm->run_cond);
+		}
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	}
+	if (v->paused) {
+		v->paused = false;
+		vm->nr_paused--;
+	}
+	stop = v->stop_requested;
+	pthread_mutex_unlock(&vm->run_lock);
+	return stop;
+}
+
+static void vcpu_thread_exit(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->vm->run_lock);
+	v->vm->nr_running--;
+	pthread_cond_broadcast(&v->vm->run_cond);
+	pthread_mutex_unlock(&v->vm->run_lock);
+}
+
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
 
-	while (!__atomic_load_n(&v->run->immediate_exit, __ATOMIC_ACQUIRE)) {
+	while (!vcpu_check_requests(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN)
 				continue;
@@ -369,6 +404,7 @@ static void *vcpu_thread(void *arg)
 		if (!handle_exit(v))
 			break;
 	}
+	vcpu_thread_exit(v);
 	return NULL;
 }
 
@@ -379,21 +415,59 @@ int vcpu_start(struct vcpu *v)
 
 	if (sigaction(VCPU_KICK_SIGNAL, &sa, NULL) < 0)
 		return -errno;
+	pthread_mutex_lock(&v->vm->run_lock);
+	v->vm->nr_running++;
+	pthread_mutex_unlock(&v->vm->run_lock);
 	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
-	if (ret)
+	if (ret) {
+		vcpu_thread_exit(v);
 		return -ret;
+	}
 	v->started = true;
 	return 0;
+}
+
+static void vcpu_kick(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
 }
 
 void vcpu_stop(struct vcpu *v)
 {
 	if (!v->started)
 		return;
-	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_RELEASE);
-	pthread_kill(v->thread, VCPU_KICK_SIGNAL);
+	pthread_mutex_lock(&v->vm->run_lock);
+	v->stop_requested = true;
+	pthread_cond_broadcast(&v->vm->run_cond);
+	pthread_mutex_unlock(&v->vm->run_lock);
+	vcpu_kick(v);
 	pthread_join(v->thread, NULL);
 	v->started = false;
+}
+
+void vm_pause(struct vm *vm)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&vm->run_lock);
+	vm->pause_requested = true;
+	pthread_mutex_unlock(&vm->run_lock);
+	for (i = 0; i < vm->nr_vcpus; i++)
+		if (vm->vcpus[i].started)
+			vcpu_kick(&vm->vcpus[i]);
+	pthread_mutex_lock(&vm->run_lock);
+	while (vm->nr_paused < vm->nr_running)
+		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+	pthread_mutex_unlock(&vm->run_lock);
+}
+
+void vm_resume(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->run_lock);
+	vm->pause_requested = false;
+	pthread_cond_broadcast(&vm->run_cond);
+	pthread_mutex_unlock(&vm->run_lock);
 }
 
 void vcpu_destroy(struct vcpu *v)

@@ -25,6 +25,8 @@
 #include <stdint.h>
 #include <time.h>
 
+#include "api/api.h"
+
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -39,15 +41,81 @@ enum {
 	EXIT_BAD_ARGS = 153,
 };
 
-/* ---- log.c: leveled log lines on stderr (or --log-path) ---- */
-enum log_level { LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG };
+/* ---- log.c: the logger (stderr, or the file/FIFO of PUT /logger) ---- */
+enum log_level { LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
 void log_set_level(enum log_level level);
-void log_msg(enum log_level level, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-#define log_err(...) log_msg(LOG_ERROR, __VA_ARGS__)
-#define log_warn(...) log_msg(LOG_WARN, __VA_ARGS__)
-#define log_info(...) log_msg(LOG_INFO, __VA_ARGS__)
-#define log_debug(...) log_msg(LOG_DEBUG, __VA_ARGS__)
+void log_set_instance_id(const char *id);
+/* Names the calling thread in its log lines ("main", "api", "vcpu 0"). */
+void log_set_thread_name(const char *name);
+/* Sends lines to path (created, opened non-blocking; "" or NULL: stderr).
+ * Returns 0 or -errno. */
+MUST_CHECK int log_open(const char *path, bool show_level, bool show_origin);
+void log_write(enum log_level level, const char *file, int line,
+	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
+#define log_err(...) log_write(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
+#define log_warn(...) log_write(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
+#define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
+#define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+
+/* ---- metrics.c: counters, flushed as JSON lines ---- */
+/* X(id, group, name): one counter; reported as the delta since the last
+ * flush, like Firecracker's. */
+#define METRICS_LIST(X)                                                   \
+	X(M_API_GET_INFO, "get_api_requests", "instance_info_count")      \
+	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")     \
+	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")     \
+	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")     \
+	X(M_API_ACTIONS, "put_api_requests", "actions_count")             \
+	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")       \
+	X(M_API_BOOT, "put_api_requests", "boot_source_count")            \
+	X(M_API_BOOT_FAILS, "put_api_requests", "boot_source_fails")      \
+	X(M_API_DRIVE, "put_api_requests", "drive_count")                 \
+	X(M_API_DRIVE_FAILS, "put_api_requests", "drive_fails")           \
+	X(M_API_LOGGER, "put_api_requests", "logger_count")               \
+	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")         \
+	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")         \
+	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")   \
+	X(M_API_METRICS, "put_api_requests", "metrics_count")             \
+	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")       \
+	X(M_API_NET, "put_api_requests", "network_count")                 \
+	X(M_API_NET_FAILS, "put_api_requests", "network_fails")           \
+	X(M_API_VSOCK, "put_api_requests", "vsock_count")                 \
+	X(M_API_VSOCK_FAILS, "put_api_requests", "vsock_fails")           \
+	X(M_API_ENTROPY, "put_api_requests", "entropy_count")             \
+	X(M_API_ENTROPY_FAILS, "put_api_requests", "entropy_fails")       \
+	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")         \
+	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")   \
+	X(M_API_PATCH_NET, "patch_api_requests", "network_count")         \
+	X(M_API_PATCH_NET_FAILS, "patch_api_requests", "network_fails")   \
+	X(M_API_PATCH_MACHINE, "patch_api_requests", "machine_cfg_count") \
+	X(M_API_PATCH_MACHINE_FAILS, "patch_api_requests",                \
+	  "machine_cfg_fails")                                            \
+	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")               \
+	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")         \
+	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")          \
+	X(M_VCPU_IO_IN, "vcpu", "exit_io_in")                             \
+	X(M_VCPU_IO_OUT, "vcpu", "exit_io_out")                           \
+	X(M_VCPU_MMIO_READ, "vcpu", "exit_mmio_read")                     \
+	X(M_VCPU_MMIO_WRITE, "vcpu", "exit_mmio_write")                   \
+	X(M_VCPU_FAILURES, "vcpu", "failures")                            \
+	X(M_UART_TX_BYTES, "uart", "write_count")                         \
+	X(M_UART_RX_BYTES, "uart", "read_count")                          \
+	X(M_UART_MISSED_RX, "uart", "missed_read_count")                  \
+	X(M_I8042_RESETS, "i8042", "reset_count")                         \
+	X(M_LOGGER_MISSED, "logger", "missed_log_count")
+
+#define METRIC_ENUM(id, group, name) id,
+enum metric_id { METRICS_LIST(METRIC_ENUM) M__COUNT };
+#undef METRIC_ENUM
+
+void metrics_inc(enum metric_id id);
+void metrics_add(enum metric_id id, uint64_t n);
+/* Sends flushes to path (created, opened non-blocking). 0 or -errno;
+ * -EALREADY when metrics were already configured. */
+MUST_CHECK int metrics_open(const char *path);
+/* Writes one JSON line with every counter's delta; 0, -ENODEV when no
+ * metrics path is set, or -errno. VMM thread. */
+MUST_CHECK int metrics_flush(void);
 
 /* ---- memory.c: guest RAM ---- */
 /* Guest RAM above this address starts again at 4 GiB (MMIO gap below). */
@@ -222,14 +290,22 @@ void serial_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
  * were accepted (the receive FIFO may be full). */
 size_t serial_feed(struct serial *s, const uint8_t *buf, size_t len);
 
-/* i8042: a CPU reset (0xFE on port 0x64) calls reset_fn. */
+/* i8042: a CPU reset (0xFE on port 0x64) calls reset_fn; key scancodes
+ * queued by i8042_send_ctrl_alt_del() are read from port 0x60 with IRQ 1. */
+#define I8042_KBD_IRQ 1
 struct i8042 {
 	pthread_mutex_t lock;
 	uint8_t cmd_byte, pending_cmd;
+	uint8_t out[16]; /* output buffer: scancodes and command replies */
+	unsigned out_head, out_count;
 	void (*reset_fn)(void *opaque);
+	void (*irq_fn)(void *opaque, unsigned irq);
 	void *opaque;
 };
-void i8042_init(struct i8042 *k, void (*reset_fn)(void *), void *opaque);
+void i8042_init(struct i8042 *k, void (*reset_fn)(void *),
+		void (*irq_fn)(void *, unsigned), void *opaque);
+/* Queues Ctrl+Alt+Del key presses and releases for the guest (any thread). */
+void i8042_send_ctrl_alt_del(struct i8042 *k);
 void i8042_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		  bool is_write);
 
@@ -251,9 +327,8 @@ struct vcpu {
 	size_t run_size;
 	pthread_t thread;
 	bool started;
+	bool stop_requested, paused; /* under vm->run_lock */
 };
-
-struct vm_boot_config; /* api/api.h */
 
 #define VM_MAX_VCPUS 32
 
@@ -267,12 +342,18 @@ struct vm {
 	struct i8042 i8042;
 	struct boot_timer boot_timer;
 	bool has_boot_timer;
-	struct event_loop loop;
+	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */
 	int exit_code; /* under exit_lock */
 	bool exit_requested;
 	pthread_mutex_t exit_lock;
-	int stdin_fd; /* -1 when stdin is not a terminal */
+	/* vCPU run state: pause requests, how many threads run/are paused */
+	pthread_mutex_t run_lock;
+	pthread_cond_t run_cond;
+	bool pause_requested;
+	unsigned nr_running, nr_paused;
+	char cmdline[BOOT_CMDLINE_MAX];
+	char err[512]; /* why vm_build/vm_start failed */
 };
 
 /* kvm.c */
@@ -295,11 +376,44 @@ MUST_CHECK int vcpu_start(struct vcpu *v);
 void vcpu_stop(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
 
-/* builder.c: assembles a VM from its config in one readable order. */
-MUST_CHECK int vm_build(struct vm *vm, const struct vm_boot_config *cfg,
-			bool boot_timer);
-/* Runs the VMM loop until the guest stops; returns the exit code. */
-int vm_run(struct vm *vm);
+/* Pauses every running vCPU and waits until all are out of KVM_RUN;
+ * resumes them. VMM thread. */
+void vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+
+/* builder.c: assembles a VM from its config in one readable order; on
+ * failure vm->err says why. The VM's exit eventfd is not yet watched. */
+MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
+			bool boot_timer, struct event_loop *loop);
+/* Starts every vCPU thread. */
+MUST_CHECK int vm_start(struct vm *vm);
+/* Stops the vCPUs and frees everything vm_build made. */
 void vm_destroy(struct vm *vm);
+
+/* ---- controller.c: the VMM thread's state machine ----
+ * Owns the configuration before InstanceStart and the VM after it, and
+ * answers every API request the api_channel brings. VMM thread. */
+enum vmm_state { VMM_NOT_STARTED, VMM_RUNNING, VMM_PAUSED };
+
+struct vmm {
+	struct event_loop loop;
+	struct vm_config cfg;
+	enum vmm_state state;
+	struct vm vm;
+	char id[72];
+	bool boot_timer;
+	struct api_channel ch;
+	int metrics_timer_fd, signal_fd;
+	bool exiting;
+	int exit_code;
+};
+
+/* Sets up the event loop, the API channel and the metrics timer. */
+MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer);
+/* Builds and starts the VM from m->cfg. 0, or -errno with err filled. */
+MUST_CHECK int vmm_instance_start(struct vmm *m, char *err, size_t err_size);
+/* Runs the VMM loop until the guest stops; returns the exit code. */
+int vmm_run(struct vmm *m);
+void vmm_destroy(struct vmm *m);
 
 #endif

@@ -5,12 +5,13 @@
 #include "api/api.h"
 #include "tests/unit/unit.h"
 
-static char err[CONFIG_ERR_MAX];
-static struct vm_boot_config cfg;
+static struct api_err e;
+static struct vm_config cfg;
+#define err (e.msg)
 
 static int parse(const char *json)
 {
-	return config_parse(json, strlen(json), &cfg, err, sizeof(err));
+	return config_parse(json, strlen(json), &cfg, &e);
 }
 
 #define BOOT "\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}"
@@ -27,11 +28,11 @@ static void test_minimal_and_defaults(void **state)
 {
 	(void)state;
 	assert_int_equal(parse("{" BOOT "}"), 0);
-	assert_string_equal(cfg.kernel_path, "/dev/null");
-	assert_string_equal(cfg.boot_args, DEFAULT_BOOT_ARGS);
-	assert_int_equal(cfg.vcpu_count, 1);
-	assert_int_equal(cfg.mem_size_mib, 128);
-	assert_string_equal(cfg.initrd_path, "");
+	assert_string_equal(cfg.boot.kernel_path, "/dev/null");
+	assert_string_equal(cfg.boot.boot_args, DEFAULT_BOOT_ARGS);
+	assert_int_equal(cfg.machine.vcpu_count, 1);
+	assert_int_equal(cfg.machine.mem_size_mib, 128);
+	assert_string_equal(cfg.boot.initrd_path, "");
 }
 
 static void test_full(void **state)
@@ -45,12 +46,12 @@ static void test_full(void **state)
 		      " \"huge_pages\": \"2M\", \"cpu_template\": \"None\"},"
 		      "\"drives\": [], \"network-interfaces\": [], \"vsock\": null}\n"),
 		0);
-	assert_string_equal(cfg.initrd_path, "/dev/zero");
-	assert_string_equal(cfg.boot_args, "a=b -- ls");
-	assert_int_equal(cfg.vcpu_count, 4);
-	assert_int_equal(cfg.mem_size_mib, 256);
-	assert_true(cfg.smt);
-	assert_true(cfg.huge_pages_2m);
+	assert_string_equal(cfg.boot.initrd_path, "/dev/zero");
+	assert_string_equal(cfg.boot.boot_args, "a=b -- ls");
+	assert_int_equal(cfg.machine.vcpu_count, 4);
+	assert_int_equal(cfg.machine.mem_size_mib, 256);
+	assert_true(cfg.machine.smt);
+	assert_true(cfg.machine.huge_pages_2m);
 }
 
 static void test_rejections(void **state)
@@ -73,7 +74,9 @@ static void test_rejections(void **state)
 		"unknown field 'x'");
 	rejects("{" BOOT ", \"frobnicate\": 1}",
 		"unknown top-level key 'frobnicate'");
-	rejects("{" BOOT ", \"drives\": [{}]}", "'drives' is not supported");
+	rejects("{" BOOT ", \"drives\": [{}]}", "drives[]: missing 'drive_id'");
+	rejects("{" BOOT ", \"drives\": {}}", "drives: expected an array");
+	rejects("{" BOOT ", \"balloon\": {}}", "'balloon' is not supported");
 }
 
 static void test_machine_config_rejections(void **state)
@@ -113,7 +116,7 @@ static void test_machine_config_rejections(void **state)
 		"mem_size_mib must be even");
 	rejects("{" BOOT
 		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}}",
-		"cpu_template: 'T2' is not supported");
+		"cpu_template: 'T2' is not one of None");
 	rejects("{" BOOT
 		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"bogus\": 1}}",
 		"unknown field 'bogus'");
@@ -135,8 +138,7 @@ static void test_size_caps(void **state)
 		long_args);
 	rejects(json, "boot_args: longer than 2047 bytes");
 	free(json);
-	assert_int_equal(config_parse("{}", CONFIG_MAX_FILE_SIZE + 1, &cfg, err,
-				      sizeof(err)),
+	assert_int_equal(config_parse("{}", CONFIG_MAX_FILE_SIZE + 1, &cfg, &e),
 			 -EINVAL);
 	assert_non_null(strstr(err, "config larger than"));
 }
@@ -144,9 +146,7 @@ static void test_size_caps(void **state)
 static void test_load_missing_file(void **state)
 {
 	(void)state;
-	assert_int_equal(config_load("/nonexistent.json", &cfg, err,
-				     sizeof(err)),
-			 -ENOENT);
+	assert_int_equal(config_load("/nonexistent.json", &cfg, &e), -ENOENT);
 	assert_non_null(
 		strstr(err, "cannot open config file /nonexistent.json"));
 }

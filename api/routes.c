@@ -1,0 +1,271 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The route table: method + path + JSON body -> a typed api_request, or a
+ * 400 with {"fault_message"} saying what is wrong. Runs on the API thread. */
+#include <cjson/cJSON.h>
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "api/api.h"
+
+void api_error(struct api_response *resp, int status, const char *fmt, ...)
+{
+	char msg[CONFIG_ERR_MAX];
+	cJSON *o = cJSON_CreateObject();
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	cJSON_AddStringToObject(o, "fault_message", msg);
+	free(resp->body);
+	resp->status = status;
+	resp->body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+}
+
+static int parse_action(const cJSON *j, struct api_request *req,
+			struct api_err *e)
+{
+	static const char *const names[] = { "InstanceStart", "SendCtrlAltDel",
+					     "FlushMetrics", NULL };
+	static const enum api_op ops[] = { OP_INSTANCE_START,
+					   OP_SEND_CTRL_ALT_DEL,
+					   OP_FLUSH_METRICS };
+	const cJSON *t = cJSON_GetObjectItemCaseSensitive(j, "action_type");
+	unsigned i;
+
+	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
+	    !cJSON_IsString(t))
+		return api_fail(e, "actions: expected {\"action_type\": \"InstanceStart\" | \"SendCtrlAltDel\" | \"FlushMetrics\"}");
+	for (i = 0; names[i]; i++) {
+		if (!strcmp(t->valuestring, names[i])) {
+			req->op = ops[i];
+			return 0;
+		}
+	}
+	return api_fail(e, "actions.action_type: unknown action '%s'",
+			t->valuestring);
+}
+
+static int parse_vm_state(const cJSON *j, struct api_request *req,
+			  struct api_err *e)
+{
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "state");
+
+	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
+	    !cJSON_IsString(s))
+		return api_fail(e, "vm: expected {\"state\": \"Paused\" | \"Resumed\"}");
+	if (!strcmp(s->valuestring, "Paused"))
+		req->u.pause = true;
+	else if (!strcmp(s->valuestring, "Resumed"))
+		req->u.pause = false;
+	else
+		return api_fail(e, "vm.state: '%s' is not one of Paused, Resumed",
+				s->valuestring);
+	return 0;
+}
+
+/* Checks that the id in the path equals the one the body carries. */
+static int check_path_id(const char *path_id, const char *body_id,
+			 const char *what, struct api_err *e)
+{
+	if (strcmp(path_id, body_id))
+		return api_fail(e, "the %s in the path ('%s') differs from the one in the body ('%s')",
+				what, path_id, body_id);
+	return 0;
+}
+
+static int route_drive(const cJSON *j, const char *id, bool patch,
+		       struct api_request *req, struct api_err *e)
+{
+	int ret;
+
+	req->op = patch ? OP_PATCH_DRIVE : OP_PUT_DRIVE;
+	if (patch) {
+		ret = parse_drive_patch(j, "drive", &req->u.drive_patch, e);
+		return ret ? ret :
+			     check_path_id(id, req->u.drive_patch.id,
+					   "drive_id", e);
+	}
+	ret = parse_drive(j, "drive", &req->u.drive, e);
+	return ret ? ret : check_path_id(id, req->u.drive.id, "drive_id", e);
+}
+
+static int route_net(const cJSON *j, const char *id, bool patch,
+		     struct api_request *req, struct api_err *e)
+{
+	int ret;
+
+	req->op = patch ? OP_PATCH_NET : OP_PUT_NET;
+	if (patch) {
+		ret = parse_net_patch(j, "network-interface", &req->u.net_patch,
+				      e);
+		return ret ? ret :
+			     check_path_id(id, req->u.net_patch.id,
+					   "iface_id", e);
+	}
+	ret = parse_net(j, "network-interface", &req->u.net, e);
+	return ret ? ret : check_path_id(id, req->u.net.id, "iface_id", e);
+}
+
+/* Resources with an id in the path: /drives/{id}, /network-interfaces/{id}.
+ * Returns -ENOENT when the path is neither. */
+static int route_with_id(const char *path, enum http_method m, const cJSON *j,
+			 struct api_request *req, struct api_err *e)
+{
+	bool drive = !strncmp(path, "/drives/", 8);
+	bool net = !strncmp(path, "/network-interfaces/", 20);
+	const char *id = path + (drive ? 8 : 20);
+
+	if (!drive && !net)
+		return -ENOENT;
+	if (!api_valid_id(id))
+		return api_fail(e, "invalid id in path '%s': use 1-63 of [A-Za-z0-9_]",
+				path);
+	if (drive)
+		return route_drive(j, id, m == HTTP_PATCH, req, e);
+	return route_net(j, id, m == HTTP_PATCH, req, e);
+}
+
+struct body_route {
+	enum http_method method;
+	const char *path;
+	enum api_op op;
+};
+
+/* PUT and PATCH routes without an id in the path. */
+static const struct body_route body_routes[] = {
+	{ HTTP_PUT, "/actions", OP_INSTANCE_START }, /* refined by the body */
+	{ HTTP_PUT, "/boot-source", OP_PUT_BOOT_SOURCE },
+	{ HTTP_PUT, "/machine-config", OP_PUT_MACHINE },
+	{ HTTP_PATCH, "/machine-config", OP_PATCH_MACHINE },
+	{ HTTP_PUT, "/vsock", OP_PUT_VSOCK },
+	{ HTTP_PUT, "/entropy", OP_PUT_ENTROPY },
+	{ HTTP_PUT, "/logger", OP_PUT_LOGGER },
+	{ HTTP_PUT, "/metrics", OP_PUT_METRICS },
+	{ HTTP_PATCH, "/vm", OP_PATCH_VM },
+};
+
+static int parse_body(const cJSON *j, struct api_request *req,
+		      struct api_err *e)
+{
+	switch (req->op) {
+	case OP_INSTANCE_START:
+		return parse_action(j, req, e);
+	case OP_PUT_BOOT_SOURCE:
+		return parse_boot_source(j, "boot-source", &req->u.boot, e);
+	case OP_PUT_MACHINE:
+	case OP_PATCH_MACHINE:
+		return parse_machine(j, "machine-config", &req->u.machine,
+				     req->op == OP_PATCH_MACHINE, e);
+	case OP_PUT_VSOCK:
+		return parse_vsock(j, "vsock", &req->u.vsock, &req->deprecated,
+				   e);
+	case OP_PUT_ENTROPY:
+		return parse_entropy(j, "entropy", &req->u.entropy, e);
+	case OP_PUT_LOGGER:
+		return parse_logger(j, "logger", &req->u.logger, e);
+	case OP_PUT_METRICS:
+		return parse_metrics(j, "metrics", &req->u.metrics, e);
+	default:
+		return parse_vm_state(j, req, e);
+	}
+}
+
+/* PUT and PATCH routes; -ENOENT when none matches. */
+static int route_body(const char *path, enum http_method m, const cJSON *j,
+		      struct api_request *req, struct api_err *e)
+{
+	unsigned i;
+
+	for (i = 0; i < sizeof(body_routes) / sizeof(body_routes[0]); i++) {
+		if (body_routes[i].method == m &&
+		    !strcmp(body_routes[i].path, path)) {
+			req->op = body_routes[i].op;
+			return parse_body(j, req, e);
+		}
+	}
+	return route_with_id(path, m, j, req, e);
+}
+
+static int route_get(const char *path, struct api_request *req)
+{
+	if (!strcmp(path, "/"))
+		req->op = OP_GET_INFO;
+	else if (!strcmp(path, "/version"))
+		req->op = OP_GET_VERSION;
+	else if (!strcmp(path, "/machine-config"))
+		req->op = OP_GET_MACHINE;
+	else if (!strcmp(path, "/vm/config"))
+		req->op = OP_GET_VM_CONFIG;
+	else
+		return -ENOENT;
+	return 0;
+}
+
+static bool is_later_feature(const char *path)
+{
+	static const char *const prefixes[] = { "/snapshot", "/mmds",
+						"/balloon", "/cpu-config",
+						"/hotplug", NULL };
+	const char *const *p;
+
+	for (p = prefixes; *p; p++)
+		if (!strncmp(path, *p, strlen(*p)))
+			return true;
+	return false;
+}
+
+static int route_with_body(const struct http_request *http,
+			   struct api_request *req, struct api_response *resp)
+{
+	struct api_err e = { "" };
+	cJSON *j = cJSON_ParseWithLength(http->body, http->body_len);
+	int ret;
+
+	if (!j) {
+		api_error(resp, 400, "invalid JSON body");
+		return -EINVAL;
+	}
+	ret = route_body(http->path, http->method, j, req, &e);
+	cJSON_Delete(j);
+	if (ret == -ENOENT)
+		api_error(resp, 400, "Invalid request method and/or path: %s %s",
+			  http->method == HTTP_PUT ? "PUT" : "PATCH",
+			  http->path);
+	else if (ret)
+		api_error(resp, 400, "%s", e.msg);
+	return ret ? -EINVAL : 0;
+}
+
+int route_request(const struct http_request *http, struct api_request *req,
+		  struct api_response *resp)
+{
+	memset(req, 0, sizeof(*req));
+	if (is_later_feature(http->path)) {
+		api_error(resp, 400, "%s is not supported by this microvm version yet",
+			  http->path);
+		return -EINVAL;
+	}
+	if (http->method == HTTP_GET) {
+		if (http->body_len) {
+			api_error(resp, 400, "GET requests take no body");
+			return -EINVAL;
+		}
+		if (!route_get(http->path, req))
+			return 0;
+	} else if (http->method != HTTP_OTHER) {
+		if (!http->body_len) {
+			api_error(resp, 400, "%s %s needs a JSON body",
+				  http->method == HTTP_PUT ? "PUT" : "PATCH",
+				  http->path);
+			return -EINVAL;
+		}
+		return route_with_body(http, req, resp);
+	}
+	api_error(resp, 400, "Invalid request method and/or path");
+	return -EINVAL;
+}

@@ -1,0 +1,400 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The API thread: a Unix stream socket, non-blocking connections in one
+ * epoll set, HTTP/1.1 keep-alive and pipelining. A complete request is
+ * routed, handed to the VMM thread through the api_channel, and its reply
+ * queued on the connection. A slow or silent client only holds its own
+ * connection; its buffers are capped. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "api/api.h"
+
+#define API_MAX_CONNS 256
+#define API_MAX_PENDING_OUT (1u << 20) /* a client that never reads */
+#define API_READ_CHUNK 16384
+
+struct conn {
+	int fd;
+	char *in;
+	size_t in_len, in_cap;
+	char *out;
+	size_t out_len, out_off;
+	bool closing; /* close once out is flushed */
+	bool continue_sent;
+};
+
+struct api_server {
+	int listen_fd, epfd, stop_fd;
+	bool bound; /* the socket path is ours to unlink */
+	size_t max_body;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	struct api_channel *ch;
+	pthread_t thread;
+	struct conn conns[API_MAX_CONNS];
+};
+
+/* ---- the channel to the VMM thread ---- */
+
+int api_channel_init(struct api_channel *ch)
+{
+	memset(ch, 0, sizeof(*ch));
+	pthread_mutex_init(&ch->lock, NULL);
+	pthread_cond_init(&ch->done_cond, NULL);
+	ch->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+	return ch->wake_fd < 0 ? -errno : 0;
+}
+
+void api_channel_call(struct api_channel *ch, const struct api_request *req,
+		      struct api_response *resp)
+{
+	uint64_t one = 1;
+
+	pthread_mutex_lock(&ch->lock);
+	ch->req = req;
+	ch->resp = resp;
+	ch->done = false;
+	if (!ch->shutdown && write(ch->wake_fd, &one, sizeof(one)) < 0)
+		ch->shutdown = true;
+	while (!ch->done && !ch->shutdown)
+		pthread_cond_wait(&ch->done_cond, &ch->lock);
+	if (!ch->done)
+		api_error(resp, 400, "microvm is shutting down");
+	ch->req = NULL;
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void api_channel_serve(struct api_channel *ch, api_handler_fn fn, void *opaque)
+{
+	uint64_t n;
+
+	if (read(ch->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&ch->lock);
+	if (ch->req && !ch->done) {
+		fn(opaque, ch->req, ch->resp);
+		ch->done = true;
+		pthread_cond_broadcast(&ch->done_cond);
+	}
+	pthread_mutex_unlock(&ch->lock);
+}
+
+void api_channel_shutdown(struct api_channel *ch)
+{
+	pthread_mutex_lock(&ch->lock);
+	ch->shutdown = true;
+	pthread_cond_broadcast(&ch->done_cond);
+	pthread_mutex_unlock(&ch->lock);
+}
+
+/* ---- connections ---- */
+
+static void conn_close(struct api_server *s, struct conn *c)
+{
+	epoll_ctl(s->epfd, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	free(c->in);
+	free(c->out);
+	memset(c, 0, sizeof(*c));
+	c->fd = -1;
+}
+
+static void conn_watch(struct api_server *s, struct conn *c)
+{
+	struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP,
+				  .data.ptr = c };
+
+	if (c->out_len > c->out_off)
+		ev.events = EPOLLOUT; /* stop reading until the reply is out */
+	epoll_ctl(s->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+}
+
+static void conn_queue(struct conn *c, const char *data, size_t len)
+{
+	char *p;
+
+	if (c->out_len - c->out_off + len > API_MAX_PENDING_OUT) {
+		c->closing = true;
+		return;
+	}
+	p = realloc(c->out, c->out_len + len);
+	if (!p) {
+		c->closing = true;
+		return;
+	}
+	memcpy(p + c->out_len, data, len);
+	c->out = p;
+	c->out_len += len;
+}
+
+static void conn_respond(struct conn *c, const struct api_response *resp)
+{
+	size_t len;
+	char *msg = http_format_response(resp->status, resp->body,
+					 resp->deprecation, &len);
+
+	if (!msg) {
+		c->closing = true;
+		return;
+	}
+	conn_queue(c, msg, len);
+	free(msg);
+}
+
+static void handle_request(struct api_server *s, struct conn *c,
+			   const struct http_request *http)
+{
+	struct api_request req;
+	struct api_response resp = { 0 };
+
+	if (!route_request(http, &req, &resp))
+		api_channel_call(s->ch, &req, &resp);
+	if (req.deprecated)
+		resp.deprecation = true;
+	conn_respond(c, &resp);
+	free(resp.body);
+	if (http->close)
+		c->closing = true;
+}
+
+static void reject(struct conn *c, long status, const char *why,
+		   size_t max_body)
+{
+	struct api_response resp = { 0 };
+
+	if (!strcmp(why, "request body too large"))
+		api_error(&resp, (int)-status,
+			  "Request payload is larger than the limit of %zu bytes allowed by the server",
+			  max_body);
+	else
+		api_error(&resp, (int)-status, "%s", why);
+	conn_respond(c, &resp);
+	free(resp.body);
+	c->closing = true; /* the stream cannot be trusted any more */
+}
+
+/* Parses and answers every complete request in the input buffer. */
+static void conn_process(struct api_server *s, struct conn *c)
+{
+	size_t off = 0;
+
+	while (!c->closing && off < c->in_len) {
+		struct http_request http;
+		const char *why;
+		long n = http_parse_request(c->in + off, c->in_len - off,
+					    s->max_body, &http, &why);
+
+		if (n < 0)
+			reject(c, n, why, s->max_body);
+		if (n <= 0) {
+			if (n == 0 && http.expect_continue && !c->continue_sent) {
+				conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+				c->continue_sent = true;
+			}
+			break;
+		}
+		handle_request(s, c, &http);
+		c->continue_sent = false;
+		off += (size_t)n;
+	}
+	memmove(c->in, c->in + off, c->in_len - off);
+	c->in_len -= off;
+}
+
+static bool conn_read(struct api_server *s, struct conn *c)
+{
+	size_t cap = HTTP_MAX_HEADER_BYTES + s->max_body + 1;
+	ssize_t n;
+
+	if (c->in_cap - c->in_len < API_READ_CHUNK && c->in_cap < cap) {
+		size_t want = c->in_len + API_READ_CHUNK;
+		char *p = realloc(c->in, want < cap ? want : cap);
+
+		if (!p)
+			return false;
+		c->in = p;
+		c->in_cap = want < cap ? want : cap;
+	}
+	n = read(c->fd, c->in + c->in_len, c->in_cap - c->in_len);
+	if (n == 0 || (n < 0 && errno != EAGAIN && errno != EINTR))
+		return false;
+	if (n > 0)
+		c->in_len += (size_t)n;
+	conn_process(s, c);
+	return true;
+}
+
+static bool conn_write(struct conn *c)
+{
+	while (c->out_off < c->out_len) {
+		ssize_t n = send(c->fd, c->out + c->out_off,
+				 c->out_len - c->out_off, MSG_NOSIGNAL);
+
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR;
+		c->out_off += (size_t)n;
+	}
+	free(c->out);
+	c->out = NULL;
+	c->out_len = c->out_off = 0;
+	return !c->closing;
+}
+
+static void conn_event(struct api_server *s, struct conn *c, uint32_t events)
+{
+	bool alive = true;
+
+	if (events & EPOLLIN)
+		alive = conn_read(s, c);
+	if (alive && c->out_len)
+		alive = conn_write(c);
+	if (alive && c->closing && !c->out_len)
+		alive = false;
+	if (alive && (events & (EPOLLHUP | EPOLLERR)))
+		alive = false;
+	if (!alive) {
+		conn_close(s, c);
+		return;
+	}
+	if (c->out_len && !conn_write(c))
+		conn_close(s, c);
+	else
+		conn_watch(s, c);
+}
+
+static void accept_all(struct api_server *s)
+{
+	for (;;) {
+		int fd = accept4(s->listen_fd, NULL, NULL,
+				 SOCK_NONBLOCK | SOCK_CLOEXEC);
+		struct epoll_event ev = { .events = EPOLLIN | EPOLLRDHUP };
+		unsigned i;
+
+		if (fd < 0)
+			return;
+		for (i = 0; i < API_MAX_CONNS && s->conns[i].fd >= 0; i++)
+			;
+		if (i == API_MAX_CONNS) {
+			close(fd); /* full: refuse rather than starve others */
+			continue;
+		}
+		s->conns[i].fd = fd;
+		ev.data.ptr = &s->conns[i];
+		if (epoll_ctl(s->epfd, EPOLL_CTL_ADD, fd, &ev) < 0)
+			conn_close(s, &s->conns[i]);
+	}
+}
+
+static void *api_thread(void *arg)
+{
+	struct api_server *s = arg;
+	struct epoll_event events[64];
+
+	for (;;) {
+		int i, n = epoll_wait(s->epfd, events, 64, -1);
+
+		for (i = 0; i < n; i++) {
+			void *p = events[i].data.ptr;
+
+			if (p == &s->stop_fd)
+				return NULL;
+			if (p == &s->listen_fd)
+				accept_all(s);
+			else
+				conn_event(s, p, events[i].events);
+		}
+	}
+}
+
+static int listen_on(struct api_server *s, const char *path)
+{
+	struct sockaddr_un addr = { .sun_family = AF_UNIX };
+
+	if (strlen(path) >= sizeof(addr.sun_path))
+		return -ENAMETOOLONG;
+	strcpy(addr.sun_path, path);
+	strcpy(s->path, path);
+	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
+			      0);
+	if (s->listen_fd < 0)
+		return -errno;
+	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)
+		return -errno;
+	s->bound = true;
+	return listen(s->listen_fd, 128) < 0 ? -errno : 0;
+}
+
+static int add_fd(int epfd, int fd, void *tag)
+{
+	struct epoll_event ev = { .events = EPOLLIN, .data.ptr = tag };
+
+	return epoll_ctl(epfd, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
+}
+
+static void server_free(struct api_server *s)
+{
+	unsigned i;
+
+	for (i = 0; i < API_MAX_CONNS; i++)
+		if (s->conns[i].fd >= 0)
+			conn_close(s, &s->conns[i]);
+	if (s->listen_fd >= 0)
+		close(s->listen_fd);
+	if (s->bound)
+		unlink(s->path);
+	if (s->epfd >= 0)
+		close(s->epfd);
+	if (s->stop_fd >= 0)
+		close(s->stop_fd);
+	free(s);
+}
+
+struct api_server *api_server_start(const char *path, size_t max_body,
+				    struct api_channel *ch)
+{
+	struct api_server *s = calloc(1, sizeof(*s));
+	unsigned i;
+	int ret;
+
+	if (!s)
+		return NULL;
+	for (i = 0; i < API_MAX_CONNS; i++)
+		s->conns[i].fd = -1;
+	s->listen_fd = -1;
+	s->max_body = max_body;
+	s->ch = ch;
+	s->epfd = epoll_create1(EPOLL_CLOEXEC);
+	s->stop_fd = eventfd(0, EFD_CLOEXEC);
+	ret = s->epfd < 0 || s->stop_fd < 0 ? -errno : listen_on(s, path);
+	if (!ret)
+		ret = add_fd(s->epfd, s->listen_fd, &s->listen_fd);
+	if (!ret)
+		ret = add_fd(s->epfd, s->stop_fd, &s->stop_fd);
+	if (!ret)
+		ret = -pthread_create(&s->thread, NULL, api_thread, s);
+	if (ret) {
+		server_free(s);
+		errno = -ret;
+		return NULL;
+	}
+	return s;
+}
+
+void api_server_stop(struct api_server *s)
+{
+	uint64_t one = 1;
+
+	if (!s)
+		return;
+	api_channel_shutdown(s->ch);
+	if (write(s->stop_fd, &one, sizeof(one)) == sizeof(one))
+		pthread_join(s->thread, NULL);
+	server_free(s);
+}

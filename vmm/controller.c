@@ -1,0 +1,441 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The VMM thread's state machine: Not started -> Running <-> Paused ->
+ * exited. Before InstanceStart it owns the configuration; after, the VM.
+ * Every API request arrives here (through the api_channel) as a typed
+ * api_request; this file applies the phase rules and answers. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <signal.h>
+#include <sys/signalfd.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "api/api.h"
+#include "vmm/vmm.h"
+
+#define METRICS_PERIOD_S 60
+#define MSG_PRE_BOOT \
+	"The requested operation is not supported after starting the microVM."
+#define MSG_POST_BOOT \
+	"The requested operation is not supported before starting the microVM."
+
+static const char *const state_names[] = {
+	[VMM_NOT_STARTED] = "Not started",
+	[VMM_RUNNING] = "Running",
+	[VMM_PAUSED] = "Paused",
+};
+
+/* Counter and failure counter of each request kind. */
+static const struct {
+	enum metric_id count, fails;
+} op_metrics[] = {
+	[OP_GET_INFO] = { M_API_GET_INFO, M_API_GET_INFO },
+	[OP_GET_VERSION] = { M_API_GET_VERSION, M_API_GET_VERSION },
+	[OP_GET_MACHINE] = { M_API_GET_MACHINE, M_API_GET_MACHINE },
+	[OP_GET_VM_CONFIG] = { M_API_GET_VM_CONFIG, M_API_GET_VM_CONFIG },
+	[OP_PUT_BOOT_SOURCE] = { M_API_BOOT, M_API_BOOT_FAILS },
+	[OP_PUT_MACHINE] = { M_API_MACHINE, M_API_MACHINE_FAILS },
+	[OP_PATCH_MACHINE] = { M_API_PATCH_MACHINE, M_API_PATCH_MACHINE_FAILS },
+	[OP_PUT_DRIVE] = { M_API_DRIVE, M_API_DRIVE_FAILS },
+	[OP_PATCH_DRIVE] = { M_API_PATCH_DRIVE, M_API_PATCH_DRIVE_FAILS },
+	[OP_PUT_NET] = { M_API_NET, M_API_NET_FAILS },
+	[OP_PATCH_NET] = { M_API_PATCH_NET, M_API_PATCH_NET_FAILS },
+	[OP_PUT_VSOCK] = { M_API_VSOCK, M_API_VSOCK_FAILS },
+	[OP_PUT_ENTROPY] = { M_API_ENTROPY, M_API_ENTROPY_FAILS },
+	[OP_PUT_LOGGER] = { M_API_LOGGER, M_API_LOGGER_FAILS },
+	[OP_PUT_METRICS] = { M_API_METRICS, M_API_METRICS_FAILS },
+	[OP_PATCH_VM] = { M_API_PATCH_VM, M_API_PATCH_VM_FAILS },
+	[OP_INSTANCE_START] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+	[OP_SEND_CTRL_ALT_DEL] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+	[OP_FLUSH_METRICS] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+};
+
+static char *info_json(const struct vmm *m)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *s;
+
+	cJSON_AddStringToObject(o, "id", m->id);
+	cJSON_AddStringToObject(o, "state", state_names[m->state]);
+	cJSON_AddStringToObject(o, "vmm_version", MICROVM_VERSION);
+	cJSON_AddStringToObject(o, "app_name", "microvm");
+	s = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	return s;
+}
+
+static char *version_json(void)
+{
+	return strdup("{\"firecracker_version\":\"" MICROVM_VERSION "\"}");
+}
+
+/* Devices the configuration names that this version cannot build yet. */
+static const char *missing_device(const struct vm_config *cfg)
+{
+	if (cfg->nr_drives)
+		return "drives are configured, but virtio-blk";
+	if (cfg->nr_nets)
+		return "network interfaces are configured, but virtio-net";
+	if (cfg->vsock.set)
+		return "vsock is configured, but virtio-vsock";
+	if (cfg->entropy.set)
+		return "entropy is configured, but virtio-rng";
+	return NULL;
+}
+
+static void on_vm_exit(void *opaque, uint32_t events)
+{
+	struct vmm *m = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(m->vm.exit_efd, &n, sizeof(n)) < 0)
+		return;
+	m->exit_code = m->vm.exit_code;
+	m->exiting = true;
+	evl_stop(&m->loop);
+}
+
+int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
+{
+	const char *missing = missing_device(&m->cfg);
+	int ret;
+
+	if (!m->cfg.boot.set) {
+		snprintf(err, err_size, "InstanceStart needs a boot source: PUT /boot-source first");
+		return -EINVAL;
+	}
+	if (missing) {
+		snprintf(err, err_size, "%s is not supported by this microvm version yet",
+			 missing);
+		return -ENOTSUP;
+	}
+	ret = vm_build(&m->vm, &m->cfg, m->boot_timer, &m->loop);
+	if (!ret)
+		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
+	if (!ret)
+		ret = vm_start(&m->vm);
+	if (ret) {
+		snprintf(err, err_size, "%s", m->vm.err[0] ? m->vm.err : strerror(-ret));
+		if (m->vm.exit_efd >= 0)
+			evl_remove(&m->loop, m->vm.exit_efd);
+		vm_destroy(&m->vm);
+		return ret;
+	}
+	m->state = VMM_RUNNING;
+	return 0;
+}
+
+/* Requests allowed only before InstanceStart / only after it. */
+static bool is_pre_boot_op(enum api_op op)
+{
+	switch (op) {
+	case OP_PUT_BOOT_SOURCE:
+	case OP_PUT_MACHINE:
+	case OP_PATCH_MACHINE:
+	case OP_PUT_DRIVE:
+	case OP_PUT_NET:
+	case OP_PUT_VSOCK:
+	case OP_PUT_ENTROPY:
+	case OP_INSTANCE_START:
+		return true;
+	default:
+		return false;
+	}
+}
+
+static bool is_post_boot_op(enum api_op op)
+{
+	return op == OP_PATCH_DRIVE || op == OP_PATCH_NET ||
+	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL;
+}
+
+static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
+{
+	r->status = 200;
+	if (op == OP_GET_INFO)
+		r->body = info_json(m);
+	else if (op == OP_GET_VERSION)
+		r->body = version_json();
+	else if (op == OP_GET_MACHINE)
+		r->body = machine_to_json(&m->cfg.machine);
+	else
+		r->body = config_to_json(&m->cfg);
+}
+
+static void handle_pause(struct vmm *m, bool pause, struct api_response *r)
+{
+	if (pause && m->state == VMM_RUNNING) {
+		vm_pause(&m->vm);
+		m->state = VMM_PAUSED;
+	} else if (!pause && m->state == VMM_PAUSED) {
+		vm_resume(&m->vm);
+		m->state = VMM_RUNNING;
+	}
+	log_info("VM %s", pause ? "paused" : "resumed");
+	(void)r;
+}
+
+static void handle_logger(const struct logger_cfg *l, struct api_response *r)
+{
+	int ret = log_open(l->path, l->show_level, l->show_origin);
+
+	if (ret) {
+		api_error(r, 400, "logger.log_path: cannot open '%s': %s",
+			  l->path, strerror(-ret));
+		return;
+	}
+	if (l->has_level)
+		log_set_level((enum log_level)l->level);
+}
+
+static void handle_metrics(struct vmm *m, const struct metrics_cfg *c,
+			   struct api_response *r)
+{
+	int ret = metrics_open(c->path);
+
+	if (ret == -EALREADY)
+		api_error(r, 400, "metrics are already configured; they cannot be reconfigured");
+	else if (ret)
+		api_error(r, 400, "metrics.metrics_path: cannot open '%s': %s",
+			  c->path, strerror(-ret));
+	else
+		m->cfg.metrics = *c;
+}
+
+static void handle_flush(struct api_response *r)
+{
+	int ret = metrics_flush();
+
+	if (ret == -ENODEV)
+		api_error(r, 400, "FlushMetrics: no metrics path is configured (PUT /metrics)");
+	else if (ret)
+		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
+}
+
+static bool find_drive(const struct vm_config *cfg, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->nr_drives; i++)
+		if (!strcmp(cfg->drives[i].id, id))
+			return true;
+	return false;
+}
+
+static bool find_net(const struct vm_config *cfg, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < cfg->nr_nets; i++)
+		if (!strcmp(cfg->nets[i].id, id))
+			return true;
+	return false;
+}
+
+static void handle_config(struct vmm *m, const struct api_request *req,
+			  struct api_response *r)
+{
+	struct api_err e = { "" };
+	int ret = 0;
+
+	switch (req->op) {
+	case OP_PUT_BOOT_SOURCE:
+		m->cfg.boot = req->u.boot;
+		break;
+	case OP_PUT_MACHINE:
+		m->cfg.machine = req->u.machine.v;
+		break;
+	case OP_PATCH_MACHINE:
+		ret = config_patch_machine(&m->cfg, &req->u.machine, &e);
+		break;
+	case OP_PUT_DRIVE:
+		ret = config_put_drive(&m->cfg, &req->u.drive, &e);
+		break;
+	case OP_PUT_NET:
+		ret = config_put_net(&m->cfg, &req->u.net, &e);
+		break;
+	case OP_PUT_VSOCK:
+		m->cfg.vsock = req->u.vsock;
+		break;
+	default: /* OP_PUT_ENTROPY */
+		m->cfg.entropy = req->u.entropy;
+		break;
+	}
+	if (ret)
+		api_error(r, 400, "%s", e.msg);
+}
+
+static void handle_post_boot(struct vmm *m, const struct api_request *req,
+			     struct api_response *r)
+{
+	if (req->op == OP_PATCH_VM) {
+		handle_pause(m, req->u.pause, r);
+	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
+		i8042_send_ctrl_alt_del(&m->vm.i8042);
+	} else if (req->op == OP_PATCH_DRIVE) {
+		if (!find_drive(&m->cfg, req->u.drive_patch.id))
+			api_error(r, 400, "drive '%s' does not exist", req->u.drive_patch.id);
+	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
+		api_error(r, 400, "network interface '%s' does not exist",
+			  req->u.net_patch.id);
+	}
+}
+
+static void dispatch(struct vmm *m, const struct api_request *req,
+		     struct api_response *r)
+{
+	char err[512];
+
+	if (is_pre_boot_op(req->op) && m->state != VMM_NOT_STARTED) {
+		api_error(r, 400, MSG_PRE_BOOT);
+	} else if (is_post_boot_op(req->op) && m->state == VMM_NOT_STARTED) {
+		api_error(r, 400, MSG_POST_BOOT);
+	} else if (req->op <= OP_GET_VM_CONFIG) {
+		handle_get(m, req->op, r);
+	} else if (req->op == OP_INSTANCE_START) {
+		if (vmm_instance_start(m, err, sizeof(err)))
+			api_error(r, 400, "InstanceStart failed: %s", err);
+	} else if (req->op == OP_PUT_LOGGER) {
+		handle_logger(&req->u.logger, r);
+	} else if (req->op == OP_PUT_METRICS) {
+		handle_metrics(m, &req->u.metrics, r);
+	} else if (req->op == OP_FLUSH_METRICS) {
+		handle_flush(r);
+	} else if (is_post_boot_op(req->op)) {
+		handle_post_boot(m, req, r);
+	} else {
+		handle_config(m, req, r);
+	}
+}
+
+/* The api_channel handler: runs on the VMM thread. */
+static void vmm_handle(void *opaque, const struct api_request *req,
+		       struct api_response *r)
+{
+	struct vmm *m = opaque;
+
+	r->status = 204;
+	dispatch(m, req, r);
+	metrics_inc(op_metrics[req->op].count);
+	if (r->status >= 400) {
+		metrics_inc(op_metrics[req->op].fails);
+		log_warn("API request failed: %s", r->body ? r->body : "");
+	}
+}
+
+static void on_api_request(void *opaque, uint32_t events)
+{
+	struct vmm *m = opaque;
+
+	(void)events;
+	api_channel_serve(&m->ch, vmm_handle, m);
+}
+
+static void on_metrics_timer(void *opaque, uint32_t events)
+{
+	struct vmm *m = opaque;
+	uint64_t n;
+
+	(void)events;
+	if (read(m->metrics_timer_fd, &n, sizeof(n)) < 0)
+		return;
+	if (metrics_flush() == 0)
+		log_debug("metrics flushed");
+}
+
+/* SIGINT, SIGTERM, SIGHUP: stop the VM and exit 128 + signal. */
+static void on_signal(void *opaque, uint32_t events)
+{
+	struct vmm *m = opaque;
+	struct signalfd_siginfo si;
+
+	(void)events;
+	if (read(m->signal_fd, &si, sizeof(si)) != sizeof(si))
+		return;
+	log_info("stopping on signal %u", si.ssi_signo);
+	m->exit_code = 128 + (int)si.ssi_signo;
+	m->exiting = true;
+	evl_stop(&m->loop);
+}
+
+/* Blocks the stop signals in this thread (and every thread it creates
+ * later) and receives them through a signalfd on the loop instead. */
+static int watch_signals(struct vmm *m)
+{
+	sigset_t set;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	if (pthread_sigmask(SIG_BLOCK, &set, NULL))
+		return -EINVAL;
+	m->signal_fd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (m->signal_fd < 0)
+		return -errno;
+	return evl_add(&m->loop, m->signal_fd, on_signal, m);
+}
+
+static int start_metrics_timer(struct vmm *m)
+{
+	struct itimerspec period = { { METRICS_PERIOD_S, 0 },
+				     { METRICS_PERIOD_S, 0 } };
+
+	m->metrics_timer_fd = timerfd_create(CLOCK_MONOTONIC,
+					     TFD_NONBLOCK | TFD_CLOEXEC);
+	if (m->metrics_timer_fd < 0 ||
+	    timerfd_settime(m->metrics_timer_fd, 0, &period, NULL) < 0)
+		return -errno;
+	return evl_add(&m->loop, m->metrics_timer_fd, on_metrics_timer, m);
+}
+
+int vmm_init(struct vmm *m, const char *id, bool boot_timer)
+{
+	int ret;
+
+	memset(m, 0, sizeof(*m));
+	m->metrics_timer_fd = m->signal_fd = -1;
+	m->vm.exit_efd = m->vm.vm_fd = m->vm.kvm_fd = -1;
+	vm_config_init(&m->cfg);
+	snprintf(m->id, sizeof(m->id), "%s", id);
+	m->boot_timer = boot_timer;
+	ret = evl_init(&m->loop);
+	if (!ret)
+		ret = api_channel_init(&m->ch);
+	if (!ret)
+		ret = evl_add(&m->loop, m->ch.wake_fd, on_api_request, m);
+	if (!ret)
+		ret = start_metrics_timer(m);
+	if (!ret)
+		ret = watch_signals(m);
+	return ret;
+}
+
+int vmm_run(struct vmm *m)
+{
+	int ret = evl_run(&m->loop);
+
+	if (ret) {
+		log_err("VMM event loop: %s", strerror(-ret));
+		return EXIT_INTERNAL;
+	}
+	return m->exit_code;
+}
+
+void vmm_destroy(struct vmm *m)
+{
+	if (m->state != VMM_NOT_STARTED)
+		vm_destroy(&m->vm);
+	if (metrics_flush() == -EIO)
+		log_warn("last metrics flush was short");
+	if (m->metrics_timer_fd >= 0)
+		close(m->metrics_timer_fd);
+	if (m->signal_fd >= 0)
+		close(m->signal_fd);
+	evl_destroy(&m->loop);
+}
