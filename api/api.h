@@ -263,6 +263,7 @@ enum api_op {
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
+	OP_UNKNOWN, /* the route could not be told */
 };
 
 struct api_request {

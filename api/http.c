@@ -67,8 +67,8 @@ static long parse_request_line(char *line, struct http_request *req,
 	if (strcmp(version, "HTTP/1.1") && strcmp(version, "HTTP/1.0"))
 		return *why = "unsupported HTTP version", -400;
 	req->close = !strcmp(version, "HTTP/1.0");
-	req->method = !strcmp(method, "GET")	 ? HTTP_GET :
-		      !strcmp(method, "PUT")	 ? HTTP_PUT :
+	req->method = !strcmp(method, "GET")   ? HTTP_GET :
+		      !strcmp(method, "PUT")   ? HTTP_PUT :
 		      !strcmp(method, "PATCH") ? HTTP_PATCH :
 						 HTTP_OTHER;
 	q = strchr(target, '?');
@@ -97,8 +97,7 @@ static long parse_content_length(const char *v, struct http_request *req,
 	return 0;
 }
 
-static long parse_header(char *line, struct http_request *req,
-			 const char **why)
+static long parse_header(char *line, struct http_request *req, const char **why)
 {
 	char *v = strchr(line, ':');
 
@@ -107,16 +106,18 @@ static long parse_header(char *line, struct http_request *req,
 	*v++ = '\0';
 	while (*v == ' ' || *v == '\t')
 		v++;
-	for (char *end = v + strlen(v); end > v && isspace((unsigned char)end[-1]);)
+	for (char *end = v + strlen(v);
+	     end > v && isspace((unsigned char)end[-1]);)
 		*--end = '\0';
 	if (!strcasecmp(line, "Content-Length"))
 		return parse_content_length(v, req, why);
 	if (!strcasecmp(line, "Transfer-Encoding"))
-		return *why = "Transfer-Encoding is not supported; send Content-Length", -400;
+		return *why = "Transfer-Encoding is not supported; send Content-Length",
+		       -400;
 	if (!strcasecmp(line, "Connection"))
-		req->close = !strcasecmp(v, "close") ? true :
+		req->close = !strcasecmp(v, "close")	  ? true :
 			     !strcasecmp(v, "keep-alive") ? false :
-							   req->close;
+							    req->close;
 	else if (!strcasecmp(line, "Expect") && !strcasecmp(v, "100-continue"))
 		req->expect_continue = true;
 	return 0;
@@ -167,15 +168,24 @@ long http_parse_request(const char *buf, size_t len, size_t max_body,
 static const char *reason(int status)
 {
 	switch (status) {
-	case 100: return "Continue";
-	case 200: return "OK";
-	case 204: return "No Content";
-	case 400: return "Bad Request";
-	case 404: return "Not Found";
-	case 405: return "Method Not Allowed";
-	case 413: return "Payload Too Large";
-	case 500: return "Internal Server Error";
-	default: return "Unknown";
+	case 100:
+		return "Continue";
+	case 200:
+		return "OK";
+	case 204:
+		return "No Content";
+	case 400:
+		return "Bad Request";
+	case 404:
+		return "Not Found";
+	case 405:
+		return "Method Not Allowed";
+	case 413:
+		return "Payload Too Large";
+	case 500:
+		return "Internal Server Error";
+	default:
+		return "Unknown";
 	}
 }
 
@@ -193,9 +203,10 @@ char *http_format_response(int status, const char *body, bool deprecation,
 		     status, reason(status),
 		     deprecation ? "Deprecation: true\r\n" : "");
 	if (status != 204 && status != 100)
-		n += snprintf(out + n, size - (size_t)n,
-			      "Content-Type: application/json\r\nContent-Length: %zu\r\n",
-			      body_len);
+		n += snprintf(
+			out + n, size - (size_t)n,
+			"Content-Type: application/json\r\nContent-Length: %zu\r\n",
+			body_len);
 	n += snprintf(out + n, size - (size_t)n, "\r\n");
 	if (body_len)
 		memcpy(out + n, body, body_len);

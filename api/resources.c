@@ -150,8 +150,8 @@ static int get_enum(const cJSON *obj, const char *where, const char *key,
 	return api_fail(e, "%s.%s: '%s' is not one of %s", where, key, s, list);
 }
 
-static int check_readable(const char *where, const char *key,
-			  const char *path, struct api_err *e)
+static int check_readable(const char *where, const char *key, const char *path,
+			  struct api_err *e)
 {
 	if (access(path, R_OK))
 		return api_fail(e, "%s.%s: cannot read '%s': %s", where, key,
@@ -200,9 +200,13 @@ int parse_boot_source(const cJSON *j, const char *where,
 int machine_check(const struct machine_cfg *m, struct api_err *e)
 {
 	if (m->smt && m->vcpu_count > 1 && m->vcpu_count % 2)
-		return api_fail(e, "machine-config: with smt, vcpu_count must be 1 or even");
+		return api_fail(
+			e,
+			"machine-config: with smt, vcpu_count must be 1 or even");
 	if (m->huge_pages_2m && m->mem_size_mib % 2)
-		return api_fail(e, "machine-config: with 2M huge pages, mem_size_mib must be even");
+		return api_fail(
+			e,
+			"machine-config: with 2M huge pages, mem_size_mib must be even");
 	return 0;
 }
 
@@ -224,9 +228,10 @@ static int parse_machine_enums(const cJSON *j, const char *where,
 int parse_machine(const cJSON *j, const char *where, struct machine_patch *out,
 		  bool patch, struct api_err *e)
 {
-	static const char *const keys[] = { "vcpu_count", "mem_size_mib", "smt",
-					    "track_dirty_pages", "huge_pages",
-					    "cpu_template", NULL };
+	static const char *const keys[] = { "vcpu_count", "mem_size_mib",
+					    "smt",	  "track_dirty_pages",
+					    "huge_pages", "cpu_template",
+					    NULL };
 	int ret = check_keys(j, where, keys, e);
 
 	memset(out, 0, sizeof(*out));
@@ -293,7 +298,8 @@ static int parse_rate_limiter(const cJSON *obj, const char *where,
 	ret = check_keys(j, w, keys, e);
 	snprintf(w, sizeof(w), "%s.%s.bandwidth", where, key);
 	if (!ret)
-		ret = parse_bucket(member(j, "bandwidth"), w, &rl->bandwidth, e);
+		ret = parse_bucket(member(j, "bandwidth"), w, &rl->bandwidth,
+				   e);
 	snprintf(w, sizeof(w), "%s.%s.ops", where, key);
 	if (!ret)
 		ret = parse_bucket(member(j, "ops"), w, &rl->ops, e);
@@ -309,7 +315,8 @@ static int parse_drive_options(const cJSON *j, const char *where,
 	int ret = get_enum(j, where, "cache_type", caches, &cache, NULL, e);
 
 	if (!ret)
-		ret = get_enum(j, where, "io_engine", engines, &engine, NULL, e);
+		ret = get_enum(j, where, "io_engine", engines, &engine, NULL,
+			       e);
 	if (!ret)
 		ret = get_string(j, where, "partuuid", false, out->partuuid,
 				 sizeof(out->partuuid), e);
@@ -324,15 +331,16 @@ int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
 		struct api_err *e)
 {
 	static const char *const keys[] = {
-		"drive_id",   "path_on_host", "is_root_device", "is_read_only",
-		"partuuid",   "cache_type",   "io_engine",      "rate_limiter",
-		"socket",     NULL,
+		"drive_id", "path_on_host", "is_root_device", "is_read_only",
+		"partuuid", "cache_type",   "io_engine",      "rate_limiter",
+		"socket",   NULL,
 	};
 	int ret = check_keys(j, where, keys, e);
 
 	memset(out, 0, sizeof(*out));
 	if (!ret && member(j, "socket"))
-		ret = api_fail(e, "%s.socket: vhost-user drives are not supported",
+		ret = api_fail(e,
+			       "%s.socket: vhost-user drives are not supported",
 			       where);
 	if (!ret)
 		ret = get_id(j, where, "drive_id", out->id, e);
@@ -340,8 +348,8 @@ int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
 		ret = get_bool(j, where, "is_root_device", true, &out->is_root,
 			       NULL, e);
 	if (!ret)
-		ret = get_bool(j, where, "is_read_only", false,
-			       &out->read_only, NULL, e);
+		ret = get_bool(j, where, "is_read_only", false, &out->read_only,
+			       NULL, e);
 	if (!ret)
 		ret = get_string(j, where, "path_on_host", true, out->path,
 				 sizeof(out->path), e);
@@ -391,9 +399,10 @@ static int parse_mac(const char *s, uint8_t mac[6])
 int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 	      struct api_err *e)
 {
-	static const char *const keys[] = { "iface_id", "host_dev_name",
-					    "guest_mac", "rx_rate_limiter",
-					    "tx_rate_limiter", NULL };
+	static const char *const keys[] = {
+		"iface_id",	   "host_dev_name",   "guest_mac",
+		"rx_rate_limiter", "tx_rate_limiter", NULL
+	};
 	char mac[32] = "";
 	int ret = check_keys(j, where, keys, e);
 
@@ -410,8 +419,10 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 				 e);
 	out->has_mac = mac[0] != '\0';
 	if (!ret && out->has_mac && parse_mac(mac, out->mac))
-		ret = api_fail(e, "%s.guest_mac: '%s' is not a unicast MAC like 06:00:ac:10:00:02",
-			       where, mac);
+		ret = api_fail(
+			e,
+			"%s.guest_mac: '%s' is not a unicast MAC like 06:00:ac:10:00:02",
+			where, mac);
 	if (!ret)
 		ret = parse_rate_limiter(j, where, "rx_rate_limiter", &out->rx,
 					 e);
@@ -445,8 +456,8 @@ int parse_net_patch(const cJSON *j, const char *where, struct net_patch *out,
 int parse_vsock(const cJSON *j, const char *where, struct vsock_cfg *out,
 		bool *deprecated, struct api_err *e)
 {
-	static const char *const keys[] = { "guest_cid", "uds_path",
-					    "vsock_id", NULL };
+	static const char *const keys[] = { "guest_cid", "uds_path", "vsock_id",
+					    NULL };
 	char id[CONFIG_ID_MAX];
 	uint64_t cid = 0;
 	int ret = check_keys(j, where, keys, e);
@@ -484,10 +495,12 @@ int parse_entropy(const cJSON *j, const char *where, struct entropy_cfg *out,
 int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		 struct api_err *e)
 {
-	static const char *const keys[] = { "log_path", "level", "show_level",
-					    "show_log_origin", "module", NULL };
+	static const char *const keys[] = { "log_path",	  "level",
+					    "show_level", "show_log_origin",
+					    "module",	  NULL };
 	static const char *const levels[] = { "Off",  "Error", "Warning",
-					      "Info", "Debug", "Trace", NULL };
+					      "Info", "Debug", "Trace",
+					      NULL };
 	unsigned level = API_LOG_INFO;
 	int ret = check_keys(j, where, keys, e);
 
@@ -505,8 +518,10 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		ret = get_bool(j, where, "show_log_origin", false,
 			       &out->show_origin, NULL, e);
 	if (!ret && member(j, "module"))
-		ret = api_fail(e, "%s.module: log filtering by module is not supported",
-			       where);
+		ret = api_fail(
+			e,
+			"%s.module: log filtering by module is not supported",
+			where);
 	out->level = level;
 	out->set = !ret;
 	return ret;

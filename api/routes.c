@@ -39,7 +39,9 @@ static int parse_action(const cJSON *j, struct api_request *req,
 
 	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
 	    !cJSON_IsString(t))
-		return api_fail(e, "actions: expected {\"action_type\": \"InstanceStart\" | \"SendCtrlAltDel\" | \"FlushMetrics\"}");
+		return api_fail(
+			e,
+			"actions: expected {\"action_type\": \"InstanceStart\" | \"SendCtrlAltDel\" | \"FlushMetrics\"}");
 	for (i = 0; names[i]; i++) {
 		if (!strcmp(t->valuestring, names[i])) {
 			req->op = ops[i];
@@ -57,13 +59,16 @@ static int parse_vm_state(const cJSON *j, struct api_request *req,
 
 	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
 	    !cJSON_IsString(s))
-		return api_fail(e, "vm: expected {\"state\": \"Paused\" | \"Resumed\"}");
+		return api_fail(
+			e,
+			"vm: expected {\"state\": \"Paused\" | \"Resumed\"}");
 	if (!strcmp(s->valuestring, "Paused"))
 		req->u.pause = true;
 	else if (!strcmp(s->valuestring, "Resumed"))
 		req->u.pause = false;
 	else
-		return api_fail(e, "vm.state: '%s' is not one of Paused, Resumed",
+		return api_fail(e,
+				"vm.state: '%s' is not one of Paused, Resumed",
 				s->valuestring);
 	return 0;
 }
@@ -73,8 +78,10 @@ static int check_path_id(const char *path_id, const char *body_id,
 			 const char *what, struct api_err *e)
 {
 	if (strcmp(path_id, body_id))
-		return api_fail(e, "the %s in the path ('%s') differs from the one in the body ('%s')",
-				what, path_id, body_id);
+		return api_fail(
+			e,
+			"the %s in the path ('%s') differs from the one in the body ('%s')",
+			what, path_id, body_id);
 	return 0;
 }
 
@@ -104,8 +111,8 @@ static int route_net(const cJSON *j, const char *id, bool patch,
 		ret = parse_net_patch(j, "network-interface", &req->u.net_patch,
 				      e);
 		return ret ? ret :
-			     check_path_id(id, req->u.net_patch.id,
-					   "iface_id", e);
+			     check_path_id(id, req->u.net_patch.id, "iface_id",
+					   e);
 	}
 	ret = parse_net(j, "network-interface", &req->u.net, e);
 	return ret ? ret : check_path_id(id, req->u.net.id, "iface_id", e);
@@ -123,8 +130,9 @@ static int route_with_id(const char *path, enum http_method m, const cJSON *j,
 	if (!drive && !net)
 		return -ENOENT;
 	if (!api_valid_id(id))
-		return api_fail(e, "invalid id in path '%s': use 1-63 of [A-Za-z0-9_]",
-				path);
+		return api_fail(
+			e, "invalid id in path '%s': use 1-63 of [A-Za-z0-9_]",
+			path);
 	if (drive)
 		return route_drive(j, id, m == HTTP_PATCH, req, e);
 	return route_net(j, id, m == HTTP_PATCH, req, e);
@@ -209,8 +217,8 @@ static int route_get(const char *path, struct api_request *req)
 static bool is_later_feature(const char *path)
 {
 	static const char *const prefixes[] = { "/snapshot", "/mmds",
-						"/balloon", "/cpu-config",
-						"/hotplug", NULL };
+						"/balloon",  "/cpu-config",
+						"/hotplug",  NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)
@@ -232,12 +240,15 @@ static int route_with_body(const struct http_request *http,
 	}
 	ret = route_body(http->path, http->method, j, req, &e);
 	cJSON_Delete(j);
-	if (ret == -ENOENT)
-		api_error(resp, 400, "Invalid request method and/or path: %s %s",
+	if (ret == -ENOENT) {
+		req->op = OP_UNKNOWN;
+		api_error(resp, 400,
+			  "Invalid request method and/or path: %s %s",
 			  http->method == HTTP_PUT ? "PUT" : "PATCH",
 			  http->path);
-	else if (ret)
+	} else if (ret) {
 		api_error(resp, 400, "%s", e.msg);
+	}
 	return ret ? -EINVAL : 0;
 }
 
@@ -245,8 +256,10 @@ int route_request(const struct http_request *http, struct api_request *req,
 		  struct api_response *resp)
 {
 	memset(req, 0, sizeof(*req));
+	req->op = OP_UNKNOWN;
 	if (is_later_feature(http->path)) {
-		api_error(resp, 400, "%s is not supported by this microvm version yet",
+		api_error(resp, 400,
+			  "%s is not supported by this microvm version yet",
 			  http->path);
 		return -EINVAL;
 	}

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "vmm/vmm.h" /* metrics */
 
 #define API_MAX_CONNS 256
 #define API_MAX_PENDING_OUT (1u << 20) /* a client that never reads */
@@ -94,6 +95,43 @@ void api_channel_shutdown(struct api_channel *ch)
 	pthread_mutex_unlock(&ch->lock);
 }
 
+/* Counter and failure counter of each request kind. */
+static const struct {
+	enum metric_id count, fails;
+} op_metrics[OP_UNKNOWN] = {
+	[OP_GET_INFO] = { M_API_GET_INFO, M_API_GET_INFO },
+	[OP_GET_VERSION] = { M_API_GET_VERSION, M_API_GET_VERSION },
+	[OP_GET_MACHINE] = { M_API_GET_MACHINE, M_API_GET_MACHINE },
+	[OP_GET_VM_CONFIG] = { M_API_GET_VM_CONFIG, M_API_GET_VM_CONFIG },
+	[OP_PUT_BOOT_SOURCE] = { M_API_BOOT, M_API_BOOT_FAILS },
+	[OP_PUT_MACHINE] = { M_API_MACHINE, M_API_MACHINE_FAILS },
+	[OP_PATCH_MACHINE] = { M_API_PATCH_MACHINE, M_API_PATCH_MACHINE_FAILS },
+	[OP_PUT_DRIVE] = { M_API_DRIVE, M_API_DRIVE_FAILS },
+	[OP_PATCH_DRIVE] = { M_API_PATCH_DRIVE, M_API_PATCH_DRIVE_FAILS },
+	[OP_PUT_NET] = { M_API_NET, M_API_NET_FAILS },
+	[OP_PATCH_NET] = { M_API_PATCH_NET, M_API_PATCH_NET_FAILS },
+	[OP_PUT_VSOCK] = { M_API_VSOCK, M_API_VSOCK_FAILS },
+	[OP_PUT_ENTROPY] = { M_API_ENTROPY, M_API_ENTROPY_FAILS },
+	[OP_PUT_LOGGER] = { M_API_LOGGER, M_API_LOGGER_FAILS },
+	[OP_PUT_METRICS] = { M_API_METRICS, M_API_METRICS_FAILS },
+	[OP_PATCH_VM] = { M_API_PATCH_VM, M_API_PATCH_VM_FAILS },
+	[OP_INSTANCE_START] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+	[OP_SEND_CTRL_ALT_DEL] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+	[OP_FLUSH_METRICS] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+};
+
+static void count_request(const struct api_request *req, int status)
+{
+	if (req->op == OP_UNKNOWN) {
+		metrics_inc(M_API_BAD_REQUESTS);
+		return;
+	}
+	metrics_inc(op_metrics[req->op].count);
+	if (status >= 400 &&
+	    op_metrics[req->op].fails != op_metrics[req->op].count)
+		metrics_inc(op_metrics[req->op].fails);
+}
+
 /* ---- connections ---- */
 
 static void conn_close(struct api_server *s, struct conn *c)
@@ -156,6 +194,7 @@ static void handle_request(struct api_server *s, struct conn *c,
 
 	if (!route_request(http, &req, &resp))
 		api_channel_call(s->ch, &req, &resp);
+	count_request(&req, resp.status);
 	if (req.deprecated)
 		resp.deprecation = true;
 	conn_respond(c, &resp);
@@ -169,10 +208,12 @@ static void reject(struct conn *c, long status, const char *why,
 {
 	struct api_response resp = { 0 };
 
+	metrics_inc(M_API_BAD_REQUESTS);
 	if (!strcmp(why, "request body too large"))
-		api_error(&resp, (int)-status,
-			  "Request payload is larger than the limit of %zu bytes allowed by the server",
-			  max_body);
+		api_error(
+			&resp, (int)-status,
+			"Request payload is larger than the limit of %zu bytes allowed by the server",
+			max_body);
 	else
 		api_error(&resp, (int)-status, "%s", why);
 	conn_respond(c, &resp);
@@ -194,8 +235,10 @@ static void conn_process(struct api_server *s, struct conn *c)
 		if (n < 0)
 			reject(c, n, why, s->max_body);
 		if (n <= 0) {
-			if (n == 0 && http.expect_continue && !c->continue_sent) {
-				conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n", 25);
+			if (n == 0 && http.expect_continue &&
+			    !c->continue_sent) {
+				conn_queue(c, "HTTP/1.1 100 Continue\r\n\r\n",
+					   25);
 				c->continue_sent = true;
 			}
 			break;
@@ -321,8 +364,8 @@ static int listen_on(struct api_server *s, const char *path)
 		return -ENAMETOOLONG;
 	strcpy(addr.sun_path, path);
 	strcpy(s->path, path);
-	s->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC,
-			      0);
+	s->listen_fd =
+		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (s->listen_fd < 0)
 		return -errno;
 	if (bind(s->listen_fd, (struct sockaddr *)&addr, sizeof(addr)) < 0)

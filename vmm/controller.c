@@ -29,31 +29,6 @@ static const char *const state_names[] = {
 	[VMM_PAUSED] = "Paused",
 };
 
-/* Counter and failure counter of each request kind. */
-static const struct {
-	enum metric_id count, fails;
-} op_metrics[] = {
-	[OP_GET_INFO] = { M_API_GET_INFO, M_API_GET_INFO },
-	[OP_GET_VERSION] = { M_API_GET_VERSION, M_API_GET_VERSION },
-	[OP_GET_MACHINE] = { M_API_GET_MACHINE, M_API_GET_MACHINE },
-	[OP_GET_VM_CONFIG] = { M_API_GET_VM_CONFIG, M_API_GET_VM_CONFIG },
-	[OP_PUT_BOOT_SOURCE] = { M_API_BOOT, M_API_BOOT_FAILS },
-	[OP_PUT_MACHINE] = { M_API_MACHINE, M_API_MACHINE_FAILS },
-	[OP_PATCH_MACHINE] = { M_API_PATCH_MACHINE, M_API_PATCH_MACHINE_FAILS },
-	[OP_PUT_DRIVE] = { M_API_DRIVE, M_API_DRIVE_FAILS },
-	[OP_PATCH_DRIVE] = { M_API_PATCH_DRIVE, M_API_PATCH_DRIVE_FAILS },
-	[OP_PUT_NET] = { M_API_NET, M_API_NET_FAILS },
-	[OP_PATCH_NET] = { M_API_PATCH_NET, M_API_PATCH_NET_FAILS },
-	[OP_PUT_VSOCK] = { M_API_VSOCK, M_API_VSOCK_FAILS },
-	[OP_PUT_ENTROPY] = { M_API_ENTROPY, M_API_ENTROPY_FAILS },
-	[OP_PUT_LOGGER] = { M_API_LOGGER, M_API_LOGGER_FAILS },
-	[OP_PUT_METRICS] = { M_API_METRICS, M_API_METRICS_FAILS },
-	[OP_PATCH_VM] = { M_API_PATCH_VM, M_API_PATCH_VM_FAILS },
-	[OP_INSTANCE_START] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
-	[OP_SEND_CTRL_ALT_DEL] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
-	[OP_FLUSH_METRICS] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
-};
-
 static char *info_json(const struct vmm *m)
 {
 	cJSON *o = cJSON_CreateObject();
@@ -106,11 +81,14 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 	int ret;
 
 	if (!m->cfg.boot.set) {
-		snprintf(err, err_size, "InstanceStart needs a boot source: PUT /boot-source first");
+		snprintf(
+			err, err_size,
+			"InstanceStart needs a boot source: PUT /boot-source first");
 		return -EINVAL;
 	}
 	if (missing) {
-		snprintf(err, err_size, "%s is not supported by this microvm version yet",
+		snprintf(err, err_size,
+			 "%s is not supported by this microvm version yet",
 			 missing);
 		return -ENOTSUP;
 	}
@@ -120,7 +98,8 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 	if (!ret)
 		ret = vm_start(&m->vm);
 	if (ret) {
-		snprintf(err, err_size, "%s", m->vm.err[0] ? m->vm.err : strerror(-ret));
+		snprintf(err, err_size, "%s",
+			 m->vm.err[0] ? m->vm.err : strerror(-ret));
 		if (m->vm.exit_efd >= 0)
 			evl_remove(&m->loop, m->vm.exit_efd);
 		vm_destroy(&m->vm);
@@ -199,7 +178,9 @@ static void handle_metrics(struct vmm *m, const struct metrics_cfg *c,
 	int ret = metrics_open(c->path);
 
 	if (ret == -EALREADY)
-		api_error(r, 400, "metrics are already configured; they cannot be reconfigured");
+		api_error(
+			r, 400,
+			"metrics are already configured; they cannot be reconfigured");
 	else if (ret)
 		api_error(r, 400, "metrics.metrics_path: cannot open '%s': %s",
 			  c->path, strerror(-ret));
@@ -212,7 +193,9 @@ static void handle_flush(struct api_response *r)
 	int ret = metrics_flush();
 
 	if (ret == -ENODEV)
-		api_error(r, 400, "FlushMetrics: no metrics path is configured (PUT /metrics)");
+		api_error(
+			r, 400,
+			"FlushMetrics: no metrics path is configured (PUT /metrics)");
 	else if (ret)
 		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
 }
@@ -279,7 +262,8 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 		i8042_send_ctrl_alt_del(&m->vm.i8042);
 	} else if (req->op == OP_PATCH_DRIVE) {
 		if (!find_drive(&m->cfg, req->u.drive_patch.id))
-			api_error(r, 400, "drive '%s' does not exist", req->u.drive_patch.id);
+			api_error(r, 400, "drive '%s' does not exist",
+				  req->u.drive_patch.id);
 	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
 		api_error(r, 400, "network interface '%s' does not exist",
 			  req->u.net_patch.id);
@@ -321,11 +305,8 @@ static void vmm_handle(void *opaque, const struct api_request *req,
 
 	r->status = 204;
 	dispatch(m, req, r);
-	metrics_inc(op_metrics[req->op].count);
-	if (r->status >= 400) {
-		metrics_inc(op_metrics[req->op].fails);
+	if (r->status >= 400)
 		log_warn("API request failed: %s", r->body ? r->body : "");
-	}
 }
 
 static void on_api_request(void *opaque, uint32_t events)
@@ -386,8 +367,8 @@ static int start_metrics_timer(struct vmm *m)
 	struct itimerspec period = { { METRICS_PERIOD_S, 0 },
 				     { METRICS_PERIOD_S, 0 } };
 
-	m->metrics_timer_fd = timerfd_create(CLOCK_MONOTONIC,
-					     TFD_NONBLOCK | TFD_CLOEXEC);
+	m->metrics_timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (m->metrics_timer_fd < 0 ||
 	    timerfd_settime(m->metrics_timer_fd, 0, &period, NULL) < 0)
 		return -errno;

@@ -33,8 +33,9 @@ int metrics_open(const char *path)
 {
 	if (metrics_fd >= 0)
 		return -EALREADY;
-	metrics_fd = open(path, O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK |
-					O_CLOEXEC, 0600);
+	metrics_fd = open(path,
+			  O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
+			  0600);
 	return metrics_fd < 0 ? -errno : 0;
 }
 
@@ -59,13 +60,15 @@ int metrics_flush(void)
 		return -ENODEV;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	n = (size_t)snprintf(buf, sizeof(buf), "{\"utc_timestamp_ms\":%lld,",
-			     (long long)ts.tv_sec * 1000 + ts.tv_nsec / 1000000);
+			     (long long)ts.tv_sec * 1000 +
+				     ts.tv_nsec / 1000000);
 	for (i = 0; i < M__COUNT && n < sizeof(buf) - 128; i++) {
 		n = open_group(buf, n, sizeof(buf), i);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"%s\":%llu",
 				      metric_names[i],
 				      (unsigned long long)__atomic_exchange_n(
-					      &counters[i], 0, __ATOMIC_RELAXED));
+					      &counters[i], 0,
+					      __ATOMIC_RELAXED));
 	}
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}}\n");
 	written = write(metrics_fd, buf, n);

@@ -84,3 +84,67 @@ def boot(cfg, extra_args=("--boot-timer",), timeout=BOOT_TIMEOUT):
         path = write_config(d, cfg)
         return run_microvm(["--config-file", path, "--no-api"] +
                            list(extra_args), timeout)
+
+
+class UnixHTTPConnection(__import__("http.client").client.HTTPConnection):
+    """http.client over a Unix stream socket."""
+
+    def __init__(self, path, timeout=10):
+        super().__init__("localhost", timeout=timeout)
+        self.unix_path = path
+
+    def connect(self):
+        import socket
+        self.sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self.sock.settimeout(self.timeout)
+        self.sock.connect(self.unix_path)
+
+
+class ApiProcess:
+    """A microvm started with --api-sock in a private directory."""
+
+    def __init__(self, extra_args=(), stdout=subprocess.DEVNULL):
+        import time
+        self.dir = tempfile.TemporaryDirectory()
+        self.sock = os.path.join(self.dir.name, "api.sock")
+        self.proc = subprocess.Popen(
+            [MICROVM, "--api-sock", self.sock] + list(extra_args),
+            stdin=subprocess.DEVNULL, stdout=stdout,
+            stderr=subprocess.PIPE, text=True, errors="replace")
+        deadline = time.monotonic() + 5
+        while not os.path.exists(self.sock):
+            if self.proc.poll() is not None or time.monotonic() > deadline:
+                raise AssertionError("API socket never appeared: %s" %
+                                     self.proc.stderr.read())
+            time.sleep(0.005)
+
+    def request(self, method, path, body=None, headers=None, conn=None):
+        """Returns (status, parsed JSON or None, response headers)."""
+        own = conn is None
+        conn = conn or UnixHTTPConnection(self.sock)
+        data = body if isinstance(body, (str, bytes)) or body is None \
+            else json.dumps(body)
+        hdrs = {"Content-Type": "application/json"}
+        hdrs.update(headers or {})
+        conn.request(method, path, body=data, headers=hdrs)
+        resp = conn.getresponse()
+        raw = resp.read()
+        if own:
+            conn.close()
+        parsed = json.loads(raw) if raw else None
+        return resp.status, parsed, dict(resp.getheaders())
+
+    def alive(self):
+        return self.proc.poll() is None
+
+    def stop(self):
+        if self.alive():
+            self.proc.terminate()
+        try:
+            self.proc.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait()
+        err = self.proc.stderr.read()
+        self.dir.cleanup()
+        return err

@@ -1,0 +1,365 @@
+# SPDX-License-Identifier: Apache-2.0
+"""The Firecracker-compatible API, driven over the Unix socket by a real
+HTTP client (Python's http.client) and by raw sockets."""
+import json
+import os
+import socket
+import tempfile
+import threading
+import time
+import unittest
+
+from microvm_harness import (INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
+                             guest_cmdline, needs_kvm)
+
+
+class ApiBase(unittest.TestCase):
+    def setUp(self):
+        self.api = ApiProcess()
+
+    def tearDown(self):
+        self.assertTrue(self.api.alive(), "microvm died during the test")
+        self.api.stop()
+
+    def ok(self, method, path, body=None, **kw):
+        status, js, hdrs = self.api.request(method, path, body, **kw)
+        self.assertIn(status, (200, 204), (method, path, body, js))
+        return js, hdrs
+
+    def bad(self, method, path, body=None, needle="", status=400, **kw):
+        st, js, _ = self.api.request(method, path, body, **kw)
+        self.assertEqual(st, status, (method, path, body, js))
+        self.assertIn("fault_message", js, js)
+        self.assertIn(needle, js["fault_message"], (method, path, body))
+        return js["fault_message"]
+
+
+class Resources(ApiBase):
+    def test_info_version_and_defaults(self):
+        js, _ = self.ok("GET", "/")
+        self.assertEqual(js["state"], "Not started")
+        self.assertEqual(js["id"], "anonymous-instance")
+        self.assertIn("vmm_version", js)
+        js, _ = self.ok("GET", "/version")
+        self.assertIn("firecracker_version", js)
+        js, _ = self.ok("GET", "/machine-config")
+        self.assertEqual((js["vcpu_count"], js["mem_size_mib"]), (1, 128))
+
+    def test_machine_config_put_patch_get(self):
+        self.ok("PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": 256,
+                                           "smt": False})
+        self.ok("PATCH", "/machine-config", {"mem_size_mib": 512})
+        js, _ = self.ok("GET", "/machine-config")
+        self.assertEqual((js["vcpu_count"], js["mem_size_mib"]), (2, 512))
+        # a PATCH that breaks a rule changes nothing
+        self.ok("PATCH", "/machine-config", {"smt": True})
+        self.bad("PATCH", "/machine-config", {"vcpu_count": 3},
+                 "with smt, vcpu_count must be 1 or even")
+        js, _ = self.ok("GET", "/machine-config")
+        self.assertEqual(js["vcpu_count"], 2)
+
+    def test_every_resource_accepted_and_reported(self):
+        with tempfile.NamedTemporaryFile() as disk:
+            self.ok("PUT", "/boot-source", {"kernel_image_path": VMLINUX,
+                                            "initrd_path": INITRD,
+                                            "boot_args": "console=ttyS0"})
+            self.ok("PUT", "/drives/rootfs", {
+                "drive_id": "rootfs", "path_on_host": disk.name,
+                "is_root_device": True, "is_read_only": False,
+                "cache_type": "Writeback", "io_engine": "Async",
+                "rate_limiter": {"bandwidth": {"size": 1000,
+                                               "refill_time": 100}}})
+            self.ok("PUT", "/network-interfaces/eth0", {
+                "iface_id": "eth0", "host_dev_name": "tap0",
+                "guest_mac": "06:00:ac:10:00:02", "rx_rate_limiter": None,
+                "tx_rate_limiter": {}})
+            self.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            self.ok("PUT", "/entropy", {"rate_limiter": {"ops": {
+                "size": 10, "refill_time": 1000, "one_time_burst": 5}}})
+            js, _ = self.ok("GET", "/vm/config")
+        self.assertEqual(js["boot-source"]["kernel_image_path"], VMLINUX)
+        self.assertEqual(js["drives"][0]["drive_id"], "rootfs")
+        self.assertEqual(js["drives"][0]["io_engine"], "Async")
+        self.assertEqual(js["drives"][0]["rate_limiter"]["bandwidth"]["size"],
+                         1000)
+        self.assertEqual(js["network-interfaces"][0]["guest_mac"],
+                         "06:00:ac:10:00:02")
+        self.assertEqual(js["vsock"], {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+        self.assertEqual(js["entropy"]["rate_limiter"]["ops"]["one_time_burst"], 5)
+        # devices not built yet: InstanceStart names what is missing
+        self.bad("PUT", "/actions", {"action_type": "InstanceStart"},
+                 "virtio-blk is not supported by this microvm version yet")
+        self.assertEqual(self.ok("GET", "/")[0]["state"], "Not started")
+
+    def test_drive_rules(self):
+        with tempfile.NamedTemporaryFile() as a:
+            d = {"drive_id": "a", "path_on_host": a.name,
+                 "is_root_device": True}
+            self.ok("PUT", "/drives/a", d)
+            self.ok("PUT", "/drives/a", d)  # same id: replaced
+            self.bad("PUT", "/drives/b", dict(d, drive_id="b"),
+                     "a root device is already configured")
+            self.bad("PUT", "/drives/c", dict(d, drive_id="x"),
+                     "differs from the one in the body")
+            self.bad("PUT", "/drives/a", dict(d, path_on_host="/nonexistent"),
+                     "cannot read '/nonexistent'")
+            self.bad("PUT", "/drives/bad-id", dict(d, drive_id="bad-id"),
+                     "invalid id in path")
+            self.bad("PATCH", "/drives/a", {"drive_id": "a"},
+                     "not supported before starting")
+
+    def test_logger_to_fifo_and_metrics(self):
+        with tempfile.TemporaryDirectory() as d:
+            fifo = os.path.join(d, "log.fifo")
+            os.mkfifo(fifo)  # nobody reads it: must not block
+            self.ok("PUT", "/logger", {"log_path": fifo, "level": "Debug",
+                                       "show_level": True,
+                                       "show_log_origin": True})
+            metrics = os.path.join(d, "metrics.json")
+            self.ok("PUT", "/metrics", {"metrics_path": metrics})
+            self.bad("PUT", "/metrics", {"metrics_path": metrics},
+                     "already configured")
+            self.ok("PUT", "/machine-config", {"vcpu_count": 1,
+                                               "mem_size_mib": 64})
+            self.bad("PUT", "/machine-config", {"vcpu_count": 0,
+                                                "mem_size_mib": 64})
+            self.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
+            with open(fifo, "rb", buffering=0) as f:  # O_RDONLY: writer exists
+                os.set_blocking(f.fileno(), False)
+                logged = f.read(65536) or b""
+            with open(metrics) as f:
+                lines = [json.loads(l) for l in f]
+        self.assertIn(b":WARN:", logged)  # level shown
+        self.assertIn(b"vmm/controller.c:", logged)  # origin shown
+        last = lines[-1]
+        self.assertIn("utc_timestamp_ms", last)
+        self.assertEqual(last["put_api_requests"]["machine_cfg_count"], 2)
+        self.assertEqual(last["put_api_requests"]["machine_cfg_fails"], 1)
+        self.assertEqual(last["put_api_requests"]["metrics_fails"], 1)
+
+    def test_deprecated_field_sets_header(self):
+        _, hdrs = self.ok("PUT", "/vsock", {"vsock_id": "v", "guest_cid": 3,
+                                            "uds_path": "/tmp/v.sock"})
+        self.assertEqual(hdrs.get("Deprecation"), "true")
+
+
+class Rejections(ApiBase):
+    def test_paths_methods_and_bodies(self):
+        self.bad("GET", "/nope", None, "Invalid request method and/or path")
+        self.bad("DELETE", "/", None, "Invalid request method and/or path")
+        self.bad("PUT", "/nope", {}, "Invalid request method and/or path")
+        self.bad("GET", "/", "{}", "GET requests take no body")
+        self.bad("PUT", "/boot-source", None, "needs a JSON body")
+        self.bad("PUT", "/boot-source", "{not json", "invalid JSON body")
+        self.bad("PUT", "/snapshot/create", {"snapshot_path": "x"},
+                 "not supported by this microvm version yet")
+
+    def test_fields(self):
+        self.bad("PUT", "/boot-source", {"kernel_image_path": VMLINUX, "x": 1},
+                 "unknown field 'x'")
+        self.bad("PUT", "/boot-source", {"kernel_image_path": 5},
+                 "expected a string")
+        self.bad("PUT", "/boot-source", {"kernel_image_path": "/nonexistent"},
+                 "cannot read '/nonexistent'")
+        self.bad("PUT", "/boot-source", {"kernel_image_path": VMLINUX,
+                                         "initrd_path": "/nonexistent"},
+                 "initrd_path: cannot read")
+        self.bad("PUT", "/machine-config", {"vcpu_count": 33,
+                                            "mem_size_mib": 64},
+                 "vcpu_count: 33 is out of range [1, 32]")
+        self.bad("PUT", "/machine-config", {"vcpu_count": "1",
+                                            "mem_size_mib": 64},
+                 "expected an integer")
+        self.bad("PUT", "/machine-config", {"mem_size_mib": 64},
+                 "missing 'vcpu_count'")
+        self.bad("PUT", "/network-interfaces/e", {
+            "iface_id": "e", "host_dev_name": "tap0", "guest_mac": "01:00:00:00:00:00"},
+            "is not a unicast MAC")
+        self.bad("PUT", "/vsock", {"guest_cid": 2, "uds_path": "/x"},
+                 "out of range")
+        self.bad("PUT", "/actions", {"action_type": "Reboot"},
+                 "unknown action 'Reboot'")
+        self.bad("PATCH", "/vm", {"state": "Frozen"},
+                 "'Frozen' is not one of Paused, Resumed")
+        self.bad("PATCH", "/vm", {"state": "Paused"},
+                 "not supported before starting")
+        self.bad("PUT", "/logger", {"level": "Loud"}, "is not one of")
+
+    def test_oversized_body(self):
+        big = json.dumps({"kernel_image_path": "x" * 60000})
+        self.bad("PUT", "/boot-source", big, "larger than the limit of 51200")
+        self.ok("GET", "/")  # still answering
+
+    def test_client_quirks(self):
+        # lower-case headers, curl's form content type, tabs, no newline
+        raw = ('PUT /machine-config HTTP/1.1\r\nhost: x\r\n'
+               'content-type: application/x-www-form-urlencoded\r\n'
+               'content-length: %d\r\n\r\n%s')
+        body = '{\n\t"vcpu_count":\t2,\n\t"mem_size_mib": 64\n}'
+        reply = raw_exchange(self.api.sock, (raw % (len(body), body)).encode())
+        self.assertTrue(reply.startswith(b"HTTP/1.1 204"), reply)
+        self.assertEqual(self.ok("GET", "/machine-config")[0]["vcpu_count"], 2)
+
+
+def raw_exchange(path, data, expect_responses=1, timeout=5):
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    s.connect(path)
+    s.sendall(data)
+    out = b""
+    try:
+        while out.count(b"HTTP/1.1 ") < expect_responses or \
+                not response_complete(out):
+            chunk = s.recv(65536)
+            if not chunk:
+                break
+            out += chunk
+    finally:
+        s.close()
+    return out
+
+
+def response_complete(buf):
+    """True when the last response in buf has its whole body."""
+    head, sep, rest = buf.rpartition(b"HTTP/1.1 ")[2].partition(b"\r\n\r\n")
+    if not sep:
+        return False
+    for line in head.split(b"\r\n"):
+        if line.lower().startswith(b"content-length:"):
+            return len(rest) >= int(line.split(b":")[1])
+    return True
+
+
+class Connections(ApiBase):
+    def test_keep_alive_and_pipelining(self):
+        conn = UnixHTTPConnection(self.api.sock)
+        for _ in range(5):
+            self.assertEqual(self.api.request("GET", "/", conn=conn)[0], 200)
+        conn.close()
+        req = b"GET / HTTP/1.1\r\n\r\n"
+        put = (b'PUT /machine-config HTTP/1.1\r\nContent-Length: 36\r\n\r\n'
+               b'{"vcpu_count": 4, "mem_size_mib": 8}')
+        out = raw_exchange(self.api.sock, req + put + b"GET /machine-config HTTP/1.1\r\n\r\n",
+                           expect_responses=3)
+        self.assertEqual(out.count(b"HTTP/1.1 200"), 2, out)
+        self.assertEqual(out.count(b"HTTP/1.1 204"), 1, out)
+        self.assertIn(b'"vcpu_count":4', out)
+
+    def test_garbage_and_partial_requests(self):
+        for junk in (b"\x00\xff\x13garbage\r\n\r\n", b"GET\r\n\r\n",
+                     b"GET / HTTP/9.9\r\n\r\n", b"A" * 20000,
+                     b"PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
+                     b"PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n"):
+            out = raw_exchange(self.api.sock, junk)
+            self.assertTrue(out.startswith(b"HTTP/1.1 400"), (junk[:40], out))
+        self.ok("GET", "/")
+
+    def test_fifty_clients_and_an_idle_one(self):
+        idle = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        idle.connect(self.api.sock)
+        partial = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        partial.connect(self.api.sock)
+        partial.sendall(b"PUT /machine-config HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        errors, done = [], []
+
+        def client(i):
+            try:
+                conn = UnixHTTPConnection(self.api.sock, timeout=5)
+                for _ in range(4):
+                    st, js, _ = self.api.request("GET", "/", conn=conn)
+                    if st != 200 or js["state"] != "Not started":
+                        errors.append((i, st, js))
+                conn.close()
+                done.append(i)
+            except Exception as e:  # noqa: BLE001 - reported below
+                errors.append((i, repr(e)))
+
+        start = time.monotonic()
+        threads = [threading.Thread(target=client, args=(i,)) for i in range(50)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(30)
+        elapsed = time.monotonic() - start
+        idle.close()
+        partial.close()
+        self.assertEqual(errors, [])
+        self.assertEqual(len(done), 50)
+        self.assertLess(elapsed, 20, "clients were stalled")
+
+
+@needs_kvm
+class BootThroughApi(unittest.TestCase):
+    def test_boot_pause_resume_and_exit(self):
+        api = ApiProcess(extra_args=["--boot-timer"], stdout=__import__("subprocess").PIPE)
+        try:
+            self._drive(api)
+        finally:
+            err = api.stop()
+        self.assertIn("Guest-boot-time", err)
+        self.assertFalse(os.path.exists(api.sock), "socket left behind")
+
+    def _drive(self, api):
+        counter = ('sh -c "i=0; while [ $i -lt 40 ]; do echo tick $i; '
+                   'i=$((i+1)); sleep 0.2; done"')
+        st, _, _ = api.request("PUT", "/boot-source", {
+            "kernel_image_path": VMLINUX, "initrd_path": INITRD,
+            "boot_args": guest_cmdline() + " -- " + counter})
+        self.assertEqual(st, 204)
+        self.assertEqual(api.request("PUT", "/machine-config",
+                                     {"vcpu_count": 2, "mem_size_mib": 128})[0], 204)
+        self.assertEqual(api.request("PUT", "/actions",
+                                     {"action_type": "InstanceStart"})[0], 204)
+        self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
+        self.assertEqual(api.request("PUT", "/boot-source", {
+            "kernel_image_path": VMLINUX})[0], 400)  # pre-boot only now
+        lines = LineReader(api.proc.stdout)
+        lines.wait_for("tick 3", 120)
+        self.assertEqual(api.request("PATCH", "/vm", {"state": "Paused"})[0], 204)
+        self.assertEqual(api.request("GET", "/")[1]["state"], "Paused")
+        time.sleep(0.5)  # let the last console bytes drain
+        before = lines.ticks()
+        time.sleep(2.5)
+        self.assertEqual(lines.ticks(), before, "the guest ran while paused")
+        self.assertEqual(api.request("PATCH", "/vm", {"state": "Resumed"})[0], 204)
+        self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
+        lines.wait_for("tick %d" % (before[-1] + 3), 30)
+        self.assertEqual(api.request("PUT", "/actions",
+                                     {"action_type": "SendCtrlAltDel"})[0], 204)
+        lines.wait_for("microvm-init: exit 0", 60)
+        api.proc.wait(timeout=30)
+        self.assertEqual(api.proc.returncode, 0)
+        ticks = lines.ticks()
+        self.assertEqual(ticks, list(range(40)), "the counter skipped or repeated")
+
+
+class LineReader:
+    """Collects a process's stdout lines in a background thread."""
+
+    def __init__(self, stream):
+        self.lines = []
+        self.cond = threading.Condition()
+        threading.Thread(target=self._run, args=(stream,), daemon=True).start()
+
+    def _run(self, stream):
+        for line in stream:
+            with self.cond:
+                self.lines.append(line.rstrip("\n"))
+                self.cond.notify_all()
+
+    def wait_for(self, text, timeout):
+        with self.cond:
+            ok = self.cond.wait_for(lambda: any(text == l.strip() or text in l
+                                                for l in self.lines), timeout)
+        if not ok:
+            raise AssertionError("no %r within %d s; got %r" % (
+                text, timeout, self.lines[-20:]))
+
+    def ticks(self):
+        with self.cond:
+            return [int(l.split()[1]) for l in self.lines
+                    if l.startswith("tick ")]
+
+
+if __name__ == "__main__":
+    unittest.main()
