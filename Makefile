@@ -6,6 +6,7 @@
 #   make test       deps + guest + unit tests + integration tests
 #   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan
 #   make integration  boots real guests
+#   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check
 CC ?= gcc
@@ -30,7 +31,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo test check integration bench format format-check clean install
+.PHONY: all deps guest demo test check integration fuzz bench format format-check clean install
 all: $(BUILD)/microvm
 
 # V=1 shows the full commands.
@@ -73,11 +74,17 @@ check: $(UNIT_BINS)
 integration: all guest
 	python3 tests/integration/run.py
 
+# libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
+FUZZ_RUNS ?= 100000
+fuzz:
+	FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh
+
 # The README's test command: everything CI runs.
 test: deps
 	$(MAKE) format-check
 	$(MAKE) check
 	$(MAKE) SAN=1 check
+	$(MAKE) fuzz
 	$(MAKE) integration
 
 bench: all guest

@@ -1,0 +1,184 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The HTTP request parser and the router: shapes real clients send, and
+ * every rejection. */
+#include "api/api.h"
+#include "tests/unit/unit.h"
+
+static long parse(const char *s, struct http_request *r, const char **why)
+{
+	return http_parse_request(s, strlen(s), 100, r, why);
+}
+
+static void test_complete_and_partial(void **state)
+{
+	struct http_request r;
+	const char *why;
+	const char *put = "PUT /machine-config HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
+	size_t n;
+
+	(void)state;
+	assert_int_equal(parse("GET / HTTP/1.1\r\n\r\n", &r, &why), 18);
+	assert_int_equal(r.method, HTTP_GET);
+	assert_string_equal(r.path, "/");
+	assert_false(r.close);
+	assert_int_equal(parse(put, &r, &why), (long)strlen(put));
+	assert_int_equal(r.method, HTTP_PUT);
+	assert_int_equal(r.body_len, 5);
+	assert_memory_equal(r.body, "hello", 5);
+	for (n = 0; n < strlen(put); n++) /* every prefix: need more */
+		assert_int_equal(http_parse_request(put, n, 100, &r, &why), 0);
+	/* LF-only line ends, query strings, HTTP/1.0 closes */
+	assert_int_equal(parse("PATCH /vm?x=1 HTTP/1.0\n\n", &r, &why), 24);
+	assert_int_equal(r.method, HTTP_PATCH);
+	assert_string_equal(r.path, "/vm");
+	assert_true(r.close);
+	assert_true(parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &r, &why) > 0);
+	assert_true(r.close);
+	assert_int_equal(parse("DELETE / HTTP/1.1\r\n\r\n", &r, &why), 21);
+	assert_int_equal(r.method, HTTP_OTHER);
+}
+
+static void test_expect_continue(void **state)
+{
+	struct http_request r;
+	const char *why;
+
+	(void)state;
+	assert_int_equal(parse("PUT /a HTTP/1.1\r\nExpect: 100-continue\r\n"
+			       "Content-Length: 10\r\n\r\n",
+			       &r, &why),
+			 0);
+	assert_true(r.expect_continue);
+}
+
+static void expect_400(const char *s, const char *why_part)
+{
+	struct http_request r;
+	const char *why;
+	long n = parse(s, &r, &why);
+
+	if (n != -400 || !strstr(why, why_part))
+		fail_msg("'%s': got %ld (%s), want -400 (%s)", s, n, why,
+			 why_part);
+}
+
+static void test_rejections(void **state)
+{
+	static char big[HTTP_MAX_HEADER_BYTES + 10];
+
+	(void)state;
+	expect_400("GET\r\n\r\n", "malformed request line");
+	expect_400("GET /\r\n\r\n", "malformed request line");
+	expect_400("GET / HTTP/2.0\r\n\r\n", "unsupported HTTP version");
+	expect_400("GET x HTTP/1.1\r\n\r\n", "invalid request target");
+	expect_400("GET / HTTP/1.1\r\nNoColon\r\n\r\n", "malformed header");
+	expect_400("GET / HTTP/1.1\r\n: v\r\n\r\n", "malformed header");
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "Content-Length");
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "Content-Length");
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+		   "Content-Length");
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		   "Content-Length");
+	expect_400("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
+		   "Transfer-Encoding");
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: 101\r\n\r\n",
+		   "request body too large");
+	memset(big, 'a', sizeof(big) - 1);
+	expect_400(big, "request headers too large");
+}
+
+static int route(const char *method, const char *path, const char *body,
+		 struct api_request *req, struct api_response *resp)
+{
+	struct http_request h = { 0 };
+
+	h.method = !strcmp(method, "GET") ? HTTP_GET :
+		   !strcmp(method, "PUT") ? HTTP_PUT :
+		   !strcmp(method, "PATCH") ? HTTP_PATCH : HTTP_OTHER;
+	strcpy(h.path, path);
+	h.body = body;
+	h.body_len = body ? strlen(body) : 0;
+	memset(resp, 0, sizeof(*resp));
+	return route_request(&h, req, resp);
+}
+
+static void test_routes(void **state)
+{
+	struct api_request req;
+	struct api_response resp;
+
+	(void)state;
+	assert_int_equal(route("GET", "/", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_GET_INFO);
+	assert_int_equal(route("GET", "/vm/config", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_GET_VM_CONFIG);
+	assert_int_equal(route("PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}",
+			       &req, &resp), 0);
+	assert_int_equal(req.op, OP_FLUSH_METRICS);
+	assert_int_equal(route("PATCH", "/vm", "{\"state\":\"Paused\"}", &req, &resp), 0);
+	assert_int_equal(req.op, OP_PATCH_VM);
+	assert_true(req.u.pause);
+	assert_int_equal(route("PATCH", "/machine-config", "{\"smt\":true}", &req, &resp), 0);
+	assert_int_equal(req.op, OP_PATCH_MACHINE);
+	assert_true(req.u.machine.has_smt);
+	assert_false(req.u.machine.has_vcpu_count);
+	assert_int_equal(route("PUT", "/network-interfaces/eth0",
+			       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"AA:FC:00:00:00:01\"}",
+			       &req, &resp), 0);
+	assert_int_equal(req.op, OP_PUT_NET);
+	assert_int_equal(req.u.net.mac[0], 0xaa);
+	assert_int_equal(req.u.net.mac[5], 0x01);
+}
+
+static void route_fails(const char *method, const char *path, const char *body,
+			const char *msg)
+{
+	struct api_request req;
+	struct api_response resp;
+
+	assert_int_equal(route(method, path, body, &req, &resp), -EINVAL);
+	assert_int_equal(resp.status, 400);
+	if (!resp.body || !strstr(resp.body, msg))
+		fail_msg("%s %s %s: '%s' lacks '%s'", method, path,
+			 body ? body : "", resp.body, msg);
+	free(resp.body);
+}
+
+static void test_route_rejections(void **state)
+{
+	(void)state;
+	route_fails("GET", "/nope", NULL, "Invalid request method and/or path");
+	route_fails("POST", "/", NULL, "Invalid request method and/or path");
+	route_fails("GET", "/", "{}", "GET requests take no body");
+	route_fails("PUT", "/vsock", NULL, "needs a JSON body");
+	route_fails("PUT", "/vsock", "[", "invalid JSON body");
+	route_fails("PUT", "/actions", "{\"action_type\":\"X\"}", "unknown action 'X'");
+	route_fails("PUT", "/actions", "{\"action_type\":1}", "expected {");
+	route_fails("PUT", "/drives/a", "{\"drive_id\":\"b\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false}",
+		    "differs from the one in the body");
+	route_fails("PUT", "/drives/a\\x", "{}", "invalid id in path");
+	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\"}",
+		    "missing 'is_root_device'");
+	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"cache_type\":\"Fast\"}",
+		    "cache_type: 'Fast' is not one of Unsafe, Writeback");
+	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"rate_limiter\":{\"bandwidth\":{\"size\":1}}}",
+		    "bandwidth: missing 'refill_time'");
+	route_fails("PUT", "/network-interfaces/e", "{\"iface_id\":\"e\",\"host_dev_name\":\"\"}",
+		    "must not be empty");
+	route_fails("PUT", "/network-interfaces/e", "{\"iface_id\":\"e\",\"host_dev_name\":\"t\",\"guest_mac\":\"zz\"}",
+		    "not a unicast MAC");
+	route_fails("PUT", "/metrics", "{}", "missing 'metrics_path'");
+	route_fails("PUT", "/snapshot/load", "{}", "not supported by this microvm version yet");
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_complete_and_partial),
+		cmocka_unit_test(test_expect_continue),
+		cmocka_unit_test(test_rejections),
+		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_route_rejections),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
