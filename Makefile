@@ -88,6 +88,7 @@ test: deps
 	$(MAKE) integration
 
 bench: all guest
+	python3 bench/api.py
 	python3 bench/boot.py
 
 format:
