@@ -340,6 +340,7 @@ static void *api_thread(void *arg)
 	struct api_server *s = arg;
 	struct epoll_event events[64];
 
+	log_set_thread_name("api");
 	for (;;) {
 		int i, n = epoll_wait(s->epfd, events, 64, -1);
 

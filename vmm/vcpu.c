@@ -391,6 +391,10 @@ static void vcpu_thread_exit(struct vcpu *v)
 static void *vcpu_thread(void *arg)
 {
 	struct vcpu *v = arg;
+	char name[16];
+
+	snprintf(name, sizeof(name), "vcpu %u", v->index);
+	log_set_thread_name(name);
 
 	while (!vcpu_check_requests(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

@@ -13,13 +13,18 @@ static const struct {
 	enum http_method method;
 	const char *path;
 } routes[] = {
-	{ HTTP_PUT, "/actions" },	   { HTTP_PUT, "/boot-source" },
-	{ HTTP_PUT, "/machine-config" }, { HTTP_PATCH, "/machine-config" },
-	{ HTTP_PUT, "/drives/a" },	   { HTTP_PATCH, "/drives/a" },
+	{ HTTP_PUT, "/actions" },
+	{ HTTP_PUT, "/boot-source" },
+	{ HTTP_PUT, "/machine-config" },
+	{ HTTP_PATCH, "/machine-config" },
+	{ HTTP_PUT, "/drives/a" },
+	{ HTTP_PATCH, "/drives/a" },
 	{ HTTP_PUT, "/network-interfaces/a" },
 	{ HTTP_PATCH, "/network-interfaces/a" },
-	{ HTTP_PUT, "/vsock" },	   { HTTP_PUT, "/entropy" },
-	{ HTTP_PUT, "/logger" },	   { HTTP_PUT, "/metrics" },
+	{ HTTP_PUT, "/vsock" },
+	{ HTTP_PUT, "/entropy" },
+	{ HTTP_PUT, "/logger" },
+	{ HTTP_PUT, "/metrics" },
 	{ HTTP_PATCH, "/vm" },
 };
 
@@ -29,7 +34,8 @@ static void apply(const struct api_request *req)
 	struct api_err e;
 	char *json;
 
-	if (req->op == OP_PUT_DRIVE && config_put_drive(&cfg, &req->u.drive, &e))
+	if (req->op == OP_PUT_DRIVE &&
+	    config_put_drive(&cfg, &req->u.drive, &e))
 		return;
 	if (req->op == OP_PUT_NET && config_put_net(&cfg, &req->u.net, &e))
 		return;
@@ -48,8 +54,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
 	if (size < 1)
 		return 0;
-	http.method = routes[data[0] % (sizeof(routes) / sizeof(routes[0]))].method;
-	strcpy(http.path, routes[data[0] % (sizeof(routes) / sizeof(routes[0]))].path);
+	http.method =
+		routes[data[0] % (sizeof(routes) / sizeof(routes[0]))].method;
+	strcpy(http.path,
+	       routes[data[0] % (sizeof(routes) / sizeof(routes[0]))].path);
 	http.body = (const char *)data + 1;
 	http.body_len = size - 1;
 	if (!route_request(&http, &req, &resp))

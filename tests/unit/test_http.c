@@ -13,7 +13,8 @@ static void test_complete_and_partial(void **state)
 {
 	struct http_request r;
 	const char *why;
-	const char *put = "PUT /machine-config HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
+	const char *put =
+		"PUT /machine-config HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
 	size_t n;
 
 	(void)state;
@@ -32,7 +33,8 @@ static void test_complete_and_partial(void **state)
 	assert_int_equal(r.method, HTTP_PATCH);
 	assert_string_equal(r.path, "/vm");
 	assert_true(r.close);
-	assert_true(parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &r, &why) > 0);
+	assert_true(parse("GET / HTTP/1.1\r\nConnection: close\r\n\r\n", &r,
+			  &why) > 0);
 	assert_true(r.close);
 	assert_int_equal(parse("DELETE / HTTP/1.1\r\n\r\n", &r, &why), 21);
 	assert_int_equal(r.method, HTTP_OTHER);
@@ -73,12 +75,16 @@ static void test_rejections(void **state)
 	expect_400("GET x HTTP/1.1\r\n\r\n", "invalid request target");
 	expect_400("GET / HTTP/1.1\r\nNoColon\r\n\r\n", "malformed header");
 	expect_400("GET / HTTP/1.1\r\n: v\r\n\r\n", "malformed header");
-	expect_400("PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n", "Content-Length");
-	expect_400("PUT / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n", "Content-Length");
-	expect_400("PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: -1\r\n\r\n",
 		   "Content-Length");
-	expect_400("PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+	expect_400("PUT / HTTP/1.1\r\nContent-Length: 1x\r\n\r\n",
 		   "Content-Length");
+	expect_400(
+		"PUT / HTTP/1.1\r\nContent-Length: 99999999999999999999999\r\n\r\n",
+		"Content-Length");
+	expect_400(
+		"PUT / HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n",
+		"Content-Length");
 	expect_400("PUT / HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n",
 		   "Transfer-Encoding");
 	expect_400("PUT / HTTP/1.1\r\nContent-Length: 101\r\n\r\n",
@@ -92,9 +98,10 @@ static int route(const char *method, const char *path, const char *body,
 {
 	struct http_request h = { 0 };
 
-	h.method = !strcmp(method, "GET") ? HTTP_GET :
-		   !strcmp(method, "PUT") ? HTTP_PUT :
-		   !strcmp(method, "PATCH") ? HTTP_PATCH : HTTP_OTHER;
+	h.method = !strcmp(method, "GET")   ? HTTP_GET :
+		   !strcmp(method, "PUT")   ? HTTP_PUT :
+		   !strcmp(method, "PATCH") ? HTTP_PATCH :
+					      HTTP_OTHER;
 	strcpy(h.path, path);
 	h.body = body;
 	h.body_len = body ? strlen(body) : 0;
@@ -112,19 +119,27 @@ static void test_routes(void **state)
 	assert_int_equal(req.op, OP_GET_INFO);
 	assert_int_equal(route("GET", "/vm/config", NULL, &req, &resp), 0);
 	assert_int_equal(req.op, OP_GET_VM_CONFIG);
-	assert_int_equal(route("PUT", "/actions", "{\"action_type\":\"FlushMetrics\"}",
-			       &req, &resp), 0);
+	assert_int_equal(route("PUT", "/actions",
+			       "{\"action_type\":\"FlushMetrics\"}", &req,
+			       &resp),
+			 0);
 	assert_int_equal(req.op, OP_FLUSH_METRICS);
-	assert_int_equal(route("PATCH", "/vm", "{\"state\":\"Paused\"}", &req, &resp), 0);
+	assert_int_equal(route("PATCH", "/vm", "{\"state\":\"Paused\"}", &req,
+			       &resp),
+			 0);
 	assert_int_equal(req.op, OP_PATCH_VM);
 	assert_true(req.u.pause);
-	assert_int_equal(route("PATCH", "/machine-config", "{\"smt\":true}", &req, &resp), 0);
+	assert_int_equal(route("PATCH", "/machine-config", "{\"smt\":true}",
+			       &req, &resp),
+			 0);
 	assert_int_equal(req.op, OP_PATCH_MACHINE);
 	assert_true(req.u.machine.has_smt);
 	assert_false(req.u.machine.has_vcpu_count);
-	assert_int_equal(route("PUT", "/network-interfaces/eth0",
-			       "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"AA:FC:00:00:00:01\"}",
-			       &req, &resp), 0);
+	assert_int_equal(
+		route("PUT", "/network-interfaces/eth0",
+		      "{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap0\",\"guest_mac\":\"AA:FC:00:00:00:01\"}",
+		      &req, &resp),
+		0);
 	assert_int_equal(req.op, OP_PUT_NET);
 	assert_int_equal(req.u.net.mac[0], 0xaa);
 	assert_int_equal(req.u.net.mac[5], 0x01);
@@ -152,23 +167,35 @@ static void test_route_rejections(void **state)
 	route_fails("GET", "/", "{}", "GET requests take no body");
 	route_fails("PUT", "/vsock", NULL, "needs a JSON body");
 	route_fails("PUT", "/vsock", "[", "invalid JSON body");
-	route_fails("PUT", "/actions", "{\"action_type\":\"X\"}", "unknown action 'X'");
+	route_fails("PUT", "/actions", "{\"action_type\":\"X\"}",
+		    "unknown action 'X'");
 	route_fails("PUT", "/actions", "{\"action_type\":1}", "expected {");
-	route_fails("PUT", "/drives/a", "{\"drive_id\":\"b\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false}",
-		    "differs from the one in the body");
+	route_fails(
+		"PUT", "/drives/a",
+		"{\"drive_id\":\"b\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false}",
+		"differs from the one in the body");
 	route_fails("PUT", "/drives/a\\x", "{}", "invalid id in path");
-	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\"}",
+	route_fails("PUT", "/drives/a",
+		    "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\"}",
 		    "missing 'is_root_device'");
-	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"cache_type\":\"Fast\"}",
-		    "cache_type: 'Fast' is not one of Unsafe, Writeback");
-	route_fails("PUT", "/drives/a", "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"rate_limiter\":{\"bandwidth\":{\"size\":1}}}",
-		    "bandwidth: missing 'refill_time'");
-	route_fails("PUT", "/network-interfaces/e", "{\"iface_id\":\"e\",\"host_dev_name\":\"\"}",
+	route_fails(
+		"PUT", "/drives/a",
+		"{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"cache_type\":\"Fast\"}",
+		"cache_type: 'Fast' is not one of Unsafe, Writeback");
+	route_fails(
+		"PUT", "/drives/a",
+		"{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"rate_limiter\":{\"bandwidth\":{\"size\":1}}}",
+		"bandwidth: missing 'refill_time'");
+	route_fails("PUT", "/network-interfaces/e",
+		    "{\"iface_id\":\"e\",\"host_dev_name\":\"\"}",
 		    "must not be empty");
-	route_fails("PUT", "/network-interfaces/e", "{\"iface_id\":\"e\",\"host_dev_name\":\"t\",\"guest_mac\":\"zz\"}",
-		    "not a unicast MAC");
+	route_fails(
+		"PUT", "/network-interfaces/e",
+		"{\"iface_id\":\"e\",\"host_dev_name\":\"t\",\"guest_mac\":\"zz\"}",
+		"not a unicast MAC");
 	route_fails("PUT", "/metrics", "{}", "missing 'metrics_path'");
-	route_fails("PUT", "/snapshot/load", "{}", "not supported by this microvm version yet");
+	route_fails("PUT", "/snapshot/load", "{}",
+		    "not supported by this microvm version yet");
 }
 
 int main(void)
