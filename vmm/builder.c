@@ -4,6 +4,7 @@
  * leaves a message in vm->err naming what to fix; vm_destroy() unwinds
  * whatever was built. VMM thread. */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -151,10 +152,22 @@ static int write_boot_info(struct vm *vm, const char *boot_args,
 	return 0;
 }
 
+/* A console pipe nobody drains must not block a vCPU (and with it pause
+ * and the API): make it non-blocking; full pipes then drop console bytes.
+ * A terminal is left as it is. */
+static void console_nonblocking(int fd)
+{
+	int flags = fcntl(fd, F_GETFL);
+
+	if (!isatty(fd) && flags >= 0)
+		fcntl(fd, F_SETFL, flags | O_NONBLOCK);
+}
+
 static int add_legacy_devices(struct vm *vm, bool boot_timer)
 {
 	int ret;
 
+	console_nonblocking(STDOUT_FILENO);
 	vm->serial = serial_create(STDOUT_FILENO, vm_irq_pulse, vm);
 	if (!vm->serial)
 		return build_fail(vm, -ENOMEM, "out of memory");

@@ -110,7 +110,11 @@ static void transmit(struct serial *s, uint8_t byte)
 {
 	if (s->mcr & MCR_LOOP)
 		rx_push(s, byte);
-	else if (write(s->out_fd, &byte, 1) < 0 && errno != EAGAIN)
+	else if (write(s->out_fd, &byte, 1) == 1)
+		metrics_inc(M_UART_TX_BYTES);
+	else if (errno == EAGAIN)
+		metrics_inc(M_UART_MISSED_TX);
+	else
 		s->out_fd = -1; /* output gone: drop console bytes from now */
 	s->thr_empty_pending = true;
 }
@@ -217,6 +221,8 @@ size_t serial_feed(struct serial *s, const uint8_t *buf, size_t len)
 	pthread_mutex_lock(&s->lock);
 	while (n < len && rx_push(s, buf[n]))
 		n++;
+	metrics_add(M_UART_RX_BYTES, n);
+	metrics_add(M_UART_MISSED_RX, len - n);
 	update_irq(s);
 	pthread_mutex_unlock(&s->lock);
 	return n;

@@ -292,6 +292,8 @@ static void handle_io(struct vcpu *v)
 	if (run->io.data_offset > v->run_size ||
 	    bytes > v->run_size - run->io.data_offset)
 		return;
+	metrics_inc(run->io.direction == KVM_EXIT_IO_OUT ? M_VCPU_IO_OUT :
+							   M_VCPU_IO_IN);
 	for (i = 0; i < run->io.count; i++, data += run->io.size)
 		bus_dispatch(&v->vm->pio, run->io.port, data, run->io.size,
 			     run->io.direction == KVM_EXIT_IO_OUT);
@@ -302,6 +304,7 @@ static void handle_mmio(struct vcpu *v)
 	struct kvm_run *run = v->run;
 	uint32_t len = run->mmio.len <= 8 ? run->mmio.len : 8;
 
+	metrics_inc(run->mmio.is_write ? M_VCPU_MMIO_WRITE : M_VCPU_MMIO_READ);
 	bus_dispatch(&v->vm->mmio, run->mmio.phys_addr, run->mmio.data, len,
 		     run->mmio.is_write);
 }
@@ -349,6 +352,7 @@ static bool handle_exit(struct vcpu *v)
 		break;
 	}
 	report_exit(v, what);
+	metrics_inc(M_VCPU_FAILURES);
 	vm_request_exit(v->vm, EXIT_INTERNAL);
 	return false;
 }

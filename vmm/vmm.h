@@ -101,6 +101,7 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_UART_TX_BYTES, "uart", "write_count")                         \
 	X(M_UART_RX_BYTES, "uart", "read_count")                          \
 	X(M_UART_MISSED_RX, "uart", "missed_read_count")                  \
+	X(M_UART_MISSED_TX, "uart", "missed_write_count")                 \
 	X(M_I8042_RESETS, "i8042", "reset_count")                         \
 	X(M_LOGGER_MISSED, "logger", "missed_log_count")
 

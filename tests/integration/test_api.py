@@ -339,6 +339,41 @@ class BootThroughApi(unittest.TestCase):
         self.assertNotIn("microvm-init: exit 0", lines.lines)
 
 
+@needs_kvm
+class UndrainedConsole(unittest.TestCase):
+    def test_full_console_pipe_never_blocks_pause(self):
+        # Nobody reads microvm's stdout while the guest floods the console:
+        # the pipe fills, console bytes are dropped (and counted), the vCPU
+        # keeps going, and pause still answers at once.
+        api = ApiProcess(stdout=__import__("subprocess").PIPE)
+        metrics = os.path.join(api.dir.name, "metrics.json")
+        try:
+            for path, body in (
+                    ("/metrics", {"metrics_path": metrics}),
+                    ("/boot-source", {"kernel_image_path": VMLINUX,
+                                      "initrd_path": INITRD,
+                                      "boot_args": guest_cmdline() +
+                                      " -- yes flood"}),
+                    ("/actions", {"action_type": "InstanceStart"})):
+                self.assertEqual(api.request("PUT", path, body)[0], 204)
+            missed = 0
+            deadline = time.monotonic() + 120
+            while not missed and time.monotonic() < deadline:
+                time.sleep(2)
+                api.request("PUT", "/actions", {"action_type": "FlushMetrics"})
+                with open(metrics) as f:
+                    missed = sum(json.loads(l)["uart"]["missed_write_count"]
+                                 for l in f)
+            self.assertGreater(missed, 0, "the console pipe never filled")
+            start = time.monotonic()
+            self.assertEqual(api.request("PATCH", "/vm", {"state": "Paused"})[0],
+                             204)
+            self.assertLess(time.monotonic() - start, 2, "pause was blocked")
+            self.assertEqual(api.request("GET", "/")[1]["state"], "Paused")
+        finally:
+            api.stop()
+
+
 class LineReader:
     """Collects a process's stdout lines in a background thread."""
 
