@@ -24,7 +24,8 @@ CFLAGS := -std=gnu11 -O2 -g -I. -D_GNU_SOURCE -fstack-protector-strong \
 LDFLAGS := $(SANFLAGS)
 LDLIBS := -lcjson -lpthread -lm
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c)
+LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c) \
+	$(wildcard virtio/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)

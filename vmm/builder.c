@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "api/api.h"
+#include "virtio/virtio.h"
 #include "vmm/vmm.h"
 
 static struct termios saved_termios;
@@ -134,8 +135,8 @@ static int load_initrd_file(struct vm *vm, const char *path,
 static int write_boot_info(struct vm *vm, const char *boot_args,
 			   const struct kernel_image *k, struct boot_layout *b)
 {
-	int ret =
-		cmdline_build(vm->cmdline, sizeof(vm->cmdline), boot_args, "");
+	int ret = cmdline_build(vm->cmdline, sizeof(vm->cmdline), boot_args,
+				vm->cmdline_extra);
 
 	if (ret)
 		return build_fail(vm, ret,
@@ -183,6 +184,39 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 		return build_fail(vm, ret, "cannot place legacy devices: %s",
 				  strerror(-ret));
 	return 0;
+}
+
+static int add_drive(struct vm *vm, const struct drive_cfg *d)
+{
+	int ret = vblk_create(vm, d, &vm->blks[vm->nr_blks], vm->cmdline_extra,
+			      sizeof(vm->cmdline_extra));
+
+	vm->nr_blks++;
+	if (ret)
+		return build_fail(vm, ret, "drive '%s' (%s): %s", d->id,
+				  d->path, strerror(-ret));
+	if (!d->is_root)
+		return 0;
+	/* the root drive is attached first, so it is /dev/vda */
+	snprintf(vm->cmdline_extra + strlen(vm->cmdline_extra),
+		 sizeof(vm->cmdline_extra) - strlen(vm->cmdline_extra),
+		 d->partuuid[0] ? " root=PARTUUID=%s %s" :
+				  "%.0s root=/dev/vda %s",
+		 d->partuuid, d->read_only ? "ro" : "rw");
+	return 0;
+}
+
+/* Drives: the root device first, then the others in configuration order. */
+static int add_drives(struct vm *vm, const struct vm_config *cfg)
+{
+	unsigned i, pass;
+	int ret = 0;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < cfg->nr_drives && !ret; i++)
+			if (cfg->drives[i].is_root == (pass == 0))
+				ret = add_drive(vm, &cfg->drives[i]);
+	return ret;
 }
 
 static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
@@ -262,9 +296,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	if (!ret && cfg->boot.initrd_path[0])
 		ret = load_initrd_file(vm, cfg->boot.initrd_path, &k, &b);
 	if (!ret)
-		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
-	if (!ret)
 		ret = add_legacy_devices(vm, boot_timer);
+	if (!ret)
+		ret = add_drives(vm, cfg);
+	if (!ret)
+		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
 		ret = create_vcpus(vm, cfg->machine.smt, &k);
 	if (!ret)
@@ -296,6 +332,9 @@ void vm_destroy(struct vm *vm)
 	if (vm->loop && termios_saved)
 		evl_remove(vm->loop, STDIN_FILENO);
 	restore_terminal();
+	for (i = 0; i < vm->nr_blks; i++)
+		vblk_destroy(vm->blks[i]);
+	vm->nr_blks = vm->nr_vdevs = 0;
 	serial_destroy(vm->serial);
 	vm->serial = NULL;
 	gmem_destroy(&vm->mem);

@@ -51,8 +51,6 @@ static char *version_json(void)
 /* Devices the configuration names that this version cannot build yet. */
 static const char *missing_device(const struct vm_config *cfg)
 {
-	if (cfg->nr_drives)
-		return "drives are configured, but virtio-blk";
 	if (cfg->nr_nets)
 		return "network interfaces are configured, but virtio-net";
 	if (cfg->vsock.set)

@@ -281,6 +281,7 @@ MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
 
 struct vm;
 struct serial;
+struct vblk; /* virtio/virtio.h */
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
@@ -354,6 +355,10 @@ struct vm {
 	bool pause_requested;
 	unsigned nr_running, nr_paused;
 	char cmdline[BOOT_CMDLINE_MAX];
+	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
+	unsigned nr_vdevs; /* virtio-mmio slots used */
+	struct vblk *blks[CONFIG_MAX_DRIVES];
+	unsigned nr_blks;
 	char err[512]; /* why vm_build/vm_start failed */
 };
 

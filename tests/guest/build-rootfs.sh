@@ -13,6 +13,7 @@ stage="$out/rootfs"
 rm -rf "$stage"
 mkdir -p "$stage"/{bin,sbin,usr/bin,usr/sbin,proc,sys,dev,tmp,etc,root,mnt}
 cp "$busybox" "$stage/bin/busybox"
+ln -s ../init "$stage/sbin/init" # the kernel's default init on a disk root
 for app in $("$busybox" --list); do
 	[ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done

@@ -1,0 +1,330 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The virtio-mmio transport, version 2 (virtio 1.x "modern"): the register
+ * file a vCPU reads and writes (under the device lock), queue kicks through
+ * ioeventfds handled on the VMM thread, interrupts through an irqfd.
+ * Devices are found by the guest through "virtio_mmio.device=" on the
+ * kernel command line, which vdev_attach() writes. */
+#include <errno.h>
+#include <linux/kvm.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
+
+#include "virtio/virtio.h"
+
+#define MMIO_MAGIC 0x74726976 /* "virt" */
+#define MMIO_VERSION 2
+#define MMIO_VENDOR 0x004d564d /* "MVM" */
+#define INT_USED 1
+#define INT_CONFIG 2
+
+enum {
+	R_MAGIC = 0x000,
+	R_VERSION = 0x004,
+	R_DEVICE_ID = 0x008,
+	R_VENDOR_ID = 0x00c,
+	R_DEV_FEATURES = 0x010,
+	R_DEV_FEATURES_SEL = 0x014,
+	R_DRV_FEATURES = 0x020,
+	R_DRV_FEATURES_SEL = 0x024,
+	R_QUEUE_SEL = 0x030,
+	R_QUEUE_NUM_MAX = 0x034,
+	R_QUEUE_NUM = 0x038,
+	R_QUEUE_READY = 0x044,
+	R_QUEUE_NOTIFY = 0x050,
+	R_INT_STATUS = 0x060,
+	R_INT_ACK = 0x064,
+	R_STATUS = 0x070,
+	R_QUEUE_DESC_LO = 0x080,
+	R_QUEUE_DESC_HI = 0x084,
+	R_QUEUE_DRIVER_LO = 0x090,
+	R_QUEUE_DRIVER_HI = 0x094,
+	R_QUEUE_DEVICE_LO = 0x0a0,
+	R_QUEUE_DEVICE_HI = 0x0a4,
+	R_CONFIG_GEN = 0x0fc,
+	R_CONFIG = 0x100,
+};
+
+bool vdev_has_feature(const struct vdev *d, unsigned bit)
+{
+	return d->driver_features & (1ULL << bit);
+}
+
+static struct vq *selected_queue(struct vdev *d)
+{
+	return d->queue_sel < d->ops->num_queues ? &d->queues[d->queue_sel] :
+						   NULL;
+}
+
+static void raise_irq(struct vdev *d, uint32_t why)
+{
+	uint64_t one = 1;
+
+	d->interrupt_status |= why;
+	if (write(d->irq_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: irqfd: %s", d->ops->name, strerror(errno));
+}
+
+void vdev_fail(struct vdev *d, const char *why)
+{
+	log_warn("%s: the guest broke a queue (%s): device needs reset",
+		 d->ops->name, why);
+	d->status |= VIRTIO_STATUS_NEEDS_RESET;
+	raise_irq(d, INT_CONFIG);
+}
+
+void vdev_notify_used(struct vdev *d, unsigned q)
+{
+	if (vq_needs_interrupt(&d->queues[q]))
+		raise_irq(d, INT_USED);
+}
+
+static uint32_t read_reg(struct vdev *d, uint64_t off)
+{
+	struct vq *q = selected_queue(d);
+	uint64_t features;
+
+	switch (off) {
+	case R_MAGIC: return MMIO_MAGIC;
+	case R_VERSION: return MMIO_VERSION;
+	case R_DEVICE_ID: return d->ops->device_id;
+	case R_VENDOR_ID: return MMIO_VENDOR;
+	case R_DEV_FEATURES:
+		features = d->ops->features(d) | (1ULL << VIRTIO_F_VERSION_1);
+		return d->features_sel < 2 ?
+			       (uint32_t)(features >> (32 * d->features_sel)) :
+			       0;
+	case R_QUEUE_NUM_MAX: return q ? VQ_MAX_SIZE : 0;
+	case R_QUEUE_READY: return q ? q->ready : 0;
+	case R_INT_STATUS: return d->interrupt_status;
+	case R_STATUS: return d->status;
+	case R_CONFIG_GEN: return d->config_generation;
+	default: return 0;
+	}
+}
+
+static void reset_device(struct vdev *d)
+{
+	unsigned i;
+
+	if (d->activated && d->ops->reset)
+		d->ops->reset(d);
+	for (i = 0; i < VDEV_MAX_QUEUES; i++)
+		vq_reset(&d->queues[i]);
+	d->status = d->interrupt_status = 0;
+	d->driver_features = 0;
+	d->features_sel = d->driver_features_sel = d->queue_sel = 0;
+	d->activated = false;
+}
+
+static int activate(struct vdev *d)
+{
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < d->ops->num_queues; i++) {
+		struct vq *q = &d->queues[i];
+
+		if (!q->ready)
+			continue;
+		q->event_idx = vdev_has_feature(d, VIRTIO_RING_F_EVENT_IDX);
+		q->indirect = vdev_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC);
+		ret = vq_activate(q, &d->vm->mem);
+		if (ret)
+			return ret;
+	}
+	ret = d->ops->activate ? d->ops->activate(d) : 0;
+	d->activated = !ret;
+	return ret;
+}
+
+static void write_status(struct vdev *d, uint32_t v)
+{
+	uint64_t offered = d->ops->features(d) | (1ULL << VIRTIO_F_VERSION_1);
+
+	if (v == 0) {
+		reset_device(d);
+		return;
+	}
+	if ((v & VIRTIO_STATUS_FEATURES_OK) &&
+	    ((d->driver_features & ~offered) ||
+	     !vdev_has_feature(d, VIRTIO_F_VERSION_1)))
+		v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK; /* refuse */
+	if ((v & VIRTIO_STATUS_DRIVER_OK) && !d->activated &&
+	    (v & VIRTIO_STATUS_FEATURES_OK) && activate(d)) {
+		vdev_fail(d, "bad queue layout at DRIVER_OK");
+		return;
+	}
+	d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void set_addr_half(uint64_t *addr, uint32_t v, bool high)
+{
+	*addr = high ? (*addr & 0xffffffffULL) | ((uint64_t)v << 32) :
+		       (*addr & ~0xffffffffULL) | v;
+}
+
+/* Queue registers: only while the queue is not live. */
+static void write_queue_reg(struct vdev *d, uint64_t off, uint32_t v)
+{
+	struct vq *q = selected_queue(d);
+
+	if (!q || d->activated)
+		return;
+	switch (off) {
+	case R_QUEUE_NUM: q->size = (uint16_t)(v <= VQ_MAX_SIZE ? v : 0); break;
+	case R_QUEUE_READY: q->ready = v & 1; break;
+	case R_QUEUE_DESC_LO:
+	case R_QUEUE_DESC_HI:
+		set_addr_half(&q->desc_gpa, v, off == R_QUEUE_DESC_HI);
+		break;
+	case R_QUEUE_DRIVER_LO:
+	case R_QUEUE_DRIVER_HI:
+		set_addr_half(&q->avail_gpa, v, off == R_QUEUE_DRIVER_HI);
+		break;
+	default:
+		set_addr_half(&q->used_gpa, v, off == R_QUEUE_DEVICE_HI);
+		break;
+	}
+}
+
+static void write_reg(struct vdev *d, uint64_t off, uint32_t v)
+{
+	uint64_t one = 1;
+
+	switch (off) {
+	case R_DEV_FEATURES_SEL: d->features_sel = v; break;
+	case R_DRV_FEATURES_SEL: d->driver_features_sel = v; break;
+	case R_DRV_FEATURES:
+		if (d->driver_features_sel < 2 &&
+		    !(d->status & VIRTIO_STATUS_FEATURES_OK))
+			set_addr_half(&d->driver_features, v,
+				      d->driver_features_sel == 1);
+		break;
+	case R_QUEUE_SEL: d->queue_sel = v; break;
+	case R_QUEUE_NOTIFY: /* normally caught by the ioeventfd */
+		if (v < d->ops->num_queues &&
+		    write(d->kick_fd[v], &one, sizeof(one)) < 0)
+			log_warn("%s: kick: %s", d->ops->name, strerror(errno));
+		break;
+	case R_INT_ACK: d->interrupt_status &= ~v; break;
+	case R_STATUS: write_status(d, v); break;
+	default: write_queue_reg(d, off, v); break;
+	}
+}
+
+void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		      bool is_write)
+{
+	struct vdev *d = dev;
+	uint32_t v = 0;
+
+	pthread_mutex_lock(&d->lock);
+	if (off >= R_CONFIG) {
+		d->ops->config_rw(d, (uint32_t)(off - R_CONFIG), data, len,
+				  is_write);
+	} else if (len != 4 || (off & 3)) {
+		if (!is_write)
+			memset(data, 0, len); /* registers are 32-bit only */
+	} else if (is_write) {
+		memcpy(&v, data, 4);
+		write_reg(d, off, v);
+	} else {
+		v = read_reg(d, off);
+		memcpy(data, &v, 4);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+/* A queue kick on the VMM thread: runs the device's queue handler. */
+static void on_kick(void *opaque, uint32_t events)
+{
+	struct vdev_kick *k = opaque;
+	struct vdev *d = k->d;
+	uint64_t n;
+
+	(void)events;
+	if (read(d->kick_fd[k->q], &n, sizeof(n)) < 0)
+		return;
+	pthread_mutex_lock(&d->lock);
+	if (d->activated && d->queues[k->q].ready &&
+	    !(d->status & VIRTIO_STATUS_NEEDS_RESET))
+		d->ops->queue_notify(d, k->q);
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int attach_kick(struct vm *vm, struct vdev *d, uint64_t base,
+		       unsigned q)
+{
+	struct kvm_ioeventfd io = { .datamatch = q,
+				    .addr = base + R_QUEUE_NOTIFY,
+				    .len = 4,
+				    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH };
+
+	d->kick_fd[q] = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->kick_fd[q] < 0)
+		return -errno;
+	io.fd = d->kick_fd[q];
+	if (ioctl(vm->vm_fd, KVM_IOEVENTFD, &io) < 0)
+		return -errno;
+	d->kicks[q] = (struct vdev_kick){ d, q };
+	return evl_add(vm->loop, d->kick_fd[q], on_kick, &d->kicks[q]);
+}
+
+int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
+		void *priv, char *cmdline_extra, size_t extra_size)
+{
+	uint64_t base = VIRTIO_MMIO_BASE + vm->nr_vdevs * VIRTIO_MMIO_SIZE;
+	unsigned irq = VIRTIO_MMIO_IRQ_BASE + vm->nr_vdevs, q;
+	struct kvm_irqfd irqfd = { .gsi = irq };
+	size_t used = strlen(cmdline_extra);
+	int ret;
+
+	if (vm->nr_vdevs == VIRTIO_MAX_DEVICES)
+		return -ENOSPC;
+	memset(d, 0, sizeof(*d));
+	pthread_mutex_init(&d->lock, NULL);
+	d->ops = ops;
+	d->priv = priv;
+	d->vm = vm;
+	d->index = vm->nr_vdevs;
+	for (q = 0; q < VDEV_MAX_QUEUES; q++)
+		d->kick_fd[q] = -1;
+	d->irq_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (d->irq_fd < 0)
+		return -errno;
+	irqfd.fd = (uint32_t)d->irq_fd;
+	if (ioctl(vm->vm_fd, KVM_IRQFD, &irqfd) < 0)
+		return -errno;
+	for (q = 0, ret = 0; q < ops->num_queues && !ret; q++)
+		ret = attach_kick(vm, d, base, q);
+	if (!ret)
+		ret = bus_add(&vm->mmio, base, VIRTIO_MMIO_SIZE,
+			      vdev_mmio_access, d);
+	if (ret)
+		return ret;
+	snprintf(cmdline_extra + used, extra_size - used,
+		 "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
+		 (unsigned long long)base, irq);
+	vm->nr_vdevs++;
+	return 0;
+}
+
+void vdev_detach(struct vdev *d)
+{
+	unsigned q;
+
+	for (q = 0; q < VDEV_MAX_QUEUES; q++) {
+		if (d->kick_fd[q] < 0)
+			continue;
+		if (d->vm)
+			evl_remove(d->vm->loop, d->kick_fd[q]);
+		close(d->kick_fd[q]);
+		d->kick_fd[q] = -1;
+	}
+	if (d->irq_fd >= 0)
+		close(d->irq_fd);
+	d->irq_fd = -1;
+}

@@ -1,0 +1,145 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * virtio/ — the virtio devices: split virtqueues, the virtio-mmio (version 2)
+ * transport, and one file per device.
+ *
+ * Contract:
+ * - The guest is hostile. Every descriptor, ring index and buffer address is
+ *   checked through gmem_ptr(); a chain longer than the queue, a loop, a
+ *   buffer outside guest RAM, a write into a device-readable buffer or an
+ *   indirect table inside an indirect table makes vq_pop() fail, and the
+ *   transport then sets DEVICE_NEEDS_RESET and raises a config interrupt.
+ *   microvm never crashes and never touches memory outside the guest.
+ * - Threads: register accesses (mmio.c) come from vCPU threads under the
+ *   device lock; queue notifications arrive through ioeventfds on the VMM
+ *   thread, which runs the device's queue_notify; interrupts go out through
+ *   irqfds. A device's queues are only touched on the VMM thread.
+ */
+#ifndef MICROVM_VIRTIO_H
+#define MICROVM_VIRTIO_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <sys/uio.h>
+
+#include "vmm/vmm.h"
+
+#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_RING_F_INDIRECT_DESC 28
+#define VIRTIO_RING_F_EVENT_IDX 29
+
+#define VIRTIO_STATUS_ACKNOWLEDGE 1
+#define VIRTIO_STATUS_DRIVER 2
+#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_FEATURES_OK 8
+#define VIRTIO_STATUS_NEEDS_RESET 64
+#define VIRTIO_STATUS_FAILED 128
+
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
+#define VIRTIO_MMIO_SIZE 0x1000
+#define VIRTIO_MMIO_IRQ_BASE 5
+#define VIRTIO_MAX_DEVICES 8
+#define VQ_MAX_SIZE 256
+
+/* ---- queue.c: split virtqueues ---- */
+struct vq {
+	uint16_t size; /* set by the driver, <= VQ_MAX_SIZE, power of 2 */
+	bool ready;
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t last_avail; /* next avail entry we will take */
+	uint16_t used_idx; /* our copy of used->idx */
+	uint16_t signalled_used; /* used_idx when we last interrupted */
+	bool event_idx; /* VIRTIO_RING_F_EVENT_IDX negotiated */
+	bool indirect; /* VIRTIO_RING_F_INDIRECT_DESC negotiated */
+	/* host views of the rings, checked by vq_activate() */
+	uint8_t *desc, *avail, *used;
+};
+
+/* One descriptor chain, as host iovecs. Device-readable buffers come
+ * first, then device-writable ones (the spec's order, enforced). */
+struct vq_chain {
+	uint16_t head;
+	unsigned nr_out, nr_in; /* readable, writable buffers */
+	struct iovec iov[VQ_MAX_SIZE];
+	uint64_t in_len; /* total bytes the device may write */
+};
+
+/* Takes the next available chain. Returns 1 with *chain filled, 0 when the
+ * queue is empty, -EFAULT/-EINVAL when the guest broke the ring (the device
+ * must then be reset). VMM thread. */
+int vq_pop(struct vq *q, const struct guest_mem *mem, struct vq_chain *chain);
+/* Returns a chain to the guest with `len` bytes written. 0 or -EFAULT. */
+int vq_push(struct vq *q, uint16_t head, uint32_t len);
+/* Whether the guest wants an interrupt for what was pushed since the last
+ * one (EVENT_IDX's used_event, or the avail flags). */
+bool vq_needs_interrupt(struct vq *q);
+void vq_reset(struct vq *q);
+/* Checks and maps the rings of a ready queue (size, alignment, every byte
+ * in guest RAM). 0 or -EINVAL/-EFAULT. */
+MUST_CHECK int vq_activate(struct vq *q, const struct guest_mem *mem);
+
+/* ---- mmio.c: the virtio-mmio transport ---- */
+struct vdev;
+struct vdev_ops {
+	const char *name;
+	uint32_t device_id; /* virtio device type */
+	unsigned num_queues;
+	uint64_t (*features)(struct vdev *d);
+	/* Reads or writes config space bytes [off, off + len). */
+	void (*config_rw)(struct vdev *d, uint32_t off, uint8_t *buf,
+			  uint32_t len, bool write);
+	/* The guest set DRIVER_OK: queues are ready. 0 or -errno. */
+	int (*activate)(struct vdev *d);
+	/* Queue q was kicked (VMM thread). */
+	void (*queue_notify)(struct vdev *d, unsigned q);
+	void (*reset)(struct vdev *d);
+};
+
+#define VDEV_MAX_QUEUES 4
+struct vdev {
+	const struct vdev_ops *ops;
+	void *priv;
+	struct vm *vm;
+	pthread_mutex_t lock;
+	unsigned index; /* slot: MMIO base and IRQ */
+	uint32_t status;
+	uint32_t features_sel, driver_features_sel, queue_sel;
+	uint64_t driver_features;
+	uint32_t config_generation;
+	uint32_t interrupt_status;
+	bool activated;
+	struct vq queues[VDEV_MAX_QUEUES];
+	int kick_fd[VDEV_MAX_QUEUES]; /* ioeventfds */
+	struct vdev_kick {
+		struct vdev *d;
+		unsigned q;
+	} kicks[VDEV_MAX_QUEUES]; /* event-loop opaques */
+	int irq_fd; /* irqfd */
+};
+
+/* Places a device in the next MMIO slot: registers its MMIO range, an
+ * ioeventfd per queue (watched by the VMM loop) and an irqfd; appends
+ * "virtio_mmio.device=4K@0x...:IRQ" to cmdline_extra. 0 or -errno. */
+MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
+			   const struct vdev_ops *ops, void *priv,
+			   char *cmdline_extra, size_t extra_size);
+void vdev_detach(struct vdev *d);
+/* Raises the used-buffer interrupt if the guest wants one (VMM thread). */
+void vdev_notify_used(struct vdev *d, unsigned q);
+/* A guest broke a queue: NEEDS_RESET plus a config interrupt. */
+void vdev_fail(struct vdev *d, const char *why);
+/* Register access entry point for the MMIO bus (vCPU threads). */
+void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		      bool is_write);
+bool vdev_has_feature(const struct vdev *d, unsigned bit);
+
+/* ---- block.c: virtio-blk ---- */
+struct drive_cfg;
+struct vblk;
+/* Opens the drive's file and attaches a virtio-blk device. */
+MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg,
+			   struct vblk **out, char *cmdline_extra,
+			   size_t extra_size);
+void vblk_destroy(struct vblk *b);
+
+#endif
