@@ -195,7 +195,8 @@ static int open_drive(struct vblk *b, const struct drive_cfg *cfg)
 {
 	struct stat st;
 
-	b->fd = open(cfg->path, (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	b->fd = open(cfg->path,
+		     (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
 	if (b->fd < 0)
 		return -errno;
 	if (fstat(b->fd, &st) < 0)

@@ -87,21 +87,31 @@ static uint32_t read_reg(struct vdev *d, uint64_t off)
 	uint64_t features;
 
 	switch (off) {
-	case R_MAGIC: return MMIO_MAGIC;
-	case R_VERSION: return MMIO_VERSION;
-	case R_DEVICE_ID: return d->ops->device_id;
-	case R_VENDOR_ID: return MMIO_VENDOR;
+	case R_MAGIC:
+		return MMIO_MAGIC;
+	case R_VERSION:
+		return MMIO_VERSION;
+	case R_DEVICE_ID:
+		return d->ops->device_id;
+	case R_VENDOR_ID:
+		return MMIO_VENDOR;
 	case R_DEV_FEATURES:
 		features = d->ops->features(d) | (1ULL << VIRTIO_F_VERSION_1);
 		return d->features_sel < 2 ?
 			       (uint32_t)(features >> (32 * d->features_sel)) :
 			       0;
-	case R_QUEUE_NUM_MAX: return q ? VQ_MAX_SIZE : 0;
-	case R_QUEUE_READY: return q ? q->ready : 0;
-	case R_INT_STATUS: return d->interrupt_status;
-	case R_STATUS: return d->status;
-	case R_CONFIG_GEN: return d->config_generation;
-	default: return 0;
+	case R_QUEUE_NUM_MAX:
+		return q ? VQ_MAX_SIZE : 0;
+	case R_QUEUE_READY:
+		return q ? q->ready : 0;
+	case R_INT_STATUS:
+		return d->interrupt_status;
+	case R_STATUS:
+		return d->status;
+	case R_CONFIG_GEN:
+		return d->config_generation;
+	default:
+		return 0;
 	}
 }
 
@@ -174,8 +184,12 @@ static void write_queue_reg(struct vdev *d, uint64_t off, uint32_t v)
 	if (!q || d->activated)
 		return;
 	switch (off) {
-	case R_QUEUE_NUM: q->size = (uint16_t)(v <= VQ_MAX_SIZE ? v : 0); break;
-	case R_QUEUE_READY: q->ready = v & 1; break;
+	case R_QUEUE_NUM:
+		q->size = (uint16_t)(v <= VQ_MAX_SIZE ? v : 0);
+		break;
+	case R_QUEUE_READY:
+		q->ready = v & 1;
+		break;
 	case R_QUEUE_DESC_LO:
 	case R_QUEUE_DESC_HI:
 		set_addr_half(&q->desc_gpa, v, off == R_QUEUE_DESC_HI);
@@ -195,23 +209,35 @@ static void write_reg(struct vdev *d, uint64_t off, uint32_t v)
 	uint64_t one = 1;
 
 	switch (off) {
-	case R_DEV_FEATURES_SEL: d->features_sel = v; break;
-	case R_DRV_FEATURES_SEL: d->driver_features_sel = v; break;
+	case R_DEV_FEATURES_SEL:
+		d->features_sel = v;
+		break;
+	case R_DRV_FEATURES_SEL:
+		d->driver_features_sel = v;
+		break;
 	case R_DRV_FEATURES:
 		if (d->driver_features_sel < 2 &&
 		    !(d->status & VIRTIO_STATUS_FEATURES_OK))
 			set_addr_half(&d->driver_features, v,
 				      d->driver_features_sel == 1);
 		break;
-	case R_QUEUE_SEL: d->queue_sel = v; break;
+	case R_QUEUE_SEL:
+		d->queue_sel = v;
+		break;
 	case R_QUEUE_NOTIFY: /* normally caught by the ioeventfd */
 		if (v < d->ops->num_queues &&
 		    write(d->kick_fd[v], &one, sizeof(one)) < 0)
 			log_warn("%s: kick: %s", d->ops->name, strerror(errno));
 		break;
-	case R_INT_ACK: d->interrupt_status &= ~v; break;
-	case R_STATUS: write_status(d, v); break;
-	default: write_queue_reg(d, off, v); break;
+	case R_INT_ACK:
+		d->interrupt_status &= ~v;
+		break;
+	case R_STATUS:
+		write_status(d, v);
+		break;
+	default:
+		write_queue_reg(d, off, v);
+		break;
 	}
 }
 
@@ -255,8 +281,7 @@ static void on_kick(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static int attach_kick(struct vm *vm, struct vdev *d, uint64_t base,
-		       unsigned q)
+static int attach_kick(struct vm *vm, struct vdev *d, uint64_t base, unsigned q)
 {
 	struct kvm_ioeventfd io = { .datamatch = q,
 				    .addr = base + R_QUEUE_NOTIFY,

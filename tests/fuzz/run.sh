@@ -6,10 +6,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
-srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c"
+api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c"
+vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 mkdir -p "$out"
-for target in http json config; do
+for target in http json config vq; do
 	bin="$out/fuzz_$target"
+	srcs=$api_srcs
+	[ "$target" = vq ] && srcs=$vq_srcs
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o "$bin" "$root/tests/fuzz/fuzz_$target.c" $srcs -lcjson -lm
