@@ -22,7 +22,7 @@ CFLAGS := -std=gnu11 -O2 -g -I. -D_GNU_SOURCE -fstack-protector-strong \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -Wundef \
 	-Wno-unused-parameter $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := -lcjson -lpthread -lm
+LDLIBS := -lcjson -luring -lpthread -lm
 
 LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c) \
 	$(wildcard virtio/*.c)

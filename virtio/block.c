@@ -1,13 +1,17 @@
 // SPDX-License-Identifier: Apache-2.0
-/* virtio-blk: one request queue served on the VMM thread with preadv/
- * pwritev on the drive's file (io_engine "Sync"). Read-only drives refuse
- * writes with VIRTIO_BLK_S_IOERR and never open the file for writing;
- * FLUSH fsyncs with cache_type Writeback; GET_ID answers the drive id. */
+/* virtio-blk: one request queue served on the VMM thread. io_engine "Sync"
+ * runs preadv/pwritev at once; "Async" queues reads, writes and flushes on
+ * an io_uring, submits them in one batch per kick, and completes them when
+ * the ring's eventfd fires on the VMM loop. Read-only drives refuse writes
+ * with VIRTIO_BLK_S_IOERR and are never opened for writing; FLUSH
+ * fdatasyncs with cache_type Writeback; GET_ID answers the drive id. */
 #include <errno.h>
+#include <liburing.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -28,6 +32,16 @@
 #define VIRTIO_BLK_ID_BYTES 20
 #define SECTOR 512
 #define SEG_MAX (VQ_MAX_SIZE - 2)
+#define RING_DEPTH 128
+
+/* A request in flight on the io_uring; indexed by its chain head. */
+struct blk_req {
+	bool in_use;
+	uint8_t *status;
+	uint32_t written; /* bytes the device wrote on success */
+	int64_t expect; /* the result that means success */
+	struct iovec *iov;
+};
 
 struct blk_config { /* the first fields of virtio_blk_config */
 	uint64_t capacity;
@@ -42,6 +56,12 @@ struct vblk {
 	char id[VIRTIO_BLK_ID_BYTES + 1];
 	struct vq_chain chain;
 	struct iovec data[VQ_MAX_SIZE];
+	bool async;
+	struct event_loop *loop; /* where ring_efd is watched */
+	struct io_uring ring;
+	int ring_efd; /* completions: watched by the VMM loop */
+	unsigned inflight;
+	struct blk_req reqs[VQ_MAX_SIZE];
 };
 
 static uint64_t blk_features(struct vdev *d)
@@ -154,32 +174,147 @@ static uint8_t blk_execute(struct vblk *b, uint32_t type, uint64_t sector,
 	}
 }
 
-static void blk_queue_notify(struct vdev *d, unsigned qi)
+/* Queues a read, write or flush on the io_uring. Returns 0, 1 when the
+ * request must run synchronously instead, or -EINVAL for a head already in
+ * flight (a hostile driver). */
+static int blk_submit_async(struct vblk *b, uint16_t head, uint32_t type,
+			    uint64_t sector, int n, uint8_t *status)
+{
+	struct blk_req *r = &b->reqs[head];
+	uint64_t len = iov_bytes(b->data, n);
+	struct io_uring_sqe *sqe;
+	off_t off = (off_t)(sector * SECTOR);
+
+	if (type == VIRTIO_BLK_T_FLUSH ?
+		    !b->writeback :
+		    (type != VIRTIO_BLK_T_IN && type != VIRTIO_BLK_T_OUT) ||
+			    (type == VIRTIO_BLK_T_OUT && b->read_only) ||
+			    sector > b->size / SECTOR ||
+			    len > b->size - sector * SECTOR)
+		return 1; /* immediate answer or an error status: sync path */
+	if (r->in_use)
+		return -EINVAL;
+	r->iov = malloc((size_t)(n ? n : 1) * sizeof(*r->iov));
+	sqe = r->iov ? io_uring_get_sqe(&b->ring) : NULL;
+	if (!sqe) {
+		free(r->iov);
+		return 1;
+	}
+	memcpy(r->iov, b->data, (size_t)n * sizeof(*r->iov));
+	if (type == VIRTIO_BLK_T_IN)
+		io_uring_prep_readv(sqe, b->fd, r->iov, (unsigned)n, off);
+	else if (type == VIRTIO_BLK_T_OUT)
+		io_uring_prep_writev(sqe, b->fd, r->iov, (unsigned)n, off);
+	else
+		io_uring_prep_fsync(sqe, b->fd, IORING_FSYNC_DATASYNC);
+	io_uring_sqe_set_data64(sqe, head);
+	r->in_use = true;
+	r->status = status;
+	r->expect = type == VIRTIO_BLK_T_FLUSH ? 0 : (int64_t)len;
+	r->written = type == VIRTIO_BLK_T_IN ? (uint32_t)len : 0;
+	b->inflight++;
+	return 0;
+}
+
+static bool blk_has_room(struct vblk *b)
+{
+	return !b->async || (b->inflight < RING_DEPTH &&
+			     io_uring_sq_space_left(&b->ring) > 0);
+}
+
+/* Serves one popped chain; false when the device must be reset. */
+static bool blk_serve(struct vblk *b, struct vq *q)
+{
+	uint32_t type, written = 0;
+	uint64_t sector;
+	uint8_t *status;
+	int n = split_request(b, &type, &sector, &status), ret = 1;
+
+	if (n < 0)
+		return false;
+	if (b->async)
+		ret = blk_submit_async(b, b->chain.head, type, sector, n,
+				       status);
+	if (ret < 0)
+		return false;
+	if (ret == 0)
+		return true;
+	*status = blk_execute(b, type, sector, n, &written);
+	return vq_push(q, b->chain.head, written + 1) == 0;
+}
+
+static void blk_process(struct vdev *d)
 {
 	struct vblk *b = d->priv;
-	struct vq *q = &d->queues[qi];
-	int ret;
+	struct vq *q = &d->queues[0];
+	int ret = 0;
 
-	while ((ret = vq_pop(q, &d->vm->mem, &b->chain)) > 0) {
-		uint32_t type, written = 0;
-		uint64_t sector;
-		uint8_t *status;
-		int n = split_request(b, &type, &sector, &status);
-
-		if (n < 0) {
+	while (blk_has_room(b) &&
+	       (ret = vq_pop(q, &d->vm->mem, &b->chain)) > 0) {
+		if (!blk_serve(b, q)) {
 			vdev_fail(d, "malformed block request");
-			return;
-		}
-		*status = blk_execute(b, type, sector, n, &written);
-		if (vq_push(q, b->chain.head, written + 1)) {
-			vdev_fail(d, "bad used ring");
-			return;
+			break;
 		}
 	}
 	if (ret < 0)
 		vdev_fail(d, "bad descriptor chain");
-	else
-		vdev_notify_used(d, qi);
+	if (b->async && io_uring_submit(&b->ring) < 0)
+		log_warn("virtio-blk: io_uring_submit: %s", strerror(errno));
+	vdev_notify_used(d, 0);
+}
+
+static void blk_queue_notify(struct vdev *d, unsigned qi)
+{
+	(void)qi;
+	blk_process(d);
+}
+
+/* Retires one completion; pushes it to the used ring when push is set. */
+static void blk_complete(struct vblk *b, struct io_uring_cqe *cqe, bool push)
+{
+	uint64_t head = io_uring_cqe_get_data64(cqe);
+	struct blk_req *r = &b->reqs[head % VQ_MAX_SIZE];
+
+	if (push) {
+		*r->status = cqe->res == r->expect ? VIRTIO_BLK_S_OK :
+						     VIRTIO_BLK_S_IOERR;
+		if (vq_push(&b->dev.queues[0], (uint16_t)head,
+			    (cqe->res == r->expect ? r->written : 0) + 1))
+			vdev_fail(&b->dev, "bad used ring");
+	}
+	free(r->iov);
+	r->iov = NULL;
+	r->in_use = false;
+	b->inflight--;
+	io_uring_cqe_seen(&b->ring, cqe);
+}
+
+static void on_ring_completion(void *opaque, uint32_t events)
+{
+	struct vblk *b = opaque;
+	struct io_uring_cqe *cqe;
+	uint64_t n;
+
+	(void)events;
+	if (read(b->ring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	pthread_mutex_lock(&b->dev.lock);
+	while (io_uring_peek_cqe(&b->ring, &cqe) == 0)
+		blk_complete(b, cqe, b->dev.activated);
+	if (b->dev.activated && !(b->dev.status & VIRTIO_STATUS_NEEDS_RESET))
+		blk_process(&b->dev); /* room again for held-back requests */
+	pthread_mutex_unlock(&b->dev.lock);
+}
+
+/* Device reset: wait for what is in flight, the guest reuses its memory. */
+static void blk_reset(struct vdev *d)
+{
+	struct vblk *b = d->priv;
+	struct io_uring_cqe *cqe;
+
+	while (b->async && b->inflight &&
+	       io_uring_wait_cqe(&b->ring, &cqe) == 0)
+		blk_complete(b, cqe, false);
 }
 
 static const struct vdev_ops blk_ops = {
@@ -189,7 +324,25 @@ static const struct vdev_ops blk_ops = {
 	.features = blk_features,
 	.config_rw = blk_config_rw,
 	.queue_notify = blk_queue_notify,
+	.reset = blk_reset,
 };
+
+static int setup_ring(struct vm *vm, struct vblk *b)
+{
+	int ret = io_uring_queue_init(RING_DEPTH, &b->ring, 0);
+
+	if (ret < 0)
+		return ret;
+	b->async = true;
+	b->loop = vm->loop;
+	b->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (b->ring_efd < 0)
+		return -errno;
+	ret = io_uring_register_eventfd(&b->ring, b->ring_efd);
+	if (ret < 0)
+		return ret;
+	return evl_add(vm->loop, b->ring_efd, on_ring_completion, b);
+}
 
 static int open_drive(struct vblk *b, const struct drive_cfg *cfg)
 {
@@ -216,6 +369,7 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	if (!b)
 		return -ENOMEM;
 	b->fd = -1;
+	b->ring_efd = -1;
 	b->dev.irq_fd = -1;
 	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
 		b->dev.kick_fd[q] = -1;
@@ -224,6 +378,8 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
 	*out = b;
 	ret = open_drive(b, cfg);
+	if (!ret && cfg->engine == IO_ENGINE_ASYNC)
+		ret = setup_ring(vm, b);
 	if (ret)
 		return ret;
 	return vdev_attach(vm, &b->dev, &blk_ops, b, cmdline_extra, extra_size);
@@ -234,6 +390,14 @@ void vblk_destroy(struct vblk *b)
 	if (!b)
 		return;
 	vdev_detach(&b->dev);
+	if (b->async) {
+		blk_reset(&b->dev);
+		io_uring_queue_exit(&b->ring);
+	}
+	if (b->ring_efd >= 0) {
+		evl_remove(b->loop, b->ring_efd);
+		close(b->ring_efd);
+	}
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b);

@@ -22,7 +22,13 @@ def sha256(path):
 
 @needs_kvm
 class VirtioBlock(unittest.TestCase):
-    def test_root_copy_read_only_and_id(self):
+    def test_sync_engine(self):
+        self.copy_read_only_and_id("Sync")
+
+    def test_async_engine(self):
+        self.copy_read_only_and_id("Async")
+
+    def copy_read_only_and_id(self, engine):
         with tempfile.TemporaryDirectory() as d:
             root = os.path.join(d, "root.ext4")
             src = os.path.join(d, "src.img")
@@ -51,6 +57,8 @@ class VirtioBlock(unittest.TestCase):
                      "is_root_device": False, "cache_type": "Writeback"},
                 ],
             }
+            for drive in cfg["drives"]:
+                drive["io_engine"] = engine
             r = boot(cfg)
             self.assertEqual(r.code, 0, r)
             self.assertIn("microvm-init: exit 0", r.out, r)
