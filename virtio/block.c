@@ -62,6 +62,7 @@ struct vblk {
 	int ring_efd; /* completions: watched by the VMM loop */
 	unsigned inflight;
 	struct blk_req reqs[VQ_MAX_SIZE];
+	struct rate_limiter rl;
 };
 
 static uint64_t blk_features(struct vdev *d)
@@ -232,6 +233,9 @@ static bool blk_serve(struct vblk *b, struct vq *q)
 
 	if (n < 0)
 		return false;
+	rl_consume(&b->rl, type == VIRTIO_BLK_T_IN || type == VIRTIO_BLK_T_OUT ?
+				   iov_bytes(b->data, n) :
+				   0);
 	if (b->async)
 		ret = blk_submit_async(b, b->chain.head, type, sector, n,
 				       status);
@@ -249,7 +253,7 @@ static void blk_process(struct vdev *d)
 	struct vq *q = &d->queues[0];
 	int ret = 0;
 
-	while (blk_has_room(b) &&
+	while (blk_has_room(b) && rl_admit(&b->rl) &&
 	       (ret = vq_pop(q, &d->vm->mem, &b->chain)) > 0) {
 		if (!blk_serve(b, q)) {
 			vdev_fail(d, "malformed block request");
@@ -306,6 +310,19 @@ static void on_ring_completion(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
+/* The rate limiter's timer: tokens are back, serve what waits. */
+static void on_rl_timer(void *opaque, uint32_t events)
+{
+	struct vblk *b = opaque;
+
+	(void)events;
+	pthread_mutex_lock(&b->dev.lock);
+	rl_timer_fired(&b->rl);
+	if (b->dev.activated && !(b->dev.status & VIRTIO_STATUS_NEEDS_RESET))
+		blk_process(&b->dev);
+	pthread_mutex_unlock(&b->dev.lock);
+}
+
 /* Device reset: wait for what is in flight, the guest reuses its memory. */
 static void blk_reset(struct vdev *d)
 {
@@ -334,7 +351,6 @@ static int setup_ring(struct vm *vm, struct vblk *b)
 	if (ret < 0)
 		return ret;
 	b->async = true;
-	b->loop = vm->loop;
 	b->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->ring_efd < 0)
 		return -errno;
@@ -370,6 +386,7 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 		return -ENOMEM;
 	b->fd = -1;
 	b->ring_efd = -1;
+	b->rl.timer_fd = -1;
 	b->dev.irq_fd = -1;
 	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
 		b->dev.kick_fd[q] = -1;
@@ -377,9 +394,14 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	b->writeback = cfg->cache == CACHE_WRITEBACK;
 	memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
 	*out = b;
+	b->loop = vm->loop;
 	ret = open_drive(b, cfg);
 	if (!ret && cfg->engine == IO_ENGINE_ASYNC)
 		ret = setup_ring(vm, b);
+	if (!ret)
+		ret = rl_init(&b->rl, &cfg->rl);
+	if (!ret && b->rl.timer_fd >= 0)
+		ret = evl_add(vm->loop, b->rl.timer_fd, on_rl_timer, b);
 	if (ret)
 		return ret;
 	return vdev_attach(vm, &b->dev, &blk_ops, b, cmdline_extra, extra_size);
@@ -398,6 +420,9 @@ void vblk_destroy(struct vblk *b)
 		evl_remove(b->loop, b->ring_efd);
 		close(b->ring_efd);
 	}
+	if (b->rl.timer_fd >= 0)
+		evl_remove(b->loop, b->rl.timer_fd);
+	rl_destroy(&b->rl);
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b);

@@ -133,6 +133,32 @@ void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		      bool is_write);
 bool vdev_has_feature(const struct vdev *d, unsigned bit);
 
+/* ---- rate_limiter.c: token buckets for block, net and rng ---- */
+struct bucket {
+	bool on;
+	int64_t size, tokens, burst; /* tokens < 0: overdrawn */
+	uint64_t refill_ns, last_ns;
+};
+struct rate_limiter {
+	struct bucket bytes, ops;
+	int timer_fd; /* -1 when unlimited; else watched by the device */
+	bool armed;
+};
+struct rate_limiter_cfg;
+/* Sets up from the API's config (unset buckets are unlimited). */
+MUST_CHECK int rl_init(struct rate_limiter *rl,
+		       const struct rate_limiter_cfg *cfg);
+void rl_destroy(struct rate_limiter *rl);
+uint64_t rl_now_ns(void);
+/* How long until both buckets have a token (0: a request may go now). */
+uint64_t rl_blocked_ns(struct rate_limiter *rl, uint64_t now_ns);
+/* Charges a request that was let through. */
+void rl_consume(struct rate_limiter *rl, uint64_t bytes);
+/* True when a request may go now; otherwise arms the timerfd. */
+bool rl_admit(struct rate_limiter *rl);
+/* The timerfd fired: acknowledge it; the device then retries. */
+void rl_timer_fired(struct rate_limiter *rl);
+
 /* ---- block.c: virtio-blk ---- */
 struct drive_cfg;
 struct vblk;

@@ -6,10 +6,13 @@ unchanged, and the drive id the guest reads back."""
 import hashlib
 import os
 import shutil
+import subprocess
 import tempfile
+import time
 import unittest
 
-from microvm_harness import GUEST, VMLINUX, boot, guest_cmdline, needs_kvm
+from microvm_harness import (BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX, boot,
+                             guest_cmdline, needs_kvm, write_config)
 
 
 def sha256(path):
@@ -72,6 +75,55 @@ class VirtioBlock(unittest.TestCase):
             for path, digest in before.items():
                 self.assertEqual(sha256(path), digest,
                                  "read-only %s changed" % path)
+
+
+    def test_rate_limiter_bounds_bandwidth(self):
+        # 4 MiB/s (1 MiB bucket refilled every 250 ms): the guest reads
+        # 32 MiB with O_DIRECT; the first MiB is the full bucket, the other
+        # 31 MiB take 7.75 s. The host times the guest's start and end lines.
+        mib = 1 << 20
+        with tempfile.TemporaryDirectory() as d:
+            root = os.path.join(d, "root.ext4")
+            data = os.path.join(d, "data.img")
+            shutil.copyfile(os.path.join(GUEST, "rootfs.ext4"), root)
+            with open(data, "wb") as f:
+                f.truncate(32 * mib)
+            command = ('sh -c "echo rl-start; dd if=/dev/vdb of=/dev/null '
+                       'bs=1M count=32 iflag=direct; echo rl-end"')
+            cfg = {
+                "boot-source": {"kernel_image_path": VMLINUX,
+                                "boot_args": guest_cmdline() + " -- " + command},
+                "drives": [
+                    {"drive_id": "rootfs", "path_on_host": root,
+                     "is_root_device": True, "is_read_only": True},
+                    {"drive_id": "data", "path_on_host": data,
+                     "is_root_device": False, "is_read_only": True,
+                     "rate_limiter": {"bandwidth": {"size": mib,
+                                                    "refill_time": 250}}},
+                ],
+            }
+            path = write_config(d, cfg)
+            proc = subprocess.Popen([MICROVM, "--no-api", "--config-file", path],
+                                    stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, text=True)
+            stamps = {}
+            deadline = time.monotonic() + BOOT_TIMEOUT
+            for line in proc.stdout:
+                for mark in ("rl-start", "rl-end"):
+                    if line.strip() == mark:
+                        stamps[mark] = time.monotonic()
+                if "rl-end" in stamps or time.monotonic() > deadline:
+                    break
+            proc.wait(timeout=60)
+        self.assertEqual(proc.returncode, 0)
+        self.assertIn("rl-end", stamps, "the guest never finished")
+        elapsed = stamps["rl-end"] - stamps["rl-start"]
+        expected = 31 / 4
+        print("rate limiter: 32 MiB at 4 MiB/s took %.2f s (expected %.2f s)"
+              % (elapsed, expected))
+        self.assertGreater(elapsed, expected * 0.9, "faster than the limit")
+        self.assertLess(elapsed, expected * 1.1 + 0.3,
+                        "much slower than the limit (dd start-up allowed)")
 
 
 if __name__ == "__main__":

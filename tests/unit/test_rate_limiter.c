@@ -1,0 +1,80 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Token buckets with an explicit clock: rate, burst, overdraft, ops. */
+#include "api/api.h"
+#include "tests/unit/unit.h"
+#include "virtio/virtio.h"
+
+#define MS 1000000ULL
+
+static void test_unlimited(void **state)
+{
+	struct rate_limiter rl;
+	struct rate_limiter_cfg cfg = { 0 };
+
+	(void)state;
+	assert_int_equal(rl_init(&rl, &cfg), 0);
+	assert_int_equal(rl.timer_fd, -1);
+	rl_consume(&rl, 1ULL << 40);
+	assert_true(rl_admit(&rl));
+	rl_destroy(&rl);
+}
+
+static void test_bandwidth_rate(void **state)
+{
+	struct rate_limiter rl;
+	struct rate_limiter_cfg cfg = { 0 };
+	uint64_t t0;
+
+	(void)state;
+	cfg.bandwidth = (struct token_bucket){ true, 1000, 0, 100 }; /* 10 KB/s */
+	assert_int_equal(rl_init(&rl, &cfg), 0);
+	assert_true(rl.timer_fd >= 0);
+	t0 = rl.bytes.last_ns;
+	assert_int_equal(rl_blocked_ns(&rl, t0), 0); /* starts full */
+	rl_consume(&rl, 1000);
+	/* empty: one token comes back after refill_time / size */
+	assert_int_equal(rl_blocked_ns(&rl, t0), 100 * MS / 1000 + 1);
+	assert_int_equal(rl_blocked_ns(&rl, t0 + 100 * MS / 1000 + 1), 0);
+	/* overdraw: 5000 bytes out of a 1-token bucket means 0.5 s of debt */
+	rl_consume(&rl, 5000);
+	assert_true(rl_blocked_ns(&rl, t0 + 100 * MS / 1000 + 1) > 490 * MS);
+	assert_int_equal(rl_blocked_ns(&rl, t0 + 501 * MS), 0);
+	/* never refills beyond size */
+	assert_int_equal(rl_blocked_ns(&rl, t0 + 100000 * MS), 0);
+	assert_int_equal(rl.bytes.tokens, 1000);
+	rl_destroy(&rl);
+}
+
+static void test_burst_and_ops(void **state)
+{
+	struct rate_limiter rl;
+	struct rate_limiter_cfg cfg = { 0 };
+	uint64_t t0;
+	int i;
+
+	(void)state;
+	cfg.bandwidth = (struct token_bucket){ true, 100, 900, 1000 };
+	cfg.ops = (struct token_bucket){ true, 2, 0, 1000 }; /* 2 ops/s */
+	assert_int_equal(rl_init(&rl, &cfg), 0);
+	t0 = rl.bytes.last_ns;
+	rl_consume(&rl, 900); /* paid by the one-time burst */
+	assert_int_equal(rl.bytes.tokens, 100);
+	assert_int_equal(rl_blocked_ns(&rl, t0), 0);
+	rl_consume(&rl, 10); /* second op: ops bucket now empty */
+	assert_true(rl_blocked_ns(&rl, t0) > 0);
+	assert_int_equal(rl_blocked_ns(&rl, t0 + 501 * MS), 0);
+	for (i = 0; i < 10; i++)
+		rl_consume(&rl, 0);
+	assert_true(rl_blocked_ns(&rl, t0 + 501 * MS) >= 4 * 1000 * MS);
+	rl_destroy(&rl);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_unlimited),
+		cmocka_unit_test(test_bandwidth_rate),
+		cmocka_unit_test(test_burst_and_ops),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,137 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Token buckets (Firecracker's rate_limiter): `size` tokens refill fully in
+ * `refill_time` ms; `one_time_burst` extra tokens are spent first and never
+ * come back. A request may overdraw a bucket that still holds tokens, so a
+ * request larger than the bucket passes once it is full and the average
+ * rate stays size / refill_time. A blocked device arms the limiter's
+ * timerfd and retries when it fires. VMM thread. */
+#include <errno.h>
+#include <string.h>
+#include <sys/timerfd.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "virtio/virtio.h"
+
+#define NS_PER_MS 1000000ULL
+
+static void bucket_init(struct bucket *b, const struct token_bucket *cfg,
+			uint64_t now_ns)
+{
+	memset(b, 0, sizeof(*b));
+	if (!cfg->set)
+		return;
+	b->on = true;
+	b->size = (int64_t)cfg->size;
+	b->refill_ns = cfg->refill_time_ms * NS_PER_MS;
+	b->tokens = b->size;
+	b->burst = (int64_t)cfg->one_time_burst;
+	b->last_ns = now_ns;
+}
+
+static void bucket_refill(struct bucket *b, uint64_t now_ns)
+{
+	uint64_t elapsed = now_ns - b->last_ns;
+	__int128 add;
+
+	if (!b->on || now_ns <= b->last_ns)
+		return;
+	add = (__int128)elapsed * b->size / b->refill_ns;
+	if (add == 0)
+		return; /* keep last_ns: the fraction is not lost */
+	b->tokens = b->tokens + add > b->size ? b->size :
+						  (int64_t)(b->tokens + add);
+	b->last_ns = now_ns;
+}
+
+/* Nanoseconds until the bucket holds a token again (0: it does). */
+static uint64_t bucket_wait_ns(const struct bucket *b)
+{
+	if (!b->on || b->burst > 0 || b->tokens > 0)
+		return 0;
+	return (uint64_t)((__int128)(1 - b->tokens) * b->refill_ns / b->size) + 1;
+}
+
+static void bucket_take(struct bucket *b, uint64_t n)
+{
+	int64_t from_burst;
+
+	if (!b->on)
+		return;
+	from_burst = b->burst < (int64_t)n ? b->burst : (int64_t)n;
+	b->burst -= from_burst;
+	b->tokens -= (int64_t)n - from_burst;
+}
+
+int rl_init(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
+{
+	uint64_t now = rl_now_ns();
+
+	memset(rl, 0, sizeof(*rl));
+	rl->timer_fd = -1;
+	bucket_init(&rl->bytes, &cfg->bandwidth, now);
+	bucket_init(&rl->ops, &cfg->ops, now);
+	if (!rl->bytes.on && !rl->ops.on)
+		return 0;
+	rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	return rl->timer_fd < 0 ? -errno : 0;
+}
+
+void rl_destroy(struct rate_limiter *rl)
+{
+	if (rl->timer_fd >= 0)
+		close(rl->timer_fd);
+	rl->timer_fd = -1;
+}
+
+uint64_t rl_now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t rl_blocked_ns(struct rate_limiter *rl, uint64_t now_ns)
+{
+	uint64_t a, b;
+
+	bucket_refill(&rl->bytes, now_ns);
+	bucket_refill(&rl->ops, now_ns);
+	a = bucket_wait_ns(&rl->bytes);
+	b = bucket_wait_ns(&rl->ops);
+	return a > b ? a : b;
+}
+
+void rl_consume(struct rate_limiter *rl, uint64_t bytes)
+{
+	bucket_take(&rl->bytes, bytes);
+	bucket_take(&rl->ops, 1);
+}
+
+bool rl_admit(struct rate_limiter *rl)
+{
+	uint64_t wait;
+	struct itimerspec t = { { 0, 0 }, { 0, 0 } };
+
+	if (!rl->bytes.on && !rl->ops.on)
+		return true;
+	wait = rl_blocked_ns(rl, rl_now_ns());
+	if (!wait)
+		return true;
+	t.it_value.tv_sec = (time_t)(wait / 1000000000ULL);
+	t.it_value.tv_nsec = (long)(wait % 1000000000ULL);
+	if (!rl->armed && timerfd_settime(rl->timer_fd, 0, &t, NULL) == 0)
+		rl->armed = true;
+	return false;
+}
+
+void rl_timer_fired(struct rate_limiter *rl)
+{
+	uint64_t n;
+
+	if (read(rl->timer_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
+		return;
+	rl->armed = false;
+}
