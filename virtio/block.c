@@ -360,20 +360,63 @@ static int setup_ring(struct vm *vm, struct vblk *b)
 	return evl_add(vm->loop, b->ring_efd, on_ring_completion, b);
 }
 
-static int open_drive(struct vblk *b, const struct drive_cfg *cfg)
+/* Opens a backing file; its size is rounded down to whole sectors. */
+static int open_backing(const char *path, bool read_only, int *fd,
+			uint64_t *size)
 {
 	struct stat st;
 
-	b->fd = open(cfg->path,
-		     (cfg->read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0)
+	*fd = open(path, (read_only ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (*fd < 0)
 		return -errno;
-	if (fstat(b->fd, &st) < 0)
-		return -errno;
-	if (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))
+	if (fstat(*fd, &st) < 0 ||
+	    (!S_ISREG(st.st_mode) && !S_ISBLK(st.st_mode))) {
+		close(*fd);
+		*fd = -1;
 		return -EINVAL;
-	b->size = (uint64_t)st.st_size & ~(uint64_t)(SECTOR - 1);
+	}
+	*size = (uint64_t)st.st_size & ~(uint64_t)(SECTOR - 1);
 	return 0;
+}
+
+const char *vblk_id(const struct vblk *b)
+{
+	return b->id;
+}
+
+static int swap_backing(struct vblk *b, const char *path)
+{
+	struct io_uring_cqe *cqe;
+	uint64_t size;
+	int fd, ret = open_backing(path, b->read_only, &fd, &size);
+
+	if (ret)
+		return ret;
+	while (b->async && b->inflight &&
+	       io_uring_wait_cqe(&b->ring, &cqe) == 0)
+		blk_complete(b, cqe, true); /* finish on the old file */
+	close(b->fd);
+	b->fd = fd;
+	b->size = size;
+	vdev_config_changed(&b->dev);
+	vdev_notify_used(&b->dev, 0);
+	return 0;
+}
+
+int vblk_update(struct vblk *b, const struct drive_patch *p)
+{
+	int ret = 0;
+
+	pthread_mutex_lock(&b->dev.lock);
+	if (p->has_path)
+		ret = swap_backing(b, p->path);
+	if (!ret && p->has_rl)
+		ret = rl_reconfigure(&b->rl, &p->rl);
+	if (!ret && p->has_rl && b->dev.activated)
+		blk_process(
+			&b->dev); /* a looser limit frees waiting requests */
+	pthread_mutex_unlock(&b->dev.lock);
+	return ret;
 }
 
 int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
@@ -395,7 +438,7 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
 	*out = b;
 	b->loop = vm->loop;
-	ret = open_drive(b, cfg);
+	ret = open_backing(cfg->path, cfg->read_only, &b->fd, &b->size);
 	if (!ret && cfg->engine == IO_ENGINE_ASYNC)
 		ret = setup_ring(vm, b);
 	if (!ret)

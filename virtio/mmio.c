@@ -75,6 +75,12 @@ void vdev_fail(struct vdev *d, const char *why)
 	raise_irq(d, INT_CONFIG);
 }
 
+void vdev_config_changed(struct vdev *d)
+{
+	d->config_generation++;
+	raise_irq(d, INT_CONFIG);
+}
+
 void vdev_notify_used(struct vdev *d, unsigned q)
 {
 	if (vq_needs_interrupt(&d->queues[q]))

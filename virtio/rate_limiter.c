@@ -41,7 +41,7 @@ static void bucket_refill(struct bucket *b, uint64_t now_ns)
 	if (add == 0)
 		return; /* keep last_ns: the fraction is not lost */
 	b->tokens = b->tokens + add > b->size ? b->size :
-						  (int64_t)(b->tokens + add);
+						(int64_t)(b->tokens + add);
 	b->last_ns = now_ns;
 }
 
@@ -50,7 +50,8 @@ static uint64_t bucket_wait_ns(const struct bucket *b)
 {
 	if (!b->on || b->burst > 0 || b->tokens > 0)
 		return 0;
-	return (uint64_t)((__int128)(1 - b->tokens) * b->refill_ns / b->size) + 1;
+	return (uint64_t)((__int128)(1 - b->tokens) * b->refill_ns / b->size) +
+	       1;
 }
 
 static void bucket_take(struct bucket *b, uint64_t n)
@@ -74,8 +75,20 @@ int rl_init(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
 	bucket_init(&rl->ops, &cfg->ops, now);
 	if (!rl->bytes.on && !rl->ops.on)
 		return 0;
-	rl->timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	rl->timer_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	return rl->timer_fd < 0 ? -errno : 0;
+}
+
+int rl_reconfigure(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
+{
+	uint64_t now = rl_now_ns();
+
+	if (rl->timer_fd < 0 && (cfg->bandwidth.set || cfg->ops.set))
+		return -ENOTSUP;
+	bucket_init(&rl->bytes, &cfg->bandwidth, now);
+	bucket_init(&rl->ops, &cfg->ops, now);
+	return 0;
 }
 
 void rl_destroy(struct rate_limiter *rl)

@@ -126,6 +126,9 @@ MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
 void vdev_detach(struct vdev *d);
 /* Raises the used-buffer interrupt if the guest wants one (VMM thread). */
 void vdev_notify_used(struct vdev *d, unsigned q);
+/* Config space changed: new generation and a config interrupt (caller
+ * holds the device lock). */
+void vdev_config_changed(struct vdev *d);
 /* A guest broke a queue: NEEDS_RESET plus a config interrupt. */
 void vdev_fail(struct vdev *d, const char *why);
 /* Register access entry point for the MMIO bus (vCPU threads). */
@@ -148,6 +151,10 @@ struct rate_limiter_cfg;
 /* Sets up from the API's config (unset buckets are unlimited). */
 MUST_CHECK int rl_init(struct rate_limiter *rl,
 		       const struct rate_limiter_cfg *cfg);
+/* New limits for a live limiter (PATCH): -ENOTSUP when it was created
+ * unlimited, since its timer is not on the event loop. */
+MUST_CHECK int rl_reconfigure(struct rate_limiter *rl,
+			      const struct rate_limiter_cfg *cfg);
 void rl_destroy(struct rate_limiter *rl);
 uint64_t rl_now_ns(void);
 /* How long until both buckets have a token (0: a request may go now). */
@@ -167,5 +174,10 @@ MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg,
 			   struct vblk **out, char *cmdline_extra,
 			   size_t extra_size);
 void vblk_destroy(struct vblk *b);
+/* The drive's id (for PATCH /drives/{id}). */
+const char *vblk_id(const struct vblk *b);
+/* PATCH /drives/{id} after boot: a new backing file (the guest is told
+ * its new size) and/or a new rate limiter. VMM thread. 0 or -errno. */
+MUST_CHECK int vblk_update(struct vblk *b, const struct drive_patch *p);
 
 #endif

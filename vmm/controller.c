@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "virtio/virtio.h"
 #include "vmm/vmm.h"
 
 #define METRICS_PERIOD_S 60
@@ -198,14 +199,14 @@ static void handle_flush(struct api_response *r)
 		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
 }
 
-static bool find_drive(const struct vm_config *cfg, const char *id)
+static void update_drive_path(struct vm_config *cfg,
+			      const struct drive_patch *p)
 {
 	unsigned i;
 
 	for (i = 0; i < cfg->nr_drives; i++)
-		if (!strcmp(cfg->drives[i].id, id))
-			return true;
-	return false;
+		if (!strcmp(cfg->drives[i].id, p->id))
+			strcpy(cfg->drives[i].path, p->path);
 }
 
 static bool find_net(const struct vm_config *cfg, const char *id)
@@ -251,6 +252,31 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		api_error(r, 400, "%s", e.msg);
 }
 
+static void patch_drive(struct vmm *m, const struct drive_patch *p,
+			struct api_response *r)
+{
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < m->vm.nr_blks; i++) {
+		if (strcmp(vblk_id(m->vm.blks[i]), p->id))
+			continue;
+		ret = vblk_update(m->vm.blks[i], p);
+		if (ret == -ENOTSUP)
+			api_error(
+				r, 400,
+				"drive '%s': a rate limiter can only be changed after boot if the drive was created with one",
+				p->id);
+		else if (ret)
+			api_error(r, 400, "drive '%s': cannot use '%s': %s",
+				  p->id, p->path, strerror(-ret));
+		else if (p->has_path)
+			update_drive_path(&m->cfg, p);
+		return;
+	}
+	api_error(r, 400, "drive '%s' does not exist", p->id);
+}
+
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
 			     struct api_response *r)
 {
@@ -259,9 +285,7 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
 		i8042_send_ctrl_alt_del(&m->vm.i8042);
 	} else if (req->op == OP_PATCH_DRIVE) {
-		if (!find_drive(&m->cfg, req->u.drive_patch.id))
-			api_error(r, 400, "drive '%s' does not exist",
-				  req->u.drive_patch.id);
+		patch_drive(m, &req->u.drive_patch, r);
 	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
 		api_error(r, 400, "network interface '%s' does not exist",
 			  req->u.net_patch.id);

@@ -11,8 +11,10 @@ import tempfile
 import time
 import unittest
 
-from microvm_harness import (BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX, boot,
-                             guest_cmdline, needs_kvm, write_config)
+from microvm_harness import (BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX,
+                             ApiProcess, boot, guest_cmdline, needs_kvm,
+                             write_config)
+from test_api import LineReader
 
 
 def sha256(path):
@@ -124,6 +126,48 @@ class VirtioBlock(unittest.TestCase):
         self.assertGreater(elapsed, expected * 0.9, "faster than the limit")
         self.assertLess(elapsed, expected * 1.1 + 0.3,
                         "much slower than the limit (dd start-up allowed)")
+
+
+    def test_patch_drive_after_boot_swaps_file_and_size(self):
+        mib = 1 << 20
+        api = ApiProcess(stdout=subprocess.PIPE)
+        try:
+            d = api.dir.name
+            root = os.path.join(d, "root.ext4")
+            small, big = os.path.join(d, "small.img"), os.path.join(d, "big.img")
+            shutil.copyfile(os.path.join(GUEST, "rootfs.ext4"), root)
+            for path, size in ((small, 16 * mib), (big, 32 * mib)):
+                with open(path, "wb") as f:
+                    f.truncate(size)
+            command = ('sh -c "cat /sys/block/vdb/size; sleep 4; '
+                       'cat /sys/block/vdb/size; '
+                       'dd if=/dev/vdb of=/dev/null bs=1M iflag=direct"')
+            for path, body in (
+                    ("/boot-source", {"kernel_image_path": VMLINUX,
+                                      "boot_args": guest_cmdline() + " -- " +
+                                      command}),
+                    ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": root,
+                                        "is_root_device": True,
+                                        "is_read_only": True}),
+                    ("/drives/data", {"drive_id": "data", "path_on_host": small,
+                                      "is_root_device": False}),
+                    ("/actions", {"action_type": "InstanceStart"})):
+                self.assertEqual(api.request("PUT", path, body)[0], 204, path)
+            lines = LineReader(api.proc.stdout)
+            lines.wait_for("32768", BOOT_TIMEOUT)
+            st, js, _ = api.request("PATCH", "/drives/data",
+                                    {"drive_id": "data", "path_on_host": big})
+            self.assertEqual(st, 204, js)
+            self.assertEqual(api.request("PATCH", "/drives/nope", {
+                "drive_id": "nope", "path_on_host": big})[0], 400)
+            lines.wait_for("32+0 records out", 60)
+            self.assertIn("65536", [l.strip() for l in lines.lines])
+            cfg = api.request("GET", "/vm/config")[1]
+            self.assertEqual(cfg["drives"][1]["path_on_host"], big)
+            api.proc.wait(timeout=60)
+            self.assertEqual(api.proc.returncode, 0)
+        finally:
+            api.stop()
 
 
 if __name__ == "__main__":

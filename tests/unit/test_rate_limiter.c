@@ -26,7 +26,8 @@ static void test_bandwidth_rate(void **state)
 	uint64_t t0;
 
 	(void)state;
-	cfg.bandwidth = (struct token_bucket){ true, 1000, 0, 100 }; /* 10 KB/s */
+	cfg.bandwidth =
+		(struct token_bucket){ true, 1000, 0, 100 }; /* 10 KB/s */
 	assert_int_equal(rl_init(&rl, &cfg), 0);
 	assert_true(rl.timer_fd >= 0);
 	t0 = rl.bytes.last_ns;
