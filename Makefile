@@ -62,7 +62,7 @@ guest: $(GUEST_FILES)
 $(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
 	tests/guest/build-kernel.sh $(GUEST)
 	@touch $@
-$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c
+$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c
 	tests/guest/build-rootfs.sh $(GUEST)
 
 demo: deps
@@ -91,6 +91,7 @@ test: deps
 bench: all guest
 	python3 bench/api.py
 	python3 bench/boot.py
+	python3 bench/block.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')

@@ -18,7 +18,8 @@ for app in $("$busybox" --list); do
 	[ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done
 gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here/init.c"
-strip "$stage/init"
+gcc -static -O2 -Wall -Wextra -Werror -o "$stage/bin/blkbench" "$here/blkbench.c"
+strip "$stage/init" "$stage/bin/blkbench"
 mkdir -p "$out"
 # Uncompressed on purpose: here the guest kernel runs under the nested
 # hypervisor's instruction emulator and gunzipping this 1.3 MB initrd takes
