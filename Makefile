@@ -16,13 +16,19 @@ ifeq ($(SAN),1)
 BUILD := build/san
 SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
 endif
+# TEST_HOOKS=1: a test-only binary (build/hooks/microvm) that can make a
+# forbidden system call on demand (seccomp tests); never shipped.
+ifeq ($(TEST_HOOKS),1)
+BUILD := build/hooks
+EXTRA_CFLAGS += -DMICROVM_TEST_HOOKS
+endif
 
 CFLAGS := -std=gnu11 -O2 -g -I. -D_GNU_SOURCE -fstack-protector-strong \
 	-Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
 	-Wmissing-prototypes -Wpointer-arith -Wcast-qual -Wvla -Wundef \
 	-Wno-unused-parameter $(SANFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS := $(SANFLAGS)
-LDLIBS := -lcjson -luring -lpthread -lm
+LDLIBS := -lcjson -luring -lseccomp -lpthread -lm
 
 LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c) \
 	$(wildcard virtio/*.c)
@@ -73,6 +79,7 @@ check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
 integration: all guest
+	$(MAKE) TEST_HOOKS=1 all
 	python3 tests/integration/run.py
 
 # libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
@@ -105,4 +112,4 @@ install: all
 PREFIX ?= /usr/local
 
 clean:
-	rm -rf build/obj build/san build/tests build/microvm build/libmicrovm.a
+	rm -rf build/obj build/san build/hooks build/tests build/microvm build/libmicrovm.a

@@ -341,6 +341,11 @@ static void *api_thread(void *arg)
 	struct epoll_event events[64];
 
 	log_set_thread_name("api");
+	if (seccomp_enabled && seccomp_install(SECCOMP_THREAD_API)) {
+		log_err("cannot install the API thread's seccomp filter");
+		_exit(EXIT_INTERNAL); /* never serve clients unfiltered */
+	}
+	seccomp_test_hook("api");
 	for (;;) {
 		int i, n = epoll_wait(s->epfd, events, 64, -1);
 

@@ -96,6 +96,11 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
 	if (!ret)
 		ret = vm_start(&m->vm);
+	if (!ret && seccomp_enabled && seccomp_install(SECCOMP_THREAD_VMM)) {
+		snprintf(m->vm.err, sizeof(m->vm.err),
+			 "cannot install the VMM thread's seccomp filter");
+		ret = -EPERM;
+	}
 	if (ret) {
 		snprintf(err, err_size, "%s",
 			 m->vm.err[0] ? m->vm.err : strerror(-ret));
@@ -105,6 +110,7 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 		return ret;
 	}
 	m->state = VMM_RUNNING;
+	seccomp_test_hook("vmm");
 	return 0;
 }
 

@@ -71,9 +71,10 @@ static int format_prefix(char *line, size_t size, enum log_level level,
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = (int)strftime(line, size, "%Y-%m-%dT%H:%M:%S", &tm);
-	n += snprintf(line + n, size - (size_t)n, ".%09ld [%s:%s", ts.tv_nsec,
-		      logger.id, thread_name);
+	/* not strftime: it may reread /etc/localtime, which seccomp forbids */
+	n = snprintf(line, size, "%04d-%02d-%02dT%02d:%02d:%02d.%09ld [%s:%s",
+		     tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+		     tm.tm_min, tm.tm_sec, ts.tv_nsec, logger.id, thread_name);
 	if (logger.show_level)
 		n += snprintf(line + n, size - (size_t)n, ":%s",
 			      level_names[level]);

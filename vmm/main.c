@@ -32,7 +32,7 @@ static const char usage[] =
 	"  --level LEVEL       Error, Warning, Info (default), Debug, Trace, Off\n"
 	"  --log-path PATH     log to PATH (file or FIFO) instead of stderr\n"
 	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
-	"  --no-seccomp        accepted for compatibility (no filters yet)\n"
+	"  --no-seccomp        run without the per-thread seccomp filters\n"
 	"  --version           print the version and exit\n"
 	"  --help              print this help and exit\n"
 	"\n"
@@ -155,10 +155,12 @@ static void parse_option(int opt, struct options *o)
 		o->metrics_path = optarg;
 		break;
 	case O_NO_SECCOMP:
+		seccomp_enabled = false;
 		break;
 	case O_SECCOMP_FILTER:
-		bad_args("--seccomp-filter: seccomp is not in this version",
-			 NULL);
+		bad_args(
+			"--seccomp-filter: custom filters are not supported; microvm installs its own (or use --no-seccomp)",
+			NULL);
 		break;
 	case O_VERSION:
 		printf("microvm v%s\n", MICROVM_VERSION);
@@ -258,6 +260,11 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	log_set_instance_id(o.id);
+	if (seccomp_enabled && seccomp_prepare()) {
+		log_err("cannot install the SIGSYS handler: %s",
+			strerror(errno));
+		return EXIT_INTERNAL;
+	}
 	if (vmm_init(&m, o.id, o.boot_timer)) {
 		log_err("cannot set up the VMM thread: %s", strerror(errno));
 		return EXIT_INTERNAL;

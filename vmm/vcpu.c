@@ -399,6 +399,13 @@ static void *vcpu_thread(void *arg)
 
 	snprintf(name, sizeof(name), "vcpu %u", v->index);
 	log_set_thread_name(name);
+	if (seccomp_enabled && seccomp_install(SECCOMP_THREAD_VCPU)) {
+		log_err("vCPU %u: cannot install its seccomp filter", v->index);
+		vm_request_exit(v->vm, EXIT_INTERNAL);
+		vcpu_thread_exit(v);
+		return NULL;
+	}
+	seccomp_test_hook("vcpu");
 
 	while (!vcpu_check_requests(v)) {
 		if (ioctl(v->fd, KVM_RUN, 0) < 0) {

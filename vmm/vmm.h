@@ -118,6 +118,23 @@ MUST_CHECK int metrics_open(const char *path);
  * metrics path is set, or -errno. VMM thread. */
 MUST_CHECK int metrics_flush(void);
 
+/* ---- seccomp.c: per-thread filters ---- */
+enum {
+	SECCOMP_THREAD_API = 1,
+	SECCOMP_THREAD_VMM = 2,
+	SECCOMP_THREAD_VCPU = 4,
+};
+/* Whether filters are installed at all (--no-seccomp clears it). */
+extern bool seccomp_enabled;
+/* Installs the SIGSYS handler that logs a blocked call and exits 148;
+ * call once, before any filter. 0 or -errno. */
+MUST_CHECK int seccomp_prepare(void);
+/* Loads the filter of one thread kind on the calling thread. 0 or -errno. */
+MUST_CHECK int seccomp_install(unsigned thread);
+/* Test builds only (make TEST_HOOKS=1): when MICROVM_TEST_FORBIDDEN names
+ * this thread kind ("api", "vmm", "vcpu"), make a forbidden system call. */
+void seccomp_test_hook(const char *thread);
+
 /* ---- memory.c: guest RAM ---- */
 /* Guest RAM above this address starts again at 4 GiB (MMIO gap below). */
 #define GMEM_LOW_LIMIT 0xC0000000ULL

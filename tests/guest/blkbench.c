@@ -36,7 +36,8 @@ int main(int argc, char **argv)
 	int fd;
 
 	if (count <= 0) {
-		fprintf(stderr, "usage: blkbench seqread|seqwrite|randread DEV COUNT\n");
+		fprintf(stderr,
+			"usage: blkbench seqread|seqwrite|randread DEV COUNT\n");
 		return 2;
 	}
 	fd = open(argv[2], (write_mode ? O_WRONLY : O_RDONLY) | O_DIRECT);
@@ -49,8 +50,11 @@ int main(int argc, char **argv)
 	srandom(1);
 	t0 = now();
 	for (i = 0; i < count; i++) {
-		off_t off = rand_mode ? (off_t)(random() % (long)(dev_size / 4096)) * 4096 :
-					(off_t)((i * (long)MIB) % (long)dev_size);
+		off_t off =
+			rand_mode ?
+				(off_t)(random() % (long)(dev_size / 4096)) *
+					4096 :
+				(off_t)((i * (long)MIB) % (long)dev_size);
 		size_t len = rand_mode ? 4096 : MIB;
 		ssize_t n = write_mode ? pwrite(fd, buf, len, off) :
 					 pread(fd, buf, len, off);
@@ -61,8 +65,10 @@ int main(int argc, char **argv)
 		}
 	}
 	if (rand_mode)
-		printf("blkbench %s %.0f IOPS\n", argv[1], (double)count / (now() - t0));
+		printf("blkbench %s %.0f IOPS\n", argv[1],
+		       (double)count / (now() - t0));
 	else
-		printf("blkbench %s %.1f MiB/s\n", argv[1], (double)count / (now() - t0));
+		printf("blkbench %s %.1f MiB/s\n", argv[1],
+		       (double)count / (now() - t0));
 	return 0;
 }
