@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
 #include <stdio.h>
@@ -94,7 +95,8 @@ static void name_syscalls(void)
 	int nr;
 
 	for (nr = 0; nr < (int)ARRAY_SIZE(syscall_names); nr++) {
-		char *name = seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
+		char *name =
+			seccomp_syscall_resolve_num_arch(SCMP_ARCH_NATIVE, nr);
 
 		if (name)
 			snprintf(syscall_names[nr], sizeof(syscall_names[nr]),
@@ -110,13 +112,14 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx)
 
 	(void)sig;
 	(void)uctx;
-	n = snprintf(line, sizeof(line),
-		     "[microvm] seccomp: blocked system call %d (%s); exiting 148\n",
-		     nr,
-		     nr >= 0 && nr < (int)ARRAY_SIZE(syscall_names) &&
-				     syscall_names[nr][0] ?
-			     syscall_names[nr] :
-			     "unknown");
+	n = snprintf(
+		line, sizeof(line),
+		"[microvm] seccomp: blocked system call %d (%s); exiting 148\n",
+		nr,
+		nr >= 0 && nr < (int)ARRAY_SIZE(syscall_names) &&
+				syscall_names[nr][0] ?
+			syscall_names[nr] :
+			"unknown");
 	if (write(STDERR_FILENO, line, (size_t)n) < 0)
 		_exit(EXIT_SECCOMP);
 	_exit(EXIT_SECCOMP);
@@ -129,6 +132,9 @@ int seccomp_prepare(void)
 
 	name_syscalls();
 	tzset(); /* glibc reads /etc/localtime on the first gmtime_r: now */
+	/* One malloc arena: trimming a thread's mmap'd arena makes glibc open
+	 * /proc/sys/vm/overcommit_memory, which no filter allows. */
+	mallopt(M_ARENA_MAX, 1);
 	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
 }
 
