@@ -39,7 +39,12 @@ GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
 .PHONY: all deps guest demo test check integration fuzz bench format format-check clean install
-all: $(BUILD)/microvm
+all: $(BUILD)/microvm $(BUILD)/microvm-jailer
+
+JAILER_SRCS := $(wildcard jailer/*.c)
+$(BUILD)/microvm-jailer: $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 # V=1 shows the full commands.
 Q := $(if $(V),,@)
@@ -108,8 +113,10 @@ format-check:
 
 install: all
 	install -D -m 0755 $(BUILD)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
+	install -D -m 0755 $(BUILD)/microvm-jailer $(DESTDIR)$(PREFIX)/bin/microvm-jailer
 
 PREFIX ?= /usr/local
 
 clean:
-	rm -rf build/obj build/san build/hooks build/tests build/microvm build/libmicrovm.a
+	rm -rf build/obj build/san build/hooks build/tests build/microvm \
+		build/microvm-jailer build/libmicrovm.a
