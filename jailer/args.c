@@ -46,9 +46,11 @@ static long long parse_number(const char *s, const char *what)
 static void parse_limit(const char *s, struct jail_opts *o)
 {
 	if (!strncmp(s, "fsize=", 6))
-		o->fsize = parse_number(s + 6, "invalid --resource-limit fsize");
+		o->fsize =
+			parse_number(s + 6, "invalid --resource-limit fsize");
 	else if (!strncmp(s, "no-file=", 8))
-		o->no_file = parse_number(s + 8, "invalid --resource-limit no-file");
+		o->no_file =
+			parse_number(s + 8, "invalid --resource-limit no-file");
 	else
 		bad("unknown --resource-limit (fsize=N or no-file=N)", s);
 }
@@ -59,7 +61,8 @@ static void parse_cgroup(const char *s, struct jail_opts *o)
 
 	if (!eq || eq == s || strchr(s, '/') || s[0] == '.' ||
 	    o->nr_cgroups == JAIL_MAX_CGROUPS)
-		bad("invalid --cgroup (KEY=VALUE, e.g. memory.max=268435456)", s);
+		bad("invalid --cgroup (KEY=VALUE, e.g. memory.max=268435456)",
+		    s);
 	o->cgroups[o->nr_cgroups++] = s;
 }
 
@@ -72,8 +75,20 @@ static bool valid_id(const char *id)
 			  "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-") == n;
 }
 
-enum { O_ID = 256, O_EXEC, O_UID, O_GID, O_BASE, O_NETNS, O_CGROUP,
-       O_PARENT, O_LIMIT, O_DAEMON, O_PIDNS, O_HELP };
+enum {
+	O_ID = 256,
+	O_EXEC,
+	O_UID,
+	O_GID,
+	O_BASE,
+	O_NETNS,
+	O_CGROUP,
+	O_PARENT,
+	O_LIMIT,
+	O_DAEMON,
+	O_PIDNS,
+	O_HELP
+};
 
 static const struct option longopts[] = {
 	{ "id", required_argument, NULL, O_ID },
@@ -94,8 +109,12 @@ static const struct option longopts[] = {
 static void parse_one(int opt, struct jail_opts *o)
 {
 	switch (opt) {
-	case O_ID: o->id = optarg; break;
-	case O_EXEC: o->exec_file = optarg; break;
+	case O_ID:
+		o->id = optarg;
+		break;
+	case O_EXEC:
+		o->exec_file = optarg;
+		break;
 	case O_UID:
 		o->uid = (uid_t)parse_number(optarg, "invalid --uid");
 		o->have_uid = true;
@@ -104,15 +123,32 @@ static void parse_one(int opt, struct jail_opts *o)
 		o->gid = (gid_t)parse_number(optarg, "invalid --gid");
 		o->have_gid = true;
 		break;
-	case O_BASE: o->base_dir = optarg; break;
-	case O_NETNS: o->netns = optarg; break;
-	case O_CGROUP: parse_cgroup(optarg, o); break;
-	case O_PARENT: o->parent_cgroup = optarg; break;
-	case O_LIMIT: parse_limit(optarg, o); break;
-	case O_DAEMON: o->daemonize = true; break;
-	case O_PIDNS: o->new_pid_ns = true; break;
-	case O_HELP: fputs(usage, stdout); exit(0);
-	default: bad("unknown or incomplete option", NULL);
+	case O_BASE:
+		o->base_dir = optarg;
+		break;
+	case O_NETNS:
+		o->netns = optarg;
+		break;
+	case O_CGROUP:
+		parse_cgroup(optarg, o);
+		break;
+	case O_PARENT:
+		o->parent_cgroup = optarg;
+		break;
+	case O_LIMIT:
+		parse_limit(optarg, o);
+		break;
+	case O_DAEMON:
+		o->daemonize = true;
+		break;
+	case O_PIDNS:
+		o->new_pid_ns = true;
+		break;
+	case O_HELP:
+		fputs(usage, stdout);
+		exit(0);
+	default:
+		bad("unknown or incomplete option", NULL);
 	}
 }
 
@@ -138,7 +174,7 @@ void jail_parse_args(int argc, char **argv, struct jail_opts *o)
 		bad("--uid and --gid are required", NULL);
 	if (o->base_dir[0] != '/')
 		bad("--chroot-base-dir must be an absolute path", o->base_dir);
-	if (o->parent_cgroup && (strstr(o->parent_cgroup, "..") ||
-				 o->parent_cgroup[0] == '/'))
+	if (o->parent_cgroup &&
+	    (strstr(o->parent_cgroup, "..") || o->parent_cgroup[0] == '/'))
 		bad("invalid --parent-cgroup", o->parent_cgroup);
 }

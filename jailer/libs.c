@@ -19,8 +19,11 @@
 #define MAX_LIBS 32
 
 static const char *const lib_dirs[] = { "/lib/x86_64-linux-gnu",
-					"/usr/lib/x86_64-linux-gnu", "/lib64",
-					"/usr/lib", "/lib", NULL };
+					"/usr/lib/x86_64-linux-gnu",
+					"/lib64",
+					"/usr/lib",
+					"/lib",
+					NULL };
 
 struct elf_view {
 	void *map;
@@ -32,7 +35,7 @@ struct elf_view {
 static const Elf64_Phdr *phdr(const struct elf_view *v, unsigned i)
 {
 	return (const Elf64_Phdr *)(const void *)(v->data + v->eh->e_phoff +
-						 i * sizeof(Elf64_Phdr));
+						  i * sizeof(Elf64_Phdr));
 }
 
 /* File offset of a virtual address, through the PT_LOAD segments. */
@@ -59,7 +62,8 @@ static bool map_elf(const char *path, struct elf_view *v)
 	int fd = open(path, O_RDONLY | O_CLOEXEC);
 	void *p;
 
-	if (fd < 0 || fstat(fd, &st) || (size_t)st.st_size < sizeof(Elf64_Ehdr)) {
+	if (fd < 0 || fstat(fd, &st) ||
+	    (size_t)st.st_size < sizeof(Elf64_Ehdr)) {
 		if (fd >= 0)
 			close(fd);
 		return false;
@@ -115,7 +119,8 @@ static int scan(const char *path, struct lib_set *s);
 static int scan_dynamic(const struct elf_view *v, const Elf64_Phdr *dyn,
 			struct lib_set *s)
 {
-	const Elf64_Dyn *d = (const Elf64_Dyn *)(const void *)(v->data + dyn->p_offset);
+	const Elf64_Dyn *d =
+		(const Elf64_Dyn *)(const void *)(v->data + dyn->p_offset);
 	size_t n = dyn->p_filesz / sizeof(*d), i;
 	uint64_t strtab = 0, off;
 	char lib[PATH_MAX];
@@ -160,7 +165,8 @@ static int scan(const char *path, struct lib_set *s)
 		if (p->p_type == PT_INTERP && p->p_offset < v.size &&
 		    memchr(v.data + p->p_offset, 0, v.size - p->p_offset))
 			ret = scan((const char *)v.data + p->p_offset, s) < 0 ?
-				      -ENOEXEC : 0;
+				      -ENOEXEC :
+				      0;
 		else if (p->p_type == PT_DYNAMIC)
 			ret = scan_dynamic(&v, p, s);
 	}
@@ -169,7 +175,8 @@ static int scan(const char *path, struct lib_set *s)
 }
 
 int jail_copy_libraries(const char *exec, const char *root,
-			void (*copy)(const char *from, const char *to, mode_t mode),
+			void (*copy)(const char *from, const char *to,
+				     mode_t mode),
 			void (*mkdirs)(char *path, mode_t mode))
 {
 	static struct lib_set set;

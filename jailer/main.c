@@ -8,6 +8,7 @@
 #include <libgen.h>
 #include <limits.h>
 #include <sched.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +44,8 @@ static void remove_tree(const char *path)
 }
 
 /* Names the failed step, removes what this run built, exits 1. */
-static void fail(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+static void fail(const char *fmt, ...)
+	__attribute__((format(printf, 1, 2), noreturn));
 
 static void fail(const char *fmt, ...)
 {
@@ -83,7 +85,8 @@ static void write_file(const char *path, const char *text)
 	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
 
 	if (n != (ssize_t)strlen(text))
-		fail("cannot write '%s' to %s: %s", text, path, strerror(errno));
+		fail("cannot write '%s' to %s: %s", text, path,
+		     strerror(errno));
 	close(fd);
 }
 
@@ -93,7 +96,8 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	int in = open(from, O_RDONLY | O_CLOEXEC), out;
 	ssize_t n;
 
-	out = in < 0 ? -1 : open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
+	out = in < 0 ? -1 :
+		       open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (in < 0 || out < 0)
 		fail("cannot copy %s to %s: %s", from, to, strerror(errno));
 	while ((n = read(in, buf, sizeof(buf))) > 0)
@@ -122,8 +126,8 @@ static void mkdirs(char *path, mode_t mode)
 
 /* Builds <base>/<name>/<id>/root with the binary in it; a jail left over
  * by an earlier run with this id is removed first. */
-static void build_jail(const struct jail_opts *o, const char *name,
-		       char *root, size_t size)
+static void build_jail(const struct jail_opts *o, const char *name, char *root,
+		       size_t size)
 {
 	struct stat st;
 	char dst[PATH_MAX];
@@ -133,7 +137,8 @@ static void build_jail(const struct jail_opts *o, const char *name,
 	    !(st.st_mode & S_IXUSR))
 		fail("%s is not an executable file", o->exec_file);
 	step = "jail";
-	fmt_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name, o->id);
+	fmt_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name,
+		 o->id);
 	fmt_path(root, size, "%s/root", jail_dir);
 	if (!lstat(jail_dir, &st))
 		remove_tree(jail_dir); /* stale: its run was killed */
@@ -156,7 +161,8 @@ static void join_netns(const char *path)
 	step = "netns";
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		fail("cannot open network namespace %s: %s", path, strerror(errno));
+		fail("cannot open network namespace %s: %s", path,
+		     strerror(errno));
 	if (setns(fd, CLONE_NEWNET))
 		fail("cannot join %s: %s", path, strerror(errno));
 	close(fd);
@@ -204,7 +210,8 @@ static void enable_controller(const char *mnt, const char *parent,
 	ctrl[n + 1] = '\0';
 	fmt_path(path, sizeof(path), "%s/cgroup.subtree_control", mnt);
 	write_file(path, ctrl);
-	fmt_path(path, sizeof(path), "%s/%s/cgroup.subtree_control", mnt, parent);
+	fmt_path(path, sizeof(path), "%s/%s/cgroup.subtree_control", mnt,
+		 parent);
 	write_file(path, ctrl);
 }
 
@@ -235,7 +242,8 @@ static void join_cgroup(const struct jail_opts *o, const char *name)
 	mkdirs(path, 0755);
 	for (i = 0; i < o->nr_cgroups; i++)
 		enable_controller(mnt, parent, o->cgroups[i]);
-	fmt_path(cgroup_dir, sizeof(cgroup_dir), "%s/%s/%s", mnt, parent, o->id);
+	fmt_path(cgroup_dir, sizeof(cgroup_dir), "%s/%s/%s", mnt, parent,
+		 o->id);
 	if (rmdir(cgroup_dir) && errno != ENOENT)
 		fail("%s exists and is busy: is a microvm with id %s still running?",
 		     cgroup_dir, o->id);
@@ -309,14 +317,24 @@ static void enter_jail(const char *root)
 	if (syscall(SYS_pivot_root, ".", "old_root"))
 		fail("pivot_root: %s", strerror(errno));
 	pivoted = true;
-	if (chdir("/") || umount2("/old_root", MNT_DETACH) || rmdir("/old_root"))
+	if (chdir("/") || umount2("/old_root", MNT_DETACH) ||
+	    rmdir("/old_root"))
 		fail("detaching the old root: %s", strerror(errno));
 }
 
+static pid_t pid_ns_child;
+
+static void forward_signal(int sig)
+{
+	kill(pid_ns_child, sig);
+}
+
 /* Runs the rest in a child that is pid 1 of a new pid namespace; this
- * process waits and exits with its status (or at once with --daemonize). */
+ * process passes SIGTERM, SIGINT and SIGHUP on to it, waits, and exits with
+ * its status (or at once with --daemonize). */
 static void enter_pid_ns(bool daemonize)
 {
+	struct sigaction sa = { .sa_handler = forward_signal };
 	int status;
 	pid_t child;
 
@@ -330,8 +348,13 @@ static void enter_pid_ns(bool daemonize)
 		return;
 	if (daemonize)
 		exit(0);
-	if (waitpid(child, &status, 0) < 0)
-		exit(1);
+	pid_ns_child = child;
+	sigaction(SIGTERM, &sa, NULL);
+	sigaction(SIGINT, &sa, NULL);
+	sigaction(SIGHUP, &sa, NULL);
+	while (waitpid(child, &status, 0) < 0)
+		if (errno != EINTR)
+			exit(1);
 	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
 }
 
