@@ -104,6 +104,7 @@ bench: all guest
 	python3 bench/api.py
 	python3 bench/boot.py
 	python3 bench/block.py
+	python3 bench/jailer.py
 
 format:
 	clang-format -i $$(git ls-files '*.c' '*.h')
