@@ -180,4 +180,12 @@ const char *vblk_id(const struct vblk *b);
  * its new size) and/or a new rate limiter. VMM thread. 0 or -errno. */
 MUST_CHECK int vblk_update(struct vblk *b, const struct drive_patch *p);
 
+/* ---- rng.c: virtio-rng ---- */
+struct entropy_cfg;
+struct vrng;
+MUST_CHECK int vrng_create(struct vm *vm, const struct entropy_cfg *cfg,
+			   struct vrng **out, char *cmdline_extra,
+			   size_t extra_size);
+void vrng_destroy(struct vrng *r);
+
 #endif

@@ -219,6 +219,20 @@ static int add_drives(struct vm *vm, const struct vm_config *cfg)
 	return ret;
 }
 
+static int add_entropy(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret;
+
+	if (!cfg->entropy.set)
+		return 0;
+	ret = vrng_create(vm, &cfg->entropy, &vm->rng, vm->cmdline_extra,
+			  sizeof(vm->cmdline_extra));
+	if (ret)
+		return build_fail(vm, ret, "entropy device: %s",
+				  strerror(-ret));
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_get_supported(vm->kvm_fd);
@@ -300,6 +314,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	if (!ret)
 		ret = add_drives(vm, cfg);
 	if (!ret)
+		ret = add_entropy(vm, cfg);
+	if (!ret)
 		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
 		ret = create_vcpus(vm, cfg->machine.smt, &k);
@@ -334,6 +350,8 @@ void vm_destroy(struct vm *vm)
 	restore_terminal();
 	for (i = 0; i < vm->nr_blks; i++)
 		vblk_destroy(vm->blks[i]);
+	vrng_destroy(vm->rng);
+	vm->rng = NULL;
 	vm->nr_blks = vm->nr_vdevs = 0;
 	serial_destroy(vm->serial);
 	vm->serial = NULL;

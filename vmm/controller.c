@@ -56,8 +56,6 @@ static const char *missing_device(const struct vm_config *cfg)
 		return "network interfaces are configured, but virtio-net";
 	if (cfg->vsock.set)
 		return "vsock is configured, but virtio-vsock";
-	if (cfg->entropy.set)
-		return "entropy is configured, but virtio-rng";
 	return NULL;
 }
 

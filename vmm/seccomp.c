@@ -67,6 +67,7 @@ static const struct {
 	{ "fdatasync", VMM, "virtio-blk flush" },
 	{ "io_uring_enter", VMM, "virtio-blk Async submissions" },
 	{ "timerfd_settime", VMM, "rate limiter timers" },
+	{ "getrandom", VMM, "virtio-rng: entropy for the guest" },
 	{ "tgkill", VMM, "kick vCPUs out of KVM_RUN (pause, stop)" },
 	{ "unlink", VMM, "remove the API socket at exit" },
 	{ "unlinkat", VMM, "the same, as newer libcs call it" },

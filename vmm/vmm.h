@@ -299,6 +299,7 @@ MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
 struct vm;
 struct serial;
 struct vblk; /* virtio/virtio.h */
+struct vrng;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
@@ -376,6 +377,7 @@ struct vm {
 	unsigned nr_vdevs; /* virtio-mmio slots used */
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
+	struct vrng *rng; /* NULL without /entropy */
 	char err[512]; /* why vm_build/vm_start failed */
 };
 
