@@ -141,7 +141,7 @@ int vq_pop(struct vq *q, const struct guest_mem *mem, struct vq_chain *chain)
 	return 1;
 }
 
-int vq_push(struct vq *q, uint16_t head, uint32_t len)
+int vq_fill(struct vq *q, uint16_t head, uint32_t len)
 {
 	uint8_t *elem = q->used + 4 + 8 * (q->used_idx % q->size);
 	uint32_t id = head;
@@ -151,8 +151,26 @@ int vq_push(struct vq *q, uint16_t head, uint32_t len)
 	memcpy(elem, &id, 4);
 	memcpy(elem + 4, &len, 4);
 	q->used_idx++;
-	store16(q->used + 2, q->used_idx);
 	return 0;
+}
+
+void vq_flush(struct vq *q)
+{
+	store16(q->used + 2, q->used_idx);
+}
+
+int vq_push(struct vq *q, uint16_t head, uint32_t len)
+{
+	int ret = vq_fill(q, head, len);
+
+	if (!ret)
+		vq_flush(q);
+	return ret;
+}
+
+void vq_unpop(struct vq *q, uint16_t n)
+{
+	q->last_avail -= n;
 }
 
 bool vq_needs_interrupt(struct vq *q)

@@ -59,7 +59,8 @@ static void rng_process(struct vdev *d)
 	struct vq *q = &d->queues[0];
 	int ret = 0;
 
-	while (rl_admit(&r->rl) && (ret = vq_pop(q, &d->vm->mem, &r->chain)) > 0) {
+	while (rl_admit(&r->rl) &&
+	       (ret = vq_pop(q, &d->vm->mem, &r->chain)) > 0) {
 		rl_consume(&r->rl, r->chain.in_len);
 		if (vq_push(q, r->chain.head, fill_random(&r->chain))) {
 			vdev_fail(d, "bad used ring");
@@ -98,8 +99,8 @@ static void on_rl_timer(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&r->dev.lock);
 }
 
-int vrng_create(struct vm *vm, const struct entropy_cfg *cfg,
-		struct vrng **out, char *cmdline_extra, size_t extra_size)
+int vrng_create(struct vm *vm, const struct entropy_cfg *cfg, struct vrng **out,
+		char *cmdline_extra, size_t extra_size)
 {
 	struct vrng *r = calloc(1, sizeof(*r));
 	int ret;

@@ -70,6 +70,12 @@ struct vq_chain {
 int vq_pop(struct vq *q, const struct guest_mem *mem, struct vq_chain *chain);
 /* Returns a chain to the guest with `len` bytes written. 0 or -EFAULT. */
 int vq_push(struct vq *q, uint16_t head, uint32_t len);
+/* vq_push in two steps, for a frame spread over several chains: fill the
+ * used entries, then publish them all at once. */
+int vq_fill(struct vq *q, uint16_t head, uint32_t len);
+void vq_flush(struct vq *q);
+/* Gives back the last n popped chains (not yet filled) to the ring. */
+void vq_unpop(struct vq *q, uint16_t n);
 /* Whether the guest wants an interrupt for what was pushed since the last
  * one (EVENT_IDX's used_event, or the avail flags). */
 bool vq_needs_interrupt(struct vq *q);
@@ -179,6 +185,14 @@ const char *vblk_id(const struct vblk *b);
 /* PATCH /drives/{id} after boot: a new backing file (the guest is told
  * its new size) and/or a new rate limiter. VMM thread. 0 or -errno. */
 MUST_CHECK int vblk_update(struct vblk *b, const struct drive_patch *p);
+
+/* ---- net.c: virtio-net on a tap device ---- */
+struct net_cfg;
+struct vnet;
+MUST_CHECK int vnet_create(struct vm *vm, const struct net_cfg *cfg,
+			   struct vnet **out, char *cmdline_extra,
+			   size_t extra_size);
+void vnet_destroy(struct vnet *n);
 
 /* ---- rng.c: virtio-rng ---- */
 struct entropy_cfg;

@@ -219,6 +219,24 @@ static int add_drives(struct vm *vm, const struct vm_config *cfg)
 	return ret;
 }
 
+static int add_nets(struct vm *vm, const struct vm_config *cfg)
+{
+	unsigned i;
+	int ret;
+
+	for (i = 0; i < cfg->nr_nets; i++) {
+		ret = vnet_create(vm, &cfg->nets[i], &vm->nets[vm->nr_nets++],
+				  vm->cmdline_extra, sizeof(vm->cmdline_extra));
+		if (ret)
+			return build_fail(vm, ret,
+					  "network interface '%s' (tap %s): %s",
+					  cfg->nets[i].id,
+					  cfg->nets[i].host_dev,
+					  strerror(-ret));
+	}
+	return 0;
+}
+
 static int add_entropy(struct vm *vm, const struct vm_config *cfg)
 {
 	int ret;
@@ -314,6 +332,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	if (!ret)
 		ret = add_drives(vm, cfg);
 	if (!ret)
+		ret = add_nets(vm, cfg);
+	if (!ret)
 		ret = add_entropy(vm, cfg);
 	if (!ret)
 		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
@@ -350,6 +370,9 @@ void vm_destroy(struct vm *vm)
 	restore_terminal();
 	for (i = 0; i < vm->nr_blks; i++)
 		vblk_destroy(vm->blks[i]);
+	for (i = 0; i < vm->nr_nets; i++)
+		vnet_destroy(vm->nets[i]);
+	vm->nr_nets = 0;
 	vrng_destroy(vm->rng);
 	vm->rng = NULL;
 	vm->nr_blks = vm->nr_vdevs = 0;

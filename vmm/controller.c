@@ -52,8 +52,6 @@ static char *version_json(void)
 /* Devices the configuration names that this version cannot build yet. */
 static const char *missing_device(const struct vm_config *cfg)
 {
-	if (cfg->nr_nets)
-		return "network interfaces are configured, but virtio-net";
 	if (cfg->vsock.set)
 		return "vsock is configured, but virtio-vsock";
 	return NULL;

@@ -80,3 +80,20 @@ int evl_run(struct event_loop *loop)
 	}
 	return 0;
 }
+
+int evl_watch(struct event_loop *loop, int fd, bool on)
+{
+	unsigned i;
+
+	for (i = 0; i < EVL_MAX_SOURCES; i++) {
+		struct epoll_event ev = { .events = on ? EPOLLIN : 0,
+					  .data.u32 = i };
+
+		if (loop->sources[i].fd == fd)
+			return epoll_ctl(loop->epfd, EPOLL_CTL_MOD, fd, &ev) <
+					       0 ?
+				       -errno :
+				       0;
+	}
+	return -ENOENT;
+}

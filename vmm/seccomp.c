@@ -11,6 +11,7 @@
  * Adding a device? Add what its VMM-thread paths call here, with a reason.
  */
 #include <errno.h>
+#include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <malloc.h>
 #include <seccomp.h>
@@ -65,9 +66,11 @@ static const struct {
 	{ "preadv", VMM, "virtio-blk Sync reads" },
 	{ "pwritev", VMM, "virtio-blk Sync writes" },
 	{ "fdatasync", VMM, "virtio-blk flush" },
-	{ "io_uring_enter", VMM, "virtio-blk Async submissions" },
+	{ "io_uring_enter", VMM | VCPU,
+	  "virtio-blk Async submissions; a reset (vCPU) waits for in-flight I/O" },
 	{ "timerfd_settime", VMM, "rate limiter timers" },
 	{ "getrandom", VMM, "virtio-rng: entropy for the guest" },
+	{ "writev", VMM, "virtio-net: frames to the tap" },
 	{ "tgkill", VMM, "kick vCPUs out of KVM_RUN (pause, stop)" },
 	{ "unlink", VMM, "remove the API socket at exit" },
 	{ "unlinkat", VMM, "the same, as newer libcs call it" },
@@ -84,6 +87,7 @@ static const struct {
 	{ KVM_TRANSLATE, VCPU, "instruction bytes of a fatal exit" },
 	{ KVM_IRQ_LINE, VCPU | VMM, "serial and i8042 interrupts" },
 	{ TCSETS, VMM, "restore the terminal at exit" },
+	{ TUNSETOFFLOAD, VMM, "virtio-net: the offloads the guest chose" },
 	{ TCGETS, VMM, "isatty() on the console" },
 };
 

@@ -202,6 +202,9 @@ void evl_destroy(struct event_loop *loop);
 MUST_CHECK int evl_add(struct event_loop *loop, int fd, evl_fn fn,
 		       void *opaque);
 void evl_remove(struct event_loop *loop, int fd);
+/* Stops or resumes watching a source without removing it (a device with
+ * nowhere to put input stops reading it, not the loop spinning). */
+MUST_CHECK int evl_watch(struct event_loop *loop, int fd, bool on);
 /* Runs until evl_stop(); returns 0 or -errno on an epoll failure. */
 MUST_CHECK int evl_run(struct event_loop *loop);
 void evl_stop(struct event_loop *loop);
@@ -300,6 +303,7 @@ struct vm;
 struct serial;
 struct vblk; /* virtio/virtio.h */
 struct vrng;
+struct vnet;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
@@ -378,6 +382,8 @@ struct vm {
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
 	struct vrng *rng; /* NULL without /entropy */
+	struct vnet *nets[CONFIG_MAX_NETS];
+	unsigned nr_nets;
 	char err[512]; /* why vm_build/vm_start failed */
 };
 

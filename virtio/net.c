@@ -1,0 +1,341 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-net on a tap device (IFF_TAP | IFF_NO_PI | IFF_VNET_HDR): the
+ * 12-byte virtio_net_hdr_v1 travels as is between the guest and the tap.
+ * Checksum and TSO offloads are offered, and set on the tap
+ * (TUNSETOFFLOAD) once the guest has chosen; mergeable rx buffers spread a
+ * frame over several chains, published together. With no guest buffer
+ * (or an empty rx bucket) the tap is not read, so nothing spins; a frame
+ * the tap cannot take yet is retried, never dropped silently. VMM thread. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/if_tun.h>
+#include <net/if.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/timerfd.h>
+#include <unistd.h>
+
+#include "api/api.h"
+#include "virtio/virtio.h"
+
+#define VIRTIO_ID_NET 1
+#define F_CSUM 0
+#define F_GUEST_CSUM 1
+#define F_MAC 5
+#define F_GUEST_TSO4 7
+#define F_GUEST_TSO6 8
+#define F_HOST_TSO4 11
+#define F_HOST_TSO6 12
+#define F_MRG_RXBUF 15
+#define NET_HDR_LEN 12
+#define NET_NUM_BUFFERS_OFF 10
+#define FRAME_MAX (65536 + NET_HDR_LEN)
+#define RXQ 0
+#define TXQ 1
+
+struct vnet {
+	struct vdev dev;
+	struct event_loop *loop;
+	int tap_fd, retry_fd;
+	uint8_t mac[6];
+	bool has_mac, offloads_set, tap_watched;
+	struct rate_limiter rx_rl, tx_rl;
+	uint8_t frame[FRAME_MAX]; /* a received frame waiting for buffers */
+	size_t frame_len; /* 0: none */
+	struct vq_chain chain;
+};
+
+static uint64_t net_features(struct vdev *d)
+{
+	struct vnet *n = d->priv;
+
+	return (1ULL << F_CSUM) | (1ULL << F_GUEST_CSUM) |
+	       (1ULL << F_GUEST_TSO4) | (1ULL << F_GUEST_TSO6) |
+	       (1ULL << F_HOST_TSO4) | (1ULL << F_HOST_TSO6) |
+	       (1ULL << F_MRG_RXBUF) | (n->has_mac ? 1ULL << F_MAC : 0) |
+	       (1ULL << VIRTIO_RING_F_EVENT_IDX);
+}
+
+static void net_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
+			  uint32_t len, bool write)
+{
+	struct vnet *n = d->priv;
+
+	if (write)
+		return;
+	memset(buf, 0, len);
+	if (off < 6)
+		memcpy(buf, n->mac + off, len < 6 - off ? len : 6 - off);
+}
+
+static void watch_tap(struct vnet *n, bool on)
+{
+	if (n->tap_watched != on && evl_watch(n->loop, n->tap_fd, on) == 0)
+		n->tap_watched = on;
+}
+
+/* The guest's offload choice, applied to the tap on the first kick. */
+static void set_offloads(struct vnet *n)
+{
+	unsigned flags = 0;
+
+	if (vdev_has_feature(&n->dev, F_GUEST_CSUM))
+		flags |= TUN_F_CSUM;
+	if (vdev_has_feature(&n->dev, F_GUEST_TSO4))
+		flags |= TUN_F_TSO4;
+	if (vdev_has_feature(&n->dev, F_GUEST_TSO6))
+		flags |= TUN_F_TSO6;
+	if (ioctl(n->tap_fd, TUNSETOFFLOAD, flags) < 0)
+		log_warn("virtio-net: TUNSETOFFLOAD: %s", strerror(errno));
+	n->offloads_set = true;
+}
+
+/* Copies the pending frame into guest chains. Returns 1 when delivered,
+ * 0 when the guest has not enough buffers yet, -1 when it broke the ring. */
+static int deliver_frame(struct vnet *n)
+{
+	struct vq *q = &n->dev.queues[RXQ];
+	bool merge = vdev_has_feature(&n->dev, F_MRG_RXBUF);
+	size_t done = 0;
+	uint16_t chains = 0;
+	uint8_t *hdr = NULL;
+	int ret;
+
+	while (done < n->frame_len) {
+		size_t used = 0;
+		unsigned i;
+
+		ret = vq_pop(q, &n->dev.vm->mem, &n->chain);
+		if (ret <= 0 || (chains && !merge)) {
+			vq_unpop(q, (uint16_t)(chains + (ret > 0)));
+			q->used_idx -= chains;
+			if (ret > 0) { /* no merging and one buffer is too small */
+				log_debug("virtio-net: %zu-byte frame dropped: the guest's rx buffers are smaller",
+					  n->frame_len);
+				return 1;
+			}
+			return ret < 0 ? -1 : 0;
+		}
+		for (i = n->chain.nr_out; i < n->chain.nr_out + n->chain.nr_in &&
+					  done < n->frame_len; i++) {
+			size_t len = n->chain.iov[i].iov_len;
+
+			if (len > n->frame_len - done)
+				len = n->frame_len - done;
+			memcpy(n->chain.iov[i].iov_base, n->frame + done, len);
+			if (!hdr && len >= NET_HDR_LEN)
+				hdr = n->chain.iov[i].iov_base;
+			done += len;
+			used += len;
+		}
+		if (!hdr || vq_fill(q, n->chain.head, (uint32_t)used))
+			return -1; /* first buffer shorter than the header */
+		chains++;
+	}
+	memcpy(hdr + NET_NUM_BUFFERS_OFF, &chains, 2);
+	vq_flush(q);
+	return 1;
+}
+
+static void rx_process(struct vnet *n)
+{
+	int ret;
+
+	for (;;) {
+		if (!n->frame_len) {
+			ssize_t got = read(n->tap_fd, n->frame, sizeof(n->frame));
+
+			if (got < NET_HDR_LEN)
+				break; /* EAGAIN, or nothing valid */
+			n->frame_len = (size_t)got;
+		}
+		if (!rl_admit(&n->rx_rl)) {
+			watch_tap(n, false); /* the rx timer resumes us */
+			break;
+		}
+		ret = deliver_frame(n);
+		if (ret < 0) {
+			vdev_fail(&n->dev, "bad rx descriptor chain");
+			return;
+		}
+		if (ret == 0) {
+			watch_tap(n, false); /* until the guest adds buffers */
+			break;
+		}
+		rl_consume(&n->rx_rl, n->frame_len);
+		n->frame_len = 0;
+		watch_tap(n, true);
+	}
+	vdev_notify_used(&n->dev, RXQ);
+}
+
+/* Sends every chain the guest queued; false when the tap is full (the
+ * chain is given back and retried from the retry timer). */
+static void tx_process(struct vnet *n)
+{
+	struct vq *q = &n->dev.queues[TXQ];
+	struct itimerspec retry = { .it_value = { 0, 1000000 } }; /* 1 ms */
+	int ret = 0;
+
+	while (rl_admit(&n->tx_rl) &&
+	       (ret = vq_pop(q, &n->dev.vm->mem, &n->chain)) > 0) {
+		ssize_t sent = writev(n->tap_fd, n->chain.iov,
+				      (int)n->chain.nr_out);
+
+		if (sent < 0 && errno == EAGAIN) {
+			vq_unpop(q, 1);
+			timerfd_settime(n->retry_fd, 0, &retry, NULL);
+			break;
+		}
+		if (sent < 0)
+			log_debug("virtio-net: tap refused a frame: %s",
+				  strerror(errno));
+		rl_consume(&n->tx_rl, n->chain.nr_out ? (uint64_t)sent : 0);
+		if (vq_push(q, n->chain.head, 0)) {
+			vdev_fail(&n->dev, "bad tx used ring");
+			return;
+		}
+	}
+	if (ret < 0)
+		vdev_fail(&n->dev, "bad tx descriptor chain");
+	vdev_notify_used(&n->dev, TXQ);
+}
+
+static void net_queue_notify(struct vdev *d, unsigned q)
+{
+	struct vnet *n = d->priv;
+
+	if (!n->offloads_set)
+		set_offloads(n);
+	if (q == TXQ) {
+		tx_process(n);
+		return;
+	}
+	watch_tap(n, true); /* new rx buffers */
+	rx_process(n);
+}
+
+/* Device reset, on a vCPU thread: no event-loop calls here; the next tap
+ * event sees the device inactive and stops watching the tap. */
+static void net_reset(struct vdev *d)
+{
+	struct vnet *n = d->priv;
+
+	n->frame_len = 0;
+	n->offloads_set = false;
+}
+
+static const struct vdev_ops net_ops = {
+	.name = "virtio-net",
+	.device_id = VIRTIO_ID_NET,
+	.num_queues = 2,
+	.features = net_features,
+	.config_rw = net_config_rw,
+	.queue_notify = net_queue_notify,
+	.reset = net_reset,
+};
+
+/* Tap readable, a limiter's tokens back, or the tap has room again. */
+static void on_event(void *opaque, uint32_t events)
+{
+	struct vnet *n = opaque;
+	uint64_t count;
+
+	(void)events;
+	if (read(n->retry_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
+		log_debug("virtio-net: retry timer: %s", strerror(errno));
+	pthread_mutex_lock(&n->dev.lock);
+	if (n->rx_rl.timer_fd >= 0)
+		rl_timer_fired(&n->rx_rl);
+	if (n->tx_rl.timer_fd >= 0)
+		rl_timer_fired(&n->tx_rl);
+	if (n->dev.activated && !(n->dev.status & VIRTIO_STATUS_NEEDS_RESET)) {
+		tx_process(n);
+		rx_process(n);
+	} else {
+		watch_tap(n, false);
+	}
+	pthread_mutex_unlock(&n->dev.lock);
+}
+
+static int open_tap(struct vnet *n, const char *name)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int hdr = NET_HDR_LEN;
+
+	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
+	if (n->tap_fd < 0)
+		return -errno;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	if (ioctl(n->tap_fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(n->tap_fd, TUNSETVNETHDRSZ, &hdr) < 0)
+		return -errno;
+	return 0;
+}
+
+static int watch_fds(struct vm *vm, struct vnet *n)
+{
+	int ret = evl_add(vm->loop, n->tap_fd, on_event, n);
+
+	if (!ret)
+		ret = evl_add(vm->loop, n->retry_fd, on_event, n);
+	if (!ret && n->rx_rl.timer_fd >= 0)
+		ret = evl_add(vm->loop, n->rx_rl.timer_fd, on_event, n);
+	if (!ret && n->tx_rl.timer_fd >= 0)
+		ret = evl_add(vm->loop, n->tx_rl.timer_fd, on_event, n);
+	n->tap_watched = true;
+	if (!ret)
+		watch_tap(n, false); /* until the driver posts rx buffers */
+	return ret;
+}
+
+int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
+		char *cmdline_extra, size_t extra_size)
+{
+	struct vnet *n = calloc(1, sizeof(*n));
+	int ret;
+
+	if (!n)
+		return -ENOMEM;
+	*out = n;
+	n->loop = vm->loop;
+	n->tap_fd = n->retry_fd = n->rx_rl.timer_fd = n->tx_rl.timer_fd = -1;
+	n->dev.irq_fd = -1;
+	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
+		n->dev.kick_fd[q] = -1;
+	n->has_mac = cfg->has_mac;
+	memcpy(n->mac, cfg->mac, 6);
+	ret = open_tap(n, cfg->host_dev);
+	if (!ret)
+		ret = rl_init(&n->rx_rl, &cfg->rx);
+	if (!ret)
+		ret = rl_init(&n->tx_rl, &cfg->tx);
+	n->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (!ret && n->retry_fd < 0)
+		ret = -errno;
+	if (!ret)
+		ret = watch_fds(vm, n);
+	if (!ret)
+		ret = vdev_attach(vm, &n->dev, &net_ops, n, cmdline_extra,
+				  extra_size);
+	return ret;
+}
+
+void vnet_destroy(struct vnet *n)
+{
+	int *fds[] = { &n->tap_fd, &n->retry_fd, &n->rx_rl.timer_fd,
+		       &n->tx_rl.timer_fd };
+	unsigned i;
+
+	vdev_detach(&n->dev);
+	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+		if (*fds[i] < 0)
+			continue;
+		evl_remove(n->loop, *fds[i]);
+		close(*fds[i]);
+		*fds[i] = -1;
+	}
+	free(n);
+}
