@@ -111,15 +111,19 @@ static int deliver_frame(struct vnet *n)
 		if (ret <= 0 || (chains && !merge)) {
 			vq_unpop(q, (uint16_t)(chains + (ret > 0)));
 			q->used_idx -= chains;
-			if (ret > 0) { /* no merging and one buffer is too small */
-				log_debug("virtio-net: %zu-byte frame dropped: the guest's rx buffers are smaller",
-					  n->frame_len);
+			if (ret >
+			    0) { /* no merging and one buffer is too small */
+				log_debug(
+					"virtio-net: %zu-byte frame dropped: the guest's rx buffers are smaller",
+					n->frame_len);
 				return 1;
 			}
 			return ret < 0 ? -1 : 0;
 		}
-		for (i = n->chain.nr_out; i < n->chain.nr_out + n->chain.nr_in &&
-					  done < n->frame_len; i++) {
+		for (i = n->chain.nr_out;
+		     i < n->chain.nr_out + n->chain.nr_in &&
+		     done < n->frame_len;
+		     i++) {
 			size_t len = n->chain.iov[i].iov_len;
 
 			if (len > n->frame_len - done)
@@ -145,7 +149,8 @@ static void rx_process(struct vnet *n)
 
 	for (;;) {
 		if (!n->frame_len) {
-			ssize_t got = read(n->tap_fd, n->frame, sizeof(n->frame));
+			ssize_t got =
+				read(n->tap_fd, n->frame, sizeof(n->frame));
 
 			if (got < NET_HDR_LEN)
 				break; /* EAGAIN, or nothing valid */
@@ -181,8 +186,8 @@ static void tx_process(struct vnet *n)
 
 	while (rl_admit(&n->tx_rl) &&
 	       (ret = vq_pop(q, &n->dev.vm->mem, &n->chain)) > 0) {
-		ssize_t sent = writev(n->tap_fd, n->chain.iov,
-				      (int)n->chain.nr_out);
+		ssize_t sent =
+			writev(n->tap_fd, n->chain.iov, (int)n->chain.nr_out);
 
 		if (sent < 0 && errno == EAGAIN) {
 			vq_unpop(q, 1);
@@ -312,7 +317,8 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
 		ret = rl_init(&n->rx_rl, &cfg->rx);
 	if (!ret)
 		ret = rl_init(&n->tx_rl, &cfg->tx);
-	n->retry_fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	n->retry_fd =
+		timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (!ret && n->retry_fd < 0)
 		ret = -errno;
 	if (!ret)
