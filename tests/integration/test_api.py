@@ -88,7 +88,7 @@ class Resources(ApiBase):
         self.assertEqual(js["entropy"]["rate_limiter"]["ops"]["one_time_burst"], 5)
         # devices not built yet: InstanceStart names what is missing
         self.bad("PUT", "/actions", {"action_type": "InstanceStart"},
-                 "virtio-net is not supported by this microvm version yet")
+                 "virtio-vsock is not supported by this microvm version yet")
         self.assertEqual(self.ok("GET", "/")[0]["state"], "Not started")
 
     def test_drive_rules(self):
