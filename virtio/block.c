@@ -430,9 +430,7 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	b->fd = -1;
 	b->ring_efd = -1;
 	b->rl.timer_fd = -1;
-	b->dev.irq_fd = -1;
-	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
-		b->dev.kick_fd[q] = -1;
+	vdev_preinit(&b->dev);
 	b->read_only = cfg->read_only;
 	b->writeback = cfg->cache == CACHE_WRITEBACK;
 	memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));

@@ -304,6 +304,16 @@ static int attach_kick(struct vm *vm, struct vdev *d, uint64_t base, unsigned q)
 	return evl_add(vm->loop, d->kick_fd[q], on_kick, &d->kicks[q]);
 }
 
+void vdev_preinit(struct vdev *d)
+{
+	unsigned q;
+
+	d->vm = NULL;
+	d->irq_fd = -1;
+	for (q = 0; q < VDEV_MAX_QUEUES; q++)
+		d->kick_fd[q] = -1;
+}
+
 int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 		void *priv, char *cmdline_extra, size_t extra_size)
 {

@@ -307,9 +307,7 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
 	*out = n;
 	n->loop = vm->loop;
 	n->tap_fd = n->retry_fd = n->rx_rl.timer_fd = n->tx_rl.timer_fd = -1;
-	n->dev.irq_fd = -1;
-	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
-		n->dev.kick_fd[q] = -1;
+	vdev_preinit(&n->dev);
 	n->has_mac = cfg->has_mac;
 	memcpy(n->mac, cfg->mac, 6);
 	ret = open_tap(n, cfg->host_dev);

@@ -109,9 +109,7 @@ int vrng_create(struct vm *vm, const struct entropy_cfg *cfg, struct vrng **out,
 		return -ENOMEM;
 	*out = r;
 	r->loop = vm->loop;
-	r->dev.irq_fd = -1;
-	for (unsigned q = 0; q < VDEV_MAX_QUEUES; q++)
-		r->dev.kick_fd[q] = -1;
+	vdev_preinit(&r->dev);
 	ret = rl_init(&r->rl, &cfg->rl);
 	if (!ret && r->rl.timer_fd >= 0)
 		ret = evl_add(vm->loop, r->rl.timer_fd, on_rl_timer, r);

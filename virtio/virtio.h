@@ -123,6 +123,9 @@ struct vdev {
 	int irq_fd; /* irqfd */
 };
 
+/* Marks a device's fds as not open yet, so that vdev_detach() is safe on
+ * a device whose creation failed before vdev_attach(). */
+void vdev_preinit(struct vdev *d);
 /* Places a device in the next MMIO slot: registers its MMIO range, an
  * ioeventfd per queue (watched by the VMM loop) and an irqfd; appends
  * "virtio_mmio.device=4K@0x...:IRQ" to cmdline_extra. 0 or -errno. */
