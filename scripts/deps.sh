@@ -6,7 +6,7 @@ pkgs=(
 	build-essential libc6-dev pkg-config patch perl clang libclang-rt-14-dev clang-format
 	libseccomp-dev liburing-dev libfdt-dev libcjson-dev libcmocka-dev
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio gzip xz-utils
-	busybox-static e2fsprogs python3 curl qemu-system-x86
+	busybox-static e2fsprogs python3 curl qemu-system-x86 iproute2 procps
 )
 missing=()
 for p in "${pkgs[@]}"; do

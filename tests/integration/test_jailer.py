@@ -35,6 +35,8 @@ def cgroup2_mount():
 def cgroup_limit():
     """A cgroup v2 key=value this host's v2 hierarchy can take."""
     mnt = cgroup2_mount()
+    if not mnt:
+        return None
     with open(os.path.join(mnt, "cgroup.controllers")) as f:
         ctrls = f.read().split()
     for ctrl, kv in (("memory", "memory.max=268435456"), ("pids", "pids.max=64"),
