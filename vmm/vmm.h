@@ -6,12 +6,19 @@
  * - Owns the KVM VM and vCPU file descriptors, guest memory, the x86 boot
  *   (ELF/PVH and bzImage/64-bit boot protocol, e820, command line, MP
  *   table), CPUID and MSR setup, the legacy devices (8250 serial, i8042,
- *   boot timer), the port-I/O and MMIO buses and the VMM event loop.
- * - Threads: main() becomes the VMM thread and runs the epoll loop; each
- *   vCPU runs KVM_RUN in its own thread and handles its port-I/O and MMIO
- *   exits itself, under the target device's lock.
+ *   boot timer), the port-I/O and MMIO buses, the VMM event loop, the VMM
+ *   thread's state machine (controller.c), the logger, metrics and the
+ *   per-thread seccomp filters.
+ * - Threads: main() becomes the VMM thread and runs the epoll loop: API
+ *   requests (from api/ through the api_channel), device queue kicks,
+ *   io_uring completions, timers, signals. Each vCPU runs KVM_RUN in its own
+ *   thread and handles its port-I/O and MMIO exits itself, under the target
+ *   device's lock; pause and stop kick it with a signal + immediate_exit.
  * - Every guest-physical access goes through gmem_ptr(), which checks the
  *   whole range and returns NULL when any byte is outside guest RAM.
+ * - Each thread installs its seccomp filter (seccomp.c) before it handles
+ *   untrusted input; code on a filtered thread may only make the calls that
+ *   list allows (a new call means a new line there, with its reason).
  * - Fallible functions return 0 or -errno (or a pointer/NULL) and are
  *   warn_unused_result; die() is for the command line only, before the
  *   guest runs.
