@@ -77,6 +77,17 @@ static int get_string(const cJSON *obj, const char *where, const char *key,
 	return 0;
 }
 
+/* A required string that must not be empty either. */
+static int get_nonempty(const cJSON *obj, const char *where, const char *key,
+			char *out, size_t size, struct api_err *e)
+{
+	int ret = get_string(obj, where, key, true, out, size, e);
+
+	if (!ret && !out[0])
+		return api_fail(e, "%s.%s: must not be empty", where, key);
+	return ret;
+}
+
 /* An integer in [min, max]; absent is an error only when required. */
 static int get_u64(const cJSON *obj, const char *where, const char *key,
 		   bool required, double min, double max, uint64_t *out,
@@ -410,10 +421,8 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 	if (!ret)
 		ret = get_id(j, where, "iface_id", out->id, e);
 	if (!ret)
-		ret = get_string(j, where, "host_dev_name", true, out->host_dev,
-				 sizeof(out->host_dev), e);
-	if (!ret && !out->host_dev[0])
-		ret = api_fail(e, "%s.host_dev_name: must not be empty", where);
+		ret = get_nonempty(j, where, "host_dev_name", out->host_dev,
+				   sizeof(out->host_dev), e);
 	if (!ret)
 		ret = get_string(j, where, "guest_mac", false, mac, sizeof(mac),
 				 e);
@@ -470,10 +479,8 @@ int parse_vsock(const cJSON *j, const char *where, struct vsock_cfg *out,
 		ret = get_u64(j, where, "guest_cid", true, 3, UINT32_MAX - 1,
 			      &cid, NULL, e);
 	if (!ret)
-		ret = get_string(j, where, "uds_path", true, out->uds_path,
-				 sizeof(out->uds_path), e);
-	if (!ret && !out->uds_path[0])
-		ret = api_fail(e, "%s.uds_path: must not be empty", where);
+		ret = get_nonempty(j, where, "uds_path", out->uds_path,
+				   sizeof(out->uds_path), e);
 	out->guest_cid = (uint32_t)cid;
 	out->set = !ret;
 	return ret;
@@ -535,10 +542,8 @@ int parse_metrics(const cJSON *j, const char *where, struct metrics_cfg *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!ret)
-		ret = get_string(j, where, "metrics_path", true, out->path,
-				 sizeof(out->path), e);
-	if (!ret && !out->path[0])
-		ret = api_fail(e, "%s.metrics_path: must not be empty", where);
+		ret = get_nonempty(j, where, "metrics_path", out->path,
+				   sizeof(out->path), e);
 	out->set = !ret;
 	return ret;
 }
