@@ -66,7 +66,6 @@ static void on_vm_exit(void *opaque, uint32_t events)
 	if (read(m->vm.exit_efd, &n, sizeof(n)) < 0)
 		return;
 	m->exit_code = m->vm.exit_code;
-	m->exiting = true;
 	evl_stop(&m->loop);
 }
 
@@ -364,7 +363,6 @@ static void on_signal(void *opaque, uint32_t events)
 		return;
 	log_info("stopping on signal %u", si.ssi_signo);
 	m->exit_code = 128 + (int)si.ssi_signo;
-	m->exiting = true;
 	evl_stop(&m->loop);
 }
 

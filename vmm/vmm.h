@@ -372,7 +372,6 @@ struct vm {
 	struct serial *serial;
 	struct i8042 i8042;
 	struct boot_timer boot_timer;
-	bool has_boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */
 	int exit_code; /* under exit_lock */
@@ -442,7 +441,6 @@ struct vmm {
 	bool boot_timer;
 	struct api_channel ch;
 	int metrics_timer_fd, signal_fd;
-	bool exiting;
 	int exit_code;
 };
 
