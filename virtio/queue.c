@@ -184,3 +184,54 @@ bool vq_needs_interrupt(struct vq *q)
 	event = load16(q->avail + 4 + 2 * q->size); /* used_event */
 	return (uint16_t)(now - event - 1) < (uint16_t)(now - old);
 }
+
+size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
+		size_t len, bool to_iov)
+{
+	size_t done = 0;
+	unsigned i;
+
+	for (i = 0; i < n && done < len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len - done)
+			chunk = len - done;
+		if (to_iov)
+			memcpy((uint8_t *)iov[i].iov_base + off,
+			       (uint8_t *)buf + done, chunk);
+		else
+			memcpy((uint8_t *)buf + done,
+			       (uint8_t *)iov[i].iov_base + off, chunk);
+		done += chunk;
+		off = 0;
+	}
+	return done;
+}
+
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+		   struct iovec *out)
+{
+	unsigned i, k = 0;
+
+	for (i = 0; i < n && len; i++) {
+		size_t chunk;
+
+		if (off >= iov[i].iov_len) {
+			off -= iov[i].iov_len;
+			continue;
+		}
+		chunk = iov[i].iov_len - off;
+		if (chunk > len)
+			chunk = len;
+		out[k].iov_base = (uint8_t *)iov[i].iov_base + off;
+		out[k++].iov_len = chunk;
+		len -= chunk;
+		off = 0;
+	}
+	return k;
+}

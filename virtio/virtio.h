@@ -83,6 +83,15 @@ void vq_reset(struct vq *q);
 /* Checks and maps the rings of a ready queue (size, alignment, every byte
  * in guest RAM). 0 or -EINVAL/-EFAULT. */
 MUST_CHECK int vq_activate(struct vq *q, const struct guest_mem *mem);
+/* Copies len bytes between buf and the iovecs' bytes starting at off
+ * (to_iov: into the iovecs). Returns the bytes copied (less when the
+ * iovecs end first). */
+size_t iov_copy(const struct iovec *iov, unsigned n, size_t off, void *buf,
+		size_t len, bool to_iov);
+/* Fills out (room for n entries) with the iovecs' bytes [off, off + len);
+ * returns the number of entries. */
+unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
+		   struct iovec *out);
 
 /* ---- mmio.c: the virtio-mmio transport ---- */
 struct vdev;
@@ -204,5 +213,72 @@ MUST_CHECK int vrng_create(struct vm *vm, const struct entropy_cfg *cfg,
 			   struct vrng **out, char *cmdline_extra,
 			   size_t extra_size);
 void vrng_destroy(struct vrng *r);
+
+/* ---- vsock_mux.c: the vsock host side, on Unix sockets ----
+ * Host -> guest: a client connects to uds_path and sends "CONNECT <port>\n";
+ * when the guest accepts, it reads "OK <host_port>\n" and the stream is raw.
+ * Guest -> host: a guest connect to CID 2, port P connects to
+ * "<uds_path>_<P>". Flow control is the virtio spec's credit scheme; every
+ * packet the guest sends is checked (CIDs, type, op, length, credit) and a
+ * bad one resets its connection. Not thread safe: the device lock. */
+#define VSOCK_HOST_CID 2
+#define VSOCK_TYPE_STREAM 1
+enum vsock_op {
+	VSOCK_OP_REQUEST = 1,
+	VSOCK_OP_RESPONSE,
+	VSOCK_OP_RST,
+	VSOCK_OP_SHUTDOWN,
+	VSOCK_OP_RW,
+	VSOCK_OP_CREDIT_UPDATE,
+	VSOCK_OP_CREDIT_REQUEST,
+};
+#define VSOCK_SHUTDOWN_RCV 1
+#define VSOCK_SHUTDOWN_SEND 2
+struct vsock_hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+#define VSOCK_HDR_LEN 44
+#define VSOCK_MAX_CONNS 1023
+#define VSOCK_CONN_BUF (64 * 1024) /* our buf_alloc, per connection */
+#define VSOCK_MAX_PAYLOAD (64 * 1024)
+#define VSOCK_FIRST_HOST_PORT (1U << 30)
+
+struct vsock_mux;
+/* Listens on uds_path (a stale socket there is replaced). 0 or -errno. */
+MUST_CHECK int vsock_mux_create(uint64_t guest_cid, const char *uds_path,
+				struct vsock_mux **out);
+void vsock_mux_destroy(struct vsock_mux *m);
+/* An epoll fd, readable when a host socket needs vsock_mux_poll(). */
+int vsock_mux_fd(const struct vsock_mux *m);
+void vsock_mux_poll(struct vsock_mux *m);
+/* One packet from the guest's tx queue: its header and the `avail` bytes
+ * that followed it in the chain. */
+void vsock_mux_from_guest(struct vsock_mux *m, const struct vsock_hdr *h,
+			  const struct iovec *payload, unsigned niov,
+			  size_t avail);
+/* Whether a packet waits for the guest (control or readable data). */
+bool vsock_mux_has_rx(const struct vsock_mux *m);
+/* Writes the next packet into a guest rx buffer of at least VSOCK_HDR_LEN
+ * bytes; returns its length, or 0 when nothing could be produced. */
+size_t vsock_mux_to_guest(struct vsock_mux *m, const struct iovec *iov,
+			  unsigned niov);
+/* Drops every connection (device or transport reset): host sockets are
+ * closed, nothing is sent to the guest. */
+void vsock_mux_reset(struct vsock_mux *m);
+unsigned vsock_mux_nr_conns(const struct vsock_mux *m);
+
+/* ---- vsock.c: virtio-vsock ---- */
+struct vsock_cfg;
+struct vvsock;
+MUST_CHECK int vvsock_create(struct vm *vm, const struct vsock_cfg *cfg,
+			     struct vvsock **out, char *cmdline_extra,
+			     size_t extra_size);
+void vvsock_destroy(struct vvsock *v);
+/* After a snapshot restore: every connection is dropped and the guest gets
+ * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue. */
+void vvsock_transport_reset(struct vvsock *v);
 
 #endif

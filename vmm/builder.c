@@ -251,6 +251,20 @@ static int add_entropy(struct vm *vm, const struct vm_config *cfg)
 	return 0;
 }
 
+static int add_vsock(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret;
+
+	if (!cfg->vsock.set)
+		return 0;
+	ret = vvsock_create(vm, &cfg->vsock, &vm->vsock, vm->cmdline_extra,
+			    sizeof(vm->cmdline_extra));
+	if (ret)
+		return build_fail(vm, ret, "vsock device (uds_path %s): %s",
+				  cfg->vsock.uds_path, strerror(-ret));
+	return 0;
+}
+
 static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_get_supported(vm->kvm_fd);
@@ -336,6 +350,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	if (!ret)
 		ret = add_entropy(vm, cfg);
 	if (!ret)
+		ret = add_vsock(vm, cfg);
+	if (!ret)
 		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
 		ret = create_vcpus(vm, cfg->machine.smt, &k);
@@ -375,6 +391,8 @@ void vm_destroy(struct vm *vm)
 	vm->nr_nets = 0;
 	vrng_destroy(vm->rng);
 	vm->rng = NULL;
+	vvsock_destroy(vm->vsock);
+	vm->vsock = NULL;
 	vm->nr_blks = vm->nr_vdevs = 0;
 	serial_destroy(vm->serial);
 	vm->serial = NULL;

@@ -49,14 +49,6 @@ static char *version_json(void)
 	return strdup("{\"firecracker_version\":\"" MICROVM_VERSION "\"}");
 }
 
-/* Devices the configuration names that this version cannot build yet. */
-static const char *missing_device(const struct vm_config *cfg)
-{
-	if (cfg->vsock.set)
-		return "vsock is configured, but virtio-vsock";
-	return NULL;
-}
-
 static void on_vm_exit(void *opaque, uint32_t events)
 {
 	struct vmm *m = opaque;
@@ -71,7 +63,6 @@ static void on_vm_exit(void *opaque, uint32_t events)
 
 int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 {
-	const char *missing = missing_device(&m->cfg);
 	int ret;
 
 	if (!m->cfg.boot.set) {
@@ -79,12 +70,6 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 			err, err_size,
 			"InstanceStart needs a boot source: PUT /boot-source first");
 		return -EINVAL;
-	}
-	if (missing) {
-		snprintf(err, err_size,
-			 "%s is not supported by this microvm version yet",
-			 missing);
-		return -ENOTSUP;
 	}
 	ret = vm_build(&m->vm, &m->cfg, m->boot_timer, &m->loop);
 	if (!ret)

@@ -311,6 +311,7 @@ struct serial;
 struct vblk; /* virtio/virtio.h */
 struct vrng;
 struct vnet;
+struct vvsock;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
@@ -388,6 +389,7 @@ struct vm {
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
 	struct vrng *rng; /* NULL without /entropy */
+	struct vvsock *vsock; /* NULL without /vsock */
 	struct vnet *nets[CONFIG_MAX_NETS];
 	unsigned nr_nets;
 	char err[512]; /* why vm_build/vm_start failed */

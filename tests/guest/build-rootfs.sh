@@ -18,8 +18,11 @@ for app in $("$busybox" --list); do
 	[ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done
 gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here/init.c"
-gcc -static -O2 -Wall -Wextra -Werror -o "$stage/bin/blkbench" "$here/blkbench.c"
-strip "$stage/init" "$stage/bin/blkbench"
+for tool in blkbench vsock-echo vsock-cat; do
+	gcc -static -O2 -Wall -Wextra -Werror -o "$stage/bin/$tool" "$here/$tool.c"
+	strip "$stage/bin/$tool"
+done
+strip "$stage/init"
 mkdir -p "$out"
 # Uncompressed on purpose: here the guest kernel runs under the nested
 # hypervisor's instruction emulator and gunzipping this 1.3 MB initrd takes
