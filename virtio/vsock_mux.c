@@ -576,6 +576,19 @@ static size_t conn_to_guest(struct vsock_mux *m, struct conn *c,
 	return VSOCK_HDR_LEN + (size_t)len;
 }
 
+static size_t rst_to_guest(struct vsock_mux *m, const struct iovec *iov,
+			   unsigned niov)
+{
+	struct rst *r = &m->rsts[m->rst_head];
+	struct vsock_hdr h;
+
+	fill_hdr(m, &h, r->local_port, r->peer_port, VSOCK_OP_RST);
+	m->rst_head = (m->rst_head + 1) % RST_QUEUE;
+	m->rst_len--;
+	iov_copy(iov, niov, 0, &h, sizeof(h), true);
+	return VSOCK_HDR_LEN;
+}
+
 bool vsock_mux_has_rx(const struct vsock_mux *m)
 {
 	return m->rst_len || m->rx_head;
@@ -591,19 +604,12 @@ size_t vsock_mux_to_guest(struct vsock_mux *m, const struct iovec *iov,
 		room += iov[i].iov_len;
 	if (room < VSOCK_HDR_LEN)
 		return 0;
-	if (m->rst_len) {
-		struct rst *r = &m->rsts[m->rst_head];
-		struct vsock_hdr h;
-
-		fill_hdr(m, &h, r->local_port, r->peer_port, VSOCK_OP_RST);
-		m->rst_head = (m->rst_head + 1) % RST_QUEUE;
-		m->rst_len--;
-		iov_copy(iov, niov, 0, &h, sizeof(h), true);
-		return VSOCK_HDR_LEN;
-	}
-	while (m->rx_head && !len)
+	while (!len && (m->rst_len || m->rx_head)) {
+		if (m->rst_len) /* reading a connection may queue one */
+			return rst_to_guest(m, iov, niov);
 		len = conn_to_guest(m, m->rx_head, iov, niov,
 				    room - VSOCK_HDR_LEN);
+	}
 	return len;
 }
 
