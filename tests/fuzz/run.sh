@@ -8,11 +8,13 @@ out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
 api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
+vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/vmm/log.c $root/vmm/metrics.c"
 mkdir -p "$out"
-for target in http json config vq; do
+for target in http json config vq vsock; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
+	[ "$target" = vsock ] && srcs=$vsock_srcs
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o "$bin" "$root/tests/fuzz/fuzz_$target.c" $srcs -lcjson -lm
