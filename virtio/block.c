@@ -323,15 +323,27 @@ static void on_rl_timer(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
-/* Device reset: wait for what is in flight, the guest reuses its memory. */
-static void blk_reset(struct vdev *d)
+/* Waits for every request in flight; push: complete them to the guest. */
+static void finish_inflight(struct vblk *b, bool push)
 {
-	struct vblk *b = d->priv;
 	struct io_uring_cqe *cqe;
 
 	while (b->async && b->inflight &&
 	       io_uring_wait_cqe(&b->ring, &cqe) == 0)
-		blk_complete(b, cqe, false);
+		blk_complete(b, cqe, push);
+}
+
+/* Device reset: wait for what is in flight, the guest reuses its memory. */
+static void blk_reset(struct vdev *d)
+{
+	finish_inflight(d->priv, false);
+}
+
+/* Before a snapshot: every request completes into guest memory. */
+static void blk_quiesce(struct vdev *d)
+{
+	finish_inflight(d->priv, true);
+	vdev_notify_used(d, 0);
 }
 
 static const struct vdev_ops blk_ops = {
@@ -342,6 +354,7 @@ static const struct vdev_ops blk_ops = {
 	.config_rw = blk_config_rw,
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
+	.quiesce = blk_quiesce,
 };
 
 static int setup_ring(struct vm *vm, struct vblk *b)
@@ -386,15 +399,12 @@ const char *vblk_id(const struct vblk *b)
 
 static int swap_backing(struct vblk *b, const char *path)
 {
-	struct io_uring_cqe *cqe;
 	uint64_t size;
 	int fd, ret = open_backing(path, b->read_only, &fd, &size);
 
 	if (ret)
 		return ret;
-	while (b->async && b->inflight &&
-	       io_uring_wait_cqe(&b->ring, &cqe) == 0)
-		blk_complete(b, cqe, true); /* finish on the old file */
+	finish_inflight(b, true); /* on the old file */
 	close(b->fd);
 	b->fd = fd;
 	b->size = size;

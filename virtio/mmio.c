@@ -369,3 +369,107 @@ void vdev_detach(struct vdev *d)
 		close(d->irq_fd);
 	d->irq_fd = -1;
 }
+
+void vdev_save(struct vdev *d, struct vdev_state *out)
+{
+	unsigned i;
+
+	pthread_mutex_lock(&d->lock);
+	if (d->activated && d->ops->quiesce)
+		d->ops->quiesce(d);
+	memset(out, 0, sizeof(*out));
+	*out = (struct vdev_state){
+		.index = d->index,
+		.device_id = d->ops->device_id,
+		.status = d->status,
+		.features_sel = d->features_sel,
+		.driver_features_sel = d->driver_features_sel,
+		.queue_sel = d->queue_sel,
+		.config_generation = d->config_generation,
+		.interrupt_status = d->interrupt_status,
+		.activated = d->activated,
+		.nr_queues = d->ops->num_queues,
+		.driver_features = d->driver_features,
+	};
+	for (i = 0; i < d->ops->num_queues; i++) {
+		const struct vq *q = &d->queues[i];
+
+		struct vq_state *st = &out->queues[i];
+
+		st->desc_gpa = q->desc_gpa;
+		st->avail_gpa = q->avail_gpa;
+		st->used_gpa = q->used_gpa;
+		st->size = q->size;
+		st->last_avail = q->last_avail;
+		st->used_idx = q->used_idx;
+		st->signalled_used = q->signalled_used;
+		st->ready = q->ready;
+		st->event_idx = q->event_idx;
+		st->indirect = q->indirect;
+		if (d->activated && q->ready)
+			gmem_mark_dirty(&d->vm->mem, q->used, 6 + 8u * q->size);
+	}
+	pthread_mutex_unlock(&d->lock);
+}
+
+static int restore_queue(struct vdev *d, struct vq *q,
+			 const struct vq_state *s)
+{
+	q->desc_gpa = s->desc_gpa;
+	q->avail_gpa = s->avail_gpa;
+	q->used_gpa = s->used_gpa;
+	q->size = s->size;
+	q->last_avail = s->last_avail;
+	q->used_idx = s->used_idx;
+	q->signalled_used = s->signalled_used;
+	q->ready = s->ready;
+	q->event_idx = s->event_idx;
+	q->indirect = s->indirect;
+	return d->activated && q->ready ? vq_map(q, &d->vm->mem) : 0;
+}
+
+/* Serves every queue once (kicks that were pending at snapshot time). */
+static void serve_queues(struct vdev *d)
+{
+	unsigned i;
+
+	for (i = 0; i < d->ops->num_queues; i++)
+		if (d->queues[i].ready)
+			d->ops->queue_notify(d, i);
+}
+
+int vdev_restore(struct vdev *d, const struct vdev_state *in)
+{
+	uint64_t one = 1;
+	unsigned i;
+	int ret = 0;
+
+	if (in->device_id != d->ops->device_id ||
+	    in->nr_queues != d->ops->num_queues)
+		return -EINVAL;
+	pthread_mutex_lock(&d->lock);
+	d->status = in->status;
+	d->features_sel = in->features_sel;
+	d->driver_features_sel = in->driver_features_sel;
+	d->queue_sel = in->queue_sel;
+	d->config_generation = in->config_generation;
+	d->interrupt_status = in->interrupt_status;
+	d->driver_features = in->driver_features;
+	d->activated = in->activated;
+	for (i = 0; i < d->ops->num_queues && !ret; i++)
+		ret = restore_queue(d, &d->queues[i], &in->queues[i]);
+	if (!ret && d->activated && d->ops->activate)
+		ret = d->ops->activate(d);
+	if (ret) {
+		reset_device(d);
+		pthread_mutex_unlock(&d->lock);
+		return -EINVAL;
+	}
+	if (d->activated && !(d->status & VIRTIO_STATUS_NEEDS_RESET))
+		serve_queues(d);
+	if (d->interrupt_status && write(d->irq_fd, &one, sizeof(one)) < 0)
+		log_warn("%s: cannot raise the restored interrupt",
+			 d->ops->name);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}

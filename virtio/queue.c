@@ -35,7 +35,7 @@ void vq_reset(struct vq *q)
 	memset(q, 0, sizeof(*q));
 }
 
-int vq_activate(struct vq *q, const struct guest_mem *mem)
+int vq_map(struct vq *q, const struct guest_mem *mem)
 {
 	uint64_t n = q->size;
 
@@ -48,8 +48,16 @@ int vq_activate(struct vq *q, const struct guest_mem *mem)
 	q->used = gmem_ptr(mem, q->used_gpa, 6 + 8 * n);
 	if (!q->desc || !q->avail || !q->used)
 		return -EFAULT;
-	q->last_avail = q->used_idx = q->signalled_used = 0;
 	return 0;
+}
+
+int vq_activate(struct vq *q, const struct guest_mem *mem)
+{
+	int ret = vq_map(q, mem);
+
+	if (!ret)
+		q->last_avail = q->used_idx = q->signalled_used = 0;
+	return ret;
 }
 
 /* Adds one buffer to the chain, enforcing readable-before-writable. */
@@ -64,6 +72,7 @@ static int add_buffer(const struct guest_mem *mem, struct vq_chain *c,
 	if (!p)
 		return -EFAULT;
 	if (d->flags & VRING_DESC_F_WRITE) {
+		gmem_mark_dirty(mem, p, d->len); /* for diff snapshots */
 		c->nr_in++;
 		c->in_len += d->len;
 	} else if (c->nr_in) {

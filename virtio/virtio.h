@@ -81,8 +81,10 @@ void vq_unpop(struct vq *q, uint16_t n);
 bool vq_needs_interrupt(struct vq *q);
 void vq_reset(struct vq *q);
 /* Checks and maps the rings of a ready queue (size, alignment, every byte
- * in guest RAM). 0 or -EINVAL/-EFAULT. */
+ * in guest RAM) and starts its indexes at 0. 0 or -EINVAL/-EFAULT. */
 MUST_CHECK int vq_activate(struct vq *q, const struct guest_mem *mem);
+/* The same checks and mapping, keeping the indexes (snapshot restore). */
+MUST_CHECK int vq_map(struct vq *q, const struct guest_mem *mem);
 /* Copies len bytes between buf and the iovecs' bytes starting at off
  * (to_iov: into the iovecs). Returns the bytes copied (less when the
  * iovecs end first). */
@@ -108,6 +110,8 @@ struct vdev_ops {
 	/* Queue q was kicked (VMM thread). */
 	void (*queue_notify)(struct vdev *d, unsigned q);
 	void (*reset)(struct vdev *d);
+	/* Before a snapshot: finish in-flight requests (optional). */
+	void (*quiesce)(struct vdev *d);
 };
 
 #define VDEV_MAX_QUEUES 4
@@ -149,6 +153,28 @@ void vdev_notify_used(struct vdev *d, unsigned q);
 void vdev_config_changed(struct vdev *d);
 /* A guest broke a queue: NEEDS_RESET plus a config interrupt. */
 void vdev_fail(struct vdev *d, const char *why);
+/* A device's transport and queue state, as a snapshot stores it (fixed
+ * layout, no pointers). */
+struct vq_state {
+	uint64_t desc_gpa, avail_gpa, used_gpa;
+	uint16_t size, last_avail, used_idx, signalled_used;
+	uint8_t ready, event_idx, indirect, pad[5];
+};
+struct vdev_state {
+	uint32_t index, device_id, status, features_sel;
+	uint32_t driver_features_sel, queue_sel, config_generation;
+	uint32_t interrupt_status, activated, nr_queues;
+	uint64_t driver_features;
+	struct vq_state queues[VDEV_MAX_QUEUES];
+};
+/* Snapshot: finishes in-flight work and copies the state out; marks the
+ * used rings dirty (devices write them). VMM thread, vCPUs parked. */
+void vdev_save(struct vdev *d, struct vdev_state *out);
+/* Restore into a freshly attached device of the same type: registers,
+ * queues (rings checked against guest RAM again), then the queues are
+ * served once and a pending interrupt is raised again. -EINVAL when the
+ * state does not fit this device. */
+MUST_CHECK int vdev_restore(struct vdev *d, const struct vdev_state *in);
 /* Register access entry point for the MMIO bus (vCPU threads). */
 void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		      bool is_write);

@@ -62,7 +62,10 @@ int kvm_set_memory(struct vm *vm)
 	unsigned i;
 
 	for (i = 0; i < gmem_regions(&vm->mem); i++) {
-		struct kvm_userspace_memory_region r = { .slot = i };
+		struct kvm_userspace_memory_region r = {
+			.slot = i,
+			.flags = vm->mem.dev_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+		};
 		uint64_t gpa, size, off;
 
 		gmem_region(&vm->mem, i, &gpa, &size, &off);

@@ -3,6 +3,7 @@
  * MMIO gap [GMEM_LOW_LIMIT, 4 GiB). gmem_ptr() is the one checked way in. */
 #include <errno.h>
 #include <linux/memfd.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -56,8 +57,47 @@ int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m)
 	return huge_2m ? map_hugetlb_memfd(mem) : map_anonymous(mem);
 }
 
+int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
+{
+	void *p;
+
+	memset(mem, 0, sizeof(*mem));
+	mem->memfd = -1;
+	if (size == 0 || size % 4096)
+		return -EINVAL;
+	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
+		 MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	if (p == MAP_FAILED)
+		return -errno;
+	mem->host = p;
+	mem->size = size;
+	mem->page_size = 4096;
+	return 0;
+}
+
+int gmem_track_dirty(struct guest_mem *mem)
+{
+	mem->dev_dirty = calloc((mem->size / 4096 + 63) / 64, 8);
+	return mem->dev_dirty ? 0 : -ENOMEM;
+}
+
+void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len)
+{
+	uint64_t first, last, page;
+
+	if (!mem->dev_dirty || !len)
+		return;
+	first = (uint64_t)((const uint8_t *)p - mem->host) / 4096;
+	last = ((uint64_t)((const uint8_t *)p - mem->host) + len - 1) / 4096;
+	for (page = first; page <= last && page < mem->size / 4096; page++)
+		__atomic_fetch_or(&mem->dev_dirty[page / 64], 1ULL << (page % 64),
+				  __ATOMIC_RELAXED);
+}
+
 void gmem_destroy(struct guest_mem *mem)
 {
+	free(mem->dev_dirty);
+	mem->dev_dirty = NULL;
 	if (mem->host)
 		munmap(mem->host, mem->size);
 	if (mem->memfd >= 0)

@@ -227,3 +227,26 @@ size_t serial_feed(struct serial *s, const uint8_t *buf, size_t len)
 	pthread_mutex_unlock(&s->lock);
 	return n;
 }
+
+void serial_save(struct serial *s, struct serial_state *out)
+{
+	pthread_mutex_lock(&s->lock);
+	*out = (struct serial_state){ s->ier, s->lcr, s->mcr, s->scr,
+				      s->fcr, s->dll, s->dlm, 0 };
+	pthread_mutex_unlock(&s->lock);
+}
+
+void serial_restore(struct serial *s, const struct serial_state *in)
+{
+	pthread_mutex_lock(&s->lock);
+	s->ier = in->ier;
+	s->lcr = in->lcr;
+	s->mcr = in->mcr;
+	s->scr = in->scr;
+	s->fcr = in->fcr;
+	s->dll = in->dll;
+	s->dlm = in->dlm;
+	s->thr_empty_pending = true; /* a waiting transmitter resumes */
+	update_irq(s);
+	pthread_mutex_unlock(&s->lock);
+}

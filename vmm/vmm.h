@@ -152,11 +152,21 @@ struct guest_mem {
 	uint64_t size; /* bytes of guest RAM */
 	size_t page_size; /* 4 KiB, or 2 MiB with huge pages */
 	int memfd; /* backing memfd, -1 when anonymous */
+	/* Diff snapshots: KVM logs the guest's writes; devices' writes into
+	 * guest RAM are marked here (a bit per 4 KiB page), NULL when off. */
+	uint64_t *dev_dirty;
 };
 
 /* Maps `size` bytes of RAM: anonymous, or a hugetlb memfd when huge_2m.
  * Returns 0 or -errno. */
 MUST_CHECK int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m);
+/* Maps a snapshot's memory file MAP_PRIVATE: pages are read on first
+ * touch and writes stay private to this process. 0 or -errno. */
+MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
+/* Starts tracking the pages devices write (for diff snapshots). */
+MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
+/* Marks host bytes [p, p + len) of guest RAM as written by a device. */
+void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len);
 void gmem_destroy(struct guest_mem *mem);
 /* Host pointer to [gpa, gpa + len) or NULL if any byte is not RAM. */
 MUST_CHECK void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa,
@@ -321,6 +331,12 @@ void serial_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 /* Queues host input bytes for the guest (VMM thread); returns how many
  * were accepted (the receive FIFO may be full). */
 size_t serial_feed(struct serial *s, const uint8_t *buf, size_t len);
+/* Register state for snapshots (received bytes not yet read are not kept). */
+struct serial_state {
+	uint8_t ier, lcr, mcr, scr, fcr, dll, dlm, pad;
+};
+void serial_save(struct serial *s, struct serial_state *out);
+void serial_restore(struct serial *s, const struct serial_state *in);
 
 /* i8042: a CPU reset (0xFE on port 0x64) calls reset_fn; key scancodes
  * queued by i8042_send_ctrl_alt_del() are read from port 0x60 with IRQ 1. */

@@ -1,0 +1,180 @@
+// SPDX-License-Identifier: Apache-2.0
+/* VM and vCPU state through KVM's get/set ioctls. Saving runs with every
+ * vCPU parked; restoring into fresh vCPUs follows the order KVM needs:
+ * CPUID (set when the vCPU was created), MP state, registers, special
+ * registers, XSAVE, XCRs, debug registers, LAPIC, MSRs, pending events,
+ * after the irqchips, the PIT and the KVM clock. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "snapshot/snapshot.h"
+
+struct msr_list {
+	struct kvm_msr_list hdr;
+	uint32_t index[SNAP_MAX_MSRS * 2];
+};
+
+struct one_msr {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e;
+};
+
+/* Every MSR KVM lists that this vCPU can read (some listed ones are
+ * absent on a given host: they are skipped one by one). */
+static int save_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
+{
+	static struct msr_list list;
+	uint32_t i;
+
+	list.hdr.nmsrs = SNAP_MAX_MSRS * 2;
+	if (ioctl(vm->kvm_fd, KVM_GET_MSR_INDEX_LIST, &list) < 0)
+		return -errno;
+	v->nmsrs = 0;
+	for (i = 0; i < list.hdr.nmsrs && v->nmsrs < SNAP_MAX_MSRS; i++) {
+		struct one_msr m = { .hdr.nmsrs = 1, .e.index = list.index[i] };
+
+		if (ioctl(fd, KVM_GET_MSRS, &m) == 1)
+			v->msrs[v->nmsrs++] = m.e;
+	}
+	return 0;
+}
+
+static int save_vcpu(const struct vm *vm, unsigned i, struct snap_vcpu *v)
+{
+	int fd = vm->vcpus[i].fd;
+
+	memset(v, 0, sizeof(*v));
+	v->index = i;
+	v->xcrs.nr_xcrs = 0;
+	if (ioctl(fd, KVM_GET_REGS, &v->regs) < 0 ||
+	    ioctl(fd, KVM_GET_SREGS, &v->sregs) < 0 ||
+	    ioctl(fd, KVM_GET_XSAVE, &v->xsave) < 0 ||
+	    ioctl(fd, KVM_GET_XCRS, &v->xcrs) < 0 ||
+	    ioctl(fd, KVM_GET_LAPIC, &v->lapic) < 0 ||
+	    ioctl(fd, KVM_GET_MP_STATE, &v->mp_state) < 0 ||
+	    ioctl(fd, KVM_GET_VCPU_EVENTS, &v->events) < 0 ||
+	    ioctl(fd, KVM_GET_DEBUGREGS, &v->debugregs) < 0)
+		return -errno;
+	return save_msrs(vm, fd, v);
+}
+
+static int save_vm(const struct vm *vm, struct snap_vm *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->pic_master.chip_id = KVM_IRQCHIP_PIC_MASTER;
+	s->pic_slave.chip_id = KVM_IRQCHIP_PIC_SLAVE;
+	s->ioapic.chip_id = KVM_IRQCHIP_IOAPIC;
+	if (ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->pic_master) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->pic_slave) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_IRQCHIP, &s->ioapic) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_PIT2, &s->pit) < 0 ||
+	    ioctl(vm->vm_fd, KVM_GET_CLOCK, &s->clock) < 0)
+		return -errno;
+	return 0;
+}
+
+int snap_save_kvm(const struct vm *vm, struct snap_state *s)
+{
+	unsigned i;
+	int ret;
+
+	s->vcpus = calloc(vm->nr_vcpus, sizeof(*s->vcpus));
+	if (!s->vcpus)
+		return -ENOMEM;
+	s->nr_vcpus = vm->nr_vcpus;
+	ret = save_vm(vm, &s->vm);
+	for (i = 0; i < vm->nr_vcpus && !ret; i++)
+		ret = save_vcpu(vm, i, &s->vcpus[i]);
+	return ret;
+}
+
+/* Sets the saved MSRs; one KVM refuses here is skipped, not fatal. */
+static void restore_msrs(int fd, const struct snap_vcpu *v)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->nmsrs; i++) {
+		struct one_msr m = { .hdr.nmsrs = 1, .e = v->msrs[i] };
+
+		if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
+			log_debug("restore: vCPU %u: MSR 0x%x not set",
+				  v->index, v->msrs[i].index);
+	}
+}
+
+static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
+			const char **what)
+{
+	int fd = vm->vcpus[v->index].fd;
+	struct kvm_xcrs xcrs = v->xcrs;
+
+	if (xcrs.nr_xcrs > KVM_MAX_XCRS)
+		xcrs.nr_xcrs = KVM_MAX_XCRS;
+#define SET(req, arg)                            \
+	do {                                     \
+		*what = #req;                    \
+		if (ioctl(fd, req, arg) < 0)     \
+			return -errno;           \
+	} while (0)
+	SET(KVM_SET_MP_STATE, &v->mp_state);
+	SET(KVM_SET_REGS, &v->regs);
+	SET(KVM_SET_SREGS, &v->sregs);
+	SET(KVM_SET_XSAVE, &v->xsave);
+	SET(KVM_SET_XCRS, &xcrs);
+	SET(KVM_SET_DEBUGREGS, &v->debugregs);
+	SET(KVM_SET_LAPIC, &v->lapic);
+	restore_msrs(fd, v);
+	SET(KVM_SET_VCPU_EVENTS, &v->events);
+#undef SET
+	return 0;
+}
+
+/* The KVM clock continues from the saved value, advanced by the wall
+ * time that passed since (KVM_CLOCK_REALTIME), when the host has it. */
+static int restore_vm(struct vm *vm, const struct snap_vm *s,
+		      const char **what)
+{
+	struct kvm_clock_data clock = s->clock;
+	struct kvm_irqchip chips[3] = { s->pic_master, s->pic_slave,
+					s->ioapic };
+	unsigned i;
+
+	clock.flags &= KVM_CLOCK_REALTIME;
+	*what = "KVM_SET_IRQCHIP";
+	for (i = 0; i < 3; i++) {
+		chips[i].chip_id = i; /* PIC master, slave, IOAPIC */
+		if (ioctl(vm->vm_fd, KVM_SET_IRQCHIP, &chips[i]) < 0)
+			return -errno;
+	}
+	*what = "KVM_SET_PIT2";
+	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &s->pit) < 0)
+		return -errno;
+	*what = "KVM_SET_CLOCK";
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0 &&
+	    (clock.flags = 0, ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0))
+		return -errno;
+	return 0;
+}
+
+int snap_restore_kvm(struct vm *vm, const struct snap_state *s, char *err,
+		     size_t err_size)
+{
+	const char *what = "";
+	unsigned i;
+	int ret = 0;
+
+	ret = restore_vm(vm, &s->vm, &what);
+	if (ret) {
+		snprintf(err, err_size, "%s: %s", what, strerror(-ret));
+		return ret;
+	}
+	for (i = 0; i < s->nr_vcpus && !ret; i++)
+		ret = restore_vcpu(vm, &s->vcpus[i], &what);
+	if (ret)
+		snprintf(err, err_size, "vCPU %u: %s: %s", i - 1, what,
+			 strerror(-ret));
+	return ret;
+}

@@ -1,0 +1,155 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Guest RAM into the memory file: Full writes every non-zero page of a
+ * file truncated to the RAM size (zero pages stay holes); Diff writes, in
+ * place, the pages KVM's dirty log and the devices' dirty bitmap name.
+ * Runs of pages go out in one pwrite. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "snapshot/snapshot.h"
+
+#define PAGE 4096ULL
+
+static bool page_is_zero(const uint8_t *p)
+{
+	const uint64_t *w = (const uint64_t *)(const void *)p;
+	size_t i;
+
+	for (i = 0; i < PAGE / 8; i++)
+		if (w[i])
+			return false;
+	return true;
+}
+
+static bool bit(const uint64_t *map, uint64_t i)
+{
+	return map[i / 64] & (1ULL << (i % 64));
+}
+
+/* Writes pages [first, first + n) of RAM at their own offsets. */
+static int write_run(int fd, const struct guest_mem *mem, uint64_t first,
+		     uint64_t n)
+{
+	const uint8_t *p = mem->host + first * PAGE;
+	uint64_t left = n * PAGE, off = first * PAGE;
+
+	while (left) {
+		ssize_t w = pwrite(fd, p, left, (off_t)off);
+
+		if (w <= 0)
+			return w < 0 ? -errno : -EIO;
+		p += w;
+		off += (uint64_t)w;
+		left -= (uint64_t)w;
+	}
+	return 0;
+}
+
+/* Writes every page for which want(page) holds, in runs. */
+static int write_pages(int fd, const struct guest_mem *mem,
+		       const uint64_t *dirty, uint64_t *written)
+{
+	uint64_t pages = mem->size / PAGE, i, start = 0;
+	bool in_run = false;
+	int ret = 0;
+
+	for (i = 0; i <= pages && !ret; i++) {
+		bool want = i < pages && (dirty ? bit(dirty, i) :
+						  !page_is_zero(mem->host +
+								i * PAGE));
+
+		if (want && !in_run)
+			start = i;
+		if (!want && in_run) {
+			ret = write_run(fd, mem, start, i - start);
+			*written += i - start;
+		}
+		in_run = want;
+	}
+	return ret;
+}
+
+/* KVM's dirty log of every slot, merged into one page bitmap (by host
+ * offset) with the devices' one; both logs start again empty. */
+static int collect_dirty(struct vm *vm, uint64_t *merged)
+{
+	uint64_t words = (vm->mem.size / PAGE + 63) / 64;
+	unsigned slot;
+
+	for (slot = 0; slot < gmem_regions(&vm->mem); slot++) {
+		uint64_t gpa, size, off, i;
+		uint64_t *log = calloc((size_t)((size / PAGE + 63) / 64), 8);
+		struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = log };
+
+		gmem_region(&vm->mem, slot, &gpa, &size, &off);
+		if (!log)
+			return -ENOMEM;
+		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0) {
+			free(log);
+			return -errno;
+		}
+		for (i = 0; i < size / PAGE; i++)
+			if (bit(log, i))
+				merged[(off / PAGE + i) / 64] |=
+					1ULL << ((off / PAGE + i) % 64);
+		free(log);
+	}
+	for (uint64_t w = 0; w < words; w++) {
+		merged[w] |= __atomic_exchange_n(&vm->mem.dev_dirty[w], 0,
+						 __ATOMIC_RELAXED);
+	}
+	return 0;
+}
+
+static int open_memory_file(const char *path, bool diff, uint64_t size)
+{
+	struct stat st;
+	int fd = open(path, diff ? O_WRONLY | O_CLOEXEC :
+				   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+		      0600);
+
+	if (fd < 0)
+		return -errno;
+	if (!diff && ftruncate(fd, (off_t)size) < 0) {
+		close(fd);
+		return -errno;
+	}
+	if (diff && (fstat(fd, &st) < 0 || (uint64_t)st.st_size != size)) {
+		close(fd);
+		return -ERANGE; /* not this VM's memory file */
+	}
+	return fd;
+}
+
+int snap_write_memory(struct vm *vm, const char *path, bool diff,
+		      uint64_t *pages_written)
+{
+	uint64_t words = (vm->mem.size / PAGE + 63) / 64;
+	uint64_t *dirty = NULL;
+	int fd, ret = 0;
+
+	*pages_written = 0;
+	if (diff && !vm->mem.dev_dirty)
+		return -ENOTSUP;
+	if (vm->mem.dev_dirty) {
+		dirty = calloc((size_t)words, 8);
+		ret = dirty ? collect_dirty(vm, dirty) : -ENOMEM;
+	}
+	fd = ret ? ret : open_memory_file(path, diff, vm->mem.size);
+	if (fd >= 0) {
+		ret = write_pages(fd, &vm->mem, diff ? dirty : NULL,
+				  pages_written);
+		if (!ret && fdatasync(fd) < 0)
+			ret = -errno;
+		close(fd);
+	} else {
+		ret = fd;
+	}
+	free(dirty);
+	return ret;
+}

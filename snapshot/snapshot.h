@@ -1,0 +1,94 @@
+/* SPDX-License-Identifier: Apache-2.0 */
+/*
+ * snapshot/ — saving a paused VM to two files and restoring it in a fresh
+ * process.
+ *
+ * Contract:
+ * - A snapshot is a state file and a memory file. The memory file is guest
+ *   RAM byte for byte (file offset = offset in the single host mapping,
+ *   zero pages left as holes). The state file (format.c) is: a 32-byte
+ *   header (magic "MVMSNAP\0", format version, architecture, payload
+ *   length, CRC-32 of the payload) and typed sections of fixed sizes: the
+ *   VM's configuration as JSON, the VM (irqchips, PIT, KVM clock), each
+ *   vCPU, the serial port and each virtio device with its queues.
+ * - The state file is untrusted: snap_read_file() caps its size, checks
+ *   the header, the CRC and every section before the caller maps or creates
+ *   anything, and names what is wrong.
+ * - snapshot_create() runs on the VMM thread with every vCPU parked;
+ *   snapshot_load() on the VMM thread of a process that has not started a
+ *   VM. Guest memory for Uffd restores is served by a separate process
+ *   (uffd/, `microvm-uffd`) over the handshake of API-CONTRACT.md.
+ */
+#ifndef MICROVM_SNAPSHOT_H
+#define MICROVM_SNAPSHOT_H
+
+#include <linux/kvm.h>
+#include <stdint.h>
+
+#include "virtio/virtio.h"
+
+#define SNAP_MAGIC "MVMSNAP"
+#define SNAP_VERSION 1
+#define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
+#define SNAP_MAX_FILE (4U << 20)
+#define SNAP_MAX_CONFIG (64U << 10)
+#define SNAP_MAX_MSRS 256
+
+struct snap_vcpu {
+	uint32_t index, nmsrs;
+	struct kvm_regs regs;
+	struct kvm_sregs sregs;
+	struct kvm_xsave xsave;
+	struct kvm_xcrs xcrs;
+	struct kvm_lapic_state lapic;
+	struct kvm_mp_state mp_state;
+	struct kvm_vcpu_events events;
+	struct kvm_debugregs debugregs;
+	struct kvm_msr_entry msrs[SNAP_MAX_MSRS];
+};
+
+struct snap_vm {
+	struct kvm_irqchip pic_master, pic_slave, ioapic;
+	struct kvm_pit_state2 pit;
+	struct kvm_clock_data clock;
+};
+
+struct snap_state {
+	char *config_json; /* NUL-terminated */
+	struct snap_vm vm;
+	struct serial_state serial;
+	unsigned nr_vcpus, nr_vdevs;
+	struct snap_vcpu *vcpus; /* nr_vcpus of them */
+	struct vdev_state vdevs[VIRTIO_MAX_DEVICES];
+};
+
+/* ---- format.c: the state file ---- */
+uint32_t snap_crc32(const void *buf, size_t len);
+/* Encodes s into a malloc'd buffer. 0 or -ENOMEM. */
+MUST_CHECK int snap_encode(const struct snap_state *s, uint8_t **out,
+			   size_t *len);
+/* Decodes and checks an untrusted buffer; on error, -EINVAL with err set
+ * and s left empty. */
+MUST_CHECK int snap_decode(const uint8_t *buf, size_t len,
+			   struct snap_state *s, char *err, size_t err_size);
+MUST_CHECK int snap_read_file(const char *path, struct snap_state *s,
+			      char *err, size_t err_size);
+/* Writes atomically (a temporary file renamed over path). 0 or -errno. */
+MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
+void snap_state_free(struct snap_state *s);
+
+/* ---- kvm_state.c: VM and vCPU state through KVM ---- */
+MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
+/* Restores into a VM whose vCPUs exist and have not run. */
+MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
+				char *err, size_t err_size);
+
+/* ---- memory_file.c: guest RAM to and from the memory file ---- */
+/* Full: every non-zero page (the file is truncated to the RAM size first,
+ * so zero pages stay holes). Diff: only pages dirtied since the last
+ * snapshot (KVM's dirty log plus the pages devices wrote), written in place
+ * into the existing file. Either way the dirty logs start again. */
+MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
+				 uint64_t *pages_written);
+
+#endif
