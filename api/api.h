@@ -134,6 +134,28 @@ struct metrics_cfg {
 	char path[CONFIG_PATH_MAX];
 };
 
+/* PUT /snapshot/create (VM paused). */
+struct snapshot_create_cfg {
+	char snapshot_path[CONFIG_PATH_MAX];
+	char mem_file_path[CONFIG_PATH_MAX];
+	bool diff; /* snapshot_type Diff */
+};
+
+/* PUT /snapshot/load (fresh process). */
+struct snapshot_load_cfg {
+	char snapshot_path[CONFIG_PATH_MAX];
+	bool uffd; /* mem_backend.backend_type Uffd (else File) */
+	char backend_path[CONFIG_PATH_MAX]; /* memory file or uffd socket */
+	bool track_dirty_pages, resume_vm;
+	unsigned nr_net_overrides;
+	struct {
+		char iface_id[CONFIG_ID_MAX];
+		char host_dev[16];
+	} net_overrides[CONFIG_MAX_NETS];
+	bool has_vsock_override;
+	char vsock_uds[108];
+};
+
 /* The whole configuration of a VM: what GET /vm/config returns. */
 struct vm_config {
 	struct boot_source_cfg boot;
@@ -176,6 +198,12 @@ API_MUST_CHECK int parse_net_patch(const struct cJSON *j, const char *where,
 API_MUST_CHECK int parse_vsock(const struct cJSON *j, const char *where,
 			       struct vsock_cfg *out, bool *deprecated,
 			       struct api_err *e);
+API_MUST_CHECK int parse_snapshot_create(const struct cJSON *j,
+					 struct snapshot_create_cfg *out,
+					 struct api_err *e);
+API_MUST_CHECK int parse_snapshot_load(const struct cJSON *j,
+				       struct snapshot_load_cfg *out,
+				       bool *deprecated, struct api_err *e);
 API_MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
 				 struct entropy_cfg *out, struct api_err *e);
 API_MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
@@ -194,6 +222,10 @@ int api_fail(struct api_err *e, const char *fmt, ...)
 /* Parses and validates a config text. 0, or -EINVAL with e->msg. */
 API_MUST_CHECK int config_parse(const char *json, size_t len,
 				struct vm_config *cfg, struct api_err *e);
+/* A snapshot's saved config: as config_parse, without the boot source
+ * (the kernel is already in guest memory). */
+API_MUST_CHECK int config_parse_saved(const char *json, size_t len,
+				      struct vm_config *cfg, struct api_err *e);
 /* Reads (size-capped) and parses a config file. */
 API_MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
 			       struct api_err *e);
@@ -260,6 +292,8 @@ enum api_op {
 	OP_PUT_LOGGER,
 	OP_PUT_METRICS,
 	OP_PATCH_VM,
+	OP_SNAPSHOT_CREATE,
+	OP_SNAPSHOT_LOAD,
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
@@ -280,6 +314,8 @@ struct api_request {
 		struct entropy_cfg entropy;
 		struct logger_cfg logger;
 		struct metrics_cfg metrics;
+		struct snapshot_create_cfg snap_create;
+		struct snapshot_load_cfg snap_load;
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
 	} u;
 };

@@ -175,8 +175,8 @@ static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 	return api_fail(e, "unknown top-level key '%s'", k);
 }
 
-int config_parse(const char *json, size_t len, struct vm_config *cfg,
-		 struct api_err *e)
+static int parse_root(const char *json, size_t len, struct vm_config *cfg,
+		      bool saved, struct api_err *e)
 {
 	const cJSON *it;
 	cJSON *root;
@@ -195,14 +195,28 @@ int config_parse(const char *json, size_t len, struct vm_config *cfg,
 		return api_fail(e, "the config must be a JSON object");
 	}
 	cJSON_ArrayForEach(it, root) {
+		if (saved && !strcmp(it->string, "boot-source"))
+			continue; /* the kernel is in the snapshot's memory */
 		ret = parse_key(it, cfg, e);
 		if (ret)
 			break;
 	}
-	if (!ret && !cfg->boot.set)
+	if (!ret && !saved && !cfg->boot.set)
 		ret = api_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);
 	return ret;
+}
+
+int config_parse(const char *json, size_t len, struct vm_config *cfg,
+		 struct api_err *e)
+{
+	return parse_root(json, len, cfg, false, e);
+}
+
+int config_parse_saved(const char *json, size_t len, struct vm_config *cfg,
+		       struct api_err *e)
+{
+	return parse_root(json, len, cfg, true, e);
 }
 
 int config_load(const char *path, struct vm_config *cfg, struct api_err *e)

@@ -547,3 +547,148 @@ int parse_metrics(const cJSON *j, const char *where, struct metrics_cfg *out,
 	out->set = !ret;
 	return ret;
 }
+
+int parse_snapshot_create(const cJSON *j, struct snapshot_create_cfg *out,
+			  struct api_err *e)
+{
+	static const char *const keys[] = { "snapshot_path", "mem_file_path",
+					    "snapshot_type", "version", NULL };
+	static const char *const types[] = { "Full", "Diff", NULL };
+	const char *where = "snapshot/create";
+	unsigned type = 0;
+	int ret = check_keys(j, where, keys, e);
+
+	memset(out, 0, sizeof(*out));
+	if (!ret)
+		ret = get_nonempty(j, where, "snapshot_path",
+				   out->snapshot_path,
+				   sizeof(out->snapshot_path), e);
+	if (!ret)
+		ret = get_nonempty(j, where, "mem_file_path",
+				   out->mem_file_path,
+				   sizeof(out->mem_file_path), e);
+	if (!ret)
+		ret = get_enum(j, where, "snapshot_type", types, &type, NULL,
+			       e);
+	out->diff = type == 1;
+	return ret;
+}
+
+static int parse_mem_backend(const cJSON *j, struct snapshot_load_cfg *out,
+			     struct api_err *e)
+{
+	static const char *const keys[] = { "backend_type", "backend_path",
+					    NULL };
+	static const char *const types[] = { "File", "Uffd", NULL };
+	const char *where = "snapshot/load.mem_backend";
+	unsigned type = 0;
+	bool present;
+	int ret = check_keys(j, where, keys, e);
+
+	if (!ret)
+		ret = get_enum(j, where, "backend_type", types, &type, &present,
+			       e);
+	if (!ret && !present)
+		ret = api_fail(e, "%s: missing 'backend_type'", where);
+	if (!ret)
+		ret = get_nonempty(j, where, "backend_path", out->backend_path,
+				   sizeof(out->backend_path), e);
+	out->uffd = type == 1;
+	return ret;
+}
+
+static int parse_net_overrides(const cJSON *arr, struct snapshot_load_cfg *out,
+			       struct api_err *e)
+{
+	static const char *const keys[] = { "iface_id", "host_dev_name", NULL };
+	const char *where = "snapshot/load.network_overrides";
+	const cJSON *it;
+	int ret = 0;
+
+	if (!cJSON_IsArray(arr))
+		return api_fail(e, "%s: expected an array", where);
+	cJSON_ArrayForEach(it, arr) {
+		if (out->nr_net_overrides == CONFIG_MAX_NETS)
+			return api_fail(e, "%s: more than %d entries", where,
+					CONFIG_MAX_NETS);
+		ret = check_keys(it, where, keys, e);
+		if (!ret)
+			ret = get_id(it, where, "iface_id",
+				     out->net_overrides[out->nr_net_overrides]
+					     .iface_id,
+				     e);
+		if (!ret)
+			ret = get_nonempty(
+				it, where, "host_dev_name",
+				out->net_overrides[out->nr_net_overrides]
+					.host_dev,
+				sizeof(out->net_overrides[0].host_dev), e);
+		if (ret)
+			return ret;
+		out->nr_net_overrides++;
+	}
+	return 0;
+}
+
+static int parse_load_options(const cJSON *j, struct snapshot_load_cfg *out,
+			      bool *deprecated, struct api_err *e)
+{
+	static const char *const keys[] = { "uds_path", NULL };
+	const char *where = "snapshot/load";
+	const cJSON *v;
+	bool legacy_diff = false;
+	int ret = get_bool(j, where, "track_dirty_pages", false,
+			   &out->track_dirty_pages, NULL, e);
+
+	if (!ret)
+		ret = get_bool(j, where, "enable_diff_snapshots", false,
+			       &legacy_diff, deprecated, e);
+	out->track_dirty_pages |= legacy_diff;
+	if (!ret)
+		ret = get_bool(j, where, "resume_vm", false, &out->resume_vm,
+			       NULL, e);
+	if (!ret && (v = member(j, "network_overrides")))
+		ret = parse_net_overrides(v, out, e);
+	if (!ret && (v = member(j, "vsock_override"))) {
+		ret = check_keys(v, "snapshot/load.vsock_override", keys, e);
+		if (!ret)
+			ret = get_nonempty(v, "snapshot/load.vsock_override",
+					   "uds_path", out->vsock_uds,
+					   sizeof(out->vsock_uds), e);
+		out->has_vsock_override = !ret;
+	}
+	return ret;
+}
+
+int parse_snapshot_load(const cJSON *j, struct snapshot_load_cfg *out,
+			bool *deprecated, struct api_err *e)
+{
+	static const char *const keys[] = {
+		"snapshot_path",     "mem_backend",	      "mem_file_path",
+		"track_dirty_pages", "enable_diff_snapshots", "resume_vm",
+		"network_overrides", "vsock_override",	      NULL
+	};
+	const char *where = "snapshot/load";
+	const cJSON *backend = member(j, "mem_backend");
+	int ret = check_keys(j, where, keys, e);
+
+	memset(out, 0, sizeof(*out));
+	if (!ret)
+		ret = get_nonempty(j, where, "snapshot_path",
+				   out->snapshot_path,
+				   sizeof(out->snapshot_path), e);
+	if (!ret && backend && member(j, "mem_file_path"))
+		ret = api_fail(
+			e, "%s: give mem_backend or mem_file_path, not both",
+			where);
+	else if (!ret && backend)
+		ret = parse_mem_backend(backend, out, e);
+	else if (!ret) {
+		ret = get_nonempty(j, where, "mem_file_path", out->backend_path,
+				   sizeof(out->backend_path), e);
+		*deprecated = true;
+	}
+	if (!ret)
+		ret = parse_load_options(j, out, deprecated, e);
+	return ret;
+}

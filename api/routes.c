@@ -155,6 +155,8 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PUT, "/logger", OP_PUT_LOGGER },
 	{ HTTP_PUT, "/metrics", OP_PUT_METRICS },
 	{ HTTP_PATCH, "/vm", OP_PATCH_VM },
+	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE },
+	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD },
 };
 
 static int parse_body(const cJSON *j, struct api_request *req,
@@ -178,6 +180,11 @@ static int parse_body(const cJSON *j, struct api_request *req,
 		return parse_logger(j, "logger", &req->u.logger, e);
 	case OP_PUT_METRICS:
 		return parse_metrics(j, "metrics", &req->u.metrics, e);
+	case OP_SNAPSHOT_CREATE:
+		return parse_snapshot_create(j, &req->u.snap_create, e);
+	case OP_SNAPSHOT_LOAD:
+		return parse_snapshot_load(j, &req->u.snap_load,
+					   &req->deprecated, e);
 	default:
 		return parse_vm_state(j, req, e);
 	}
@@ -216,9 +223,9 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/snapshot", "/mmds",
-						"/balloon",  "/cpu-config",
-						"/hotplug",  NULL };
+	static const char *const prefixes[] = { "/mmds", "/balloon",
+						"/cpu-config", "/hotplug",
+						NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)

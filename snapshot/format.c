@@ -79,8 +79,7 @@ static int put(struct writer *w, const void *p, size_t n)
 	return 0;
 }
 
-static int put_section(struct writer *w, uint32_t type, const void *p,
-		       size_t n)
+static int put_section(struct writer *w, uint32_t type, const void *p, size_t n)
 {
 	struct section_header h = { type, (uint32_t)n };
 
@@ -220,8 +219,8 @@ static int read_vdev(struct reader *r, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
-static int read_once(struct reader *r, bool *seen, const char *what,
-		     void *dst, size_t size, const uint8_t *p, uint32_t len)
+static int read_once(struct reader *r, bool *seen, const char *what, void *dst,
+		     size_t size, const uint8_t *p, uint32_t len)
 {
 	int ret = want_size(r, what, len, size);
 
@@ -266,15 +265,17 @@ static int check_header(struct reader *r, const uint8_t *buf, size_t len)
 	if (memcmp(h.magic, SNAP_MAGIC, sizeof(h.magic)))
 		return fail(r, "not a microvm snapshot (bad magic)");
 	if (h.version != SNAP_VERSION)
-		return fail(r, "snapshot format version %u, this microvm reads %u",
+		return fail(r,
+			    "snapshot format version %u, this microvm reads %u",
 			    h.version, SNAP_VERSION);
 	if (h.arch != SNAP_ARCH_X86_64)
 		return fail(r, "snapshot of architecture %u, this is x86_64",
 			    h.arch);
 	if (h.payload_len != len - sizeof(h))
-		return fail(r, "truncated or padded: payload %zu bytes, header says %llu",
-			    len - sizeof(h),
-			    (unsigned long long)h.payload_len);
+		return fail(
+			r,
+			"truncated or padded: payload %zu bytes, header says %llu",
+			len - sizeof(h), (unsigned long long)h.payload_len);
 	if (snap_crc32(buf + sizeof(h), len - sizeof(h)) != h.crc)
 		return fail(r, "CRC mismatch: the file is corrupt");
 	return 0;
@@ -288,15 +289,14 @@ static int check_complete(struct reader *r)
 			    !r->seen_vm	    ? "VM" :
 					      "serial");
 	if (!r->s->nr_vcpus ||
-	    r->vcpu_seen != (r->s->nr_vcpus == 32 ?
-				     0xffffffffu :
-				     (1U << r->s->nr_vcpus) - 1))
+	    r->vcpu_seen != (r->s->nr_vcpus == 32 ? 0xffffffffu :
+						    (1U << r->s->nr_vcpus) - 1))
 		return fail(r, "vCPU sections are not 0..%u", r->s->nr_vcpus);
 	return 0;
 }
 
-int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s,
-		char *err, size_t err_size)
+int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s, char *err,
+		size_t err_size)
 {
 	struct reader r = { .s = s, .err = err, .err_size = err_size };
 	size_t off = sizeof(struct file_header);

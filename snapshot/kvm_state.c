@@ -113,11 +113,11 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 
 	if (xcrs.nr_xcrs > KVM_MAX_XCRS)
 		xcrs.nr_xcrs = KVM_MAX_XCRS;
-#define SET(req, arg)                            \
-	do {                                     \
-		*what = #req;                    \
-		if (ioctl(fd, req, arg) < 0)     \
-			return -errno;           \
+#define SET(req, arg)                        \
+	do {                                 \
+		*what = #req;                \
+		if (ioctl(fd, req, arg) < 0) \
+			return -errno;       \
 	} while (0)
 	SET(KVM_SET_MP_STATE, &v->mp_state);
 	SET(KVM_SET_REGS, &v->regs);
@@ -134,8 +134,7 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 
 /* The KVM clock continues from the saved value, advanced by the wall
  * time that passed since (KVM_CLOCK_REALTIME), when the host has it. */
-static int restore_vm(struct vm *vm, const struct snap_vm *s,
-		      const char **what)
+static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
 {
 	struct kvm_clock_data clock = s->clock;
 	struct kvm_irqchip chips[3] = { s->pic_master, s->pic_slave,

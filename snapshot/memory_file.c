@@ -59,9 +59,9 @@ static int write_pages(int fd, const struct guest_mem *mem,
 	int ret = 0;
 
 	for (i = 0; i <= pages && !ret; i++) {
-		bool want = i < pages && (dirty ? bit(dirty, i) :
-						  !page_is_zero(mem->host +
-								i * PAGE));
+		bool want = i < pages &&
+			    (dirty ? bit(dirty, i) :
+				     !page_is_zero(mem->host + i * PAGE));
 
 		if (want && !in_run)
 			start = i;
@@ -109,8 +109,9 @@ static int collect_dirty(struct vm *vm, uint64_t *merged)
 static int open_memory_file(const char *path, bool diff, uint64_t size)
 {
 	struct stat st;
-	int fd = open(path, diff ? O_WRONLY | O_CLOEXEC :
-				   O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
+	int fd = open(path,
+		      diff ? O_WRONLY | O_CLOEXEC :
+			     O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
 		      0600);
 
 	if (fd < 0)

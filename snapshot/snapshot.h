@@ -69,10 +69,10 @@ MUST_CHECK int snap_encode(const struct snap_state *s, uint8_t **out,
 			   size_t *len);
 /* Decodes and checks an untrusted buffer; on error, -EINVAL with err set
  * and s left empty. */
-MUST_CHECK int snap_decode(const uint8_t *buf, size_t len,
-			   struct snap_state *s, char *err, size_t err_size);
-MUST_CHECK int snap_read_file(const char *path, struct snap_state *s,
-			      char *err, size_t err_size);
+MUST_CHECK int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s,
+			   char *err, size_t err_size);
+MUST_CHECK int snap_read_file(const char *path, struct snap_state *s, char *err,
+			      size_t err_size);
 /* Writes atomically (a temporary file renamed over path). 0 or -errno. */
 MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
 void snap_state_free(struct snap_state *s);
@@ -90,5 +90,22 @@ MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
  * into the existing file. Either way the dirty logs start again. */
 MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
 				 uint64_t *pages_written);
+
+/* ---- uffd.c: the Uffd memory backend ---- */
+/* Registers mem with a new userfaultfd and sends it to the handler on
+ * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */
+MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
+				const char *sock_path, int *sock_out);
+
+/* ---- snapshot.c: PUT /snapshot/create and /snapshot/load ---- */
+MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
+			       const struct snapshot_create_cfg *c, char *err,
+			       size_t err_size);
+/* Reads and checks the state file, then the saved configuration with the
+ * request's overrides applied, into *cfg (logger and metrics kept). */
+MUST_CHECK int snapshot_prepare_load(const struct snapshot_load_cfg *l,
+				     struct snap_state *s,
+				     struct vm_config *cfg, char *err,
+				     size_t err_size);
 
 #endif

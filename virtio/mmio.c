@@ -349,7 +349,7 @@ int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 	snprintf(cmdline_extra + used, extra_size - used,
 		 "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
 		 (unsigned long long)base, irq);
-	vm->nr_vdevs++;
+	vm->vdevs[vm->nr_vdevs++] = d;
 	return 0;
 }
 
@@ -412,8 +412,7 @@ void vdev_save(struct vdev *d, struct vdev_state *out)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static int restore_queue(struct vdev *d, struct vq *q,
-			 const struct vq_state *s)
+static int restore_queue(struct vdev *d, struct vq *q, const struct vq_state *s)
 {
 	q->desc_gpa = s->desc_gpa;
 	q->avail_gpa = s->avail_gpa;

@@ -10,10 +10,12 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include "api/api.h"
+#include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
 #include "vmm/vmm.h"
 
@@ -279,9 +281,21 @@ static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
 	if (ret)
 		return build_fail(vm, ret, "cannot create vCPU %u: %s", i - 1,
 				  strerror(-ret));
-	ret = vcpu_setup_boot_regs(&vm->vcpus[0], k);
+	ret = k ? vcpu_setup_boot_regs(&vm->vcpus[0], k) : 0;
 	if (ret)
 		return build_fail(vm, ret, "cannot set boot registers: %s",
+				  strerror(-ret));
+	return 0;
+}
+
+static int register_memory(struct vm *vm, bool track_dirty)
+{
+	int ret = track_dirty ? gmem_track_dirty(&vm->mem) : 0;
+
+	if (!ret)
+		ret = kvm_set_memory(vm);
+	if (ret)
+		return build_fail(vm, ret, "KVM_SET_USER_MEMORY_REGION: %s",
 				  strerror(-ret));
 	return 0;
 }
@@ -299,11 +313,7 @@ static int create_memory(struct vm *vm, const struct machine_cfg *m)
 				" in 2 MiB huge pages (reserve them in /proc/sys/vm/nr_hugepages)" :
 				"",
 			strerror(-ret));
-	ret = kvm_set_memory(vm);
-	if (ret)
-		return build_fail(vm, ret, "KVM_SET_USER_MEMORY_REGION: %s",
-				  strerror(-ret));
-	return 0;
+	return register_memory(vm, m->track_dirty_pages);
 }
 
 static void vm_init_empty(struct vm *vm, struct event_loop *loop)
@@ -311,7 +321,7 @@ static void vm_init_empty(struct vm *vm, struct event_loop *loop)
 	unsigned i;
 
 	memset(vm, 0, sizeof(*vm));
-	vm->kvm_fd = vm->vm_fd = vm->exit_efd = -1;
+	vm->kvm_fd = vm->vm_fd = vm->exit_efd = vm->uffd_sock = -1;
 	vm->mem.memfd = -1;
 	vm->loop = loop;
 	pthread_mutex_init(&vm->exit_lock, NULL);
@@ -321,28 +331,28 @@ static void vm_init_empty(struct vm *vm, struct event_loop *loop)
 		vm->vcpus[i].fd = -1;
 }
 
-int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
-	     struct event_loop *loop)
+static int open_vm(struct vm *vm, const struct vm_config *cfg,
+		   struct event_loop *loop)
 {
-	struct kernel_image k;
-	struct boot_layout b = { 0 };
 	int ret;
 
 	vm_init_empty(vm, loop);
-	boot_timer_start(&vm->boot_timer); /* InstanceStart */
+	boot_timer_start(&vm->boot_timer); /* InstanceStart or LoadSnapshot */
 	vm->nr_vcpus = cfg->machine.vcpu_count;
 	ret = kvm_open_vm(vm);
 	if (ret)
 		return build_fail(vm, ret,
 				  "cannot create a KVM VM (/dev/kvm): %s",
 				  strerror(-ret));
-	ret = create_memory(vm, &cfg->machine);
-	if (!ret)
-		ret = load_kernel_file(vm, cfg->boot.kernel_path, &k);
-	if (!ret && cfg->boot.initrd_path[0])
-		ret = load_initrd_file(vm, cfg->boot.initrd_path, &k, &b);
-	if (!ret)
-		ret = add_legacy_devices(vm, boot_timer);
+	return 0;
+}
+
+/* Every device of the config, in the order that fixes their MMIO slots. */
+static int add_devices(struct vm *vm, const struct vm_config *cfg,
+		       bool boot_timer)
+{
+	int ret = add_legacy_devices(vm, boot_timer);
+
 	if (!ret)
 		ret = add_drives(vm, cfg);
 	if (!ret)
@@ -351,10 +361,105 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 		ret = add_entropy(vm, cfg);
 	if (!ret)
 		ret = add_vsock(vm, cfg);
+	return ret;
+}
+
+int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
+	     struct event_loop *loop)
+{
+	struct kernel_image k;
+	struct boot_layout b = { 0 };
+	int ret = open_vm(vm, cfg, loop);
+
+	if (!ret)
+		ret = create_memory(vm, &cfg->machine);
+	if (!ret)
+		ret = load_kernel_file(vm, cfg->boot.kernel_path, &k);
+	if (!ret && cfg->boot.initrd_path[0])
+		ret = load_initrd_file(vm, cfg->boot.initrd_path, &k, &b);
+	if (!ret)
+		ret = add_devices(vm, cfg, boot_timer);
 	if (!ret)
 		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
 		ret = create_vcpus(vm, cfg->machine.smt, &k);
+	if (!ret)
+		ret = setup_stdin(vm);
+	return ret;
+}
+
+/* File: the memory file mapped MAP_PRIVATE. Uffd: anonymous memory whose
+ * pages the handler on backend_path provides. */
+static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
+			       const struct snapshot_load_cfg *l)
+{
+	uint64_t size = (uint64_t)cfg->machine.mem_size_mib << 20;
+	struct stat st;
+	int fd, ret;
+
+	if (l->uffd) {
+		ret = gmem_create(&vm->mem, size, false);
+		if (!ret)
+			ret = snap_uffd_attach(&vm->mem, l->backend_path,
+					       &vm->uffd_sock);
+	} else {
+		fd = open(l->backend_path, O_RDONLY | O_CLOEXEC);
+		ret = fd < 0 || fstat(fd, &st) < 0 ?
+			      -errno :
+		      (uint64_t)st.st_size != size ?
+			      -ERANGE :
+			      gmem_map_file(&vm->mem, size, fd);
+		if (fd >= 0)
+			close(fd);
+	}
+	if (ret)
+		return build_fail(
+			vm, ret, "%s backend %s: %s", l->uffd ? "Uffd" : "File",
+			l->backend_path,
+			ret == -ERANGE ?
+				"the memory file's size is not the VM's memory size" :
+				strerror(-ret));
+	return register_memory(vm, l->track_dirty_pages);
+}
+
+static int restore_devices(struct vm *vm, const struct snap_state *s)
+{
+	unsigned i;
+
+	if (s->nr_vdevs != vm->nr_vdevs)
+		return build_fail(
+			vm, -EINVAL,
+			"the snapshot has %u virtio devices, its config %u",
+			s->nr_vdevs, vm->nr_vdevs);
+	serial_restore(vm->serial, &s->serial);
+	for (i = 0; i < s->nr_vdevs; i++)
+		if (s->vdevs[i].index != i ||
+		    vdev_restore(vm->vdevs[i], &s->vdevs[i]))
+			return build_fail(
+				vm, -EINVAL,
+				"virtio slot %u: the saved state does not fit the device",
+				i);
+	if (vm->vsock) /* the guest drops its connections */
+		vvsock_transport_reset(vm->vsock);
+	return 0;
+}
+
+int vm_restore(struct vm *vm, const struct vm_config *cfg,
+	       const struct snap_state *s, const struct snapshot_load_cfg *l,
+	       bool boot_timer, struct event_loop *loop)
+{
+	int ret = open_vm(vm, cfg, loop);
+
+	if (!ret)
+		ret = map_snapshot_memory(vm, cfg, l);
+	if (!ret)
+		ret = add_devices(vm, cfg, boot_timer);
+	if (!ret)
+		ret = create_vcpus(vm, cfg->machine.smt, NULL);
+	if (!ret && (ret = snap_restore_kvm(vm, s, vm->err, sizeof(vm->err))))
+		return ret;
+	if (!ret)
+		ret = restore_devices(vm, s);
 	if (!ret)
 		ret = setup_stdin(vm);
 	return ret;
@@ -399,6 +504,9 @@ void vm_destroy(struct vm *vm)
 	gmem_destroy(&vm->mem);
 	if (vm->exit_efd >= 0)
 		close(vm->exit_efd);
+	if (vm->uffd_sock >= 0)
+		close(vm->uffd_sock);
+	vm->uffd_sock = -1;
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)

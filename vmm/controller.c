@@ -15,6 +15,7 @@
 #include <cjson/cJSON.h>
 
 #include "api/api.h"
+#include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
 #include "vmm/vmm.h"
 
@@ -61,6 +62,9 @@ static void on_vm_exit(void *opaque, uint32_t events)
 	evl_stop(&m->loop);
 }
 
+static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
+			size_t err_size);
+
 int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 {
 	int ret;
@@ -72,8 +76,17 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 		return -EINVAL;
 	}
 	ret = vm_build(&m->vm, &m->cfg, m->boot_timer, &m->loop);
+	return run_built_vm(m, ret, false, err, err_size);
+}
+
+/* After vm_build/vm_restore (`ret` is theirs): watch the VM's exit, start
+ * the vCPUs (parked at once when `paused`), filter the VMM thread. */
+static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
+			size_t err_size)
+{
 	if (!ret)
 		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
+	m->vm.pause_requested = paused;
 	if (!ret)
 		ret = vm_start(&m->vm);
 	if (!ret && seccomp_enabled && seccomp_install(SECCOMP_THREAD_VMM)) {
@@ -89,9 +102,59 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 		vm_destroy(&m->vm);
 		return ret;
 	}
-	m->state = VMM_RUNNING;
+	m->state = paused ? VMM_PAUSED : VMM_RUNNING;
 	seccomp_test_hook("vmm");
 	return 0;
+}
+
+static void handle_snapshot_create(struct vmm *m,
+				   const struct snapshot_create_cfg *c,
+				   struct api_response *r)
+{
+	char err[512];
+
+	if (m->state != VMM_PAUSED) {
+		api_error(
+			r, 400,
+			"a snapshot needs a paused VM: PATCH /vm {\"state\": \"Paused\"} first");
+		return;
+	}
+	if (snapshot_create(&m->vm, &m->cfg, c, err, sizeof(err)))
+		api_error(r, 400, "snapshot/create failed: %s", err);
+}
+
+/* Loads into this fresh process: nothing but the logger and metrics may
+ * have been configured. */
+static void handle_snapshot_load(struct vmm *m,
+				 const struct snapshot_load_cfg *l,
+				 struct api_response *r)
+{
+	struct vm_config cfg = m->cfg;
+	struct snap_state s;
+	char err[512];
+	int ret;
+
+	if (m->cfg.boot.set || m->cfg.nr_drives || m->cfg.nr_nets ||
+	    m->cfg.vsock.set || m->cfg.entropy.set) {
+		api_error(
+			r, 400,
+			"snapshot/load needs a fresh microvm: this one already has a configuration");
+		return;
+	}
+	ret = snapshot_prepare_load(l, &s, &cfg, err, sizeof(err));
+	if (!ret) {
+		ret = vm_restore(&m->vm, &cfg, &s, l, m->boot_timer, &m->loop);
+		snap_state_free(&s);
+		ret = run_built_vm(m, ret, !l->resume_vm, err, sizeof(err));
+	}
+	if (ret) {
+		api_error(r, 400, "snapshot/load failed: %s", err);
+		return;
+	}
+	m->cfg = cfg;
+	log_info("snapshot %s loaded (%s backend), VM %s", l->snapshot_path,
+		 l->uffd ? "Uffd" : "File",
+		 l->resume_vm ? "running" : "paused");
 }
 
 /* Requests allowed only before InstanceStart / only after it. */
@@ -106,6 +169,7 @@ static bool is_pre_boot_op(enum api_op op)
 	case OP_PUT_VSOCK:
 	case OP_PUT_ENTROPY:
 	case OP_INSTANCE_START:
+	case OP_SNAPSHOT_LOAD:
 		return true;
 	default:
 		return false;
@@ -115,7 +179,8 @@ static bool is_pre_boot_op(enum api_op op)
 static bool is_post_boot_op(enum api_op op)
 {
 	return op == OP_PATCH_DRIVE || op == OP_PATCH_NET ||
-	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL;
+	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL ||
+	       op == OP_SNAPSHOT_CREATE;
 }
 
 static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
@@ -270,6 +335,8 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 		handle_pause(m, req->u.pause, r);
 	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
 		i8042_send_ctrl_alt_del(&m->vm.i8042);
+	} else if (req->op == OP_SNAPSHOT_CREATE) {
+		handle_snapshot_create(m, &req->u.snap_create, r);
 	} else if (req->op == OP_PATCH_DRIVE) {
 		patch_drive(m, &req->u.drive_patch, r);
 	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
@@ -289,6 +356,8 @@ static void dispatch(struct vmm *m, const struct api_request *req,
 		api_error(r, 400, MSG_POST_BOOT);
 	} else if (req->op <= OP_GET_VM_CONFIG) {
 		handle_get(m, req->op, r);
+	} else if (req->op == OP_SNAPSHOT_LOAD) {
+		handle_snapshot_load(m, &req->u.snap_load, r);
 	} else if (req->op == OP_INSTANCE_START) {
 		if (vmm_instance_start(m, err, sizeof(err)))
 			api_error(r, 400, "InstanceStart failed: %s", err);

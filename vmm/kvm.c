@@ -64,7 +64,8 @@ int kvm_set_memory(struct vm *vm)
 	for (i = 0; i < gmem_regions(&vm->mem); i++) {
 		struct kvm_userspace_memory_region r = {
 			.slot = i,
-			.flags = vm->mem.dev_dirty ? KVM_MEM_LOG_DIRTY_PAGES : 0,
+			.flags = vm->mem.dev_dirty ? KVM_MEM_LOG_DIRTY_PAGES :
+						     0,
 		};
 		uint64_t gpa, size, off;
 

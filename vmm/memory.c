@@ -90,8 +90,8 @@ void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len)
 	first = (uint64_t)((const uint8_t *)p - mem->host) / 4096;
 	last = ((uint64_t)((const uint8_t *)p - mem->host) + len - 1) / 4096;
 	for (page = first; page <= last && page < mem->size / 4096; page++)
-		__atomic_fetch_or(&mem->dev_dirty[page / 64], 1ULL << (page % 64),
-				  __ATOMIC_RELAXED);
+		__atomic_fetch_or(&mem->dev_dirty[page / 64],
+				  1ULL << (page % 64), __ATOMIC_RELAXED);
 }
 
 void gmem_destroy(struct guest_mem *mem)

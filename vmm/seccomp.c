@@ -80,6 +80,13 @@ static const struct {
 	{ "writev", VMM, "virtio-net: frames to the tap" },
 	{ "tgkill", VMM, "kick vCPUs out of KVM_RUN (pause, stop)" },
 	{ "unlink", VMM, "remove the API socket at exit" },
+	{ "ftruncate", VMM, "snapshot/create: size the memory file" },
+	{ "pwrite64", VMM, "snapshot/create: memory pages" },
+	{ "fsync", VMM, "snapshot/create: the state file is on disk" },
+	{ "rename", VMM,
+	  "snapshot/create: state file put in place atomically" },
+	{ "renameat", VMM, "the same, as newer libcs call it" },
+	{ "renameat2", VMM, "the same" },
 	{ "unlinkat", VMM, "the same, as newer libcs call it" },
 };
 
@@ -90,12 +97,26 @@ static const struct {
 	const char *why;
 } allowed_ioctls[] = {
 	{ KVM_RUN, VCPU, "run the vCPU" },
-	{ KVM_GET_REGS, VCPU, "report a fatal exit's RIP" },
+	{ KVM_GET_REGS, VCPU | VMM,
+	  "report a fatal exit's RIP; snapshot/create: vCPU state" },
 	{ KVM_TRANSLATE, VCPU, "instruction bytes of a fatal exit" },
 	{ KVM_IRQ_LINE, VCPU | VMM, "serial and i8042 interrupts" },
 	{ TCSETS, VMM, "restore the terminal at exit" },
 	{ TUNSETOFFLOAD, VMM, "virtio-net: the offloads the guest chose" },
 	{ TCGETS, VMM, "isatty() on the console" },
+	{ KVM_GET_SREGS, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_XSAVE, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_XCRS, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_LAPIC, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_MP_STATE, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_VCPU_EVENTS, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_DEBUGREGS, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_MSRS, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_MSR_INDEX_LIST, VMM, "snapshot/create: which MSRs to save" },
+	{ KVM_GET_IRQCHIP, VMM, "snapshot/create: PIC and IOAPIC" },
+	{ KVM_GET_PIT2, VMM, "snapshot/create: PIT" },
+	{ KVM_GET_CLOCK, VMM, "snapshot/create: KVM clock" },
+	{ KVM_GET_DIRTY_LOG, VMM, "snapshot/create: pages the guest wrote" },
 };
 
 static char syscall_names[512][24];

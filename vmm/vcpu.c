@@ -357,6 +357,19 @@ static bool handle_exit(struct vcpu *v)
 	return false;
 }
 
+/* Lets KVM finish the instruction of the exit just handled (an IN or an
+ * MMIO read gets its value on the next KVM_RUN) without running the
+ * guest further, so a snapshot of a paused vCPU holds no half-done
+ * instruction. */
+static void complete_pending_exit(struct vcpu *v)
+{
+	__atomic_store_n(&v->run->immediate_exit, 1, __ATOMIC_SEQ_CST);
+	if (ioctl(v->fd, KVM_RUN, 0) == 0)
+		log_debug("vCPU %u: KVM_RUN ran despite immediate_exit",
+			  v->index);
+	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
+}
+
 /* Applies pause and stop requests; blocks while the VM is paused. Returns
  * true when the thread must exit. Clearing immediate_exit before reading the
  * flags means a request made after the read still interrupts KVM_RUN. */
@@ -369,6 +382,7 @@ static bool vcpu_check_requests(struct vcpu *v)
 	pthread_mutex_lock(&vm->run_lock);
 	while (vm->pause_requested && !v->stop_requested) {
 		if (!v->paused) {
+			complete_pending_exit(v);
 			v->paused = true;
 			vm->nr_paused++;
 			pthread_cond_broadcast(&vm->run_cond);

@@ -67,49 +67,54 @@ void log_write(enum log_level level, const char *file, int line,
 /* ---- metrics.c: counters, flushed as JSON lines ---- */
 /* X(id, group, name): one counter; reported as the delta since the last
  * flush, like Firecracker's. */
-#define METRICS_LIST(X)                                                   \
-	X(M_API_GET_INFO, "get_api_requests", "instance_info_count")      \
-	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")     \
-	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")     \
-	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")     \
-	X(M_API_ACTIONS, "put_api_requests", "actions_count")             \
-	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")       \
-	X(M_API_BOOT, "put_api_requests", "boot_source_count")            \
-	X(M_API_BOOT_FAILS, "put_api_requests", "boot_source_fails")      \
-	X(M_API_DRIVE, "put_api_requests", "drive_count")                 \
-	X(M_API_DRIVE_FAILS, "put_api_requests", "drive_fails")           \
-	X(M_API_LOGGER, "put_api_requests", "logger_count")               \
-	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")         \
-	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")         \
-	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")   \
-	X(M_API_METRICS, "put_api_requests", "metrics_count")             \
-	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")       \
-	X(M_API_NET, "put_api_requests", "network_count")                 \
-	X(M_API_NET_FAILS, "put_api_requests", "network_fails")           \
-	X(M_API_VSOCK, "put_api_requests", "vsock_count")                 \
-	X(M_API_VSOCK_FAILS, "put_api_requests", "vsock_fails")           \
-	X(M_API_ENTROPY, "put_api_requests", "entropy_count")             \
-	X(M_API_ENTROPY_FAILS, "put_api_requests", "entropy_fails")       \
-	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")         \
-	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")   \
-	X(M_API_PATCH_NET, "patch_api_requests", "network_count")         \
-	X(M_API_PATCH_NET_FAILS, "patch_api_requests", "network_fails")   \
-	X(M_API_PATCH_MACHINE, "patch_api_requests", "machine_cfg_count") \
-	X(M_API_PATCH_MACHINE_FAILS, "patch_api_requests",                \
-	  "machine_cfg_fails")                                            \
-	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")               \
-	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")         \
-	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")          \
-	X(M_VCPU_IO_IN, "vcpu", "exit_io_in")                             \
-	X(M_VCPU_IO_OUT, "vcpu", "exit_io_out")                           \
-	X(M_VCPU_MMIO_READ, "vcpu", "exit_mmio_read")                     \
-	X(M_VCPU_MMIO_WRITE, "vcpu", "exit_mmio_write")                   \
-	X(M_VCPU_FAILURES, "vcpu", "failures")                            \
-	X(M_UART_TX_BYTES, "uart", "write_count")                         \
-	X(M_UART_RX_BYTES, "uart", "read_count")                          \
-	X(M_UART_MISSED_RX, "uart", "missed_read_count")                  \
-	X(M_UART_MISSED_TX, "uart", "missed_write_count")                 \
-	X(M_I8042_RESETS, "i8042", "reset_count")                         \
+#define METRICS_LIST(X)                                                     \
+	X(M_API_GET_INFO, "get_api_requests", "instance_info_count")        \
+	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")       \
+	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")       \
+	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")       \
+	X(M_API_ACTIONS, "put_api_requests", "actions_count")               \
+	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")         \
+	X(M_API_BOOT, "put_api_requests", "boot_source_count")              \
+	X(M_API_BOOT_FAILS, "put_api_requests", "boot_source_fails")        \
+	X(M_API_DRIVE, "put_api_requests", "drive_count")                   \
+	X(M_API_DRIVE_FAILS, "put_api_requests", "drive_fails")             \
+	X(M_API_LOGGER, "put_api_requests", "logger_count")                 \
+	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")           \
+	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")           \
+	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")     \
+	X(M_API_METRICS, "put_api_requests", "metrics_count")               \
+	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")         \
+	X(M_API_NET, "put_api_requests", "network_count")                   \
+	X(M_API_NET_FAILS, "put_api_requests", "network_fails")             \
+	X(M_API_VSOCK, "put_api_requests", "vsock_count")                   \
+	X(M_API_VSOCK_FAILS, "put_api_requests", "vsock_fails")             \
+	X(M_API_ENTROPY, "put_api_requests", "entropy_count")               \
+	X(M_API_ENTROPY_FAILS, "put_api_requests", "entropy_fails")         \
+	X(M_API_SNAP_CREATE, "put_api_requests", "create_snapshot_count")   \
+	X(M_API_SNAP_CREATE_FAILS, "put_api_requests",                      \
+	  "create_snapshot_fails")                                          \
+	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")       \
+	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails") \
+	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")           \
+	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")     \
+	X(M_API_PATCH_NET, "patch_api_requests", "network_count")           \
+	X(M_API_PATCH_NET_FAILS, "patch_api_requests", "network_fails")     \
+	X(M_API_PATCH_MACHINE, "patch_api_requests", "machine_cfg_count")   \
+	X(M_API_PATCH_MACHINE_FAILS, "patch_api_requests",                  \
+	  "machine_cfg_fails")                                              \
+	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")                 \
+	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")           \
+	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")            \
+	X(M_VCPU_IO_IN, "vcpu", "exit_io_in")                               \
+	X(M_VCPU_IO_OUT, "vcpu", "exit_io_out")                             \
+	X(M_VCPU_MMIO_READ, "vcpu", "exit_mmio_read")                       \
+	X(M_VCPU_MMIO_WRITE, "vcpu", "exit_mmio_write")                     \
+	X(M_VCPU_FAILURES, "vcpu", "failures")                              \
+	X(M_UART_TX_BYTES, "uart", "write_count")                           \
+	X(M_UART_RX_BYTES, "uart", "read_count")                            \
+	X(M_UART_MISSED_RX, "uart", "missed_read_count")                    \
+	X(M_UART_MISSED_TX, "uart", "missed_write_count")                   \
+	X(M_I8042_RESETS, "i8042", "reset_count")                           \
 	X(M_LOGGER_MISSED, "logger", "missed_log_count")
 
 #define METRIC_ENUM(id, group, name) id,
@@ -322,6 +327,7 @@ struct vblk; /* virtio/virtio.h */
 struct vrng;
 struct vnet;
 struct vvsock;
+struct vdev;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
@@ -391,6 +397,7 @@ struct vm {
 	struct boot_timer boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */
+	int uffd_sock; /* Uffd restore: the handler's connection, or -1 */
 	int exit_code; /* under exit_lock */
 	bool exit_requested;
 	pthread_mutex_t exit_lock;
@@ -402,6 +409,7 @@ struct vm {
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	unsigned nr_vdevs; /* virtio-mmio slots used */
+	struct vdev *vdevs[8]; /* by slot (VIRTIO_MAX_DEVICES) */
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
 	struct vrng *rng; /* NULL without /entropy */
@@ -440,6 +448,13 @@ void vm_resume(struct vm *vm);
  * failure vm->err says why. The VM's exit eventfd is not yet watched. */
 MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
 			bool boot_timer, struct event_loop *loop);
+/* The same VM from a snapshot: memory from the backend, the devices of
+ * cfg in the same slots, then every saved state; the vCPUs have not run. */
+struct snap_state;
+MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
+			  const struct snap_state *s,
+			  const struct snapshot_load_cfg *l, bool boot_timer,
+			  struct event_loop *loop);
 /* Starts every vCPU thread. */
 MUST_CHECK int vm_start(struct vm *vm);
 /* Stops the vCPUs and frees everything vm_build made. */

@@ -9,7 +9,7 @@ import threading
 import time
 import unittest
 
-from microvm_harness import (INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
+from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
                              guest_cmdline, needs_kvm)
 
 
@@ -372,34 +372,6 @@ class UndrainedConsole(unittest.TestCase):
             self.assertEqual(api.request("GET", "/")[1]["state"], "Paused")
         finally:
             api.stop()
-
-
-class LineReader:
-    """Collects a process's stdout lines in a background thread."""
-
-    def __init__(self, stream):
-        self.lines = []
-        self.cond = threading.Condition()
-        threading.Thread(target=self._run, args=(stream,), daemon=True).start()
-
-    def _run(self, stream):
-        for line in stream:
-            with self.cond:
-                self.lines.append(line.rstrip("\r\n"))
-                self.cond.notify_all()
-
-    def wait_for(self, text, timeout):
-        with self.cond:
-            ok = self.cond.wait_for(lambda: any(text == l.strip() or text in l
-                                                for l in self.lines), timeout)
-        if not ok:
-            raise AssertionError("no %r within %d s; got %r" % (
-                text, timeout, self.lines[-20:]))
-
-    def ticks(self):
-        with self.cond:
-            return [int(l.split()[1]) for l in self.lines
-                    if l.startswith("tick ")]
 
 
 if __name__ == "__main__":
