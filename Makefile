@@ -39,7 +39,11 @@ GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
 .PHONY: all deps guest demo test check integration fuzz bench format format-check clean install
-all: $(BUILD)/microvm $(BUILD)/microvm-jailer
+all: $(BUILD)/microvm $(BUILD)/microvm-jailer $(BUILD)/microvm-uffd
+
+$(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 
 JAILER_SRCS := $(wildcard jailer/*.c)
 $(BUILD)/microvm-jailer: $(JAILER_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -115,6 +119,7 @@ format-check:
 install: all
 	install -D -m 0755 $(BUILD)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
 	install -D -m 0755 $(BUILD)/microvm-jailer $(DESTDIR)$(PREFIX)/bin/microvm-jailer
+	install -D -m 0755 $(BUILD)/microvm-uffd $(DESTDIR)$(PREFIX)/bin/microvm-uffd
 
 PREFIX ?= /usr/local
 

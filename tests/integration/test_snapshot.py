@@ -102,3 +102,105 @@ class Snapshot(unittest.TestCase):
         api.stop()
         self.apis.remove(api)
         self.continues_after(last)
+
+    def test_counter_continues_uffd_backend_with_record_and_prefetch(self):
+        api, lines = boot_counter()
+        self.apis.append(api)
+        lines.wait_for("tick 3", 120)
+        last = pause_and_snapshot(api, lines, self.dir, "state")
+        api.stop()
+        self.apis.remove(api)
+        sock = os.path.join(self.dir, "uffd.sock")
+        ws = os.path.join(self.dir, "ws")
+        mem = os.path.join(self.dir, "mem")
+        before = sha256(mem)
+        backend = {"backend_type": "Uffd", "backend_path": sock}
+        for args in (["--record", ws], ["--prefetch", ws]):
+            handler = subprocess.Popen(
+                [UFFD_HANDLER, "--socket", sock, "--mem-file", mem] + args,
+                stderr=subprocess.PIPE, text=True)
+            try:
+                while not os.path.exists(sock):
+                    time.sleep(0.01)
+                api = self.continues_after(last, backend)
+                api.stop()
+                self.apis.remove(api)
+                time.sleep(0.5)  # the handler's child writes the record
+            finally:
+                handler.kill()
+                err = handler.communicate()[1]
+            if args[0] == "--record":
+                pages = os.path.getsize(ws) // 8
+                self.assertGreater(pages, 10, "nothing recorded")
+                self.assertLess(pages, (128 << 20) // 4096)
+            else:
+                self.assertIn("prefetched %d pages" % pages, err)
+        self.assertEqual(sha256(mem), before, "the memory file changed")
+
+    def test_bad_state_files_are_refused(self):
+        api, lines = boot_counter()
+        self.apis.append(api)
+        lines.wait_for("tick 1", 120)
+        pause_and_snapshot(api, lines, self.dir, "state")
+        with open(os.path.join(self.dir, "state"), "rb") as f:
+            good = f.read()
+        bad = {
+            "truncated": (good[:len(good) // 2], "truncated"),
+            "empty": (b"", "truncated"),
+            "magic": (b"XXXXXXXX" + good[8:], "bad magic"),
+            "version": (good[:8] + b"\x63\x00\x00\x00" + good[12:],
+                        "format version 99"),
+            "arch": (good[:12] + b"\x03\x00\x00\x00" + good[16:],
+                     "architecture 3"),
+            "corrupt": (good[:200] + bytes([good[200] ^ 1]) + good[201:],
+                        "CRC mismatch"),
+        }
+        fresh = ApiProcess(stdout=subprocess.PIPE)
+        self.apis.append(fresh)
+        for name, (data, why) in bad.items():
+            path = os.path.join(self.dir, name)
+            with open(path, "wb") as f:
+                f.write(data)
+            status, reply, _ = fresh.request("PUT", "/snapshot/load", {
+                "snapshot_path": path,
+                "mem_backend": {"backend_type": "File",
+                                "backend_path": os.path.join(self.dir, "mem")}})
+            self.assertEqual(status, 400, name)
+            self.assertIn(why, reply["fault_message"], name)
+            self.assertEqual(fresh.request("GET", "/")[1]["state"],
+                             "Not started")
+        status, reply, _ = fresh.request("PUT", "/snapshot/load", {
+            "snapshot_path": os.path.join(self.dir, "state"),
+            "mem_backend": {"backend_type": "File",
+                            "backend_path": VMLINUX}})  # wrong size
+        self.assertEqual(status, 400)
+        self.assertIn("memory file's size", reply["fault_message"])
+        # still usable: the good snapshot loads in the same process
+        status, reply, _ = fresh.request("PUT", "/snapshot/load", {
+            "snapshot_path": os.path.join(self.dir, "state"),
+            "mem_backend": {"backend_type": "File",
+                            "backend_path": os.path.join(self.dir, "mem")}})
+        self.assertEqual(status, 204, reply)
+        self.assertEqual(fresh.request("GET", "/")[1]["state"], "Paused")
+        # and a snapshot needs a paused VM
+        ok(fresh, "PATCH", "/vm", {"state": "Resumed"})
+        status, reply, _ = fresh.request("PUT", "/snapshot/create", {
+            "snapshot_path": os.path.join(self.dir, "s2"),
+            "mem_file_path": os.path.join(self.dir, "m2")})
+        self.assertEqual(status, 400)
+        self.assertIn("paused", reply["fault_message"])
+
+    def test_diff_chain_restores_the_last_point(self):
+        api, lines = boot_counter(track_dirty=True)
+        self.apis.append(api)
+        lines.wait_for("tick 2", 120)
+        pause_and_snapshot(api, lines, self.dir, "s0")
+        base_hash = sha256(os.path.join(self.dir, "mem"))
+        for name in ("s1", "s2"):
+            ok(api, "PATCH", "/vm", {"state": "Resumed"})
+            lines.wait_for("tick %d" % (lines.ticks()[-1] + 3), 30)
+            last = pause_and_snapshot(api, lines, self.dir, name, "Diff")
+        self.assertNotEqual(sha256(os.path.join(self.dir, "mem")), base_hash)
+        api.stop()
+        self.apis.remove(api)
+        self.continues_after(last, name="s2")
