@@ -6,6 +6,7 @@ import os
 import subprocess
 import tempfile
 import threading
+import time
 import unittest
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -147,6 +148,10 @@ class ApiProcess:
             self.proc.kill()
             self.proc.wait()
         err = self.proc.stderr.read()
+        self.proc.stderr.close()
+        if self.proc.stdout:
+            time.sleep(0.05)  # a LineReader takes the last lines
+            self.proc.stdout.close()
         self.dir.cleanup()
         return err
 
@@ -160,10 +165,13 @@ class LineReader:
         threading.Thread(target=self._run, args=(stream,), daemon=True).start()
 
     def _run(self, stream):
-        for line in stream:
-            with self.cond:
-                self.lines.append(line.rstrip("\r\n"))
-                self.cond.notify_all()
+        try:
+            for line in stream:
+                with self.cond:
+                    self.lines.append(line.rstrip("\r\n"))
+                    self.cond.notify_all()
+        except (ValueError, OSError):
+            pass  # the stream was closed under us: the process is gone
 
     def wait_for(self, text, timeout):
         with self.cond:

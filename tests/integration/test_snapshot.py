@@ -204,3 +204,102 @@ class Snapshot(unittest.TestCase):
         api.stop()
         self.apis.remove(api)
         self.continues_after(last, name="s2")
+
+
+CLONE_SCRIPT = (
+    'sh -c "echo base > /tmp/mem; echo clone-ready; while true; do '
+    'vsock-cat 2 7000 < /dev/null > /tmp/id 2>/dev/null; '
+    'if [ -s /tmp/id ]; then id=$(cat /tmp/id); echo $id >> /tmp/mem; '
+    'echo $id | dd of=/dev/vda bs=512 count=1 conv=fsync 2>/dev/null; '
+    'echo clone-done $id mem=$(cat /tmp/mem); sleep 3600; fi; '
+    'sleep 0.2; done"')
+
+
+def give_id(listener, ident):
+    conn, _ = listener.accept()
+    conn.sendall(ident.encode() + b"\n")
+    conn.close()
+    listener.close()
+
+
+@needs_kvm
+class Clones(unittest.TestCase):
+    """Ten clones of one snapshot, restored at once, each with its own disk
+    (PATCH /drives after a paused load) and vsock socket (vsock_override)."""
+
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.apis = []
+
+    def tearDown(self):
+        for api in self.apis:
+            api.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def make_base(self):
+        d = self.dir
+        disk = os.path.join(d, "base.img")
+        with open(disk, "wb") as f:
+            f.truncate(1 << 20)
+        api = ApiProcess(stdout=subprocess.PIPE)
+        self.apis.append(api)
+        ok(api, "PUT", "/boot-source", {
+            "kernel_image_path": VMLINUX, "initrd_path": INITRD,
+            "boot_args": guest_cmdline() + " -- " + CLONE_SCRIPT})
+        ok(api, "PUT", "/machine-config", {"vcpu_count": 1,
+                                           "mem_size_mib": 96})
+        ok(api, "PUT", "/drives/data", {"drive_id": "data",
+                                        "path_on_host": disk,
+                                        "is_root_device": False,
+                                        "is_read_only": False})
+        ok(api, "PUT", "/vsock", {"guest_cid": 3,
+                                  "uds_path": os.path.join(d, "base.sock")})
+        ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
+        lines = LineReader(api.proc.stdout)
+        lines.wait_for("clone-ready", 120)
+        time.sleep(1)
+        ok(api, "PATCH", "/vm", {"state": "Paused"})
+        ok(api, "PUT", "/snapshot/create", {
+            "snapshot_path": os.path.join(d, "state"),
+            "mem_file_path": os.path.join(d, "mem")})
+        api.stop()
+        self.apis.remove(api)
+        return disk
+
+    def test_ten_clones_are_isolated(self):
+        d = self.dir
+        base_disk = self.make_base()
+        mem_hash = sha256(os.path.join(d, "mem"))
+        clones = []
+        for n in range(10):
+            disk = os.path.join(d, "disk%d.img" % n)
+            shutil.copyfile(base_disk, disk)
+            uds = os.path.join(d, "c%d.sock" % n)
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            listener.bind(uds + "_7000")
+            listener.listen(1)
+            threading.Thread(target=give_id, args=(listener, "clone-%d" % n),
+                             daemon=True).start()
+            api, lines, status, reply = load(
+                d, "state", extra={"resume_vm": False,
+                                   "vsock_override": {"uds_path": uds}})
+            self.apis.append(api)
+            self.assertEqual(status, 204, reply)
+            ok(api, "PATCH", "/drives/data", {"drive_id": "data",
+                                              "path_on_host": disk})
+            clones.append((api, lines, disk))
+        for api, _, _ in clones:  # all at once
+            ok(api, "PATCH", "/vm", {"state": "Resumed"})
+        for n, (api, lines, disk) in enumerate(clones):
+            lines.wait_for("clone-done clone-%d" % n, 180)
+            done = [l for l in lines.lines if "clone-done" in l][0]
+            self.assertTrue(done.endswith("mem=base clone-%d" % n), done)
+        for n, (api, _, disk) in enumerate(clones):
+            api.stop()
+            with open(disk, "rb") as f:
+                self.assertEqual(f.read(8), b"clone-%d\n" % n)
+        with open(base_disk, "rb") as f:
+            self.assertEqual(f.read(512), bytes(512), "base disk written")
+        self.apis = []
+        self.assertEqual(sha256(os.path.join(d, "mem")), mem_hash,
+                         "the memory file changed")
