@@ -17,6 +17,10 @@ struct msr_list {
 	uint32_t index[SNAP_MAX_MSRS * 2];
 };
 
+_Static_assert(sizeof(((struct snap_vcpu *)0)->xsave) ==
+		       sizeof(struct kvm_xsave),
+	       "XSAVE area");
+
 struct one_msr {
 	struct kvm_msrs hdr;
 	struct kvm_msr_entry e;
@@ -51,7 +55,7 @@ static int save_vcpu(const struct vm *vm, unsigned i, struct snap_vcpu *v)
 	v->xcrs.nr_xcrs = 0;
 	if (ioctl(fd, KVM_GET_REGS, &v->regs) < 0 ||
 	    ioctl(fd, KVM_GET_SREGS, &v->sregs) < 0 ||
-	    ioctl(fd, KVM_GET_XSAVE, &v->xsave) < 0 ||
+	    ioctl(fd, KVM_GET_XSAVE, v->xsave) < 0 ||
 	    ioctl(fd, KVM_GET_XCRS, &v->xcrs) < 0 ||
 	    ioctl(fd, KVM_GET_LAPIC, &v->lapic) < 0 ||
 	    ioctl(fd, KVM_GET_MP_STATE, &v->mp_state) < 0 ||
@@ -122,7 +126,7 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 	SET(KVM_SET_MP_STATE, &v->mp_state);
 	SET(KVM_SET_REGS, &v->regs);
 	SET(KVM_SET_SREGS, &v->sregs);
-	SET(KVM_SET_XSAVE, &v->xsave);
+	SET(KVM_SET_XSAVE, v->xsave);
 	SET(KVM_SET_XCRS, &xcrs);
 	SET(KVM_SET_DEBUGREGS, &v->debugregs);
 	SET(KVM_SET_LAPIC, &v->lapic);

@@ -38,7 +38,7 @@ struct snap_vcpu {
 	uint32_t index, nmsrs;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
-	struct kvm_xsave xsave;
+	uint32_t xsave[1024]; /* struct kvm_xsave (its region; no extra) */
 	struct kvm_xcrs xcrs;
 	struct kvm_lapic_state lapic;
 	struct kvm_mp_state mp_state;

@@ -10,11 +10,12 @@ api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/co
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/vmm/log.c $root/vmm/metrics.c"
 mkdir -p "$out"
-for target in http json config vq vsock; do
+for target in http json config vq vsock snapshot; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
 	[ "$target" = vsock ] && srcs=$vsock_srcs
+	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o "$bin" "$root/tests/fuzz/fuzz_$target.c" $srcs -lcjson -lm
@@ -22,7 +23,9 @@ for target in http json config vq vsock; do
 	mkdir -p "$corpus"
 	cp -n "$root/tests/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null || true
 	log="$out/fuzz_$target.log"
-	if ! (cd "$out" && "$bin" -runs="$runs" -max_len=8192 "$corpus") >"$log" 2>&1; then
+	max_len=8192
+	[ "$target" = snapshot ] && max_len=65536 # vCPU sections are ~10 KiB
+	if ! (cd "$out" && "$bin" -runs="$runs" -max_len=$max_len "$corpus") >"$log" 2>&1; then
 		tail -40 "$log"
 		echo "fuzz_$target: CRASH (see $log and $out/crash-*)"
 		exit 1

@@ -1,0 +1,229 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The state file: an encode/decode round trip, and a decoder that refuses
+ * every kind of damage (truncation, bad magic/version/arch, CRC, unknown
+ * or repeated or oversized sections, missing parts) with a message and no
+ * partial state. */
+#include <stdio.h>
+
+#include "snapshot/snapshot.h"
+#include "tests/unit/unit.h"
+
+struct sample {
+	struct snap_state s;
+	uint8_t *buf;
+	size_t len;
+};
+
+static void make_sample(struct sample *x, unsigned vcpus)
+{
+	unsigned i;
+
+	memset(x, 0, sizeof(*x));
+	x->s.config_json = strdup("{\"machine-config\":{}}");
+	x->s.nr_vcpus = vcpus;
+	x->s.vcpus = calloc(vcpus, sizeof(*x->s.vcpus));
+	for (i = 0; i < vcpus; i++) {
+		x->s.vcpus[i].index = i;
+		x->s.vcpus[i].regs.rip = 0x1000 + i;
+		x->s.vcpus[i].nmsrs = 3;
+	}
+	x->s.vm.clock.clock = 12345;
+	x->s.serial.lcr = 3;
+	x->s.nr_vdevs = 2;
+	x->s.vdevs[1].index = 1;
+	x->s.vdevs[1].nr_queues = 2;
+	x->s.vdevs[1].queues[1].size = 256;
+	x->s.vdevs[1].queues[1].last_avail = 77;
+	assert_int_equal(snap_encode(&x->s, &x->buf, &x->len), 0);
+}
+
+static void free_sample(struct sample *x)
+{
+	snap_state_free(&x->s);
+	free(x->buf);
+}
+
+/* Recomputes the CRC after a deliberate edit, so the check under test is
+ * the one that fires. */
+static void reseal(uint8_t *buf, size_t len)
+{
+	uint32_t crc = snap_crc32(buf + 32, len - 32);
+
+	memcpy(buf + 24, &crc, 4);
+}
+
+static void expect_refused(const uint8_t *buf, size_t len, const char *why)
+{
+	struct snap_state s;
+	char err[256] = "";
+
+	assert_int_equal(snap_decode(buf, len, &s, err, sizeof(err)), -EINVAL);
+	if (!strstr(err, why))
+		fail_msg("error '%s' does not say '%s'", err, why);
+	assert_null(s.vcpus);
+	assert_null(s.config_json);
+}
+
+static void test_round_trip(void **state)
+{
+	struct sample x;
+	struct snap_state back;
+	char err[256];
+
+	(void)state;
+	make_sample(&x, 3);
+	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
+	assert_string_equal(back.config_json, x.s.config_json);
+	assert_int_equal(back.nr_vcpus, 3);
+	assert_int_equal(back.vcpus[2].regs.rip, 0x1002);
+	assert_int_equal(back.vm.clock.clock, 12345);
+	assert_int_equal(back.serial.lcr, 3);
+	assert_int_equal(back.nr_vdevs, 2);
+	assert_int_equal(back.vdevs[1].queues[1].last_avail, 77);
+	snap_state_free(&back);
+	free_sample(&x);
+}
+
+static void test_crc32_known_value(void **state)
+{
+	(void)state;
+	assert_int_equal(snap_crc32("123456789", 9), 0xcbf43926);
+}
+
+static void test_header_damage(void **state)
+{
+	struct sample x;
+	uint8_t *b;
+	size_t i;
+
+	(void)state;
+	make_sample(&x, 1);
+	b = malloc(x.len);
+	expect_refused(x.buf, 0, "truncated");
+	expect_refused(x.buf, 31, "truncated");
+	for (i = 32; i < x.len; i += x.len / 7)
+		expect_refused(x.buf, i, "truncated");
+	memcpy(b, x.buf, x.len);
+	b[0] = 'X';
+	expect_refused(b, x.len, "bad magic");
+	memcpy(b, x.buf, x.len);
+	b[8] = 2;
+	expect_refused(b, x.len, "format version 2");
+	memcpy(b, x.buf, x.len);
+	b[12] = 40;
+	expect_refused(b, x.len, "architecture 40");
+	memcpy(b, x.buf, x.len);
+	b[x.len - 1] ^= 0x80;
+	expect_refused(b, x.len, "CRC mismatch");
+	free(b);
+	free_sample(&x);
+}
+
+/* Appends a section (resealed) to a copy of the sample. */
+static uint8_t *with_section(const struct sample *x, uint32_t type,
+			     uint32_t len, const void *data, size_t *out_len)
+{
+	uint8_t *b = calloc(1, x->len + 8 + len);
+	uint64_t payload = x->len + 8 + len - 32;
+
+	memcpy(b, x->buf, x->len);
+	memcpy(b + x->len, &type, 4);
+	memcpy(b + x->len + 4, &len, 4);
+	if (data)
+		memcpy(b + x->len + 8, data, len);
+	memcpy(b + 16, &payload, 8);
+	*out_len = x->len + 8 + len;
+	reseal(b, *out_len);
+	return b;
+}
+
+static void test_section_damage(void **state)
+{
+	struct sample x;
+	struct snap_vcpu v = { .index = 0 };
+	struct vdev_state d = { .index = 1 };
+	uint8_t *b;
+	size_t n;
+
+	(void)state;
+	make_sample(&x, 2);
+	b = with_section(&x, 99, 4, NULL, &n);
+	expect_refused(b, n, "unknown section type 99");
+	free(b);
+	b = with_section(&x, 3, sizeof(v), &v, &n); /* vCPU 0 again */
+	expect_refused(b, n, "vCPU index 0 repeated");
+	free(b);
+	v.index = 40;
+	b = with_section(&x, 3, sizeof(v), &v, &n);
+	expect_refused(b, n, "vCPU index 40");
+	free(b);
+	v.index = 2;
+	v.nmsrs = 100000;
+	b = with_section(&x, 3, sizeof(v), &v, &n);
+	expect_refused(b, n, "MSRs");
+	free(b);
+	b = with_section(&x, 3, 10, &v, &n);
+	expect_refused(b, n, "vCPU section is 10 bytes");
+	free(b);
+	b = with_section(&x, 5, sizeof(d), &d, &n); /* slot 1 again */
+	expect_refused(b, n, "virtio slot 1 repeated");
+	free(b);
+	d.index = 5;
+	d.nr_queues = 9;
+	b = with_section(&x, 5, sizeof(d), &d, &n);
+	expect_refused(b, n, "has 9 queues");
+	free(b);
+	d.nr_queues = 1;
+	d.queues[0].size = 1024;
+	b = with_section(&x, 5, sizeof(d), &d, &n);
+	expect_refused(b, n, "size 1024");
+	free(b);
+	b = with_section(&x, 1, 3, "{}x", &n); /* second config */
+	expect_refused(b, n, "two config sections");
+	free(b);
+	b = with_section(&x, 2, sizeof(x.s.vm), &x.s.vm, &n);
+	expect_refused(b, n, "two VM sections");
+	free(b);
+	free_sample(&x);
+}
+
+static void test_section_past_end_and_missing_parts(void **state)
+{
+	struct sample x;
+	uint8_t *b;
+	size_t n;
+	uint32_t huge = 0xfffffff0u;
+
+	(void)state;
+	make_sample(&x, 1);
+	b = with_section(&x, 1, 0, NULL, &n);
+	memcpy(b + x.len + 4, &huge, 4); /* claims 4 GiB */
+	reseal(b, n);
+	expect_refused(b, n, "runs past the end");
+	free(b);
+	free_sample(&x);
+	/* a file with only a header: nothing in it */
+	make_sample(&x, 1);
+	{
+		uint8_t h[32];
+		uint64_t zero = 0;
+
+		memcpy(h, x.buf, 32);
+		memcpy(h + 16, &zero, 8);
+		reseal(h, 32);
+		expect_refused(h, 32, "missing config section");
+	}
+	free_sample(&x);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_crc32_known_value),
+		cmocka_unit_test(test_header_damage),
+		cmocka_unit_test(test_section_damage),
+		cmocka_unit_test(test_section_past_end_and_missing_parts),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
