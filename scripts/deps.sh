@@ -7,6 +7,7 @@ pkgs=(
 	libseccomp-dev liburing-dev libfdt-dev libcjson-dev libcmocka-dev
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio gzip xz-utils
 	busybox-static e2fsprogs python3 curl qemu-system-x86 iproute2 procps
+	gnuplot-nox
 )
 missing=()
 for p in "${pkgs[@]}"; do

@@ -5,9 +5,11 @@
  * Runs of pages go out in one pwrite. */
 #include <errno.h>
 #include <fcntl.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -153,4 +155,41 @@ int snap_write_memory(struct vm *vm, const char *path, bool diff,
 	}
 	free(dirty);
 	return ret;
+}
+
+static void populate(uint8_t *p, uint64_t len)
+{
+#ifndef MADV_POPULATE_READ
+#define MADV_POPULATE_READ 22
+#endif
+	if (madvise(p, len, MADV_POPULATE_READ) < 0)
+		madvise(p, len, MADV_WILLNEED); /* before Linux 5.14 */
+}
+
+int snap_prefetch(const struct guest_mem *mem, const char *ws_path,
+		  uint64_t *pages)
+{
+	uint64_t max = mem->size / PAGE, page, start = 0, n = 0;
+	FILE *f = fopen(ws_path, "rb");
+
+	*pages = 0;
+	if (!f)
+		return -errno;
+	while (*pages < max && fread(&page, sizeof(page), 1, f) == 1) {
+		if (page >= max)
+			continue; /* not this VM's page: ignored */
+		if (n && page == start + n) {
+			n++;
+		} else {
+			if (n)
+				populate(mem->host + start * PAGE, n * PAGE);
+			start = page;
+			n = 1;
+		}
+		(*pages)++;
+	}
+	if (n)
+		populate(mem->host + start * PAGE, n * PAGE);
+	fclose(f);
+	return 0;
 }

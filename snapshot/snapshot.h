@@ -91,6 +91,12 @@ MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
 				 uint64_t *pages_written);
 
+/* File backend --prefetch: maps in the pages a working-set file lists
+ * (64-bit page numbers, as microvm-uffd --record writes them), in runs,
+ * with MADV_POPULATE_READ. At most one entry per guest page is read. */
+MUST_CHECK int snap_prefetch(const struct guest_mem *mem, const char *ws_path,
+			     uint64_t *pages);
+
 /* ---- uffd.c: the Uffd memory backend ---- */
 /* Registers mem with a new userfaultfd and sends it to the handler on
  * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */

@@ -388,14 +388,43 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	return ret;
 }
 
-/* File: the memory file mapped MAP_PRIVATE. Uffd: anonymous memory whose
- * pages the handler on backend_path provides. */
+static void prefetch_memory(struct vm *vm, const char *path)
+{
+	uint64_t pages;
+	int ret = snap_prefetch(&vm->mem, path, &pages);
+
+	if (ret)
+		log_warn("--prefetch %s: %s (restoring without)", path,
+			 strerror(-ret));
+	else
+		log_info("prefetched %llu pages of %s",
+			 (unsigned long long)pages, path);
+}
+
+/* The memory file, mapped MAP_PRIVATE; -ERANGE when its size is not the
+ * VM's memory size. */
+static int map_memory_file(struct vm *vm, const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	ret = fstat(fd, &st) < 0	   ? -errno :
+	      (uint64_t)st.st_size != size ? -ERANGE :
+					     gmem_map_file(&vm->mem, size, fd);
+	close(fd);
+	return ret;
+}
+
+/* File: the memory file (pages read on first touch, or prefetched).
+ * Uffd: anonymous memory whose pages the handler on backend_path gives. */
 static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
-			       const struct snapshot_load_cfg *l)
+			       const struct snapshot_load_cfg *l,
+			       const struct restore_opts *o)
 {
 	uint64_t size = (uint64_t)cfg->machine.mem_size_mib << 20;
-	struct stat st;
-	int fd, ret;
+	int ret;
 
 	if (l->uffd) {
 		ret = gmem_create(&vm->mem, size, false);
@@ -403,14 +432,9 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 			ret = snap_uffd_attach(&vm->mem, l->backend_path,
 					       &vm->uffd_sock);
 	} else {
-		fd = open(l->backend_path, O_RDONLY | O_CLOEXEC);
-		ret = fd < 0 || fstat(fd, &st) < 0 ?
-			      -errno :
-		      (uint64_t)st.st_size != size ?
-			      -ERANGE :
-			      gmem_map_file(&vm->mem, size, fd);
-		if (fd >= 0)
-			close(fd);
+		ret = map_memory_file(vm, l->backend_path, size);
+		if (!ret && o->prefetch)
+			prefetch_memory(vm, o->prefetch);
 	}
 	if (ret)
 		return build_fail(
@@ -446,14 +470,14 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 
 int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	       const struct snap_state *s, const struct snapshot_load_cfg *l,
-	       bool boot_timer, struct event_loop *loop)
+	       const struct restore_opts *o, struct event_loop *loop)
 {
 	int ret = open_vm(vm, cfg, loop);
 
 	if (!ret)
-		ret = map_snapshot_memory(vm, cfg, l);
+		ret = map_snapshot_memory(vm, cfg, l, o);
 	if (!ret)
-		ret = add_devices(vm, cfg, boot_timer);
+		ret = add_devices(vm, cfg, o->boot_timer);
 	if (!ret)
 		ret = create_vcpus(vm, cfg->machine.smt, NULL);
 	if (!ret && (ret = snap_restore_kvm(vm, s, vm->err, sizeof(vm->err))))

@@ -143,7 +143,9 @@ static void handle_snapshot_load(struct vmm *m,
 	}
 	ret = snapshot_prepare_load(l, &s, &cfg, err, sizeof(err));
 	if (!ret) {
-		ret = vm_restore(&m->vm, &cfg, &s, l, m->boot_timer, &m->loop);
+		struct restore_opts o = { m->boot_timer, m->prefetch };
+
+		ret = vm_restore(&m->vm, &cfg, &s, l, &o, &m->loop);
 		snap_state_free(&s);
 		ret = run_built_vm(m, ret, !l->resume_vm, err, sizeof(err));
 	}
@@ -457,7 +459,7 @@ int vmm_init(struct vmm *m, const char *id, bool boot_timer)
 
 	memset(m, 0, sizeof(*m));
 	m->metrics_timer_fd = m->signal_fd = -1;
-	m->vm.exit_efd = m->vm.vm_fd = m->vm.kvm_fd = -1;
+	m->vm.exit_efd = m->vm.vm_fd = m->vm.kvm_fd = m->vm.uffd_sock = -1;
 	vm_config_init(&m->cfg);
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	m->boot_timer = boot_timer;

@@ -33,6 +33,8 @@ static const char usage[] =
 	"  --log-path PATH     log to PATH (file or FIFO) instead of stderr\n"
 	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
 	"  --no-seccomp        run without the per-thread seccomp filters\n"
+	"  --prefetch WS       on snapshot/load with the File backend, map in\n"
+	"                      the pages WS lists (microvm-uffd --record) first\n"
 	"  --version           print the version and exit\n"
 	"  --help              print this help and exit\n"
 	"\n"
@@ -41,6 +43,7 @@ static const char usage[] =
 
 struct options {
 	const char *config_file, *api_sock, *log_path, *metrics_path;
+	const char *prefetch;
 	const char *id;
 	size_t max_body;
 	bool no_api, boot_timer;
@@ -102,6 +105,7 @@ enum {
 	O_LOG_PATH,
 	O_METRICS_PATH,
 	O_NO_SECCOMP,
+	O_PREFETCH,
 	O_SECCOMP_FILTER,
 	O_VERSION,
 	O_HELP,
@@ -118,6 +122,7 @@ static const struct option longopts[] = {
 	{ "log-path", required_argument, NULL, O_LOG_PATH },
 	{ "metrics-path", required_argument, NULL, O_METRICS_PATH },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
+	{ "prefetch", required_argument, NULL, O_PREFETCH },
 	{ "seccomp-filter", required_argument, NULL, O_SECCOMP_FILTER },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, O_HELP },
@@ -156,6 +161,9 @@ static void parse_option(int opt, struct options *o)
 		break;
 	case O_NO_SECCOMP:
 		seccomp_enabled = false;
+		break;
+	case O_PREFETCH:
+		o->prefetch = optarg;
 		break;
 	case O_SECCOMP_FILTER:
 		bad_args(
@@ -269,6 +277,7 @@ int main(int argc, char **argv)
 		log_err("cannot set up the VMM thread: %s", strerror(errno));
 		return EXIT_INTERNAL;
 	}
+	m.prefetch = o.prefetch;
 	ret = load_config(&o, &m.cfg);
 	if (!ret)
 		ret = setup_outputs(&o, &m.cfg);

@@ -451,9 +451,14 @@ MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
 /* The same VM from a snapshot: memory from the backend, the devices of
  * cfg in the same slots, then every saved state; the vCPUs have not run. */
 struct snap_state;
+struct restore_opts {
+	bool boot_timer;
+	const char *prefetch; /* File backend: working-set file, or NULL */
+};
 MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
 			  const struct snap_state *s,
-			  const struct snapshot_load_cfg *l, bool boot_timer,
+			  const struct snapshot_load_cfg *l,
+			  const struct restore_opts *o,
 			  struct event_loop *loop);
 /* Starts every vCPU thread. */
 MUST_CHECK int vm_start(struct vm *vm);
@@ -472,6 +477,7 @@ struct vmm {
 	struct vm vm;
 	char id[72];
 	bool boot_timer;
+	const char *prefetch; /* --prefetch */
 	struct api_channel ch;
 	int metrics_timer_fd, signal_fd;
 	int exit_code;
