@@ -150,6 +150,12 @@ int vq_pop(struct vq *q, const struct guest_mem *mem, struct vq_chain *chain)
 	return 1;
 }
 
+void vq_kick_on_next_avail(struct vq *q)
+{
+	if (q->event_idx)
+		store16(q->used + 4 + 8 * q->size, load16(q->avail + 2));
+}
+
 int vq_fill(struct vq *q, uint16_t head, uint32_t len)
 {
 	uint8_t *elem = q->used + 4 + 8 * (q->used_idx % q->size);

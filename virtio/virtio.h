@@ -79,6 +79,10 @@ void vq_unpop(struct vq *q, uint16_t n);
 /* Whether the guest wants an interrupt for what was pushed since the last
  * one (EVENT_IDX's used_event, or the avail flags). */
 bool vq_needs_interrupt(struct vq *q);
+/* With EVENT_IDX, the driver kicks only when its avail index crosses the
+ * one we last asked for; this asks for a kick at the next chain the driver
+ * adds, however many it has queued already. */
+void vq_kick_on_next_avail(struct vq *q);
 void vq_reset(struct vq *q);
 /* Checks and maps the rings of a ready queue (size, alignment, every byte
  * in guest RAM) and starts its indexes at 0. 0 or -EINVAL/-EFAULT. */

@@ -22,6 +22,10 @@ struct vvsock {
 	uint64_t guest_cid;
 	struct vsock_mux *mux;
 	struct vq_chain chain;
+	/* TRANSPORT_RESET sent, not yet handled: the guest would reset any
+	 * connection made before it gets to the event, so nothing goes to it
+	 * until it gives the event buffer back (and kicks: we ask for it). */
+	bool reset_pending;
 };
 
 static uint64_t vsock_features(struct vdev *d)
@@ -53,6 +57,8 @@ static void rx_process(struct vvsock *v)
 	struct vq_chain *c = &v->chain;
 	int ret = 0;
 
+	if (v->reset_pending)
+		return;
 	while (vsock_mux_has_rx(v->mux) &&
 	       (ret = vq_pop(q, &v->dev.vm->mem, c)) > 0) {
 		size_t len;
@@ -116,8 +122,9 @@ static void vsock_queue_notify(struct vdev *d, unsigned q)
 
 	if (q == TXQ)
 		tx_process(v);
-	if (q != EVQ) /* event buffers wait for a transport reset */
-		rx_process(v);
+	if (q == EVQ) /* the guest handled an event, gave its buffer back */
+		v->reset_pending = false;
+	rx_process(v);
 }
 
 /* Device reset (vCPU thread): the guest's connections are gone. */
@@ -126,6 +133,7 @@ static void vsock_reset(struct vdev *d)
 	struct vvsock *v = d->priv;
 
 	vsock_mux_reset(v->mux);
+	v->reset_pending = false;
 }
 
 static const struct vdev_ops vsock_ops = {
@@ -168,10 +176,13 @@ void vvsock_transport_reset(struct vvsock *v)
 		size_t n = iov_copy(c->iov + c->nr_out, c->nr_in, 0, &event,
 				    sizeof(event), true);
 
-		if (vq_push(&v->dev.queues[EVQ], c->head, (uint32_t)n))
+		if (vq_push(&v->dev.queues[EVQ], c->head, (uint32_t)n)) {
 			vdev_fail(&v->dev, "bad event used ring");
-		else
+		} else {
+			v->reset_pending = true;
+			vq_kick_on_next_avail(&v->dev.queues[EVQ]);
 			vdev_notify_used(&v->dev, EVQ);
+		}
 	} else {
 		log_warn("virtio-vsock: no event buffer for TRANSPORT_RESET");
 	}
