@@ -114,11 +114,22 @@ class ApiProcess:
             stdin=subprocess.DEVNULL, stdout=stdout,
             stderr=subprocess.PIPE, text=True, errors="replace")
         deadline = time.monotonic() + 5
-        while not os.path.exists(self.sock):
+        while not self._accepting():  # bound is not yet listening
             if self.proc.poll() is not None or time.monotonic() > deadline:
                 raise AssertionError("API socket never appeared: %s" %
                                      self.proc.stderr.read())
-            time.sleep(0.005)
+            time.sleep(0.002)
+
+    def _accepting(self):
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        try:
+            s.connect(self.sock)
+            return True
+        except OSError:
+            return False
+        finally:
+            s.close()
 
     def request(self, method, path, body=None, headers=None, conn=None):
         """Returns (status, parsed JSON or None, response headers)."""
