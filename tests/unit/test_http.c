@@ -194,8 +194,63 @@ static void test_route_rejections(void **state)
 		"{\"iface_id\":\"e\",\"host_dev_name\":\"t\",\"guest_mac\":\"zz\"}",
 		"not a unicast MAC");
 	route_fails("PUT", "/metrics", "{}", "missing 'metrics_path'");
-	route_fails("PUT", "/snapshot/load", "{}",
+	route_fails("PUT", "/snapshot/load", "{}", "missing 'snapshot_path'");
+	route_fails(
+		"PUT", "/snapshot/load",
+		"{\"snapshot_path\":\"s\",\"mem_file_path\":\"m\",\"mem_backend\":{\"backend_type\":\"File\",\"backend_path\":\"m\"}}",
+		"not both");
+	route_fails(
+		"PUT", "/snapshot/load",
+		"{\"snapshot_path\":\"s\",\"mem_backend\":{\"backend_type\":\"Disk\",\"backend_path\":\"m\"}}",
+		"'Disk' is not one of File, Uffd");
+	route_fails(
+		"PUT", "/snapshot/load",
+		"{\"snapshot_path\":\"s\",\"mem_file_path\":\"m\",\"vsock_override\":{}}",
+		"missing 'uds_path'");
+	route_fails(
+		"PUT", "/snapshot/create",
+		"{\"snapshot_path\":\"s\",\"mem_file_path\":\"m\",\"snapshot_type\":\"Half\"}",
+		"not one of Full, Diff");
+	route_fails("PUT", "/mmds", "{}",
 		    "not supported by this microvm version yet");
+}
+
+static void test_snapshot_routes(void **state)
+{
+	struct api_request req;
+	struct api_response resp;
+	const struct snapshot_load_cfg *l = &req.u.snap_load;
+
+	(void)state;
+	assert_int_equal(
+		route("PUT", "/snapshot/create",
+		      "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"snapshot_type\":\"Diff\"}",
+		      &req, &resp),
+		0);
+	assert_int_equal(req.op, OP_SNAPSHOT_CREATE);
+	assert_true(req.u.snap_create.diff);
+	assert_int_equal(
+		route("PUT", "/snapshot/load",
+		      "{\"snapshot_path\":\"/s\",\"mem_backend\":{\"backend_type\":\"Uffd\",\"backend_path\":\"/u\"},\"resume_vm\":true,\"network_overrides\":[{\"iface_id\":\"eth0\",\"host_dev_name\":\"tap9\"}],\"vsock_override\":{\"uds_path\":\"/v\"}}",
+		      &req, &resp),
+		0);
+	assert_int_equal(req.op, OP_SNAPSHOT_LOAD);
+	assert_true(l->uffd);
+	assert_true(l->resume_vm);
+	assert_string_equal(l->backend_path, "/u");
+	assert_int_equal(l->nr_net_overrides, 1);
+	assert_string_equal(l->net_overrides[0].host_dev, "tap9");
+	assert_true(l->has_vsock_override);
+	assert_string_equal(l->vsock_uds, "/v");
+	assert_false(req.deprecated);
+	assert_int_equal(
+		route("PUT", "/snapshot/load",
+		      "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"enable_diff_snapshots\":true}",
+		      &req, &resp),
+		0);
+	assert_false(l->uffd);
+	assert_true(l->track_dirty_pages);
+	assert_true(req.deprecated);
 }
 
 int main(void)
@@ -206,6 +261,7 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_routes),
 		cmocka_unit_test(test_route_rejections),
+		cmocka_unit_test(test_snapshot_routes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
