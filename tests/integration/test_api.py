@@ -70,7 +70,7 @@ class Resources(ApiBase):
                 "rate_limiter": {"bandwidth": {"size": 1000,
                                                "refill_time": 100}}})
             self.ok("PUT", "/network-interfaces/eth0", {
-                "iface_id": "eth0", "host_dev_name": "tap0",
+                "iface_id": "eth0", "host_dev_name": "lo",  # not a tap
                 "guest_mac": "06:00:ac:10:00:02", "rx_rate_limiter": None,
                 "tx_rate_limiter": {}})
             self.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
@@ -86,9 +86,10 @@ class Resources(ApiBase):
                          "06:00:ac:10:00:02")
         self.assertEqual(js["vsock"], {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
         self.assertEqual(js["entropy"]["rate_limiter"]["ops"]["one_time_burst"], 5)
-        # devices not built yet: InstanceStart names what is missing
+        # a device that cannot be built: InstanceStart names it, and the
+        # VM stays "Not started"
         self.bad("PUT", "/actions", {"action_type": "InstanceStart"},
-                 "virtio-vsock is not supported by this microvm version yet")
+                 "InstanceStart failed: drive 'rootfs'")  # file gone
         self.assertEqual(self.ok("GET", "/")[0]["state"], "Not started")
 
     def test_drive_rules(self):
@@ -152,7 +153,8 @@ class Rejections(ApiBase):
         self.bad("PUT", "/boot-source", None, "needs a JSON body")
         self.bad("PUT", "/boot-source", "{not json", "invalid JSON body")
         self.bad("PUT", "/snapshot/create", {"snapshot_path": "x"},
-                 "not supported by this microvm version yet")
+                 "missing 'mem_file_path'")
+        self.bad("PUT", "/mmds", {}, "not supported by this microvm version yet")
 
     def test_fields(self):
         self.bad("PUT", "/boot-source", {"kernel_image_path": VMLINUX, "x": 1},
