@@ -95,17 +95,33 @@ int snap_save_kvm(const struct vm *vm, struct snap_state *s)
 	return ret;
 }
 
+#define MSR_TSC 0x10
+#define MSR_TSC_DEADLINE 0x6e0
+
+/* MSRs in three passes: the TSC first, then the rest, the TSC deadline
+ * last. A deadline set while the fresh vCPU's TSC is still near zero is
+ * that many seconds away: the restored guest's timer would stall. */
+static int msr_pass(uint32_t index)
+{
+	return index == MSR_TSC ? 0 : index == MSR_TSC_DEADLINE ? 2 : 1;
+}
+
 /* Sets the saved MSRs; one KVM refuses here is skipped, not fatal. */
 static void restore_msrs(int fd, const struct snap_vcpu *v)
 {
 	uint32_t i;
+	int pass;
 
-	for (i = 0; i < v->nmsrs; i++) {
-		struct one_msr m = { .hdr.nmsrs = 1, .e = v->msrs[i] };
+	for (pass = 0; pass < 3; pass++) {
+		for (i = 0; i < v->nmsrs; i++) {
+			struct one_msr m = { .hdr.nmsrs = 1, .e = v->msrs[i] };
 
-		if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
-			log_debug("restore: vCPU %u: MSR 0x%x not set",
-				  v->index, v->msrs[i].index);
+			if (msr_pass(v->msrs[i].index) != pass)
+				continue;
+			if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
+				log_debug("restore: vCPU %u: MSR 0x%x not set",
+					  v->index, v->msrs[i].index);
+		}
 	}
 }
 
@@ -136,8 +152,10 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 	return 0;
 }
 
-/* The KVM clock continues from the saved value, advanced by the wall
- * time that passed since (KVM_CLOCK_REALTIME), when the host has it. */
+/* The KVM clock continues from the saved value: the guest's monotonic
+ * time does not jump. (Advancing it by the wall time that passed, with
+ * KVM_CLOCK_REALTIME, stalled a restored Linux guest for tens of seconds
+ * once minutes had passed: its timers all came due at once.) */
 static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
 {
 	struct kvm_clock_data clock = s->clock;
@@ -145,7 +163,7 @@ static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
 					s->ioapic };
 	unsigned i;
 
-	clock.flags &= KVM_CLOCK_REALTIME;
+	clock.flags = 0;
 	*what = "KVM_SET_IRQCHIP";
 	for (i = 0; i < 3; i++) {
 		chips[i].chip_id = i; /* PIC master, slave, IOAPIC */
@@ -156,8 +174,7 @@ static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
 	if (ioctl(vm->vm_fd, KVM_SET_PIT2, &s->pit) < 0)
 		return -errno;
 	*what = "KVM_SET_CLOCK";
-	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0 &&
-	    (clock.flags = 0, ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0))
+	if (ioctl(vm->vm_fd, KVM_SET_CLOCK, &clock) < 0)
 		return -errno;
 	return 0;
 }
