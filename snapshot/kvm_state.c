@@ -106,23 +106,42 @@ static int msr_pass(uint32_t index)
 	return index == MSR_TSC ? 0 : index == MSR_TSC_DEADLINE ? 2 : 1;
 }
 
-/* Sets the saved MSRs; one KVM refuses here is skipped, not fatal. */
+struct msr_batch {
+	struct kvm_msrs hdr;
+	struct kvm_msr_entry e[SNAP_MAX_MSRS];
+};
+
+/* Sets the MSRs of one pass in as few ioctls as possible: KVM stops a
+ * batch at the first MSR it refuses, which is skipped (logged), not fatal. */
+static void restore_msr_pass(int fd, const struct snap_vcpu *v, int pass)
+{
+	static struct kvm_msr_entry list[SNAP_MAX_MSRS];
+	static struct msr_batch b;
+	uint32_t i, count = 0, start = 0;
+
+	for (i = 0; i < v->nmsrs; i++)
+		if (msr_pass(v->msrs[i].index) == pass)
+			list[count++] = v->msrs[i];
+	while (start < count) {
+		int n;
+
+		b.hdr.nmsrs = count - start;
+		memcpy(b.e, list + start, b.hdr.nmsrs * sizeof(b.e[0]));
+		n = ioctl(fd, KVM_SET_MSRS, &b);
+		n = n < 0 ? 0 : n;
+		if ((uint32_t)n < b.hdr.nmsrs)
+			log_debug("restore: vCPU %u: MSR 0x%x not set",
+				  v->index, b.e[n].index);
+		start += (uint32_t)n + 1;
+	}
+}
+
 static void restore_msrs(int fd, const struct snap_vcpu *v)
 {
-	uint32_t i;
 	int pass;
 
-	for (pass = 0; pass < 3; pass++) {
-		for (i = 0; i < v->nmsrs; i++) {
-			struct one_msr m = { .hdr.nmsrs = 1, .e = v->msrs[i] };
-
-			if (msr_pass(v->msrs[i].index) != pass)
-				continue;
-			if (ioctl(fd, KVM_SET_MSRS, &m) != 1)
-				log_debug("restore: vCPU %u: MSR 0x%x not set",
-					  v->index, v->msrs[i].index);
-		}
-	}
+	for (pass = 0; pass < 3; pass++)
+		restore_msr_pass(fd, v, pass);
 }
 
 static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
