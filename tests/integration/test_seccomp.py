@@ -74,9 +74,14 @@ class FilterInstalled(unittest.TestCase):
                 f.write(crash_kernel(SPIN))
             api = ApiProcess()
             try:
-                modes = seccomp_modes(api.proc.pid)
-                api_threads = [m for n, m in modes.items() if n != "microvm/%d"
-                               % api.proc.pid]
+                deadline = time.monotonic() + 5
+                while True:  # the socket listens before the thread starts
+                    modes = seccomp_modes(api.proc.pid)
+                    api_threads = [m for n, m in modes.items()
+                                   if n != "microvm/%d" % api.proc.pid]
+                    if api_threads == [2] or time.monotonic() > deadline:
+                        break
+                    time.sleep(0.01)
                 self.assertEqual(api_threads, [2], modes)  # the API thread
                 self.assertEqual(modes["microvm/%d" % api.proc.pid], 0)
                 for path, body in (
