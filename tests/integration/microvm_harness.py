@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for integration tests: paths, the guest command line of
 tests/guest/cmdline, config files, and running microvm with a timeout."""
+import hashlib
 import json
 import os
 import subprocess
@@ -24,6 +25,15 @@ def guest_cmdline():
     """The kernel command line this machine's KVM needs (one place)."""
     with open(os.path.join(ROOT, "tests", "guest", "cmdline")) as f:
         return f.read().strip()
+
+
+def sha256(path):
+    """Hex digest of a file, read in 1 MiB chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def have_kvm():

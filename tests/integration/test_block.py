@@ -3,7 +3,6 @@
 drive, 64 MiB copied by the guest from one drive to another and checked
 byte for byte on the host, a read-only drive that refuses writes and stays
 unchanged, and the drive id the guest reads back."""
-import hashlib
 import os
 import shutil
 import subprocess
@@ -11,18 +10,10 @@ import tempfile
 import time
 import unittest
 
-from microvm_harness import (BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX,
+from microvm_harness import (sha256, BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX,
                              ApiProcess, boot, guest_cmdline, needs_kvm,
                              write_config)
 from test_api import LineReader
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 @needs_kvm

@@ -5,7 +5,6 @@ from where it stopped. A diff chain restores the last point; ten clones of
 one snapshot each write their own disk and see only their own memory; bad
 state files are refused with a clear message and the process stays
 usable."""
-import hashlib
 import os
 import shutil
 import socket
@@ -15,20 +14,12 @@ import threading
 import time
 import unittest
 
-from microvm_harness import (BUILD, GUEST, INITRD, VMLINUX, ApiProcess,
+from microvm_harness import (sha256, BUILD, INITRD, VMLINUX, ApiProcess,
                              LineReader, guest_cmdline, needs_kvm)
 
 UFFD_HANDLER = os.path.join(BUILD, "microvm-uffd")
 COUNTER = ('sh -c "i=0; while true; do echo tick $i; i=$((i+1)); '
            'sleep 0.3; done"')
-
-
-def sha256(path):
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def ok(api, method, path, body=None):
