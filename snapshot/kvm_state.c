@@ -52,7 +52,6 @@ static int save_vcpu(const struct vm *vm, unsigned i, struct snap_vcpu *v)
 
 	memset(v, 0, sizeof(*v));
 	v->index = i;
-	v->xcrs.nr_xcrs = 0;
 	if (ioctl(fd, KVM_GET_REGS, &v->regs) < 0 ||
 	    ioctl(fd, KVM_GET_SREGS, &v->sregs) < 0 ||
 	    ioctl(fd, KVM_GET_XSAVE, v->xsave) < 0 ||

@@ -52,7 +52,8 @@ static int write_run(int fd, const struct guest_mem *mem, uint64_t first,
 	return 0;
 }
 
-/* Writes every page for which want(page) holds, in runs. */
+/* Writes, in runs, the pages set in `dirty`, or (dirty NULL) every page
+ * that is not all zeros. */
 static int write_pages(int fd, const struct guest_mem *mem,
 		       const uint64_t *dirty, uint64_t *written)
 {

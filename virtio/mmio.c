@@ -377,7 +377,6 @@ void vdev_save(struct vdev *d, struct vdev_state *out)
 	pthread_mutex_lock(&d->lock);
 	if (d->activated && d->ops->quiesce)
 		d->ops->quiesce(d);
-	memset(out, 0, sizeof(*out));
 	*out = (struct vdev_state){
 		.index = d->index,
 		.device_id = d->ops->device_id,
