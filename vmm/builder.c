@@ -331,14 +331,13 @@ static void vm_init_empty(struct vm *vm, struct event_loop *loop)
 		vm->vcpus[i].fd = -1;
 }
 
-static int open_vm(struct vm *vm, const struct vm_config *cfg,
-		   struct event_loop *loop)
+static int open_vm(struct vm *vm, unsigned nr_vcpus, struct event_loop *loop)
 {
 	int ret;
 
 	vm_init_empty(vm, loop);
 	boot_timer_start(&vm->boot_timer); /* InstanceStart or LoadSnapshot */
-	vm->nr_vcpus = cfg->machine.vcpu_count;
+	vm->nr_vcpus = nr_vcpus;
 	ret = kvm_open_vm(vm);
 	if (ret)
 		return build_fail(vm, ret,
@@ -369,7 +368,7 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 {
 	struct kernel_image k;
 	struct boot_layout b = { 0 };
-	int ret = open_vm(vm, cfg, loop);
+	int ret = open_vm(vm, cfg->machine.vcpu_count, loop);
 
 	if (!ret)
 		ret = create_memory(vm, &cfg->machine);
@@ -412,13 +411,16 @@ static int map_memory_file(struct vm *vm, const char *path, uint64_t size)
 		return -errno;
 	ret = fstat(fd, &st) < 0	   ? -errno :
 	      (uint64_t)st.st_size != size ? -ERANGE :
+	      vm->warm			   ? gmem_remap_file(&vm->mem, fd) :
 					     gmem_map_file(&vm->mem, size, fd);
 	close(fd);
 	return ret;
 }
 
 /* File: the memory file (pages read on first touch, or prefetched).
- * Uffd: anonymous memory whose pages the handler on backend_path gives. */
+ * Uffd: anonymous memory whose pages the handler on backend_path gives.
+ * A warm VM keeps its memory's addresses, hence its KVM slots: the file
+ * replaces the placeholder, or the handler serves the placeholder. */
 static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 			       const struct snapshot_load_cfg *l,
 			       const struct restore_opts *o)
@@ -427,7 +429,7 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 	int ret;
 
 	if (l->uffd) {
-		ret = gmem_create(&vm->mem, size, false);
+		ret = vm->warm ? 0 : gmem_create(&vm->mem, size, false);
 		if (!ret)
 			ret = snap_uffd_attach(&vm->mem, l->backend_path,
 					       &vm->uffd_sock);
@@ -443,6 +445,8 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 			ret == -ERANGE ?
 				"the memory file's size is not the VM's memory size" :
 				strerror(-ret));
+	if (vm->warm && !l->track_dirty_pages)
+		return 0; /* the slots are in place, without dirty logging */
 	return register_memory(vm, l->track_dirty_pages);
 }
 
@@ -468,17 +472,52 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 	return 0;
 }
 
+/* A warm VM takes a snapshot of its own shape only. */
+static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
+{
+	if (m->vcpu_count != vm->nr_vcpus ||
+	    (uint64_t)m->mem_size_mib << 20 != vm->mem.size || m->smt != vm->smt)
+		return build_fail(
+			vm, -EINVAL,
+			"this microvm was warmed (--warm) for %u vCPUs, %llu MiB, smt %s; the snapshot has %u vCPUs, %u MiB, smt %s",
+			vm->nr_vcpus, (unsigned long long)(vm->mem.size >> 20),
+			vm->smt ? "on" : "off", m->vcpu_count, m->mem_size_mib,
+			m->smt ? "on" : "off");
+	if (m->huge_pages_2m)
+		return build_fail(vm, -EINVAL,
+				  "a warm VM cannot take huge-page memory");
+	boot_timer_start(&vm->boot_timer);
+	return 0;
+}
+
+int vm_warm(struct vm *vm, const struct machine_cfg *m,
+	    struct event_loop *loop)
+{
+	int ret = open_vm(vm, m->vcpu_count, loop);
+
+	vm->smt = m->smt;
+	if (!ret)
+		ret = create_memory(vm, m);
+	if (!ret)
+		ret = create_vcpus(vm, m->smt, NULL);
+	if (!ret)
+		ret = vm_start(vm, true);
+	vm->warm = !ret;
+	return ret;
+}
+
 int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	       const struct snap_state *s, const struct snapshot_load_cfg *l,
 	       const struct restore_opts *o, struct event_loop *loop)
 {
-	int ret = open_vm(vm, cfg, loop);
+	int ret = vm->warm ? take_warm_vm(vm, &cfg->machine) :
+			     open_vm(vm, cfg->machine.vcpu_count, loop);
 
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
 	if (!ret)
 		ret = add_devices(vm, cfg, o->boot_timer);
-	if (!ret)
+	if (!ret && !vm->warm)
 		ret = create_vcpus(vm, cfg->machine.smt, NULL);
 	if (!ret && (ret = snap_restore_kvm(vm, s, vm->err, sizeof(vm->err))))
 		return ret;
@@ -489,13 +528,18 @@ int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	return ret;
 }
 
-int vm_start(struct vm *vm)
+int vm_start(struct vm *vm, bool paused)
 {
 	unsigned i;
 	int ret = 0;
 
+	pthread_mutex_lock(&vm->run_lock);
+	vm->pause_requested = paused;
+	pthread_cond_broadcast(&vm->run_cond); /* a warm VM's parked threads */
+	pthread_mutex_unlock(&vm->run_lock);
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
-		ret = vcpu_start(&vm->vcpus[i]);
+		if (!vm->vcpus[i].started)
+			ret = vcpu_start(&vm->vcpus[i]);
 	if (ret)
 		return build_fail(vm, ret, "cannot start vCPU thread: %s",
 				  strerror(-ret));
@@ -537,4 +581,5 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
 	vm->nr_vcpus = 0;
+	vm->warm = false;
 }

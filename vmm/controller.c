@@ -69,6 +69,12 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 {
 	int ret;
 
+	if (m->warm) {
+		snprintf(
+			err, err_size,
+			"this microvm was started with --warm: it only loads snapshots (PUT /snapshot/load); boot kernels in a microvm started without --warm");
+		return -EINVAL;
+	}
 	if (!m->cfg.boot.set) {
 		snprintf(
 			err, err_size,
@@ -84,11 +90,10 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
 			size_t err_size)
 {
-	if (!ret)
+	if (!ret && !m->warm) /* a warm VM's is watched already */
 		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
-	m->vm.pause_requested = paused;
 	if (!ret)
-		ret = vm_start(&m->vm);
+		ret = vm_start(&m->vm, paused);
 	if (!ret && seccomp_enabled && seccomp_install(SECCOMP_THREAD_VMM)) {
 		snprintf(m->vm.err, sizeof(m->vm.err),
 			 "cannot install the VMM thread's seccomp filter");
@@ -141,6 +146,12 @@ static void handle_snapshot_load(struct vmm *m,
 			"snapshot/load needs a fresh microvm: this one already has a configuration");
 		return;
 	}
+	if (m->warm && !m->vm.warm) {
+		api_error(
+			r, 400,
+			"this warm microvm's VM was released by a failed snapshot/load; start a new microvm --warm");
+		return;
+	}
 	ret = snapshot_prepare_load(l, &s, &cfg, err, sizeof(err));
 	if (!ret) {
 		struct restore_opts o = { m->boot_timer, m->prefetch };
@@ -157,6 +168,33 @@ static void handle_snapshot_load(struct vmm *m,
 	log_info("snapshot %s loaded (%s backend), VM %s", l->snapshot_path,
 		 l->uffd ? "Uffd" : "File",
 		 l->resume_vm ? "running" : "paused");
+}
+
+int vmm_warm(struct vmm *m, const struct machine_cfg *shape)
+{
+	int ret = vm_warm(&m->vm, shape, &m->loop);
+
+	if (!ret)
+		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
+	if (ret) {
+		log_err("--warm: %s", m->vm.err[0] ? m->vm.err : strerror(-ret));
+		vm_destroy(&m->vm);
+		return ret == -ENOMEM ? EXIT_BAD_CONFIG : EXIT_INTERNAL;
+	}
+	m->warm = true;
+	log_info("warm: KVM VM with %u vCPUs and %u MiB waits for /snapshot/load",
+		 shape->vcpu_count, shape->mem_size_mib);
+	return 0;
+}
+
+int vmm_seal_warm(struct vmm *m)
+{
+	(void)m;
+	if (!seccomp_enabled ||
+	    !seccomp_install(SECCOMP_THREAD_VMM | SECCOMP_THREAD_LOAD))
+		return 0;
+	log_err("cannot install the warm VMM thread's seccomp filter");
+	return EXIT_INTERNAL;
 }
 
 /* Requests allowed only before InstanceStart / only after it. */

@@ -16,6 +16,7 @@
 #define KVM_FEATURE_PV_UNHALT (1u << 7)
 #define KVM_FEATURE_PV_SEND_IPI (1u << 11)
 #define KVM_FEATURE_PV_SCHED_YIELD (1u << 13)
+#define EXT7_EDX_INVARIANT_TSC (1u << 8)
 #define EXT8_EBX_XSAVEERPTR (1u << 2)
 #define LEVEL_TYPE_SMT 1
 #define LEVEL_TYPE_CORE 2
@@ -121,6 +122,14 @@ void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t)
 			e->eax &= ~(KVM_FEATURE_PV_UNHALT |
 				    KVM_FEATURE_PV_SEND_IPI |
 				    KVM_FEATURE_PV_SCHED_YIELD);
+			break;
+		case 0x80000007:
+			/* Without an invariant TSC, Linux keeps kvm-clock as its
+			 * clocksource, which a snapshot load restores exactly;
+			 * a guest on the TSC sees every jump of it (where KVM
+			 * cannot offset the TSC, as on kvm_pvm, the wall time
+			 * since the snapshot). QEMU hides it by default too. */
+			e->edx &= ~EXT7_EDX_INVARIANT_TSC;
 			break;
 		case 0x80000008:
 			e->ebx |= EXT8_EBX_XSAVEERPTR;

@@ -35,6 +35,10 @@ static const char usage[] =
 	"  --no-seccomp        run without the per-thread seccomp filters\n"
 	"  --prefetch WS       on snapshot/load with the File backend, map in\n"
 	"                      the pages WS lists (microvm-uffd --record) first\n"
+	"  --warm vcpus=N,mem_mib=M[,smt=on]\n"
+	"                      warm pool: create the KVM VM, its memory slots and\n"
+	"                      vCPUs now, so that PUT /snapshot/load of a snapshot\n"
+	"                      of this shape only maps memory and sets state\n"
 	"  --version           print the version and exit\n"
 	"  --help              print this help and exit\n"
 	"\n"
@@ -47,6 +51,8 @@ struct options {
 	const char *id;
 	size_t max_body;
 	bool no_api, boot_timer;
+	bool warm;
+	struct machine_cfg warm_shape;
 };
 
 static void bad_args(const char *msg, const char *arg)
@@ -94,6 +100,52 @@ static size_t parse_size(const char *s)
 	return (size_t)v;
 }
 
+#define WARM_SYNTAX "invalid --warm (vcpus=1..32,mem_mib=1..N[,smt=on|off])"
+
+static bool parse_uint(const char *s, unsigned long max, unsigned *out)
+{
+	char *end;
+	unsigned long v;
+
+	if (*s < '0' || *s > '9')
+		return false;
+	errno = 0;
+	v = strtoul(s, &end, 10);
+	if (errno || *end || v == 0 || v > max)
+		return false;
+	*out = (unsigned)v;
+	return true;
+}
+
+/* --warm vcpus=N,mem_mib=M[,smt=on|off]: the shape of the snapshots this
+ * warm microvm will load. */
+static void parse_warm(const char *arg, struct options *o)
+{
+	struct machine_cfg *m = &o->warm_shape;
+	char buf[96], *save, *kv;
+
+	if (strlen(arg) >= sizeof(buf))
+		bad_args(WARM_SYNTAX, arg);
+	strcpy(buf, arg);
+	*m = (struct machine_cfg){ 0 };
+	for (kv = strtok_r(buf, ",", &save); kv;
+	     kv = strtok_r(NULL, ",", &save)) {
+		if (!strncmp(kv, "vcpus=", 6) &&
+		    parse_uint(kv + 6, CONFIG_MAX_VCPUS, &m->vcpu_count))
+			continue;
+		if (!strncmp(kv, "mem_mib=", 8) &&
+		    parse_uint(kv + 8, CONFIG_MAX_MEM_MIB, &m->mem_size_mib))
+			continue;
+		if (strcmp(kv, "smt=on") && strcmp(kv, "smt=off"))
+			bad_args(WARM_SYNTAX, arg);
+		m->smt = !strcmp(kv, "smt=on");
+	}
+	if (!m->vcpu_count || !m->mem_size_mib ||
+	    (m->smt && m->vcpu_count > 1 && m->vcpu_count % 2))
+		bad_args(WARM_SYNTAX, arg);
+	o->warm = true;
+}
+
 enum {
 	O_CONFIG = 256,
 	O_API_SOCK,
@@ -106,6 +158,7 @@ enum {
 	O_METRICS_PATH,
 	O_NO_SECCOMP,
 	O_PREFETCH,
+	O_WARM,
 	O_SECCOMP_FILTER,
 	O_VERSION,
 	O_HELP,
@@ -123,6 +176,7 @@ static const struct option longopts[] = {
 	{ "metrics-path", required_argument, NULL, O_METRICS_PATH },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "prefetch", required_argument, NULL, O_PREFETCH },
+	{ "warm", required_argument, NULL, O_WARM },
 	{ "seccomp-filter", required_argument, NULL, O_SECCOMP_FILTER },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, O_HELP },
@@ -165,6 +219,9 @@ static void parse_option(int opt, struct options *o)
 	case O_PREFETCH:
 		o->prefetch = optarg;
 		break;
+	case O_WARM:
+		parse_warm(optarg, o);
+		break;
 	case O_SECCOMP_FILTER:
 		bad_args(
 			"--seccomp-filter: custom filters are not supported; microvm installs its own (or use --no-seccomp)",
@@ -202,6 +259,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		bad_args("--no-api and --api-sock exclude each other", NULL);
 	if (!o->no_api && !o->api_sock)
 		o->api_sock = DEFAULT_API_SOCK;
+	if (o->warm && (o->no_api || o->config_file))
+		bad_args("--warm waits for PUT /snapshot/load: it needs the API and no --config-file",
+			 NULL);
 }
 
 /* Logger and metrics from the command line, then from the config file. */
@@ -281,6 +341,8 @@ int main(int argc, char **argv)
 	ret = load_config(&o, &m.cfg);
 	if (!ret)
 		ret = setup_outputs(&o, &m.cfg);
+	if (!ret && o.warm)
+		ret = vmm_warm(&m, &o.warm_shape);
 	if (!ret && o.api_sock) {
 		api = api_server_start(o.api_sock, o.max_body, &m.ch);
 		if (!api) {
@@ -289,6 +351,8 @@ int main(int argc, char **argv)
 			ret = EXIT_INTERNAL;
 		}
 	}
+	if (!ret && o.warm)
+		ret = vmm_seal_warm(&m);
 	if (!ret && o.config_file)
 		ret = boot_from_config(&m);
 	if (!ret)

@@ -57,6 +57,12 @@ int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m)
 	return huge_2m ? map_hugetlb_memfd(mem) : map_anonymous(mem);
 }
 
+static void *map_file_private(void *at, uint64_t size, int fd)
+{
+	return mmap(at, size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_NORESERVE | (at ? MAP_FIXED : 0), fd, 0);
+}
+
 int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
 {
 	void *p;
@@ -65,14 +71,22 @@ int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
 	mem->memfd = -1;
 	if (size == 0 || size % 4096)
 		return -EINVAL;
-	p = mmap(NULL, size, PROT_READ | PROT_WRITE,
-		 MAP_PRIVATE | MAP_NORESERVE, fd, 0);
+	p = map_file_private(NULL, size, fd);
 	if (p == MAP_FAILED)
 		return -errno;
 	mem->host = p;
 	mem->size = size;
 	mem->page_size = 4096;
 	return 0;
+}
+
+int gmem_remap_file(struct guest_mem *mem, int fd)
+{
+	if (!mem->host || mem->memfd >= 0)
+		return -EINVAL; /* only anonymous 4 KiB-page RAM */
+	return map_file_private(mem->host, mem->size, fd) == MAP_FAILED ?
+		       -errno :
+		       0;
 }
 
 int gmem_track_dirty(struct guest_mem *mem)

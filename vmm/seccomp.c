@@ -8,11 +8,15 @@
  *   vCPU threads: installed before their first KVM_RUN.
  *   VMM thread: installed once the VM is built (InstanceStart), before the
  *   guest runs; building needs more (KVM_CREATE_*, mmap of guest memory...).
+ *   A warm VMM thread (--warm) gets VMM + LOAD while it waits: a snapshot
+ *   load makes devices and sets state, but creates no VM, vCPU or thread;
+ *   the VMM filter alone is stacked on top once the load is done.
  * Adding a device? Add what its VMM-thread paths call here, with a reason.
  */
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/userfaultfd.h>
 #include <malloc.h>
 #include <seccomp.h>
 #include <signal.h>
@@ -28,6 +32,7 @@
 #define API SECCOMP_THREAD_API
 #define VMM SECCOMP_THREAD_VMM
 #define VCPU SECCOMP_THREAD_VCPU
+#define LOAD SECCOMP_THREAD_LOAD
 #define ALL (API | VMM | VCPU)
 
 static const struct {
@@ -88,6 +93,19 @@ static const struct {
 	{ "renameat", VMM, "the same, as newer libcs call it" },
 	{ "renameat2", VMM, "the same" },
 	{ "unlinkat", VMM, "the same, as newer libcs call it" },
+	{ "eventfd2", LOAD, "warm load: virtio kick/interrupt fds, io_uring" },
+	{ "timerfd_create", LOAD, "warm load: rate limiters, net tx retry" },
+	{ "io_uring_setup", LOAD, "warm load: virtio-blk Async rings" },
+	{ "io_uring_register", LOAD, "warm load: the ring's eventfd" },
+	{ "epoll_create1", LOAD, "warm load: the vsock muxer's epoll set" },
+	{ "bind", LOAD, "warm load: the vsock host socket" },
+	{ "listen", LOAD, "the same" },
+	{ "userfaultfd", LOAD, "warm load: Uffd backend" },
+	{ "lseek", LOAD, "warm load: reading the state file" },
+	{ "pread64", LOAD, "the same" },
+	{ "prctl", LOAD,
+	  "warm load done: stack the VMM filter (libseccomp sets no_new_privs)" },
+	{ "seccomp", LOAD, "the same" },
 };
 
 /* ioctls: request numbers per thread kind. */
@@ -117,6 +135,25 @@ static const struct {
 	{ KVM_GET_PIT2, VMM, "snapshot/create: PIT" },
 	{ KVM_GET_CLOCK, VMM, "snapshot/create: KVM clock" },
 	{ KVM_GET_DIRTY_LOG, VMM, "snapshot/create: pages the guest wrote" },
+	{ KVM_IRQFD, LOAD, "warm load: virtio interrupts" },
+	{ KVM_IOEVENTFD, LOAD, "warm load: virtio kicks" },
+	{ KVM_SET_USER_MEMORY_REGION, LOAD, "warm load: dirty page logging" },
+	{ KVM_SET_IRQCHIP, LOAD, "warm load: PIC and IOAPIC" },
+	{ KVM_SET_PIT2, LOAD, "warm load: PIT" },
+	{ KVM_SET_CLOCK, LOAD, "warm load: KVM clock" },
+	{ KVM_SET_MP_STATE, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_REGS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_SREGS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_XSAVE, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_XCRS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_DEBUGREGS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_LAPIC, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_MSRS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_VCPU_EVENTS, LOAD, "warm load: vCPU state" },
+	{ TUNSETIFF, LOAD, "warm load: attach a tap" },
+	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
+	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
+	{ UFFDIO_REGISTER, LOAD, "the same" },
 };
 
 static char syscall_names[512][24];

@@ -135,6 +135,8 @@ enum {
 	SECCOMP_THREAD_API = 1,
 	SECCOMP_THREAD_VMM = 2,
 	SECCOMP_THREAD_VCPU = 4,
+	/* with VMM: a warm VMM thread until its snapshot is loaded */
+	SECCOMP_THREAD_LOAD = 8,
 };
 /* Whether filters are installed at all (--no-seccomp clears it). */
 extern bool seccomp_enabled;
@@ -168,6 +170,9 @@ MUST_CHECK int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m);
 /* Maps a snapshot's memory file MAP_PRIVATE: pages are read on first
  * touch and writes stay private to this process. 0 or -errno. */
 MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
+/* The same over anonymous RAM already mapped (same size, same addresses:
+ * KVM's slots stay valid). 0 or -errno. */
+MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
 /* Starts tracking the pages devices write (for diff snapshots). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */
@@ -417,6 +422,10 @@ struct vm {
 	struct vnet *nets[CONFIG_MAX_NETS];
 	unsigned nr_nets;
 	char err[512]; /* why vm_build/vm_start failed */
+	bool smt;
+	/* Built by vm_warm() and waiting for a snapshot load: vm_restore()
+	 * uses its KVM VM, memory slots and (parked) vCPU threads. */
+	bool warm;
 };
 
 /* kvm.c */
@@ -460,8 +469,14 @@ MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
 			  const struct snapshot_load_cfg *l,
 			  const struct restore_opts *o,
 			  struct event_loop *loop);
-/* Starts every vCPU thread. */
-MUST_CHECK int vm_start(struct vm *vm);
+/* Starts every vCPU thread not yet started and lets them run, or keeps
+ * them parked when `paused`. */
+MUST_CHECK int vm_start(struct vm *vm, bool paused);
+/* A VM made ahead of a snapshot load (--warm): KVM VM and irqchip, memory
+ * slots over placeholder anonymous memory of m's size, m's vCPUs with
+ * their threads parked. */
+MUST_CHECK int vm_warm(struct vm *vm, const struct machine_cfg *m,
+		       struct event_loop *loop);
 /* Stops the vCPUs and frees everything vm_build made. */
 void vm_destroy(struct vm *vm);
 
@@ -478,6 +493,7 @@ struct vmm {
 	char id[72];
 	bool boot_timer;
 	const char *prefetch; /* --prefetch */
+	bool warm; /* --warm: vm was built ahead, for one snapshot load */
 	struct api_channel ch;
 	int metrics_timer_fd, signal_fd;
 	int exit_code;
@@ -487,6 +503,12 @@ struct vmm {
 MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer);
 /* Builds and starts the VM from m->cfg. 0, or -errno with err filled. */
 MUST_CHECK int vmm_instance_start(struct vmm *m, char *err, size_t err_size);
+/* --warm: builds the VM ahead (vm_warm) and watches its exit; then, once
+ * the API thread runs, seals the VMM thread with the VMM filter plus what
+ * a load needs (the VMM filter proper is stacked after the load). Both
+ * return 0 or an exit code. */
+int vmm_warm(struct vmm *m, const struct machine_cfg *shape);
+int vmm_seal_warm(struct vmm *m);
 /* Runs the VMM loop until the guest stops; returns the exit code. */
 int vmm_run(struct vmm *m);
 void vmm_destroy(struct vmm *m);

@@ -17,6 +17,7 @@ static struct kvm_cpuid2 *make_table(void)
 		{ .function = 0xb, .index = 1 },
 		{ .function = 0xb, .index = 2, .eax = 9, .ebx = 9 },
 		{ .function = 0x40000001, .eax = 0xffffffff },
+		{ .function = 0x80000007, .edx = 0x100 }, /* invariant TSC */
 		{ .function = 0x80000008, .ebx = 0 },
 	};
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sizeof(base));
@@ -107,6 +108,7 @@ static void test_hypervisor_leaves(void **state)
 	assert_false(kvm & (1u << 13)); /* PV_SCHED_YIELD */
 	assert_true(kvm & (1u << 3)); /* others (e.g. clocksource2) kept */
 	assert_true(find(c, 0x80000008, 0)->ebx & (1u << 2)); /* XSAVEERPTR */
+	assert_int_equal(find(c, 0x80000007, 0)->edx, 0); /* no invariant TSC */
 	assert_int_equal(find(c, 0xa, 0)->eax, 0); /* no PMU */
 	free(c);
 }
