@@ -475,8 +475,10 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 /* A warm VM takes a snapshot of its own shape only. */
 static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 {
+	vm->err[0] = '\0'; /* from a refused load before */
 	if (m->vcpu_count != vm->nr_vcpus ||
-	    (uint64_t)m->mem_size_mib << 20 != vm->mem.size || m->smt != vm->smt)
+	    (uint64_t)m->mem_size_mib << 20 != vm->mem.size ||
+	    m->smt != vm->smt)
 		return build_fail(
 			vm, -EINVAL,
 			"this microvm was warmed (--warm) for %u vCPUs, %llu MiB, smt %s; the snapshot has %u vCPUs, %u MiB, smt %s",
@@ -490,8 +492,7 @@ static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 	return 0;
 }
 
-int vm_warm(struct vm *vm, const struct machine_cfg *m,
-	    struct event_loop *loop)
+int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 {
 	int ret = open_vm(vm, m->vcpu_count, loop);
 
@@ -515,6 +516,7 @@ int vm_restore(struct vm *vm, const struct vm_config *cfg,
 
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
+	vm->warm_used = vm->warm && !ret;
 	if (!ret)
 		ret = add_devices(vm, cfg, o->boot_timer);
 	if (!ret && !vm->warm)
@@ -581,5 +583,5 @@ void vm_destroy(struct vm *vm)
 		close(vm->kvm_fd);
 	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
 	vm->nr_vcpus = 0;
-	vm->warm = false;
+	vm->warm = vm->warm_used = false;
 }

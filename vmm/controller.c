@@ -65,6 +65,17 @@ static void on_vm_exit(void *opaque, uint32_t events)
 static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
 			size_t err_size);
 
+/* A VM whose build or load failed goes, unless it is warm and the load
+ * was refused before it changed anything. */
+static void drop_failed_vm(struct vmm *m)
+{
+	if (m->vm.warm && !m->vm.warm_used)
+		return;
+	if (m->vm.exit_efd >= 0)
+		evl_remove(&m->loop, m->vm.exit_efd);
+	vm_destroy(&m->vm);
+}
+
 int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 {
 	int ret;
@@ -102,9 +113,7 @@ static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
 	if (ret) {
 		snprintf(err, err_size, "%s",
 			 m->vm.err[0] ? m->vm.err : strerror(-ret));
-		if (m->vm.exit_efd >= 0)
-			evl_remove(&m->loop, m->vm.exit_efd);
-		vm_destroy(&m->vm);
+		drop_failed_vm(m);
 		return ret;
 	}
 	m->state = paused ? VMM_PAUSED : VMM_RUNNING;
@@ -177,13 +186,15 @@ int vmm_warm(struct vmm *m, const struct machine_cfg *shape)
 	if (!ret)
 		ret = evl_add(&m->loop, m->vm.exit_efd, on_vm_exit, m);
 	if (ret) {
-		log_err("--warm: %s", m->vm.err[0] ? m->vm.err : strerror(-ret));
+		log_err("--warm: %s",
+			m->vm.err[0] ? m->vm.err : strerror(-ret));
 		vm_destroy(&m->vm);
 		return ret == -ENOMEM ? EXIT_BAD_CONFIG : EXIT_INTERNAL;
 	}
 	m->warm = true;
-	log_info("warm: KVM VM with %u vCPUs and %u MiB waits for /snapshot/load",
-		 shape->vcpu_count, shape->mem_size_mib);
+	log_info(
+		"warm: KVM VM with %u vCPUs and %u MiB waits for /snapshot/load",
+		shape->vcpu_count, shape->mem_size_mib);
 	return 0;
 }
 

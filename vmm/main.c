@@ -260,8 +260,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (!o->no_api && !o->api_sock)
 		o->api_sock = DEFAULT_API_SOCK;
 	if (o->warm && (o->no_api || o->config_file))
-		bad_args("--warm waits for PUT /snapshot/load: it needs the API and no --config-file",
-			 NULL);
+		bad_args(
+			"--warm waits for PUT /snapshot/load: it needs the API and no --config-file",
+			NULL);
 }
 
 /* Logger and metrics from the command line, then from the config file. */

@@ -68,9 +68,10 @@ static const struct {
 	{ "socket", VMM, "vsock: guest connects to <uds_path>_<port>" },
 	{ "connect", VMM, "the same" },
 	{ "shutdown", VMM, "vsock: the guest stopped sending" },
-	{ "access", API, "PUT bodies name files that must be readable" },
-	{ "faccessat", API, "the same, as newer libcs call it" },
-	{ "faccessat2", API, "the same" },
+	{ "access", API | LOAD,
+	  "PUT bodies (a load: the saved config) name files that must be readable" },
+	{ "faccessat", API | LOAD, "the same, as newer libcs call it" },
+	{ "faccessat2", API | LOAD, "the same" },
 	{ "openat", VMM, "PATCH /drives, PUT /logger, PUT /metrics" },
 	{ "newfstatat", VMM, "size of a swapped drive file" },
 	{ "fstat", VMM, "the same on older libcs" },
@@ -154,6 +155,7 @@ static const struct {
 	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
 	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
 	{ UFFDIO_REGISTER, LOAD, "the same" },
+	{ USERFAULTFD_IOC_NEW, LOAD, "the same, when the system call is off" },
 };
 
 static char syscall_names[512][24];

@@ -424,8 +424,9 @@ struct vm {
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
 	/* Built by vm_warm() and waiting for a snapshot load: vm_restore()
-	 * uses its KVM VM, memory slots and (parked) vCPU threads. */
-	bool warm;
+	 * uses its KVM VM, memory slots and (parked) vCPU threads. A load
+	 * refused before it replaced the memory leaves it warm (!warm_used). */
+	bool warm, warm_used;
 };
 
 /* kvm.c */

@@ -32,7 +32,18 @@ class Arguments(unittest.TestCase):
                           (["--level", "Loud"], "invalid --level"),
                           (["--id", "a/b"], "invalid --id"),
                           (["--no-api", "--config-file", "a", "extra"],
-                           "unexpected argument")):
+                           "unexpected argument"),
+                          (["--warm", "vcpus=2"], "invalid --warm"),
+                          (["--warm", "mem_mib=128"], "invalid --warm"),
+                          (["--warm", "vcpus=0,mem_mib=128"], "invalid --warm"),
+                          (["--warm", "vcpus=33,mem_mib=128"], "invalid --warm"),
+                          (["--warm", "vcpus=-1,mem_mib=128"], "invalid --warm"),
+                          (["--warm", "vcpus=3,mem_mib=128,smt=on"],
+                           "invalid --warm"),
+                          (["--warm", "vcpus=1,mem_mib=128,huge=on"],
+                           "invalid --warm"),
+                          (["--warm", "vcpus=1,mem_mib=128", "--no-api",
+                            "--config-file", "a"], "--warm waits for")):
             r = run_microvm(args, timeout=10)
             self.assertEqual(r.code, 153, (args, r))
             self.assertIn(msg, r.err, (args, r))

@@ -101,6 +101,23 @@ class FilterInstalled(unittest.TestCase):
             finally:
                 api.stop()
 
+    @needs_kvm
+    def test_warm_microvm_is_filtered_before_its_load(self):
+        api = ApiProcess(extra_args=["--warm", "vcpus=2,mem_mib=16"])
+        try:
+            deadline = time.monotonic() + 5
+            while True:  # the VMM thread seals itself once the API runs
+                modes = seccomp_modes(api.proc.pid)
+                if set(modes.values()) == {2} or time.monotonic() > deadline:
+                    break
+                time.sleep(0.01)
+            self.assertEqual(len(modes), 4, modes)  # main, api, 2 vCPUs
+            self.assertEqual(set(modes.values()), {2}, modes)
+            self.assertEqual(api.request("GET", "/")[1]["state"],
+                             "Not started")
+        finally:
+            api.stop()
+
     def test_no_seccomp_flag(self):
         api = ApiProcess(extra_args=["--no-seccomp"])
         try:

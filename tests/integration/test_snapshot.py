@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: Apache-2.0
 """Snapshots end to end: a guest counts on its console; pause, snapshot,
-load in a new process (File and Uffd backends), resume: the count goes on
-from where it stopped. A diff chain restores the last point; ten clones of
-one snapshot each write their own disk and see only their own memory; bad
-state files are refused with a clear message and the process stays
-usable."""
+load in a new process (File and Uffd backends, cold and warm microvms),
+resume: the count goes on from where it stopped. A diff chain restores the
+last point; ten clones of one snapshot (half of them warm) each write their
+own disk and see only their own memory; bad state files are refused with a
+clear message and the process stays usable (a warm one stays warm)."""
 import os
 import shutil
 import socket
@@ -20,6 +20,11 @@ from microvm_harness import (sha256, BUILD, INITRD, VMLINUX, ApiProcess,
 UFFD_HANDLER = os.path.join(BUILD, "microvm-uffd")
 COUNTER = ('sh -c "i=0; while true; do echo tick $i; i=$((i+1)); '
            'sleep 0.3; done"')
+DEVICE_COUNTER = (
+    'sh -c "i=0; while dd if=/dev/vda of=/dev/null bs=4096 count=1 '
+    'iflag=direct 2>/dev/null && dd if=/dev/vdb of=/dev/null bs=4096 '
+    'count=1 iflag=direct 2>/dev/null && head -c 16 /dev/hwrng >/dev/null; '
+    'do echo tick $i; i=$((i+1)); sleep 0.3; done; echo device-failed"')
 
 
 def ok(api, method, path, body=None):
@@ -28,11 +33,11 @@ def ok(api, method, path, body=None):
         raise AssertionError("%s %s: %s %s" % (method, path, status, reply))
 
 
-def boot_counter(extra_cfg=None, mem=128, track_dirty=False):
+def boot_counter(extra_cfg=None, mem=128, track_dirty=False, script=COUNTER):
     api = ApiProcess(stdout=subprocess.PIPE)
     ok(api, "PUT", "/boot-source", {
         "kernel_image_path": VMLINUX, "initrd_path": INITRD,
-        "boot_args": guest_cmdline() + " -- " + COUNTER})
+        "boot_args": guest_cmdline() + " -- " + script})
     ok(api, "PUT", "/machine-config", {"vcpu_count": 2, "mem_size_mib": mem,
                                        "track_dirty_pages": track_dirty})
     for path, body in (extra_cfg or []):
@@ -51,8 +56,11 @@ def pause_and_snapshot(api, lines, d, name, kind="Full", mem="mem"):
     return last
 
 
-def load(d, name, backend=None, mem="mem", extra=None):
-    api = ApiProcess(stdout=subprocess.PIPE)
+WARM_COUNTER = ["--warm", "vcpus=2,mem_mib=128"]  # boot_counter's shape
+
+
+def load(d, name, backend=None, mem="mem", extra=None, args=()):
+    api = ApiProcess(stdout=subprocess.PIPE, extra_args=args)
     lines = LineReader(api.proc.stdout)
     body = {"snapshot_path": os.path.join(d, name),
             "mem_backend": backend or {"backend_type": "File",
@@ -74,8 +82,10 @@ class Snapshot(unittest.TestCase):
             api.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def continues_after(self, last, backend=None, name="state", mem="mem"):
-        api, lines, status, reply = load(self.dir, name, backend, mem)
+    def continues_after(self, last, backend=None, name="state", mem="mem",
+                        args=(), extra=None):
+        api, lines, status, reply = load(self.dir, name, backend, mem,
+                                         extra=extra, args=args)
         self.apis.append(api)
         self.assertEqual(status, 204, reply)
         self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
@@ -92,7 +102,10 @@ class Snapshot(unittest.TestCase):
         last = pause_and_snapshot(api, lines, self.dir, "state")
         api.stop()
         self.apis.remove(api)
-        self.continues_after(last)
+        for args in ([], WARM_COUNTER):
+            api = self.continues_after(last, args=args)
+            api.stop()
+            self.apis.remove(api)
 
     def test_counter_continues_uffd_backend_with_record_and_prefetch(self):
         api, lines = boot_counter()
@@ -106,14 +119,16 @@ class Snapshot(unittest.TestCase):
         mem = os.path.join(self.dir, "mem")
         before = sha256(mem)
         backend = {"backend_type": "Uffd", "backend_path": sock}
-        for args in (["--record", ws], ["--prefetch", ws]):
+        # the second load goes into a warm microvm
+        for args, warm in ((["--record", ws], []),
+                           (["--prefetch", ws], WARM_COUNTER)):
             handler = subprocess.Popen(
                 [UFFD_HANDLER, "--socket", sock, "--mem-file", mem] + args,
                 stderr=subprocess.PIPE, text=True)
             try:
                 while not os.path.exists(sock):
                     time.sleep(0.01)
-                api = self.continues_after(last, backend)
+                api = self.continues_after(last, backend, args=warm)
                 api.stop()
                 self.apis.remove(api)
                 time.sleep(0.5)  # the handler's child writes the record
@@ -146,12 +161,18 @@ class Snapshot(unittest.TestCase):
             "corrupt": (good[:200] + bytes([good[200] ^ 1]) + good[201:],
                         "CRC mismatch"),
         }
-        fresh = ApiProcess(stdout=subprocess.PIPE)
-        self.apis.append(fresh)
-        for name, (data, why) in bad.items():
-            path = os.path.join(self.dir, name)
-            with open(path, "wb") as f:
+        for name, (data, _) in bad.items():
+            with open(os.path.join(self.dir, name), "wb") as f:
                 f.write(data)
+        for args in ([], WARM_COUNTER):
+            self.refuses_then_loads(bad, args)
+        self.warm_of_another_shape_refuses()
+
+    def refuses_then_loads(self, bad, args):
+        fresh = ApiProcess(stdout=subprocess.PIPE, extra_args=args)
+        self.apis.append(fresh)
+        for name, (_, why) in bad.items():
+            path = os.path.join(self.dir, name)
             status, reply, _ = fresh.request("PUT", "/snapshot/load", {
                 "snapshot_path": path,
                 "mem_backend": {"backend_type": "File",
@@ -166,6 +187,11 @@ class Snapshot(unittest.TestCase):
                             "backend_path": VMLINUX}})  # wrong size
         self.assertEqual(status, 400)
         self.assertIn("memory file's size", reply["fault_message"])
+        if args:  # a warm microvm boots no kernel
+            status, reply, _ = fresh.request("PUT", "/actions",
+                                             {"action_type": "InstanceStart"})
+            self.assertEqual(status, 400)
+            self.assertIn("--warm", reply["fault_message"])
         # still usable: the good snapshot loads in the same process
         status, reply, _ = fresh.request("PUT", "/snapshot/load", {
             "snapshot_path": os.path.join(self.dir, "state"),
@@ -180,6 +206,64 @@ class Snapshot(unittest.TestCase):
             "mem_file_path": os.path.join(self.dir, "m2")})
         self.assertEqual(status, 400)
         self.assertIn("paused", reply["fault_message"])
+        ok(fresh, "PATCH", "/vm", {"state": "Paused"})
+        ok(fresh, "PUT", "/snapshot/create", {
+            "snapshot_path": os.path.join(self.dir, "s3"),
+            "mem_file_path": os.path.join(self.dir, "m3")})
+
+    def warm_of_another_shape_refuses(self):
+        for shape, why in (("vcpus=1,mem_mib=128", "for 1 vCPUs, 128 MiB"),
+                           ("vcpus=2,mem_mib=64", "for 2 vCPUs, 64 MiB"),
+                           ("vcpus=2,mem_mib=128,smt=on", "smt on")):
+            warm = ApiProcess(extra_args=["--warm", shape])
+            self.apis.append(warm)
+            status, reply, _ = warm.request("PUT", "/snapshot/load", {
+                "snapshot_path": os.path.join(self.dir, "state"),
+                "mem_backend": {"backend_type": "File",
+                                "backend_path": os.path.join(self.dir, "mem")}})
+            self.assertEqual(status, 400, shape)
+            self.assertIn(why, reply["fault_message"])
+            self.assertIn("the snapshot has 2 vCPUs, 128 MiB, smt off",
+                          reply["fault_message"])
+            self.assertTrue(warm.alive())
+
+    @unittest.skipUnless(os.geteuid() == 0, "creating a tap needs root")
+    def test_every_device_into_a_warm_microvm(self):
+        """Block (Sync and Async, rate-limited), net, rng and vsock restored
+        into a warm microvm, under its seccomp filters: the guest goes on
+        reading both disks and the hwrng at every tick."""
+        d = self.dir
+        tap = "mvmw%d" % os.getpid()
+        subprocess.run(["ip", "tuntap", "add", tap, "mode", "tap"],
+                       check=True)
+        self.addCleanup(subprocess.run, ["ip", "link", "delete", tap])
+        disks = []
+        for name in ("a.img", "b.img"):
+            disks.append(os.path.join(d, name))
+            with open(disks[-1], "wb") as f:
+                f.write(os.urandom(1 << 20))
+        limit = {"bandwidth": {"size": 1 << 20, "refill_time": 100}}
+        drives = [("/drives/a", {"drive_id": "a", "path_on_host": disks[0],
+                                 "is_root_device": False,
+                                 "is_read_only": True, "io_engine": "Sync"}),
+                  ("/drives/b", {"drive_id": "b", "path_on_host": disks[1],
+                                 "is_root_device": False,
+                                 "is_read_only": False, "io_engine": "Async",
+                                 "rate_limiter": limit})]
+        extra = drives + [
+            ("/network-interfaces/eth0", {"iface_id": "eth0",
+                                          "host_dev_name": tap}),
+            ("/entropy", {"rate_limiter": limit}),
+            ("/vsock", {"guest_cid": 3,
+                        "uds_path": os.path.join(d, "v.sock")})]
+        api, lines = boot_counter(extra, script=DEVICE_COUNTER)
+        self.apis.append(api)
+        lines.wait_for("tick 2", 120)
+        last = pause_and_snapshot(api, lines, d, "state")
+        api.stop()
+        self.apis.remove(api)
+        self.continues_after(last, args=WARM_COUNTER, extra={
+            "vsock_override": {"uds_path": os.path.join(d, "w.sock")}})
 
     def test_diff_chain_restores_the_last_point(self):
         api, lines = boot_counter(track_dirty=True)
@@ -216,7 +300,8 @@ def give_id(listener, ident):
 @needs_kvm
 class Clones(unittest.TestCase):
     """Ten clones of one snapshot, restored at once, each with its own disk
-    (PATCH /drives after a paused load) and vsock socket (vsock_override)."""
+    (PATCH /drives after a paused load) and vsock socket (vsock_override);
+    every other one loads into a warm microvm."""
 
     def setUp(self):
         self.dir = tempfile.mkdtemp()
@@ -273,7 +358,8 @@ class Clones(unittest.TestCase):
                              daemon=True).start()
             api, lines, status, reply = load(
                 d, "state", extra={"resume_vm": False,
-                                   "vsock_override": {"uds_path": uds}})
+                                   "vsock_override": {"uds_path": uds}},
+                args=["--warm", "vcpus=1,mem_mib=96"] if n % 2 else [])
             self.apis.append(api)
             self.assertEqual(status, 204, reply)
             ok(api, "PATCH", "/drives/data", {"drive_id": "data",
