@@ -10,6 +10,7 @@
 #include <signal.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
@@ -137,13 +138,24 @@ static void handle_snapshot_create(struct vmm *m,
 		api_error(r, 400, "snapshot/create failed: %s", err);
 }
 
+static uint64_t monotonic_us(void)
+{
+	struct timespec t;
+
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
+}
+
 /* Loads into this fresh process: nothing but the logger and metrics may
- * have been configured. */
+ * have been configured. Logs how long the load took on this thread (from
+ * the request to the vCPUs released). */
 static void handle_snapshot_load(struct vmm *m,
 				 const struct snapshot_load_cfg *l,
 				 struct api_response *r)
 {
 	struct vm_config cfg = m->cfg;
+	uint64_t start = monotonic_us();
+	bool warm = m->vm.warm;
 	struct snap_state s;
 	char err[512];
 	int ret;
@@ -174,8 +186,10 @@ static void handle_snapshot_load(struct vmm *m,
 		return;
 	}
 	m->cfg = cfg;
-	log_info("snapshot %s loaded (%s backend), VM %s", l->snapshot_path,
-		 l->uffd ? "Uffd" : "File",
+	log_info("snapshot %s loaded (%s backend%s) in %llu us, VM %s",
+		 l->snapshot_path, l->uffd ? "Uffd" : "File",
+		 warm ? ", warm" : "",
+		 (unsigned long long)(monotonic_us() - start),
 		 l->resume_vm ? "running" : "paused");
 }
 

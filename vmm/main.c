@@ -329,9 +329,10 @@ int main(int argc, char **argv)
 
 	parse_args(argc, argv, &o);
 	log_set_instance_id(o.id);
-	if (seccomp_enabled && seccomp_prepare()) {
-		log_err("cannot install the SIGSYS handler: %s",
-			strerror(errno));
+	ret = seccomp_enabled ? seccomp_prepare(o.warm) : 0;
+	if (ret) {
+		log_err("cannot prepare the seccomp filters: %s",
+			strerror(-ret));
 		return EXIT_INTERNAL;
 	}
 	if (vmm_init(&m, o.id, o.boot_timer)) {

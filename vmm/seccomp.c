@@ -16,6 +16,8 @@
 #include <errno.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <linux/userfaultfd.h>
 #include <malloc.h>
 #include <seccomp.h>
@@ -24,6 +26,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -104,9 +109,7 @@ static const struct {
 	{ "userfaultfd", LOAD, "warm load: Uffd backend" },
 	{ "lseek", LOAD, "warm load: reading the state file" },
 	{ "pread64", LOAD, "the same" },
-	{ "prctl", LOAD,
-	  "warm load done: stack the VMM filter (libseccomp sets no_new_privs)" },
-	{ "seccomp", LOAD, "the same" },
+	{ "seccomp", LOAD, "warm load done: stack the VMM filter" },
 };
 
 /* ioctls: request numbers per thread kind. */
@@ -197,19 +200,6 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx)
 	_exit(EXIT_SECCOMP);
 }
 
-int seccomp_prepare(void)
-{
-	struct sigaction sa = { .sa_sigaction = on_sigsys,
-				.sa_flags = SA_SIGINFO };
-
-	name_syscalls();
-	tzset(); /* glibc reads /etc/localtime on the first gmtime_r: now */
-	/* One malloc arena: trimming a thread's mmap'd arena makes glibc open
-	 * /proc/sys/vm/overcommit_memory, which no filter allows. */
-	mallopt(M_ARENA_MAX, 1);
-	return sigaction(SIGSYS, &sa, NULL) < 0 ? -errno : 0;
-}
-
 static int add_rules(scmp_filter_ctx ctx, unsigned thread)
 {
 	unsigned i;
@@ -230,18 +220,77 @@ static int add_rules(scmp_filter_ctx ctx, unsigned thread)
 	return ret;
 }
 
-int seccomp_install(unsigned thread)
+/* Every thread kind's filter, compiled to BPF once at start: installing
+ * one is then a single system call (0.2 ms less on a warm load). */
+static struct {
+	unsigned thread;
+	struct sock_fprog prog;
+} compiled[4];
+static unsigned nr_compiled;
+
+/* BPF of one thread kind's list, through a memfd (libseccomp 2.5 exports
+ * to a file descriptor only). */
+static int compile(unsigned thread, struct sock_fprog *out)
 {
 	scmp_filter_ctx ctx = seccomp_init(SCMP_ACT_TRAP);
-	int ret;
+	int fd = memfd_create("microvm-seccomp", MFD_CLOEXEC), ret;
+	off_t size;
 
-	if (!ctx)
-		return -ENOMEM;
-	ret = add_rules(ctx, thread);
+	ret = !ctx || fd < 0 ? -ENOMEM : add_rules(ctx, thread);
 	if (!ret)
-		ret = seccomp_load(ctx);
+		ret = seccomp_export_bpf(ctx, fd);
+	size = ret ? 0 : lseek(fd, 0, SEEK_END);
+	if (!ret && (size <= 0 || size % sizeof(struct sock_filter) ||
+		     size / sizeof(struct sock_filter) > BPF_MAXINSNS))
+		ret = -EINVAL;
+	out->len = (unsigned short)(size / sizeof(struct sock_filter));
+	out->filter = ret ? NULL : malloc((size_t)size);
+	if (!ret &&
+	    (!out->filter || pread(fd, out->filter, (size_t)size, 0) != size))
+		ret = -EIO;
+	if (fd >= 0)
+		close(fd);
 	seccomp_release(ctx);
 	return ret;
+}
+
+int seccomp_prepare(bool warm)
+{
+	static const unsigned kinds[] = { API, VMM, VCPU, VMM | LOAD };
+	struct sigaction sa = { .sa_sigaction = on_sigsys,
+				.sa_flags = SA_SIGINFO };
+	unsigned i;
+	int ret = 0;
+
+	name_syscalls();
+	tzset(); /* glibc reads /etc/localtime on the first gmtime_r: now */
+	/* One malloc arena: trimming a thread's mmap'd arena makes glibc open
+	 * /proc/sys/vm/overcommit_memory, which no filter allows. */
+	mallopt(M_ARENA_MAX, 1);
+	for (i = 0; i < ARRAY_SIZE(kinds) && !ret; i++)
+		if (warm || !(kinds[i] & LOAD)) {
+			compiled[nr_compiled].thread = kinds[i];
+			ret = compile(kinds[i], &compiled[nr_compiled++].prog);
+		}
+	/* every thread inherits it: filters need it without CAP_SYS_ADMIN */
+	if (!ret && prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		ret = -errno;
+	if (!ret && sigaction(SIGSYS, &sa, NULL) < 0)
+		ret = -errno;
+	return ret;
+}
+
+int seccomp_install(unsigned thread)
+{
+	unsigned i;
+
+	for (i = 0; i < nr_compiled; i++)
+		if (compiled[i].thread == thread)
+			return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
+				       &compiled[i].prog) < 0 ?
+				       -errno :
+				       0;
+	return -ENOENT;
 }
 
 bool seccomp_enabled = true;

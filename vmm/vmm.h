@@ -140,9 +140,10 @@ enum {
 };
 /* Whether filters are installed at all (--no-seccomp clears it). */
 extern bool seccomp_enabled;
-/* Installs the SIGSYS handler that logs a blocked call and exits 148;
- * call once, before any filter. 0 or -errno. */
-MUST_CHECK int seccomp_prepare(void);
+/* Compiles every thread kind's filter (with `warm`, also VMM + LOAD),
+ * sets no_new_privs and installs the SIGSYS handler that logs a blocked
+ * call and exits 148; call once, before any thread. 0 or -errno. */
+MUST_CHECK int seccomp_prepare(bool warm);
 /* Loads the filter of one thread kind on the calling thread. 0 or -errno. */
 MUST_CHECK int seccomp_install(unsigned thread);
 /* Test builds only (make TEST_HOOKS=1): when MICROVM_TEST_FORBIDDEN names
