@@ -6,16 +6,20 @@
 - snapshot create time and file sizes, Full and then Diff;
 - BENCH_RESTORES (default 50) restores per variant, each in a fresh
   microvm process: PUT /snapshot/load (resume_vm) -> 204, i.e. vCPUs
-  running ("load"); and, BENCH_REPLIES (3) times, load + the first 1-byte
-  vsock echo through the restored guest. Variants: File backend, File + --prefetch of
-  the working set, Uffd (microvm-uffd), Uffd + --prefetch; the working set
-  is recorded once by microvm-uffd --record;
+  running, as the client sees it ("load"), and as microvm logs it (request
+  to vCPUs released on its VMM thread, "monitor"); and, BENCH_REPLIES (5)
+  times, load + the first 1-byte vsock echo through the restored guest.
+  Variants: File backend, File + --prefetch of the working set, Uffd
+  (microvm-uffd), Uffd + --prefetch, and the same into a warm microvm
+  (--warm: VM, memory slots and vCPUs made before the request; its start
+  is not timed); the working set is recorded once by microvm-uffd --record;
 - QEMU -M microvm on the same kernel/initrd: migrate to a file, then
   process start -> incoming migration done (status running), beside
   microvm's process start -> load done.
 Writes bench/results/snapshot-restore.dat and, with gnuplot, .png."""
 import json
 import os
+import re
 import socket
 import statistics
 import subprocess
@@ -29,9 +33,10 @@ from microvm_harness import (BUILD, INITRD, MICROVM, VMLINUX,  # noqa: E402
                              ApiProcess, LineReader, guest_cmdline)
 
 RESTORES = int(os.environ.get("BENCH_RESTORES", "50"))
-REPLIES = int(os.environ.get("BENCH_REPLIES", "3"))
+REPLIES = int(os.environ.get("BENCH_REPLIES", "5"))
 QEMU_RUNS = int(os.environ.get("BENCH_QEMU_RUNS", "5"))
 MEM = 128
+WARM = ["--warm", "vcpus=1,mem_mib=%d" % MEM]
 RESULTS = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results")
 UFFD = os.path.join(BUILD, "microvm-uffd")
 SCRIPT = 'sh -c "vsock-echo 5000 & sleep 1; echo snap-ready; sleep 36000"'
@@ -98,8 +103,10 @@ def make_snapshot(d):
 
 
 def restore(d, backend, args=(), reply=False):
+    """(client load ms, monitor load ms, load -> echo ms or None)."""
     uds = os.path.join(d, "r.sock")
     api = ApiProcess(extra_args=list(args))
+    done = None
     try:
         t = time.perf_counter()
         ok(api, "PUT", "/snapshot/load", {
@@ -109,10 +116,13 @@ def restore(d, backend, args=(), reply=False):
         load = time.perf_counter() - t
         if reply:
             echo_once(uds)
-        done = time.perf_counter() - t
+            done = (time.perf_counter() - t) * 1e3
     finally:
-        api.stop()
-    return load * 1e3, done * 1e3
+        err = api.stop()
+    monitor = re.search(r"loaded \(.*\) in (\d+) us", err)
+    if not monitor:
+        raise SystemExit("no load time in microvm's log: " + err[-500:])
+    return load * 1e3, int(monitor.group(1)) / 1e3, done
 
 
 def uffd_handler(d, args):
@@ -128,10 +138,8 @@ def uffd_handler(d, args):
 
 
 def run_variants(d):
+    """{variant: ([(load, monitor, None)...], [(load, monitor, echo)...])}"""
     ws = os.path.join(d, "ws")
-    replies = [restore(d, {"backend_type": "File",
-                           "backend_path": os.path.join(d, "mem")},
-                       reply=True)[1] for _ in range(REPLIES)]
     h, backend = uffd_handler(d, ["--record", ws])
     restore(d, backend, reply=True)
     time.sleep(0.5)
@@ -142,18 +150,22 @@ def run_variants(d):
                 ("file+prefetch", file_backend, ["--prefetch", ws], []),
                 ("uffd", None, [], []),
                 ("uffd+prefetch", None, [], ["--prefetch", ws])]
+    variants += [("warm " + name, backend, WARM + margs, hargs)
+                 for name, backend, margs, hargs in variants]
     res = {}
     for name, backend, margs, hargs in variants:
         h = None
         if backend is None:
             h, backend = uffd_handler(d, hargs)
-        res[name] = [restore(d, backend, margs) for _ in range(RESTORES)]
+        res[name] = ([restore(d, backend, margs) for _ in range(RESTORES)],
+                     [restore(d, backend, margs, reply=True)
+                      for _ in range(REPLIES)])
         if h:
             h.kill()
-        print("%-14s load median %.2f ms" % (
-            name, statistics.median(r[0] for r in res[name])),
+        print("%-18s load median %.2f ms" % (
+            name, statistics.median(r[0] for r in res[name][0])),
             file=sys.stderr)
-    return res, os.path.getsize(ws) // 8, replies
+    return res, os.path.getsize(ws) // 8
 
 
 def microvm_process_to_loaded(d):
@@ -255,7 +267,7 @@ def plot(res):
         f.write("# rank " + " ".join(names) + "  (load ms, sorted)\n")
         for i in range(RESTORES):
             f.write("%d %s\n" % (i, " ".join(
-                "%.3f" % sorted(r[0] for r in res[n])[i] for n in names)))
+                "%.3f" % sorted(r[0] for r in res[n][0])[i] for n in names)))
     script = ("set terminal png size 800,500; set output '%s'; "
               "set title 'microvm snapshot/load -> vCPUs running (%d restores)'; "
               "set xlabel 'ms'; set ylabel 'fraction of restores'; "
@@ -273,7 +285,7 @@ def plot(res):
 def main():
     with tempfile.TemporaryDirectory() as d:
         fig = make_snapshot(d)
-        res, ws_pages, replies = run_variants(d)
+        res, ws_pages = run_variants(d)
         mv_proc = microvm_process_to_loaded(d)
         q_save, q_size, q_times = qemu_restore_ms(d)
     print("\nsnapshot: 1 vCPU, %d MiB guest, %d restores per variant"
@@ -288,13 +300,19 @@ def main():
         print("  " + l.split("] ")[-1])
     print("working set recorded by microvm-uffd: %d pages (%.1f MiB)"
           % (ws_pages, ws_pages * 4096 / 2**20))
-    print("%-14s %12s %12s" % ("variant", "load med ms", "load p99 ms"))
-    for name, rows in res.items():
+    print("load = PUT /snapshot/load -> 204 at the client; monitor = request "
+          "-> vCPUs released, as microvm logs it; echo = load -> first vsock "
+          "echo (%d runs)" % REPLIES)
+    print("%-18s %9s %9s %12s %12s %10s" % (
+        "variant", "load med", "load p99", "monitor med", "monitor p99",
+        "echo med"))
+    for name, (rows, replies) in res.items():
         loads = [r[0] for r in rows]
-        print("%-14s %12.2f %12.2f" % (name, statistics.median(loads),
-                                       pct(loads, 99)))
-    print("load -> first vsock echo (File, right after the snapshot, %d "
-          "runs): %s ms" % (REPLIES, ", ".join("%.0f" % r for r in replies)))
+        mons = [r[1] for r in rows]
+        print("%-18s %9.2f %9.2f %12.2f %12.2f %10.1f" % (
+            name, statistics.median(loads), pct(loads, 99),
+            statistics.median(mons), pct(mons, 99),
+            statistics.median(r[2] for r in replies)))
     print("process start -> running, %d runs: microvm (File) median %.1f ms;"
           " QEMU -incoming median %.1f ms (ratio %.3f)" % (
               QEMU_RUNS, statistics.median(mv_proc),
