@@ -150,7 +150,7 @@ def run_variants(d):
                 ("file+prefetch", file_backend, ["--prefetch", ws], []),
                 ("uffd", None, [], []),
                 ("uffd+prefetch", None, [], ["--prefetch", ws])]
-    variants += [("warm " + name, backend, WARM + margs, hargs)
+    variants += [("warm-" + name, backend, WARM + margs, hargs)
                  for name, backend, margs, hargs in variants]
     res = {}
     for name, backend, margs, hargs in variants:
@@ -269,7 +269,7 @@ def plot(res):
             f.write("%d %s\n" % (i, " ".join(
                 "%.3f" % sorted(r[0] for r in res[n][0])[i] for n in names)))
     script = ("set terminal png size 800,500; set output '%s'; "
-              "set title 'microvm snapshot/load -> vCPUs running (%d restores)'; "
+              "set title 'microvm PUT /snapshot/load -> 204 at the client (%d restores)'; "
               "set xlabel 'ms'; set ylabel 'fraction of restores'; "
               "set key bottom right; plot %s" % (
                   os.path.join(RESULTS, "snapshot-restore.png"), RESTORES,
