@@ -196,7 +196,8 @@ class Snapshot(unittest.TestCase):
         status, reply, _ = fresh.request("PUT", "/snapshot/load", {
             "snapshot_path": os.path.join(self.dir, "state"),
             "mem_backend": {"backend_type": "File",
-                            "backend_path": os.path.join(self.dir, "mem")}})
+                            "backend_path": os.path.join(self.dir, "mem")},
+            "track_dirty_pages": True})
         self.assertEqual(status, 204, reply)
         self.assertEqual(fresh.request("GET", "/")[1]["state"], "Paused")
         # and a snapshot needs a paused VM
@@ -207,9 +208,12 @@ class Snapshot(unittest.TestCase):
         self.assertEqual(status, 400)
         self.assertIn("paused", reply["fault_message"])
         ok(fresh, "PATCH", "/vm", {"state": "Paused"})
+        shutil.copyfile(os.path.join(self.dir, "mem"),
+                        os.path.join(self.dir, "m3"))
         ok(fresh, "PUT", "/snapshot/create", {
             "snapshot_path": os.path.join(self.dir, "s3"),
-            "mem_file_path": os.path.join(self.dir, "m3")})
+            "mem_file_path": os.path.join(self.dir, "m3"),
+            "snapshot_type": "Diff"})
 
     def warm_of_another_shape_refuses(self):
         for shape, why in (("vcpus=1,mem_mib=128", "for 1 vCPUs, 128 MiB"),
@@ -262,8 +266,27 @@ class Snapshot(unittest.TestCase):
         last = pause_and_snapshot(api, lines, d, "state")
         api.stop()
         self.apis.remove(api)
+        self.failed_warm_load_releases_the_vm()
         self.continues_after(last, args=WARM_COUNTER, extra={
             "vsock_override": {"uds_path": os.path.join(d, "w.sock")}})
+
+    def failed_warm_load_releases_the_vm(self):
+        """A load that fails after it replaced the warm VM's memory (here:
+        the vsock socket cannot be bound) leaves a process that says so."""
+        warm = ApiProcess(extra_args=WARM_COUNTER)
+        self.apis.append(warm)
+        body = {"snapshot_path": os.path.join(self.dir, "state"),
+                "mem_backend": {"backend_type": "File",
+                                "backend_path": os.path.join(self.dir, "mem")},
+                "vsock_override": {"uds_path": "/nonexistent/v.sock"}}
+        status, reply, _ = warm.request("PUT", "/snapshot/load", body)
+        self.assertEqual(status, 400)
+        self.assertIn("vsock", reply["fault_message"])
+        body["vsock_override"]["uds_path"] = os.path.join(self.dir, "x.sock")
+        status, reply, _ = warm.request("PUT", "/snapshot/load", body)
+        self.assertEqual(status, 400)
+        self.assertIn("start a new microvm --warm", reply["fault_message"])
+        self.assertEqual(warm.request("GET", "/")[1]["state"], "Not started")
 
     def test_diff_chain_restores_the_last_point(self):
         api, lines = boot_counter(track_dirty=True)
