@@ -186,6 +186,9 @@ static int read_vcpu(struct reader *r, const uint8_t *p, uint32_t len)
 	if (v.nmsrs > SNAP_MAX_MSRS)
 		return fail(r, "vCPU %u has %u MSRs (limit %u)", v.index,
 			    v.nmsrs, SNAP_MAX_MSRS);
+	if (!v.ncpuid || v.ncpuid > SNAP_MAX_CPUID)
+		return fail(r, "vCPU %u has %u CPUID entries (1 to %u)",
+			    v.index, v.ncpuid, SNAP_MAX_CPUID);
 	grown = realloc(r->s->vcpus, (r->s->nr_vcpus + 1) * sizeof(v));
 	if (!grown)
 		return -ENOMEM;

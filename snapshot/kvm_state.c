@@ -46,6 +46,24 @@ static int save_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
 	return 0;
 }
 
+struct cpuid_buf {
+	struct kvm_cpuid2 hdr;
+	struct kvm_cpuid_entry2 e[SNAP_MAX_CPUID];
+};
+
+/* The CPUID the vCPU has (as the guest saw it). */
+static int save_cpuid(int fd, struct snap_vcpu *v)
+{
+	static struct cpuid_buf c;
+
+	c.hdr.nent = SNAP_MAX_CPUID;
+	if (ioctl(fd, KVM_GET_CPUID2, &c) < 0)
+		return -errno;
+	v->ncpuid = c.hdr.nent;
+	memcpy(v->cpuid, c.e, c.hdr.nent * sizeof(c.e[0]));
+	return 0;
+}
+
 static int save_vcpu(const struct vm *vm, unsigned i, struct snap_vcpu *v)
 {
 	int fd = vm->vcpus[i].fd;
@@ -61,7 +79,7 @@ static int save_vcpu(const struct vm *vm, unsigned i, struct snap_vcpu *v)
 	    ioctl(fd, KVM_GET_VCPU_EVENTS, &v->events) < 0 ||
 	    ioctl(fd, KVM_GET_DEBUGREGS, &v->debugregs) < 0)
 		return -errno;
-	return save_msrs(vm, fd, v);
+	return save_cpuid(fd, v) ?: save_msrs(vm, fd, v);
 }
 
 static int save_vm(const struct vm *vm, struct snap_vm *s)
@@ -143,9 +161,42 @@ static void restore_msrs(int fd, const struct snap_vcpu *v)
 		restore_msr_pass(fd, v, pass);
 }
 
+static void saved_cpuid(const struct snap_vcpu *v, struct cpuid_buf *out)
+{
+	out->hdr.nent = v->ncpuid;
+	memcpy(out->e, v->cpuid, v->ncpuid * sizeof(out->e[0]));
+}
+
+int snap_check_cpuid(const struct vm *vm, const struct snap_state *s, char *err,
+		     size_t err_size)
+{
+	static struct cpuid_buf have, want;
+	char why[160];
+	unsigned i;
+
+	have.hdr.nent = SNAP_MAX_CPUID;
+	if (ioctl(vm->vcpus[0].fd, KVM_GET_CPUID2, &have) < 0) {
+		snprintf(err, err_size, "KVM_GET_CPUID2: %s", strerror(errno));
+		return -errno;
+	}
+	for (i = 0; i < s->nr_vcpus; i++) {
+		saved_cpuid(&s->vcpus[i], &want);
+		if (!cpuid_features_subset(&want.hdr, &have.hdr, why,
+					   sizeof(why))) {
+			snprintf(
+				err, err_size,
+				"vCPU %u of the snapshot needs a CPU feature this host lacks: %s",
+				s->vcpus[i].index, why);
+			return -ENOTSUP;
+		}
+	}
+	return 0;
+}
+
 static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 			const char **what)
 {
+	static struct cpuid_buf cpuid;
 	int fd = vm->vcpus[v->index].fd;
 	struct kvm_xcrs xcrs = v->xcrs;
 
@@ -157,6 +208,8 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 		if (ioctl(fd, req, arg) < 0) \
 			return -errno;       \
 	} while (0)
+	saved_cpuid(v, &cpuid); /* first: it decides which MSRs exist */
+	SET(KVM_SET_CPUID2, &cpuid);
 	SET(KVM_SET_MP_STATE, &v->mp_state);
 	SET(KVM_SET_REGS, &v->regs);
 	SET(KVM_SET_SREGS, &v->sregs);

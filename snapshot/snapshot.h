@@ -10,7 +10,10 @@
  *   header (magic "MVMSNAP\0", format version, architecture, payload
  *   length, CRC-32 of the payload) and typed sections of fixed sizes: the
  *   VM's configuration as JSON, the VM (irqchips, PIT, KVM clock), each
- *   vCPU, the serial port and each virtio device with its queues.
+ *   vCPU (its CPUID included), the serial port and each virtio device with
+ *   its queues.
+ * - A load gives each vCPU the CPUID it had, after checking that this
+ *   host's KVM offers every feature in it (else the load is refused).
  * - The state file is untrusted: snap_read_file() caps its size, checks
  *   the header, the CRC and every section before the caller maps or creates
  *   anything, and names what is wrong.
@@ -28,14 +31,15 @@
 #include "virtio/virtio.h"
 
 #define SNAP_MAGIC "MVMSNAP"
-#define SNAP_VERSION 1
+#define SNAP_VERSION 2 /* 2: CPUID per vCPU */
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
 #define SNAP_MAX_FILE (4U << 20)
 #define SNAP_MAX_CONFIG (64U << 10)
 #define SNAP_MAX_MSRS 256
+#define SNAP_MAX_CPUID 256 /* KVM_MAX_CPUID_ENTRIES */
 
 struct snap_vcpu {
-	uint32_t index, nmsrs;
+	uint32_t index, nmsrs, ncpuid, reserved;
 	struct kvm_regs regs;
 	struct kvm_sregs sregs;
 	uint32_t xsave[1024]; /* struct kvm_xsave (its region; no extra) */
@@ -45,6 +49,7 @@ struct snap_vcpu {
 	struct kvm_vcpu_events events;
 	struct kvm_debugregs debugregs;
 	struct kvm_msr_entry msrs[SNAP_MAX_MSRS];
+	struct kvm_cpuid_entry2 cpuid[SNAP_MAX_CPUID]; /* what the guest saw */
 };
 
 struct snap_vm {
@@ -79,7 +84,13 @@ void snap_state_free(struct snap_state *s);
 
 /* ---- kvm_state.c: VM and vCPU state through KVM ---- */
 MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
-/* Restores into a VM whose vCPUs exist and have not run. */
+/* 0 if this host's KVM offers every CPU feature each saved vCPU had
+ * (checked against vCPU 0's CPUID as this host made it); else -ENOTSUP
+ * with err naming the missing bits. */
+MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
+				char *err, size_t err_size);
+/* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
+ * saved CPUID first. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
 

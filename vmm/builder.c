@@ -472,6 +472,14 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 	return 0;
 }
 
+static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
+{
+	char why[sizeof(vm->err)];
+	int ret = snap_check_cpuid(vm, s, why, sizeof(why));
+
+	return ret ? build_fail(vm, ret, "%s", why) : 0;
+}
+
 /* A warm VM takes a snapshot of its own shape only. */
 static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 {
@@ -514,13 +522,15 @@ int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	int ret = vm->warm ? take_warm_vm(vm, &cfg->machine) :
 			     open_vm(vm, cfg->machine.vcpu_count, loop);
 
+	if (!ret && !vm->warm)
+		ret = create_vcpus(vm, cfg->machine.smt, NULL);
+	if (!ret)
+		ret = check_snapshot_cpu(vm, s);
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
 	vm->warm_used = vm->warm && !ret;
 	if (!ret)
 		ret = add_devices(vm, cfg, o->boot_timer);
-	if (!ret && !vm->warm)
-		ret = create_vcpus(vm, cfg->machine.smt, NULL);
 	if (!ret && (ret = snap_restore_kvm(vm, s, vm->err, sizeof(vm->err))))
 		return ret;
 	if (!ret)

@@ -4,6 +4,7 @@
  * CPU templates will grow from cpuid_normalize(). */
 #include <errno.h>
 #include <linux/kvm.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <sys/ioctl.h>
 
@@ -20,6 +21,61 @@
 #define EXT8_EBX_XSAVEERPTR (1u << 2)
 #define LEVEL_TYPE_SMT 1
 #define LEVEL_TYPE_CORE 2
+
+/* The words of feature flags a guest may rely on, without the bits that
+ * follow the guest's own state (OSXSAVE and APIC in leaf 1, OSPKE in leaf
+ * 7), which KVM rewrites at run time. */
+static const struct feature_word {
+	uint32_t function, index;
+	unsigned reg; /* 0 eax, 1 ebx, 2 ecx, 3 edx */
+	uint32_t dynamic;
+} feature_words[] = {
+	{ 1, 0, 2, 1u << 27 },	 { 1, 0, 3, 1u << 9 },
+	{ 7, 0, 1, 0 },		 { 7, 0, 2, 1u << 4 },
+	{ 7, 0, 3, 0 },		 { 7, 1, 0, 0 },
+	{ 0xd, 1, 0, 0 },	 { 0x40000001, 0, 0, 0 },
+	{ 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
+	{ 0x80000007, 0, 3, 0 }, { 0x80000008, 0, 1, 0 },
+};
+
+static uint32_t feature_bits(const struct kvm_cpuid2 *c,
+			     const struct feature_word *w)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		const uint32_t regs[4] = { e->eax, e->ebx, e->ecx, e->edx };
+
+		if (e->function == w->function && e->index == w->index)
+			return regs[w->reg] & ~w->dynamic;
+	}
+	return 0;
+}
+
+bool cpuid_features_subset(const struct kvm_cpuid2 *want,
+			   const struct kvm_cpuid2 *have, char *err,
+			   size_t err_size)
+{
+	static const char reg_names[4][4] = { "EAX", "EBX", "ECX", "EDX" };
+	unsigned i;
+
+	for (i = 0; i < ARRAY_SIZE(feature_words); i++) {
+		const struct feature_word *w = &feature_words[i];
+		uint32_t missing = feature_bits(want, w) &
+				   ~feature_bits(have, w);
+
+		if (missing) {
+			snprintf(
+				err, err_size,
+				"CPUID leaf 0x%x.%u %s bits 0x%x are not offered by this host's KVM",
+				w->function, w->index, reg_names[w->reg],
+				missing);
+			return false;
+		}
+	}
+	return true;
+}
 
 struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
 {

@@ -319,6 +319,12 @@ struct cpu_topology {
 void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd struct; NULL on failure. */
 MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
+/* Whether `have` offers every CPU feature flag `want` has (leaves 1, 7,
+ * 0xd.1, 0x40000001, 0x80000001/7/8; bits that follow guest state
+ * excepted); if not, err names the first missing bits. */
+bool cpuid_features_subset(const struct kvm_cpuid2 *want,
+			   const struct kvm_cpuid2 *have, char *err,
+			   size_t err_size);
 
 /* ---- devices: serial.c, i8042.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8

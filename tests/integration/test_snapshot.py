@@ -8,11 +8,13 @@ clear message and the process stays usable (a warm one stays warm)."""
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
 import time
 import unittest
+import zlib
 
 from microvm_harness import (sha256, BUILD, INITRD, VMLINUX, ApiProcess,
                              LineReader, guest_cmdline, needs_kvm)
@@ -69,6 +71,28 @@ def load(d, name, backend=None, mem="mem", extra=None, args=()):
     body.update(extra or {})
     status, reply, _ = api.request("PUT", "/snapshot/load", body)
     return api, lines, status, reply
+
+
+def with_every_leaf7_feature(state):
+    """The state file with all of CPUID leaf 7.0 EBX set in vCPU 0's saved
+    CPUID (a CPU newer than any), CRC redone. Layout: snapshot/format.c."""
+    out = bytearray(state)
+    off = 32
+    while off < len(out):
+        kind, length = struct.unpack_from("<II", out, off)
+        body = off + 8
+        if kind == 3:  # vCPU: index, nmsrs, ncpuid, ...; cpuid[256] last
+            ncpuid = struct.unpack_from("<I", out, body + 8)[0]
+            table = body + length - 256 * 40
+            for i in range(ncpuid):  # function, index, flags, eax, ebx, ...
+                fn, index = struct.unpack_from("<II", out, table + 40 * i)
+                if (fn, index) == (7, 0):
+                    struct.pack_into("<I", out, table + 40 * i + 16,
+                                     0xffffffff)
+            break
+        off = body + length
+    struct.pack_into("<I", out, 24, zlib.crc32(bytes(out[32:])))
+    return bytes(out)
 
 
 @needs_kvm
@@ -160,6 +184,9 @@ class Snapshot(unittest.TestCase):
                      "architecture 3"),
             "corrupt": (good[:200] + bytes([good[200] ^ 1]) + good[201:],
                         "CRC mismatch"),
+            "cpu": (with_every_leaf7_feature(good),
+                    "vCPU 0 of the snapshot needs a CPU feature this host "
+                    "lacks: CPUID leaf 0x7.0 EBX bits"),
         }
         for name, (data, _) in bad.items():
             with open(os.path.join(self.dir, name), "wb") as f:

@@ -113,12 +113,53 @@ static void test_hypervisor_leaves(void **state)
 	free(c);
 }
 
+static struct kvm_cpuid2 *one_leaf(uint32_t fn, uint32_t index, uint32_t ebx,
+				   uint32_t ecx)
+{
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + sizeof(c->entries[0]));
+
+	c->nent = 1;
+	c->entries[0] = (struct kvm_cpuid_entry2){
+		.function = fn, .index = index, .ebx = ebx, .ecx = ecx
+	};
+	return c;
+}
+
+static void test_features_subset(void **state)
+{
+	struct kvm_cpuid2 *have = make_table(), *want;
+	char err[200] = "";
+
+	(void)state;
+	assert_true(cpuid_features_subset(have, have, err, sizeof(err)));
+	/* leaf 7 is absent from `have`: any feature there is missing */
+	want = one_leaf(7, 0, 0x20, 0);
+	assert_false(cpuid_features_subset(want, have, err, sizeof(err)));
+	assert_non_null(strstr(err, "CPUID leaf 0x7.0 EBX bits 0x20"));
+	free(want);
+	/* leaf 1 ECX: a missing feature (bit 0, SSE3) is refused; OSXSAVE
+	 * (bit 27) follows the guest's CR4 and is not compared */
+	want = one_leaf(1, 0, 0, 1u << 27);
+	assert_true(cpuid_features_subset(want, have, err, sizeof(err)));
+	free(want);
+	want = one_leaf(1, 0, 0, 1u << 0);
+	assert_false(cpuid_features_subset(want, have, err, sizeof(err)));
+	assert_non_null(strstr(err, "0x1.0 ECX bits 0x1"));
+	free(want);
+	/* the same leaf with another index is another word */
+	want = one_leaf(7, 1, 0x20, 0);
+	assert_true(cpuid_features_subset(want, have, err, sizeof(err)));
+	free(want);
+	free(have);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_apic_id_and_counts),
 		cmocka_unit_test(test_smt_and_single),
 		cmocka_unit_test(test_hypervisor_leaves),
+		cmocka_unit_test(test_features_subset),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -26,6 +26,9 @@ static void make_sample(struct sample *x, unsigned vcpus)
 		x->s.vcpus[i].index = i;
 		x->s.vcpus[i].regs.rip = 0x1000 + i;
 		x->s.vcpus[i].nmsrs = 3;
+		x->s.vcpus[i].ncpuid = 2;
+		x->s.vcpus[i].cpuid[1].function = 7;
+		x->s.vcpus[i].cpuid[1].ebx = 0x20 + i;
 	}
 	x->s.vm.clock.clock = 12345;
 	x->s.serial.lcr = 3;
@@ -76,6 +79,8 @@ static void test_round_trip(void **state)
 	assert_string_equal(back.config_json, x.s.config_json);
 	assert_int_equal(back.nr_vcpus, 3);
 	assert_int_equal(back.vcpus[2].regs.rip, 0x1002);
+	assert_int_equal(back.vcpus[2].ncpuid, 2);
+	assert_int_equal(back.vcpus[2].cpuid[1].ebx, 0x22);
 	assert_int_equal(back.vm.clock.clock, 12345);
 	assert_int_equal(back.serial.lcr, 3);
 	assert_int_equal(back.nr_vdevs, 2);
@@ -107,8 +112,8 @@ static void test_header_damage(void **state)
 	b[0] = 'X';
 	expect_refused(b, x.len, "bad magic");
 	memcpy(b, x.buf, x.len);
-	b[8] = 2;
-	expect_refused(b, x.len, "format version 2");
+	b[8] = 1; /* before CPUID was saved */
+	expect_refused(b, x.len, "format version 1, this microvm reads 2");
 	memcpy(b, x.buf, x.len);
 	b[12] = 40;
 	expect_refused(b, x.len, "architecture 40");
@@ -161,6 +166,14 @@ static void test_section_damage(void **state)
 	v.nmsrs = 100000;
 	b = with_section(&x, 3, sizeof(v), &v, &n);
 	expect_refused(b, n, "MSRs");
+	free(b);
+	v.nmsrs = 0; /* and v.ncpuid = 0 */
+	b = with_section(&x, 3, sizeof(v), &v, &n);
+	expect_refused(b, n, "vCPU 2 has 0 CPUID entries");
+	free(b);
+	v.ncpuid = SNAP_MAX_CPUID + 1;
+	b = with_section(&x, 3, sizeof(v), &v, &n);
+	expect_refused(b, n, "CPUID entries (1 to 256)");
 	free(b);
 	b = with_section(&x, 3, 10, &v, &n);
 	expect_refused(b, n, "vCPU section is 10 bytes");
