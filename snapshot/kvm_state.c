@@ -170,23 +170,20 @@ static void saved_cpuid(const struct snap_vcpu *v, struct cpuid_buf *out)
 int snap_check_cpuid(const struct vm *vm, const struct snap_state *s, char *err,
 		     size_t err_size)
 {
-	static struct cpuid_buf have, want;
+	static struct cpuid_buf want;
 	char why[160];
 	unsigned i;
 
-	have.hdr.nent = SNAP_MAX_CPUID;
-	if (ioctl(vm->vcpus[0].fd, KVM_GET_CPUID2, &have) < 0) {
-		snprintf(err, err_size, "KVM_GET_CPUID2: %s", strerror(errno));
-		return -errno;
-	}
 	for (i = 0; i < s->nr_vcpus; i++) {
-		saved_cpuid(&s->vcpus[i], &want);
-		if (!cpuid_features_subset(&want.hdr, &have.hdr, why,
-					   sizeof(why))) {
+		const struct snap_vcpu *v = &s->vcpus[i];
+
+		saved_cpuid(v, &want);
+		if (!cpuid_features_subset(&want.hdr, vm->vcpus[v->index].cpuid,
+					   why, sizeof(why))) {
 			snprintf(
 				err, err_size,
 				"vCPU %u of the snapshot needs a CPU feature this host lacks: %s",
-				s->vcpus[i].index, why);
+				v->index, why);
 			return -ENOTSUP;
 		}
 	}
@@ -209,7 +206,8 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 			return -errno;       \
 	} while (0)
 	saved_cpuid(v, &cpuid); /* first: it decides which MSRs exist */
-	SET(KVM_SET_CPUID2, &cpuid);
+	if (!cpuid_same(&cpuid.hdr, vm->vcpus[v->index].cpuid))
+		SET(KVM_SET_CPUID2, &cpuid);
 	SET(KVM_SET_MP_STATE, &v->mp_state);
 	SET(KVM_SET_REGS, &v->regs);
 	SET(KVM_SET_SREGS, &v->sregs);

@@ -84,13 +84,13 @@ void snap_state_free(struct snap_state *s);
 
 /* ---- kvm_state.c: VM and vCPU state through KVM ---- */
 MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
-/* 0 if this host's KVM offers every CPU feature each saved vCPU had
- * (checked against vCPU 0's CPUID as this host made it); else -ENOTSUP
- * with err naming the missing bits. */
+/* 0 if each vCPU's CPUID as this host made it (vcpu->cpuid, read first)
+ * offers every CPU feature the saved vCPU had; else -ENOTSUP with err
+ * naming the missing bits. */
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
 /* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
- * saved CPUID first. */
+ * saved CPUID first, unless it has that one already. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
 

@@ -275,6 +275,7 @@ static int create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
 
 	if (!cpuid)
 		return build_fail(vm, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
+	vm->smt = smt;
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
 		ret = vcpu_create(vm, i, cpuid, smt);
 	free(cpuid);
@@ -472,12 +473,30 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 	return 0;
 }
 
+/* Each vCPU's CPUID as this host made it (a warm VM reads them ahead). */
+static int read_vcpu_cpuids(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->cpuid && !(v->cpuid = cpuid_get_vcpu(v->fd)))
+			return build_fail(vm, -EIO,
+					  "KVM_GET_CPUID2 of vCPU %u failed",
+					  i);
+	}
+	return 0;
+}
+
 static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 {
 	char why[sizeof(vm->err)];
-	int ret = snap_check_cpuid(vm, s, why, sizeof(why));
+	int ret = read_vcpu_cpuids(vm);
 
-	return ret ? build_fail(vm, ret, "%s", why) : 0;
+	if (!ret && snap_check_cpuid(vm, s, why, sizeof(why)))
+		ret = build_fail(vm, -ENOTSUP, "%s", why);
+	return ret;
 }
 
 /* A warm VM takes a snapshot of its own shape only. */
@@ -504,11 +523,12 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 {
 	int ret = open_vm(vm, m->vcpu_count, loop);
 
-	vm->smt = m->smt;
 	if (!ret)
 		ret = create_memory(vm, m);
 	if (!ret)
 		ret = create_vcpus(vm, m->smt, NULL);
+	if (!ret)
+		ret = read_vcpu_cpuids(vm);
 	if (!ret)
 		ret = vm_start(vm, true);
 	vm->warm = !ret;

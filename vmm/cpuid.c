@@ -22,20 +22,38 @@
 #define LEVEL_TYPE_SMT 1
 #define LEVEL_TYPE_CORE 2
 
-/* The words of feature flags a guest may rely on, without the bits that
- * follow the guest's own state (OSXSAVE and APIC in leaf 1, OSPKE in leaf
- * 7), which KVM rewrites at run time. */
+enum { EAX, EBX, ECX, EDX };
+
+/* Bits KVM rewrites at run time from the vCPU's own state: OSXSAVE and
+ * APIC in leaf 1, OSPKE in leaf 7, the XSAVE area sizes in leaf 0xd. */
+static uint32_t dynamic_bits(uint32_t function, uint32_t index, unsigned reg)
+{
+	if (function == 1)
+		return reg == ECX ? 1u << 27 : reg == EDX ? 1u << 9 : 0;
+	if (function == 7 && index == 0)
+		return reg == ECX ? 1u << 4 : 0;
+	if (function == 0xd && index <= 1)
+		return reg == EBX ? ~0u : 0;
+	return 0;
+}
+
+static void entry_regs(const struct kvm_cpuid_entry2 *e, uint32_t regs[4])
+{
+	regs[EAX] = e->eax;
+	regs[EBX] = e->ebx;
+	regs[ECX] = e->ecx;
+	regs[EDX] = e->edx;
+}
+
+/* The words of feature flags a guest may rely on. */
 static const struct feature_word {
 	uint32_t function, index;
-	unsigned reg; /* 0 eax, 1 ebx, 2 ecx, 3 edx */
-	uint32_t dynamic;
+	unsigned reg;
 } feature_words[] = {
-	{ 1, 0, 2, 1u << 27 },	 { 1, 0, 3, 1u << 9 },
-	{ 7, 0, 1, 0 },		 { 7, 0, 2, 1u << 4 },
-	{ 7, 0, 3, 0 },		 { 7, 1, 0, 0 },
-	{ 0xd, 1, 0, 0 },	 { 0x40000001, 0, 0, 0 },
-	{ 0x80000001, 0, 2, 0 }, { 0x80000001, 0, 3, 0 },
-	{ 0x80000007, 0, 3, 0 }, { 0x80000008, 0, 1, 0 },
+	{ 1, 0, ECX },		{ 1, 0, EDX },		{ 7, 0, EBX },
+	{ 7, 0, ECX },		{ 7, 0, EDX },		{ 7, 1, EAX },
+	{ 0xd, 1, EAX },	{ 0x40000001, 0, EAX }, { 0x80000001, 0, ECX },
+	{ 0x80000001, 0, EDX }, { 0x80000007, 0, EDX }, { 0x80000008, 0, EBX },
 };
 
 static uint32_t feature_bits(const struct kvm_cpuid2 *c,
@@ -45,12 +63,38 @@ static uint32_t feature_bits(const struct kvm_cpuid2 *c,
 
 	for (i = 0; i < c->nent; i++) {
 		const struct kvm_cpuid_entry2 *e = &c->entries[i];
-		const uint32_t regs[4] = { e->eax, e->ebx, e->ecx, e->edx };
+		uint32_t regs[4];
 
+		entry_regs(e, regs);
 		if (e->function == w->function && e->index == w->index)
-			return regs[w->reg] & ~w->dynamic;
+			return regs[w->reg] &
+			       ~dynamic_bits(w->function, w->index, w->reg);
 	}
 	return 0;
+}
+
+bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b)
+{
+	unsigned i, r;
+
+	if (a->nent != b->nent)
+		return false;
+	for (i = 0; i < a->nent; i++) {
+		const struct kvm_cpuid_entry2 *x = &a->entries[i];
+		const struct kvm_cpuid_entry2 *y = &b->entries[i];
+		uint32_t rx[4], ry[4];
+
+		if (x->function != y->function || x->index != y->index ||
+		    x->flags != y->flags)
+			return false;
+		entry_regs(x, rx);
+		entry_regs(y, ry);
+		for (r = 0; r < 4; r++)
+			if ((rx[r] ^ ry[r]) &
+			    ~dynamic_bits(x->function, x->index, r))
+				return false;
+	}
+	return true;
 }
 
 bool cpuid_features_subset(const struct kvm_cpuid2 *want,
@@ -77,7 +121,7 @@ bool cpuid_features_subset(const struct kvm_cpuid2 *want,
 	return true;
 }
 
-struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
+static struct kvm_cpuid2 *cpuid_query(int fd, unsigned long request)
 {
 	struct kvm_cpuid2 *c = calloc(
 		1, sizeof(*c) + CPUID_MAX_ENTRIES * sizeof(c->entries[0]));
@@ -85,11 +129,21 @@ struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
 	if (!c)
 		return NULL;
 	c->nent = CPUID_MAX_ENTRIES;
-	if (ioctl(kvm_fd, KVM_GET_SUPPORTED_CPUID, c) < 0) {
+	if (ioctl(fd, request, c) < 0) {
 		free(c);
 		return NULL;
 	}
 	return c;
+}
+
+struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
+{
+	return cpuid_query(kvm_fd, KVM_GET_SUPPORTED_CPUID);
+}
+
+struct kvm_cpuid2 *cpuid_get_vcpu(int vcpu_fd)
+{
+	return cpuid_query(vcpu_fd, KVM_GET_CPUID2);
 }
 
 static unsigned order_base_2(unsigned n)

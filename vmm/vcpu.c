@@ -501,6 +501,8 @@ void vm_resume(struct vm *vm)
 
 void vcpu_destroy(struct vcpu *v)
 {
+	free(v->cpuid);
+	v->cpuid = NULL;
 	if (v->run)
 		munmap(v->run, v->run_size);
 	if (v->fd >= 0)

@@ -319,12 +319,19 @@ struct cpu_topology {
 void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd struct; NULL on failure. */
 MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
+/* KVM_GET_CPUID2: the CPUID a vCPU has as KVM reports it (which may hold
+ * more than KVM_SET_CPUID2 gave it: kvm_pvm shows the host's). Malloc'd;
+ * NULL on failure. */
+MUST_CHECK struct kvm_cpuid2 *cpuid_get_vcpu(int vcpu_fd);
 /* Whether `have` offers every CPU feature flag `want` has (leaves 1, 7,
  * 0xd.1, 0x40000001, 0x80000001/7/8; bits that follow guest state
  * excepted); if not, err names the first missing bits. */
 bool cpuid_features_subset(const struct kvm_cpuid2 *want,
 			   const struct kvm_cpuid2 *have, char *err,
 			   size_t err_size);
+/* Whether two vCPU CPUIDs are the same entries, bits KVM rewrites from the
+ * vCPU's state (OSXSAVE, APIC, OSPKE, XSAVE sizes) aside. */
+bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
 /* ---- devices: serial.c, i8042.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8
@@ -394,6 +401,10 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	bool stop_requested, paused; /* under vm->run_lock */
+	/* its CPUID as KVM reports it before a snapshot load (a warm VM reads
+	 * it ahead), NULL until then: the load checks the snapshot's CPU
+	 * features against it and sets the saved CPUID only if it differs */
+	struct kvm_cpuid2 *cpuid;
 };
 
 #define VM_MAX_VCPUS 32

@@ -153,6 +153,24 @@ static void test_features_subset(void **state)
 	free(have);
 }
 
+static void test_same_but_dynamic_bits(void **state)
+{
+	struct kvm_cpuid2 *a = make_table(), *b = make_table();
+
+	(void)state;
+	assert_true(cpuid_same(a, b));
+	find(b, 1, 0)->ecx |= 1u << 27; /* OSXSAVE: the guest's CR4 */
+	find(b, 1, 0)->edx |= 1u << 9; /* APIC: its APIC base MSR */
+	assert_true(cpuid_same(a, b));
+	find(b, 0x80000008, 0)->ebx ^= 1; /* a real difference */
+	assert_false(cpuid_same(a, b));
+	find(b, 0x80000008, 0)->ebx ^= 1;
+	b->nent--;
+	assert_false(cpuid_same(a, b));
+	free(a);
+	free(b);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +178,7 @@ int main(void)
 		cmocka_unit_test(test_smt_and_single),
 		cmocka_unit_test(test_hypervisor_leaves),
 		cmocka_unit_test(test_features_subset),
+		cmocka_unit_test(test_same_but_dynamic_bits),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
