@@ -107,8 +107,6 @@ static const struct {
 	{ "bind", LOAD, "warm load: the vsock host socket" },
 	{ "listen", LOAD, "the same" },
 	{ "userfaultfd", LOAD, "warm load: Uffd backend" },
-	{ "lseek", LOAD, "warm load: reading the state file" },
-	{ "pread64", LOAD, "the same" },
 	{ "seccomp", LOAD, "warm load done: stack the VMM filter" },
 };
 
