@@ -24,7 +24,7 @@ for target in http json config vq vsock snapshot; do
 	cp -n "$root/tests/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null || true
 	log="$out/fuzz_$target.log"
 	max_len=8192
-	[ "$target" = snapshot ] && max_len=65536 # vCPU sections are ~10 KiB
+	[ "$target" = snapshot ] && max_len=65536 # vCPU sections are ~20 KiB
 	if ! (cd "$out" && "$bin" -runs="$runs" -max_len=$max_len "$corpus") >"$log" 2>&1; then
 		tail -40 "$log"
 		echo "fuzz_$target: CRASH (see $log and $out/crash-*)"
