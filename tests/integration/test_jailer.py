@@ -11,7 +11,8 @@ import tempfile
 import time
 import unittest
 
-from microvm_harness import MICROVM, BUILD, UnixHTTPConnection, needs_kvm
+from microvm_harness import (MICROVM, BUILD, ApiProcess, UnixHTTPConnection,
+                             needs_kvm)
 from test_errors import crash_kernel
 
 JAILER = os.path.join(BUILD, "microvm-jailer")
@@ -109,6 +110,59 @@ class Jailer(unittest.TestCase):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+    @needs_kvm
+    def test_warm_jailed_microvm_loads_a_snapshot(self):
+        """A warm pool member under the jailer: --warm after --, the
+        snapshot files given into its root, the load through the jailed
+        socket."""
+        snap = os.path.join(self.base, "snap")
+        os.makedirs(snap)
+        with open(os.path.join(snap, "spin.elf"), "wb") as f:
+            f.write(crash_kernel(SPIN))
+        api = ApiProcess()
+        try:
+            for method, path, body in (
+                    ("PUT", "/boot-source",
+                     {"kernel_image_path": os.path.join(snap, "spin.elf")}),
+                    ("PUT", "/machine-config",
+                     {"vcpu_count": 1, "mem_size_mib": 16}),
+                    ("PUT", "/actions", {"action_type": "InstanceStart"}),
+                    ("PATCH", "/vm", {"state": "Paused"}),
+                    ("PUT", "/snapshot/create",
+                     {"snapshot_path": os.path.join(snap, "state"),
+                      "mem_file_path": os.path.join(snap, "mem")})):
+                self.assertEqual(api.request(method, path, body)[0], 204, path)
+        finally:
+            api.stop()
+        proc = subprocess.Popen(
+            self.jail("--netns", "/var/run/netns/" + self.netns, "--",
+                      "--api-sock", "/api.sock", "--warm",
+                      "vcpus=1,mem_mib=16"),
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True)
+        root = os.path.join(self.base, "microvm", "t1", "root")
+        sock = os.path.join(root, "api.sock")
+        try:
+            wait_for(sock, proc)
+            for name in ("state", "mem"):
+                shutil.copyfile(os.path.join(snap, name),
+                                os.path.join(root, name))
+                os.chown(os.path.join(root, name), UID, GID)
+            status_code, reply = request(sock, "PUT", "/snapshot/load", {
+                "snapshot_path": "/state", "resume_vm": True,
+                "mem_backend": {"backend_type": "File",
+                                "backend_path": "/mem"}})
+            self.assertEqual(status_code, 204, reply)
+            self.assertEqual(request(sock, "GET", "/")[1]["state"], "Running")
+            pid = int(subprocess.check_output(
+                ["pgrep", "-f", "^/microvm --id t1"]).split()[0])
+            self.assertEqual(status(pid)["Seccomp"], "2")
+            self.assertEqual(status(pid)["Uid"].split()[0], str(UID))
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            proc.stderr.close()
 
     def check_cage(self, pid, root, limit):
         st = status(pid)
