@@ -43,7 +43,8 @@ static const char usage[] =
 	"  --help              print this help and exit\n"
 	"\n"
 	"Exit codes: 0 guest shut down cleanly (reboot), 152 bad configuration,\n"
-	"153 bad arguments, 1 internal failure or guest crash (reason logged).\n";
+	"153 bad arguments, 1 internal failure or guest crash (reason logged),\n"
+	"148 a system call blocked by seccomp, 128+N stopped by signal N.\n";
 
 struct options {
 	const char *config_file, *api_sock, *log_path, *metrics_path;
