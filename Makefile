@@ -38,7 +38,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo test check integration fuzz bench format format-check clean install
+.PHONY: all deps guest demo demo-snapshot test check integration fuzz bench format format-check clean install
 all: $(BUILD)/microvm $(BUILD)/microvm-jailer $(BUILD)/microvm-uffd
 
 $(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
@@ -83,6 +83,10 @@ $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/g
 demo: deps
 	$(MAKE) all guest
 	scripts/demo.sh
+
+demo-snapshot: deps
+	$(MAKE) all guest
+	scripts/demo-snapshot.sh
 
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
