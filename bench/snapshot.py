@@ -13,6 +13,8 @@
   (microvm-uffd), Uffd + --prefetch, and the same into a warm microvm
   (--warm: VM, memory slots and vCPUs made before the request; its start
   is not timed); the working set is recorded once by microvm-uffd --record;
+  then BENCH_POOL (10) warm microvms started together, left idle
+  BENCH_IDLE_S (5) seconds and loaded one after the other (max, not p99);
 - QEMU -M microvm on the same kernel/initrd: migrate to a file, then
   process start -> incoming migration done (status running), beside
   microvm's process start -> load done.
@@ -34,6 +36,8 @@ from microvm_harness import (BUILD, INITRD, MICROVM, VMLINUX,  # noqa: E402
 
 RESTORES = int(os.environ.get("BENCH_RESTORES", "50"))
 REPLIES = int(os.environ.get("BENCH_REPLIES", "5"))
+POOL = int(os.environ.get("BENCH_POOL", "10"))
+IDLE_S = float(os.environ.get("BENCH_IDLE_S", "5"))
 QEMU_RUNS = int(os.environ.get("BENCH_QEMU_RUNS", "5"))
 MEM = 128
 WARM = ["--warm", "vcpus=1,mem_mib=%d" % MEM]
@@ -102,10 +106,11 @@ def make_snapshot(d):
     return figures
 
 
-def restore(d, backend, args=(), reply=False):
-    """(client load ms, monitor load ms, load -> echo ms or None)."""
+def restore(d, backend, args=(), reply=False, api=None):
+    """(client load ms, monitor load ms, load -> echo ms or None), in a
+    microvm started here with args, or in `api` (started before)."""
     uds = os.path.join(d, "r.sock")
-    api = ApiProcess(extra_args=list(args))
+    api = api or ApiProcess(extra_args=list(args))
     done = None
     try:
         t = time.perf_counter()
@@ -166,6 +171,16 @@ def run_variants(d):
             name, statistics.median(r[0] for r in res[name][0])),
             file=sys.stderr)
     return res, os.path.getsize(ws) // 8
+
+
+def idle_pool_restores(d):
+    """Loads into BENCH_POOL warm microvms started together and left idle
+    BENCH_IDLE_S seconds first, as members of a platform's pool wait."""
+    pool = [ApiProcess(extra_args=WARM) for _ in range(POOL)]
+    time.sleep(IDLE_S)
+    backend = {"backend_type": "File",
+               "backend_path": os.path.join(d, "mem")}
+    return [restore(d, backend, api=api) for api in pool]
 
 
 def microvm_process_to_loaded(d):
@@ -286,6 +301,7 @@ def main():
     with tempfile.TemporaryDirectory() as d:
         fig = make_snapshot(d)
         res, ws_pages = run_variants(d)
+        idle = idle_pool_restores(d)
         mv_proc = microvm_process_to_loaded(d)
         q_save, q_size, q_times = qemu_restore_ms(d)
     print("\nsnapshot: 1 vCPU, %d MiB guest, %d restores per variant"
@@ -313,6 +329,11 @@ def main():
             name, statistics.median(loads), pct(loads, 99),
             statistics.median(mons), pct(mons, 99),
             statistics.median(r[2] for r in replies)))
+    loads, mons = [r[0] for r in idle], [r[1] for r in idle]
+    print("%-18s %9.2f %9.2f %12.2f %12.2f   (%d warm microvms idle %.0f s "
+          "first)" % ("warm-file, idle", statistics.median(loads),
+                      max(loads), statistics.median(mons), max(mons), POOL,
+                      IDLE_S))
     print("process start -> running, %d runs: microvm (File) median %.1f ms;"
           " QEMU -incoming median %.1f ms (ratio %.3f)" % (
               QEMU_RUNS, statistics.median(mv_proc),
