@@ -214,8 +214,7 @@ int vmm_warm(struct vmm *m, const struct machine_cfg *shape)
 
 int vmm_seal_warm(struct vmm *m)
 {
-	(void)m;
-	if (!seccomp_enabled ||
+	if (!m->warm || !seccomp_enabled ||
 	    !seccomp_install(SECCOMP_THREAD_VMM | SECCOMP_THREAD_LOAD))
 		return 0;
 	log_err("cannot install the warm VMM thread's seccomp filter");
