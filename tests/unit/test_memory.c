@@ -1,5 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
-/* gmem_ptr(): the one checked door into guest memory. */
+/* gmem_ptr(): the one checked door into guest memory; a memory file
+ * mapped over warm placeholder RAM. */
+#include <stdlib.h>
+#include <unistd.h>
+
 #include "tests/unit/unit.h"
 
 static void test_ranges_inside_and_outside(void **state)
@@ -53,11 +57,40 @@ static void test_bad_sizes(void **state)
 	assert_int_equal(gmem_create(&m, 3 * MIB, true), -EINVAL);
 }
 
+/* A warm VM's placeholder RAM replaced by a memory file: same addresses,
+ * the file's bytes, writes private to the mapping. */
+static void test_remap_file_over_placeholder(void **state)
+{
+	char path[] = "/tmp/microvm-test-mem-XXXXXX";
+	int fd = mkstemp(path);
+	struct guest_mem m;
+	uint8_t *before;
+	char back[6] = "";
+
+	(void)state;
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 2 * MIB), 0);
+	assert_int_equal(pwrite(fd, "saved", 5, MIB), 5);
+	assert_int_equal(gmem_create(&m, 2 * MIB, false), 0);
+	before = m.host;
+	memcpy(m.host + MIB, "stale", 5);
+	assert_int_equal(gmem_remap_file(&m, fd), 0);
+	assert_ptr_equal(m.host, before);
+	assert_memory_equal(m.host + MIB, "saved", 5);
+	memcpy(m.host + MIB, "clone", 5);
+	assert_int_equal(pread(fd, back, 5, MIB), 5);
+	assert_string_equal(back, "saved");
+	gmem_destroy(&m);
+	close(fd);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_ranges_inside_and_outside),
 		cmocka_unit_test(test_mmio_gap),
+		cmocka_unit_test(test_remap_file_over_placeholder),
 		cmocka_unit_test(test_bad_sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
