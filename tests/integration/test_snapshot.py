@@ -128,6 +128,9 @@ class Snapshot(unittest.TestCase):
         self.apis.remove(api)
         for args in ([], WARM_COUNTER):
             api = self.continues_after(last, args=args)
+            # the restored guest still reboots on Ctrl+Alt+Del (i8042)
+            ok(api, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
+            self.assertEqual(api.proc.wait(timeout=60), 0)
             api.stop()
             self.apis.remove(api)
 
