@@ -19,8 +19,9 @@
  *   anything, and names what is wrong.
  * - snapshot_create() runs on the VMM thread with every vCPU parked;
  *   snapshot_load() on the VMM thread of a process that has not started a
- *   VM. Guest memory for Uffd restores is served by a separate process
- *   (uffd/, `microvm-uffd`) over the handshake of API-CONTRACT.md.
+ *   VM, or whose VM was made ahead by --warm (vm_warm). Guest memory for
+ *   Uffd restores is served by a separate process (uffd/, `microvm-uffd`)
+ *   over the handshake of API-CONTRACT.md.
  */
 #ifndef MICROVM_SNAPSHOT_H
 #define MICROVM_SNAPSHOT_H

@@ -19,6 +19,10 @@
  * - Each thread installs its seccomp filter (seccomp.c) before it handles
  *   untrusted input; code on a filtered thread may only make the calls that
  *   list allows (a new call means a new line there, with its reason).
+ * - With --warm, the VM, its memory slots and parked vCPU threads exist
+ *   before the first request (vm_warm) and every thread is filtered; a
+ *   snapshot load then only maps memory, makes devices and sets state
+ *   (vm_restore), under the VMM + LOAD filter.
  * - Fallible functions return 0 or -errno (or a pointer/NULL) and are
  *   warn_unused_result; die() is for the command line only, before the
  *   guest runs.
