@@ -3,7 +3,7 @@
  * 0xC0000000 and we log the wall and CPU time since InstanceStart. */
 #include "vmm/vmm.h"
 
-static uint64_t elapsed_us(const struct timespec *from, clockid_t clock)
+uint64_t elapsed_us(const struct timespec *from, clockid_t clock)
 {
 	struct timespec now;
 

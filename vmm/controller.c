@@ -138,14 +138,6 @@ static void handle_snapshot_create(struct vmm *m,
 		api_error(r, 400, "snapshot/create failed: %s", err);
 }
 
-static uint64_t monotonic_us(void)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (uint64_t)t.tv_sec * 1000000 + (uint64_t)t.tv_nsec / 1000;
-}
-
 /* Loads into this fresh process: nothing but the logger and metrics may
  * have been configured. Logs how long the load took on this thread (from
  * the request to the vCPUs released). */
@@ -154,12 +146,13 @@ static void handle_snapshot_load(struct vmm *m,
 				 struct api_response *r)
 {
 	struct vm_config cfg = m->cfg;
-	uint64_t start = monotonic_us();
+	struct timespec start;
 	bool warm = m->vm.warm;
 	struct snap_state s;
 	char err[512];
 	int ret;
 
+	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (m->cfg.boot.set || m->cfg.nr_drives || m->cfg.nr_nets ||
 	    m->cfg.vsock.set || m->cfg.entropy.set) {
 		api_error(
@@ -189,7 +182,7 @@ static void handle_snapshot_load(struct vmm *m,
 	log_info("snapshot %s loaded (%s backend%s) in %llu us, VM %s",
 		 l->snapshot_path, l->uffd ? "Uffd" : "File",
 		 warm ? ", warm" : "",
-		 (unsigned long long)(monotonic_us() - start),
+		 (unsigned long long)elapsed_us(&start, CLOCK_MONOTONIC),
 		 l->resume_vm ? "running" : "paused");
 }
 

@@ -392,6 +392,8 @@ struct boot_timer {
 	pthread_mutex_t lock;
 };
 void boot_timer_start(struct boot_timer *t);
+/* Microseconds on `clock` since *from. */
+uint64_t elapsed_us(const struct timespec *from, clockid_t clock);
 void boot_timer_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		       bool is_write);
 
