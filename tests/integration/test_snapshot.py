@@ -119,6 +119,14 @@ class Snapshot(unittest.TestCase):
         self.assertEqual(ticks, list(range(last + 1, last + 1 + len(ticks))))
         return api
 
+    def stop_loaded(self, api, args, backend):
+        """Stops a process that loaded; its log says which way it loaded
+        (a warm process must not have fallen back to building a VM)."""
+        err = api.stop()
+        self.apis.remove(api)
+        self.assertIn("loaded (%s backend%s)" % (
+            backend, ", warm" if args else ""), err)
+
     def test_counter_continues_file_backend(self):
         api, lines = boot_counter()
         self.apis.append(api)
@@ -131,8 +139,7 @@ class Snapshot(unittest.TestCase):
             # the restored guest still reboots on Ctrl+Alt+Del (i8042)
             ok(api, "PUT", "/actions", {"action_type": "SendCtrlAltDel"})
             self.assertEqual(api.proc.wait(timeout=60), 0)
-            api.stop()
-            self.apis.remove(api)
+            self.stop_loaded(api, args, "File")
 
     def test_counter_continues_uffd_backend_with_record_and_prefetch(self):
         api, lines = boot_counter()
@@ -156,8 +163,7 @@ class Snapshot(unittest.TestCase):
                 while not os.path.exists(sock):
                     time.sleep(0.01)
                 api = self.continues_after(last, backend, args=warm)
-                api.stop()
-                self.apis.remove(api)
+                self.stop_loaded(api, warm, "Uffd")
                 time.sleep(0.5)  # the handler's child writes the record
             finally:
                 handler.kill()
@@ -297,8 +303,9 @@ class Snapshot(unittest.TestCase):
         api.stop()
         self.apis.remove(api)
         self.failed_warm_load_releases_the_vm()
-        self.continues_after(last, args=WARM_COUNTER, extra={
+        api = self.continues_after(last, args=WARM_COUNTER, extra={
             "vsock_override": {"uds_path": os.path.join(d, "w.sock")}})
+        self.stop_loaded(api, WARM_COUNTER, "File")
 
     def failed_warm_load_releases_the_vm(self):
         """A load that fails after it replaced the warm VM's memory (here:
@@ -425,7 +432,8 @@ class Clones(unittest.TestCase):
             done = [l for l in lines.lines if "clone-done" in l][0]
             self.assertTrue(done.endswith("mem=base clone-%d" % n), done)
         for n, (api, _, disk) in enumerate(clones):
-            api.stop()
+            self.assertIn("loaded (File backend%s)" % (", warm" if n % 2
+                                                       else ""), api.stop())
             with open(disk, "rb") as f:
                 self.assertEqual(f.read(8), b"clone-%d\n" % n)
         with open(base_disk, "rb") as f:
