@@ -13,6 +13,7 @@
 #define CPUID_MAX_ENTRIES 256
 
 #define LEAF1_ECX_HYPERVISOR (1u << 31)
+#define LEAF1_ECX_TSC_DEADLINE (1u << 24)
 #define LEAF1_EDX_HTT (1u << 28)
 #define KVM_FEATURE_PV_UNHALT (1u << 7)
 #define KVM_FEATURE_PV_SEND_IPI (1u << 11)
@@ -136,9 +137,28 @@ static struct kvm_cpuid2 *cpuid_query(int fd, unsigned long request)
 	return c;
 }
 
+/* KVM emulates the TSC-deadline timer but leaves it out of
+ * KVM_GET_SUPPORTED_CPUID: a VMM advertises it when the capability says so.
+ * Without it a Linux guest needs the PIT to calibrate and run its local
+ * APIC timer. */
+static void add_tsc_deadline(int kvm_fd, struct kvm_cpuid2 *c)
+{
+	unsigned i;
+
+	if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) <= 0)
+		return;
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == 1)
+			c->entries[i].ecx |= LEAF1_ECX_TSC_DEADLINE;
+}
+
 struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd)
 {
-	return cpuid_query(kvm_fd, KVM_GET_SUPPORTED_CPUID);
+	struct kvm_cpuid2 *c = cpuid_query(kvm_fd, KVM_GET_SUPPORTED_CPUID);
+
+	if (c)
+		add_tsc_deadline(kvm_fd, c);
+	return c;
 }
 
 struct kvm_cpuid2 *cpuid_get_vcpu(int vcpu_fd)

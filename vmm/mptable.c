@@ -95,8 +95,10 @@ static uint16_t put_cpus(uint8_t *buf, size_t *off, unsigned nr_cpus)
 	return (uint16_t)nr_cpus;
 }
 
-/* ISA IRQ n goes to I/O APIC pin n, but the timer (IRQ 0) is on pin 2 as
- * KVM's default routing has it. */
+/* ISA IRQ n goes to I/O APIC pin n, the timer (IRQ 0) included: KVM's
+ * default GSI routing sends GSI n, the in-kernel PIT's GSI 0 among them, to
+ * pin n (QEMU adds a GSI 0 -> pin 2 route of its own; we do not). IRQ 2 is
+ * the cascade of the PICs and has no entry. */
 static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 {
 	struct mpc_intsrc e = { .type = MP_INTSRC,
@@ -109,7 +111,7 @@ static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 			continue;
 		e.irqtype = MP_IRQ_INT;
 		e.srcbusirq = (uint8_t)irq;
-		e.dstirq = irq == 0 ? 2 : (uint8_t)irq;
+		e.dstirq = (uint8_t)irq;
 		put(buf, off, &e, sizeof(e));
 	}
 	e = (struct mpc_intsrc){ .type = MP_LINTSRC,

@@ -321,7 +321,9 @@ struct cpu_topology {
  * hypervisor leaves, features this machine's KVM cannot honour.
  * The single place to grow CPU templates from. */
 void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
-/* KVM_GET_SUPPORTED_CPUID into a malloc'd struct; NULL on failure. */
+/* KVM_GET_SUPPORTED_CPUID into a malloc'd struct, plus the TSC-deadline
+ * timer when KVM_CAP_TSC_DEADLINE_TIMER says KVM emulates it; NULL on
+ * failure. */
 MUST_CHECK struct kvm_cpuid2 *cpuid_get_supported(int kvm_fd);
 /* KVM_GET_CPUID2: the CPUID a vCPU has as KVM reports it (which may hold
  * more than KVM_SET_CPUID2 gave it: kvm_pvm shows the host's). Malloc'd;

@@ -165,7 +165,7 @@ static void test_mptable(void **state)
 	const uint8_t *mpf, *table;
 	uint32_t physptr;
 	uint16_t len, count;
-	unsigned cpus = 0, i, off;
+	unsigned cpus = 0, isa_irqs = 0, i, off;
 
 	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
@@ -187,10 +187,15 @@ static void test_mptable(void **state)
 			assert_int_equal(table[off + 1], cpus); /* APIC id */
 			cpus++;
 		}
+		if (table[off] == 3) { /* ISA IRQ n on I/O APIC pin n */
+			assert_int_equal(table[off + 7], table[off + 5]);
+			isa_irqs++;
+		}
 		off += table[off] == 0 ? 20 : 8;
 	}
 	assert_int_equal(off, len);
 	assert_int_equal(cpus, 7);
+	assert_int_equal(isa_irqs, 15); /* 0-15 but the cascade (2) */
 	gmem_destroy(&m);
 }
 

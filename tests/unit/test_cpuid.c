@@ -1,7 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
-/* CPUID normalisation on a synthetic "supported" table. */
+/* CPUID normalisation on a synthetic "supported" table, and what
+ * cpuid_get_supported adds on the real /dev/kvm. */
+#include <fcntl.h>
 #include <linux/kvm.h>
 #include <stdlib.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "tests/unit/unit.h"
 
@@ -171,6 +175,27 @@ static void test_same_but_dynamic_bits(void **state)
 	free(b);
 }
 
+/* On the real /dev/kvm: the TSC-deadline timer is offered whenever KVM
+ * says it emulates it (KVM leaves it out of its supported list). */
+static void test_supported_has_tsc_deadline(void **state)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC);
+	struct kvm_cpuid2 *c;
+	bool emulated;
+
+	(void)state;
+	if (kvm < 0)
+		skip();
+	emulated = ioctl(kvm, KVM_CHECK_EXTENSION,
+			 KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	c = cpuid_get_supported(kvm);
+	assert_non_null(c);
+	if (emulated)
+		assert_true(find(c, 1, 0)->ecx & (1u << 24));
+	free(c);
+	close(kvm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -179,6 +204,7 @@ int main(void)
 		cmocka_unit_test(test_hypervisor_leaves),
 		cmocka_unit_test(test_features_subset),
 		cmocka_unit_test(test_same_but_dynamic_bits),
+		cmocka_unit_test(test_supported_has_tsc_deadline),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
