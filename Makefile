@@ -5,7 +5,9 @@
 #   make demo       deps + build + guest, then boot it and show the boot time
 #   make test       deps + guest + unit tests + integration tests
 #   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan
-#   make integration  boots real guests
+#   make integration  boots real guests on this machine's /dev/kvm
+#   make integration-l1  the same tests inside L1, a Linux under QEMU TCG
+#                   whose kvm_amd behaves like KVM on real hardware
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check
@@ -38,7 +40,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo demo-snapshot test check integration fuzz bench format format-check clean install
+.PHONY: all deps guest demo demo-snapshot test check integration integration-l1 fuzz bench format format-check clean install
 all: $(BUILD)/microvm $(BUILD)/microvm-jailer $(BUILD)/microvm-uffd
 
 $(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
@@ -94,6 +96,12 @@ check: $(UNIT_BINS)
 integration: all guest
 	$(MAKE) TEST_HOOKS=1 all
 	python3 tests/integration/run.py
+
+# L1 (tests/l1/): Debian's amd64 kernel with kvm_amd under QEMU TCG with
+# SVM emulated, the host's root shared read-only; built once, cached.
+integration-l1: all guest
+	$(MAKE) TEST_HOOKS=1 all
+	tests/l1/run.sh python3 tests/integration/run.py $(L1_TESTS)
 
 # libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
 FUZZ_RUNS ?= 100000

@@ -26,8 +26,9 @@ COMMAND = 'sh -c "echo %s; sleep 1"' % MARKER
 
 
 def cmdline():
-    with open(os.path.join(ROOT, "tests", "guest", "cmdline")) as f:
-        return f.read().strip() + " -- " + COMMAND
+    return subprocess.run([os.path.join(ROOT, "tests", "guest", "cmdline.sh")],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip() + " -- " + COMMAND
 
 
 def microvm_argv(tmp):

@@ -47,7 +47,7 @@ stop() { kill "$1"; wait "$1" 2>/dev/null || true; }
 load_time() { sed -n 's/.*\(loaded (.*) in [0-9]* us\).*/== \1/p' "$work/$1.err"; }
 
 script='sh -c "vsock-echo 5000 & sleep 1; echo snapshot-me; sleep 36000"'
-args="$(cat "$root/tests/guest/cmdline") -- $script"
+args="$("$root/tests/guest/cmdline.sh") -- $script"
 json_args=$(python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$args")
 
 echo "== 0. start a warm microvm for step 4, as a platform keeps a pool:"

@@ -17,7 +17,7 @@ api() { # METHOD PATH [JSON]
 }
 json_string() { python3 -c 'import json,sys; print(json.dumps(sys.argv[1]))' "$1"; }
 
-args="$(cat "$root/tests/guest/cmdline") -- sh -c \"echo; echo hello from a microVM; uname -sr; echo vCPUs: \$(nproc); free -m\""
+args="$("$root/tests/guest/cmdline.sh") -- sh -c \"echo; echo hello from a microVM; uname -sr; echo vCPUs: \$(nproc); free -m\""
 
 echo "== starting: build/microvm --api-sock microvm.sock --boot-timer"
 "$root/build/microvm" --api-sock "$sock" --boot-timer 2> "$work/stderr" &

@@ -1,6 +1,6 @@
 # SPDX-License-Identifier: Apache-2.0
 """Helpers for integration tests: paths, the guest command line of
-tests/guest/cmdline, config files, and running microvm with a timeout."""
+tests/guest/cmdline.sh, config files, and running microvm with a timeout."""
 import hashlib
 import json
 import os
@@ -22,9 +22,11 @@ BOOT_TIMEOUT = int(os.environ.get("MICROVM_BOOT_TIMEOUT", "120"))
 
 
 def guest_cmdline():
-    """The kernel command line this machine's KVM needs (one place)."""
-    with open(os.path.join(ROOT, "tests", "guest", "cmdline")) as f:
-        return f.read().strip()
+    """The test guest's kernel command line for this machine's KVM, as
+    tests/guest/cmdline.sh prints it (one place)."""
+    return subprocess.run([os.path.join(ROOT, "tests", "guest", "cmdline.sh")],
+                          check=True, capture_output=True,
+                          text=True).stdout.strip()
 
 
 def sha256(path):

@@ -94,6 +94,21 @@ class LinuxBoot(unittest.TestCase):
         self.assertEqual(proc.returncode, 0, out + err)
         self.assertIn("got:hello-serial", out)
 
+    def test_guest_sleeps_and_its_clock_advances(self):
+        # The guest's timer interrupts must arrive: on a KVM like the one
+        # on real hardware a wrong MP table route for the PIT and no
+        # TSC-deadline timer left the first sleep hanging forever.
+        for vcpus in (1, 2):
+            r = boot(linux_config(
+                'sh -c "cat /proc/uptime; sleep 1; cat /proc/uptime"',
+                vcpus=vcpus))
+            self.assertEqual(r.code, 0, r)
+            self.assertEqual(init_exit(r), 0, r)
+            up = [float(m) for m in re.findall(r"^(\d+\.\d+) \d+\.\d+\s*$",
+                                               r.out, re.M)]
+            self.assertEqual(len(up), 2, r)
+            self.assertGreaterEqual(up[1] - up[0], 1.0, r)
+
     def test_guest_reboot_exits_zero(self):
         # "reboot -f" calls reboot(2) at once: the command never returns,
         # so init never prints its exit line; microvm exits 0 on the reset.

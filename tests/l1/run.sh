@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Runs a command inside L1, a Linux with a faithful KVM (kvm_amd, nested
+# paging) under qemu-system-x86_64 -accel tcg -cpu max (SVM emulated): the
+# host's root is L1's root (read-only share, writes kept in L1's memory),
+# the working directory and environment's PATH carry over, and the
+# command's exit status is this script's. Its output goes to L1's console,
+# i.e. here. Builds L1 first if needed (tests/l1/build-l1.sh).
+# Usage: tests/l1/run.sh COMMAND [ARG...]
+# Env: L1_MEM_MIB (default 4096), L1_CPUS (default: this host's, up to 4),
+#      L1_TIMEOUT seconds (default 3600).
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+[ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
+l1=$here/../../build/l1
+"$here/build-l1.sh" "$l1" >&2
+cpus=${L1_CPUS:-$(nproc)}
+[ "$cpus" -le 4 ] || cpus=4
+run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
+trap 'rm -rf "$run"' EXIT
+{
+	printf 'export PATH=%q HOME=%q\n' "$PATH" "$HOME"
+	printf 'cd %q || exit 125\n' "$PWD"
+	printf '%q ' "$@"
+	echo
+} > "$run/cmd"
+timeout --foreground "${L1_TIMEOUT:-3600}" qemu-system-x86_64 \
+	-accel tcg -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
+	-nographic -no-reboot -nic none \
+	-kernel "$l1/vmlinuz" -initrd "$l1/l1.cpio" \
+	-append "console=ttyS0 rdinit=/init quiet panic=-1 l1.run=$run" \
+	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
+	-virtfs "local,path=$run,mount_tag=out,security_model=passthrough" \
+	</dev/null
+[ -s "$run/rc" ] || { echo "l1: L1 ended without the command's exit status" >&2; exit 125; }
+exit "$(cat "$run/rc")"
