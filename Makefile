@@ -99,9 +99,12 @@ integration: all guest
 
 # L1 (tests/l1/): Debian's amd64 kernel with kvm_amd under QEMU TCG with
 # SVM emulated, the host's root shared read-only; built once, cached.
-integration-l1: all guest
+# Unit tests that use /dev/kvm run there too (they skip where it is missing).
+KVM_UNIT_BINS := $(BUILD)/tests/test_cpuid
+integration-l1: all guest $(KVM_UNIT_BINS)
 	$(MAKE) TEST_HOOKS=1 all
-	tests/l1/run.sh python3 tests/integration/run.py $(L1_TESTS)
+	tests/l1/run.sh sh -ec 'for t in $(KVM_UNIT_BINS); do $$t; done; \
+		python3 tests/integration/run.py $(L1_TESTS)'
 
 # libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
 FUZZ_RUNS ?= 100000

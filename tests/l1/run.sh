@@ -13,6 +13,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
 l1=$here/../../build/l1
 "$here/build-l1.sh" "$l1" >&2
+echo "l1: running $* inside L1 (Debian's kernel with kvm_amd under QEMU TCG)" >&2
 cpus=${L1_CPUS:-$(nproc)}
 [ "$cpus" -le 4 ] || cpus=4
 run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
