@@ -69,6 +69,8 @@ struct vsock_mux {
 	uint64_t guest_cid;
 	char uds_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd, epfd;
+	dev_t sock_dev; /* the socket file we bound (sock_ino 0: none) */
+	ino_t sock_ino;
 	struct conn *hash[HASH_SIZE];
 	struct conn *all;
 	unsigned nr_conns;
@@ -759,8 +761,13 @@ static int listen_on(struct vsock_mux *m)
 	m->listen_fd =
 		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (m->listen_fd < 0 ||
-	    bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(m->listen_fd, 128) < 0)
+	    bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (lstat(sa.sun_path, &st) == 0) {
+		m->sock_dev = st.st_dev;
+		m->sock_ino = st.st_ino;
+	}
+	if (listen(m->listen_fd, 128) < 0)
 		return -errno;
 	return epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->listen_fd, &ev) < 0 ?
 		       -errno :
@@ -794,15 +801,25 @@ int vsock_mux_create(uint64_t guest_cid, const char *uds_path,
 	return 0;
 }
 
+/* Removes uds_path only when it is still the socket this process bound:
+ * never a file that was there before (bind failed) or put there since. */
+static void unlink_own_socket(const struct vsock_mux *m)
+{
+	struct stat st;
+
+	if (m->sock_ino && lstat(m->uds_path, &st) == 0 &&
+	    st.st_dev == m->sock_dev && st.st_ino == m->sock_ino)
+		unlink(m->uds_path);
+}
+
 void vsock_mux_destroy(struct vsock_mux *m)
 {
 	if (!m)
 		return;
 	vsock_mux_reset(m);
-	if (m->listen_fd >= 0) {
+	if (m->listen_fd >= 0)
 		close(m->listen_fd);
-		unlink(m->uds_path);
-	}
+	unlink_own_socket(m);
 	if (m->epfd >= 0)
 		close(m->epfd);
 	free(m);

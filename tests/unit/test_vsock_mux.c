@@ -449,6 +449,54 @@ static void test_host_gone_and_reset(void **state)
 	close(fd);
 }
 
+static bool file_holds(const char *path, const char *text)
+{
+	char buf[32] = { 0 };
+	FILE *fp = fopen(path, "r");
+	bool same;
+
+	if (!fp)
+		return false;
+	same = fread(buf, 1, sizeof(buf) - 1, fp) == strlen(text) &&
+	       !strcmp(buf, text);
+	fclose(fp);
+	return same;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	fclose(fp);
+}
+
+/* uds_path naming an existing regular file: bind fails and the file
+ * survives; a file put in place of our socket survives our exit too; our
+ * own socket is removed (finding 5). */
+static void test_only_own_socket_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_mux *m;
+	char other[160];
+
+	snprintf(other, sizeof(other), "%s/data", f->dir);
+	write_file(other, "keep me");
+	assert_true(vsock_mux_create(CID, other, &m) < 0);
+	assert_null(m);
+	assert_true(file_holds(other, "keep me"));
+
+	vsock_mux_destroy(f->m);
+	assert_int_equal(access(f->uds, F_OK), -1); /* ours: removed */
+	assert_int_equal(vsock_mux_create(CID, f->uds, &f->m), 0);
+	assert_int_equal(unlink(f->uds), 0);
+	write_file(f->uds, "not yours");
+	vsock_mux_destroy(f->m);
+	f->m = NULL;
+	assert_true(file_holds(f->uds, "not yours"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +524,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_half_close, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_only_own_socket_removed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_gone_and_reset, setup,
 						teardown),
 	};
