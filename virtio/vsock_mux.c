@@ -162,10 +162,16 @@ static bool can_send_data(const struct conn *c)
 	       !(c->guest_shut & VSOCK_SHUTDOWN_RCV) && peer_credit(c) > 0;
 }
 
-static bool has_rx(const struct conn *c)
+/* A packet without payload waits (REQUEST, RESPONSE, SHUTDOWN, credit). */
+static bool has_control(const struct conn *c)
 {
 	return c->want_request || c->want_response || c->want_shutdown ||
-	       c->want_credit || can_send_data(c);
+	       c->want_credit;
+}
+
+static bool has_rx(const struct conn *c)
+{
+	return has_control(c) || can_send_data(c);
 }
 
 /* Sets the epoll interest from the connection's state. */
@@ -557,7 +563,7 @@ static size_t conn_to_guest(struct vsock_mux *m, struct conn *c,
 		h.op = VSOCK_OP_SHUTDOWN;
 		h.flags = c->want_shutdown;
 		c->want_shutdown = 0;
-	} else if (can_send_data(c) &&
+	} else if (room && can_send_data(c) &&
 		   (len = read_host(m, c, iov, niov, room)) != 0) {
 		if (len < 0)
 			return 0; /* c is gone */
@@ -609,6 +615,8 @@ size_t vsock_mux_to_guest(struct vsock_mux *m, const struct iovec *iov,
 	while (!len && (m->rst_len || m->rx_head)) {
 		if (m->rst_len) /* reading a connection may queue one */
 			return rst_to_guest(m, iov, niov);
+		if (room == VSOCK_HDR_LEN && !has_control(m->rx_head))
+			return 0; /* its data waits for a buffer with room */
 		len = conn_to_guest(m, m->rx_head, iov, niov,
 				    room - VSOCK_HDR_LEN);
 	}
