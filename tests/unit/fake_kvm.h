@@ -6,6 +6,7 @@
 #ifndef MICROVM_FAKE_KVM_H
 #define MICROVM_FAKE_KVM_H
 
+#include <linux/kvm.h>
 #include <stdarg.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
