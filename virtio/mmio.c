@@ -88,7 +88,7 @@ bool vdev_live(const struct vdev *d)
 
 void vdev_notify_used(struct vdev *d, unsigned q)
 {
-	if (vq_needs_interrupt(&d->queues[q]))
+	if (d->activated && vq_needs_interrupt(&d->queues[q]))
 		raise_irq(d, INT_USED);
 }
 

@@ -154,7 +154,8 @@ void vdev_detach(struct vdev *d);
  * with every queue ready (so all are mapped) and has not broken one since.
  * Caller holds the device lock. */
 bool vdev_live(const struct vdev *d);
-/* Raises the used-buffer interrupt if the guest wants one (VMM thread). */
+/* Raises the used-buffer interrupt if the guest wants one (VMM thread);
+ * nothing before the driver activated the device (its rings unmapped). */
 void vdev_notify_used(struct vdev *d, unsigned q);
 /* Config space changed: new generation and a config interrupt (caller
  * holds the device lock). */

@@ -4,7 +4,8 @@
  * kick eventfds served as the VMM loop serves them, with real sockets,
  * files and taps behind the devices and only KVM faked. A driver that
  * activates a device without every queue ready, or resets it, must get
- * DEVICE_NEEDS_RESET, never a crash (finding 1). */
+ * DEVICE_NEEDS_RESET or nothing, never a crash (findings 1 and 2). */
+#include <fcntl.h>
 #include <linux/if_packet.h>
 #include <net/ethernet.h>
 #include <net/if.h>
@@ -36,7 +37,7 @@
 #define R_QUEUE_DESC_LO 0x080
 #define R_QUEUE_DRIVER_LO 0x090
 #define R_QUEUE_DEVICE_LO 0x0a0
-#define DRIVER_STATUS                                      \
+#define DRIVER_STATUS                                       \
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
 	 VIRTIO_STATUS_FEATURES_OK)
 
@@ -49,6 +50,7 @@ static struct vm vm;
 static struct event_loop loop;
 static char dir[64];
 static struct vvsock *vsock;
+static struct vblk *blk;
 static struct vnet *net;
 
 /* The VM's ioctls: interrupt and kick eventfds are all devices ask. */
@@ -79,9 +81,11 @@ static int teardown(void **state)
 
 	(void)state;
 	vvsock_destroy(vsock);
+	vblk_destroy(blk);
 	if (net)
 		vnet_destroy(net);
 	vsock = NULL;
+	blk = NULL;
 	net = NULL;
 	gmem_destroy(&vm.mem);
 	evl_destroy(&loop);
@@ -225,8 +229,7 @@ static void test_vsock_activated_without_rx_queue(void **state)
 	assert_int_equal(ring_idx(TXQ, USED_OFF), 0); /* not touched */
 
 	/* after a reset, the same driver with every queue gets its RST */
-	assert_false(driver_init(3, ALL_QUEUES(3)) &
-		     VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(driver_init(3, ALL_QUEUES(3)) & VIRTIO_STATUS_NEEDS_RESET);
 	rx = post_buffer(RXQ, NULL, BUF_SIZE);
 	kick(RXQ);
 	vsock_request_to_nobody();
@@ -257,8 +260,7 @@ static void test_restore_refuses_live_device_without_a_queue(void **state)
 
 	(void)state;
 	create_vsock();
-	assert_false(driver_init(3, ALL_QUEUES(3)) &
-		     VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(driver_init(3, ALL_QUEUES(3)) & VIRTIO_STATUS_NEEDS_RESET);
 	vdev_save(vm.vdevs[0], &st);
 	st.queues[EVQ].ready = 0;
 	reg_write(R_STATUS, 0);
@@ -276,8 +278,8 @@ static void frame_to_tap(const char *name)
 				  .sll_ifindex = (int)if_nametoindex(name),
 				  .sll_halen = ETH_ALEN };
 	struct ifreq ifr = { .ifr_flags = IFF_UP };
-	uint8_t frame[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2, 0,
-			      0,    0,    0,    1,    0x88, 0xb5 };
+	uint8_t frame[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2,
+			      0,    0,	  0,	0,    1,    0x88, 0xb5 };
 	int ctl = socket(AF_INET, SOCK_DGRAM, 0);
 	int raw = socket(AF_PACKET, SOCK_RAW, 0);
 
@@ -314,6 +316,46 @@ static void test_net_activated_without_tx_queue(void **state)
 	assert_int_equal(ring_idx(RXQ, USED_OFF), 0);
 }
 
+static void create_blk(void)
+{
+	struct drive_cfg cfg = { .id = "disk" };
+	int fd;
+
+	snprintf(cfg.path, sizeof(cfg.path), "%s/disk", dir);
+	fd = open(cfg.path, O_CREAT | O_WRONLY, 0600);
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, 4096), 0);
+	close(fd);
+	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100 };
+	assert_int_equal(vblk_create(&vm, &cfg, &blk, vm.cmdline_extra,
+				     sizeof(vm.cmdline_extra)),
+			 0);
+}
+
+/* PATCH /drives/{id} before the driver probed, after it reset the
+ * device, and with its queue not ready; snapshot/create (quiesce) then. */
+static void test_block_patch_without_live_queue(void **state)
+{
+	struct drive_patch p = { .id = "disk", .has_path = true };
+	struct vdev_state st;
+
+	(void)state;
+	create_blk();
+	snprintf(p.path, sizeof(p.path), "%s/disk", dir);
+	assert_int_equal(vblk_update(blk, &p), 0); /* before the probe */
+	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	reg_write(R_STATUS, 0);
+	assert_int_equal(vblk_update(blk, &p), 0); /* after a reset */
+
+	assert_true(driver_init(1, 0) & VIRTIO_STATUS_NEEDS_RESET);
+	p.has_path = false;
+	p.has_rl = true;
+	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100 };
+	assert_int_equal(vblk_update(blk, &p), 0);
+	vdev_save(vm.vdevs[0], &st);
+	assert_false(st.activated);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -323,10 +365,12 @@ int main(void)
 			test_vsock_transport_reset_without_event_queue, setup,
 			teardown),
 		cmocka_unit_test_setup_teardown(
-			test_restore_refuses_live_device_without_a_queue,
-			setup, teardown),
+			test_restore_refuses_live_device_without_a_queue, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_activated_without_tx_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_block_patch_without_live_queue, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
