@@ -14,17 +14,19 @@
 #include <sys/socket.h>
 
 #include "api/api.h"
+#include "snapshot/snapshot.h"
 #include "tests/unit/fake_kvm.h"
 #include "tests/unit/unit.h"
 #include "virtio/virtio.h"
 
 #define MEM (1 * MIB)
-#define QSIZE 8
+#define QSIZE 16
 #define QUEUES 0x10000 /* queue q's rings at QUEUES + q * 0x1000 */
 #define AVAIL_OFF 0x200
 #define USED_OFF 0x400
-#define DATA 0x40000 /* queue q's buffers at DATA + q * 0x10000 */
-#define BUF_SIZE 0x1000
+#define DATA 0x40000 /* descriptor i of queue q: DATA + q * 0x10000 + */
+#define BUF_SIZE 0x1000 /*                         i * BUF_SIZE */
+#define PAGE 4096
 
 /* virtio-mmio registers and status bits (virtio 1.x, 4.2.2) */
 #define R_DRV_FEATURES 0x020
@@ -53,12 +55,18 @@ static struct vvsock *vsock;
 static struct vblk *blk;
 static struct vnet *net;
 
-/* The VM's ioctls: interrupt and kick eventfds are all devices ask. */
+/* The VM's ioctls: devices ask for interrupt and kick eventfds; a
+ * snapshot for KVM's dirty log, empty here (no vCPU runs). */
 static int fake_kvm_ioctl(unsigned long req, void *arg)
 {
-	(void)arg;
+	struct kvm_dirty_log *log = arg;
+
 	if (req == KVM_IRQFD || req == KVM_IOEVENTFD)
 		return 0;
+	if (req == KVM_GET_DIRTY_LOG) {
+		memset(log->dirty_bitmap, 0, MEM / PAGE / 8);
+		return 0;
+	}
 	errno = ENOTTY;
 	return -1;
 }
@@ -126,6 +134,7 @@ static void setup_queue(unsigned q)
 {
 	uint32_t base = QUEUES + q * 0x1000;
 
+	memset(vm.mem.host + base, 0, 0x1000); /* fresh rings */
 	reg_write(R_QUEUE_SEL, q);
 	reg_write(R_QUEUE_NUM, QSIZE);
 	reg_write(R_QUEUE_DESC_LO, base);
@@ -160,26 +169,47 @@ static uint16_t ring_idx(unsigned q, uint64_t off)
 	return idx;
 }
 
-/* Posts one buffer on queue q: device-readable with `data`, or
- * device-writable when data is NULL. Returns its guest address. */
-static uint64_t post_buffer(unsigned q, const void *data, uint32_t len)
+struct seg {
+	const void *data; /* device-readable bytes; NULL: device-writable */
+	uint32_t len;
+	uint64_t gpa; /* where post_chain put it */
+};
+
+/* Posts a chain of up to 3 buffers on queue q. */
+static void post_chain(unsigned q, struct seg *segs, unsigned n)
 {
 	uint8_t *rings = vm.mem.host + QUEUES + q * 0x1000;
-	uint16_t idx = ring_idx(q, AVAIL_OFF), slot = idx % QSIZE;
-	uint64_t addr = DATA + q * 0x10000 + slot * BUF_SIZE;
-	struct {
-		uint64_t addr;
-		uint32_t len;
-		uint16_t flags, next;
-	} desc = { addr, len, data ? 0 : 2 /* WRITE */, 0 };
+	uint16_t idx = ring_idx(q, AVAIL_OFF), head = (idx * 3) % QSIZE;
+	unsigned i;
 
-	if (data)
-		memcpy(vm.mem.host + addr, data, len);
-	memcpy(rings + slot * sizeof(desc), &desc, sizeof(desc));
-	memcpy(rings + AVAIL_OFF + 4 + 2 * slot, &slot, 2);
+	for (i = 0; i < n; i++) {
+		uint16_t at = (head + i) % QSIZE;
+		struct {
+			uint64_t addr;
+			uint32_t len;
+			uint16_t flags, next;
+		} desc = { DATA + q * 0x10000 + at * BUF_SIZE, segs[i].len,
+			   (segs[i].data ? 0 : 2) | (i + 1 < n ? 1 : 0),
+			   (uint16_t)((at + 1) % QSIZE) }; /* WRITE, NEXT */
+
+		segs[i].gpa = desc.addr;
+		if (segs[i].data)
+			memcpy(vm.mem.host + desc.addr, segs[i].data,
+			       segs[i].len);
+		memcpy(rings + at * sizeof(desc), &desc, sizeof(desc));
+	}
+	memcpy(rings + AVAIL_OFF + 4 + 2 * (idx % QSIZE), &head, 2);
 	idx++;
 	memcpy(rings + AVAIL_OFF + 2, &idx, 2);
-	return addr;
+}
+
+/* One buffer: device-readable `data`, or device-writable when NULL. */
+static uint64_t post_buffer(unsigned q, const void *data, uint32_t len)
+{
+	struct seg seg = { data, len, 0 };
+
+	post_chain(q, &seg, 1);
+	return seg.gpa;
 }
 
 static void kick(unsigned q)
@@ -316,7 +346,8 @@ static void test_net_activated_without_tx_queue(void **state)
 	assert_int_equal(ring_idx(RXQ, USED_OFF), 0);
 }
 
-static void create_blk(void)
+/* A 4 KiB drive starting with `text`. */
+static void create_blk(const char *text)
 {
 	struct drive_cfg cfg = { .id = "disk" };
 	int fd;
@@ -325,6 +356,8 @@ static void create_blk(void)
 	fd = open(cfg.path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
 	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(pwrite(fd, text, strlen(text), 0),
+			 (ssize_t)strlen(text));
 	close(fd);
 	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100 };
 	assert_int_equal(vblk_create(&vm, &cfg, &blk, vm.cmdline_extra,
@@ -340,7 +373,7 @@ static void test_block_patch_without_live_queue(void **state)
 	struct vdev_state st;
 
 	(void)state;
-	create_blk();
+	create_blk("");
 	snprintf(p.path, sizeof(p.path), "%s/disk", dir);
 	assert_int_equal(vblk_update(blk, &p), 0); /* before the probe */
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
@@ -354,6 +387,39 @@ static void test_block_patch_without_live_queue(void **state)
 	assert_int_equal(vblk_update(blk, &p), 0);
 	vdev_save(vm.vdevs[0], &st);
 	assert_false(st.activated);
+}
+
+/* A block read writes guest memory no vCPU touched: the monitor's dirty
+ * bitmap puts that page in the next Diff snapshot (finding 3). */
+static void test_block_read_lands_in_diff_snapshot(void **state)
+{
+	struct {
+		uint32_t type, reserved;
+		uint64_t sector;
+	} req = { 0 /* VIRTIO_BLK_T_IN */, 0, 0 };
+	struct seg chain[3] = { { &req, sizeof(req), 0 },
+				{ NULL, 512, 0 },
+				{ NULL, 1, 0 } };
+	char path[96];
+	uint8_t page[PAGE];
+	uint64_t pages;
+	int fd;
+
+	(void)state;
+	snprintf(path, sizeof(path), "%s/mem", dir);
+	assert_int_equal(gmem_track_dirty(&vm.mem), 0);
+	create_blk("fresh data");
+	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	assert_int_equal(snap_write_memory(&vm, path, false, &pages), 0);
+	post_chain(0, chain, 3);
+	kick(0);
+	assert_int_equal(ring_idx(0, USED_OFF), 1);
+	assert_int_equal(snap_write_memory(&vm, path, true, &pages), 0);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	assert_int_equal(pread(fd, page, PAGE, (off_t)chain[1].gpa), PAGE);
+	close(fd);
+	assert_memory_equal(page, "fresh data", 10);
 }
 
 int main(void)
@@ -371,6 +437,9 @@ int main(void)
 			test_net_activated_without_tx_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_block_patch_without_live_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_block_read_lands_in_diff_snapshot, setup,
+			teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
