@@ -36,6 +36,11 @@
 
 #define DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1"
 
+/* Firecracker's bound on refill_time: in nanoseconds it must fit in 64
+ * bits (its TokenBucket::new multiplies with checked_mul). Larger values
+ * are refused at parse time. */
+#define RL_MAX_REFILL_TIME_MS (UINT64_MAX / 1000000)
+
 struct token_bucket {
 	bool set;
 	uint64_t size, one_time_burst, refill_time_ms;

@@ -287,7 +287,8 @@ static int parse_bucket(const cJSON *j, const char *where,
 			      JSON_MAX_SAFE_INT, &b->one_time_burst, NULL, e);
 	if (!ret)
 		ret = get_u64(j, where, "refill_time", true, 0,
-			      JSON_MAX_SAFE_INT, &b->refill_time_ms, NULL, e);
+			      (double)RL_MAX_REFILL_TIME_MS, &b->refill_time_ms,
+			      NULL, e);
 	b->set = !ret && b->size && b->refill_time_ms;
 	return ret;
 }

@@ -85,13 +85,14 @@ static int collect_dirty(struct vm *vm, uint64_t *merged)
 	unsigned slot;
 
 	for (slot = 0; slot < gmem_regions(&vm->mem); slot++) {
-		uint64_t gpa, size, off, i;
-		uint64_t *log = calloc((size_t)((size / PAGE + 63) / 64), 8);
-		struct kvm_dirty_log d = { .slot = slot, .dirty_bitmap = log };
+		uint64_t gpa, size, off, i, *log;
+		struct kvm_dirty_log d = { .slot = slot };
 
 		gmem_region(&vm->mem, slot, &gpa, &size, &off);
+		log = calloc((size_t)((size / PAGE + 63) / 64), 8);
 		if (!log)
 			return -ENOMEM;
+		d.dirty_bitmap = log;
 		if (ioctl(vm->vm_fd, KVM_GET_DIRTY_LOG, &d) < 0) {
 			free(log);
 			return -errno;

@@ -305,7 +305,7 @@ static void on_ring_completion(void *opaque, uint32_t events)
 	pthread_mutex_lock(&b->dev.lock);
 	while (io_uring_peek_cqe(&b->ring, &cqe) == 0)
 		blk_complete(b, cqe, b->dev.activated);
-	if (b->dev.activated && !(b->dev.status & VIRTIO_STATUS_NEEDS_RESET))
+	if (vdev_live(&b->dev))
 		blk_process(&b->dev); /* room again for held-back requests */
 	pthread_mutex_unlock(&b->dev.lock);
 }
@@ -318,7 +318,7 @@ static void on_rl_timer(void *opaque, uint32_t events)
 	(void)events;
 	pthread_mutex_lock(&b->dev.lock);
 	rl_timer_fired(&b->rl);
-	if (b->dev.activated && !(b->dev.status & VIRTIO_STATUS_NEEDS_RESET))
+	if (vdev_live(&b->dev))
 		blk_process(&b->dev);
 	pthread_mutex_unlock(&b->dev.lock);
 }
@@ -422,7 +422,7 @@ int vblk_update(struct vblk *b, const struct drive_patch *p)
 		ret = swap_backing(b, p->path);
 	if (!ret && p->has_rl)
 		ret = rl_reconfigure(&b->rl, &p->rl);
-	if (!ret && p->has_rl && b->dev.activated)
+	if (!ret && p->has_rl && vdev_live(&b->dev))
 		blk_process(
 			&b->dev); /* a looser limit frees waiting requests */
 	pthread_mutex_unlock(&b->dev.lock);

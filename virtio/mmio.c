@@ -81,9 +81,14 @@ void vdev_config_changed(struct vdev *d)
 	raise_irq(d, INT_CONFIG);
 }
 
+bool vdev_live(const struct vdev *d)
+{
+	return d->activated && !(d->status & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 void vdev_notify_used(struct vdev *d, unsigned q)
 {
-	if (vq_needs_interrupt(&d->queues[q]))
+	if (d->activated && vq_needs_interrupt(&d->queues[q]))
 		raise_irq(d, INT_USED);
 }
 
@@ -135,6 +140,8 @@ static void reset_device(struct vdev *d)
 	d->activated = false;
 }
 
+/* Every queue of the device must be ready: a queue that is not is never
+ * mapped, and device code may then touch none of them. */
 static int activate(struct vdev *d)
 {
 	unsigned i;
@@ -144,7 +151,7 @@ static int activate(struct vdev *d)
 		struct vq *q = &d->queues[i];
 
 		if (!q->ready)
-			continue;
+			return -EINVAL;
 		q->event_idx = vdev_has_feature(d, VIRTIO_RING_F_EVENT_IDX);
 		q->indirect = vdev_has_feature(d, VIRTIO_RING_F_INDIRECT_DESC);
 		ret = vq_activate(q, &d->vm->mem);
@@ -170,7 +177,8 @@ static void write_status(struct vdev *d, uint32_t v)
 		v &= ~(uint32_t)VIRTIO_STATUS_FEATURES_OK; /* refuse */
 	if ((v & VIRTIO_STATUS_DRIVER_OK) && !d->activated &&
 	    (v & VIRTIO_STATUS_FEATURES_OK) && activate(d)) {
-		vdev_fail(d, "bad queue layout at DRIVER_OK");
+		vdev_fail(d,
+			  "a queue not ready or badly laid out at DRIVER_OK");
 		return;
 	}
 	d->status = v | (d->status & VIRTIO_STATUS_NEEDS_RESET);
@@ -281,8 +289,7 @@ static void on_kick(void *opaque, uint32_t events)
 	if (read(d->kick_fd[k->q], &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (d->activated && d->queues[k->q].ready &&
-	    !(d->status & VIRTIO_STATUS_NEEDS_RESET))
+	if (vdev_live(d))
 		d->ops->queue_notify(d, k->q);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -423,7 +430,9 @@ static int restore_queue(struct vdev *d, struct vq *q, const struct vq_state *s)
 	q->ready = s->ready;
 	q->event_idx = s->event_idx;
 	q->indirect = s->indirect;
-	return d->activated && q->ready ? vq_map(q, &d->vm->mem) : 0;
+	if (!d->activated)
+		return 0;
+	return q->ready ? vq_map(q, &d->vm->mem) : -EINVAL; /* as activate() */
 }
 
 /* Serves every queue once (kicks that were pending at snapshot time). */
@@ -432,8 +441,7 @@ static void serve_queues(struct vdev *d)
 	unsigned i;
 
 	for (i = 0; i < d->ops->num_queues; i++)
-		if (d->queues[i].ready)
-			d->ops->queue_notify(d, i);
+		d->ops->queue_notify(d, i);
 }
 
 int vdev_restore(struct vdev *d, const struct vdev_state *in)
@@ -463,7 +471,7 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 		pthread_mutex_unlock(&d->lock);
 		return -EINVAL;
 	}
-	if (d->activated && !(d->status & VIRTIO_STATUS_NEEDS_RESET))
+	if (vdev_live(d))
 		serve_queues(d);
 	if (d->interrupt_status && write(d->irq_fd, &one, sizeof(one)) < 0)
 		log_warn("%s: cannot raise the restored interrupt",

@@ -256,7 +256,7 @@ static void on_event(void *opaque, uint32_t events)
 		rl_timer_fired(&n->rx_rl);
 	if (n->tx_rl.timer_fd >= 0)
 		rl_timer_fired(&n->tx_rl);
-	if (n->dev.activated && !(n->dev.status & VIRTIO_STATUS_NEEDS_RESET)) {
+	if (vdev_live(&n->dev)) {
 		tx_process(n);
 		rx_process(n);
 	} else {

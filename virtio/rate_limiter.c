@@ -24,6 +24,7 @@ static void bucket_init(struct bucket *b, const struct token_bucket *cfg,
 		return;
 	b->on = true;
 	b->size = (int64_t)cfg->size;
+	/* refill_time_ms <= RL_MAX_REFILL_TIME_MS (parse time): no overflow */
 	b->refill_ns = cfg->refill_time_ms * NS_PER_MS;
 	b->tokens = b->size;
 	b->burst = (int64_t)cfg->one_time_burst;
@@ -45,13 +46,17 @@ static void bucket_refill(struct bucket *b, uint64_t now_ns)
 	b->last_ns = now_ns;
 }
 
-/* Nanoseconds until the bucket holds a token again (0: it does). */
+/* Nanoseconds until the bucket holds a token again (0: it does); a debt
+ * longer than 2^64 ns waits UINT64_MAX, never a wrapped-around short time. */
 static uint64_t bucket_wait_ns(const struct bucket *b)
 {
+	unsigned __int128 wait;
+
 	if (!b->on || b->burst > 0 || b->tokens > 0)
 		return 0;
-	return (uint64_t)((__int128)(1 - b->tokens) * b->refill_ns / b->size) +
-	       1;
+	wait = (unsigned __int128)((__int128)1 - b->tokens) * b->refill_ns;
+	wait = wait / (uint64_t)b->size + 1;
+	return wait > UINT64_MAX ? UINT64_MAX : (uint64_t)wait;
 }
 
 static void bucket_take(struct bucket *b, uint64_t n)

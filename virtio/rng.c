@@ -94,7 +94,7 @@ static void on_rl_timer(void *opaque, uint32_t events)
 	(void)events;
 	pthread_mutex_lock(&r->dev.lock);
 	rl_timer_fired(&r->rl);
-	if (r->dev.activated && !(r->dev.status & VIRTIO_STATUS_NEEDS_RESET))
+	if (vdev_live(&r->dev))
 		rng_process(&r->dev);
 	pthread_mutex_unlock(&r->dev.lock);
 }

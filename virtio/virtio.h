@@ -109,7 +109,7 @@ struct vdev_ops {
 	/* Reads or writes config space bytes [off, off + len). */
 	void (*config_rw)(struct vdev *d, uint32_t off, uint8_t *buf,
 			  uint32_t len, bool write);
-	/* The guest set DRIVER_OK: queues are ready. 0 or -errno. */
+	/* The guest set DRIVER_OK with every queue ready. 0 or -errno. */
 	int (*activate)(struct vdev *d);
 	/* Queue q was kicked (VMM thread). */
 	void (*queue_notify)(struct vdev *d, unsigned q);
@@ -150,7 +150,12 @@ MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
 			   const struct vdev_ops *ops, void *priv,
 			   char *cmdline_extra, size_t extra_size);
 void vdev_detach(struct vdev *d);
-/* Raises the used-buffer interrupt if the guest wants one (VMM thread). */
+/* Whether device code may touch the queues: the driver set DRIVER_OK
+ * with every queue ready (so all are mapped) and has not broken one since.
+ * Caller holds the device lock. */
+bool vdev_live(const struct vdev *d);
+/* Raises the used-buffer interrupt if the guest wants one (VMM thread);
+ * nothing before the driver activated the device (its rings unmapped). */
 void vdev_notify_used(struct vdev *d, unsigned q);
 /* Config space changed: new generation and a config interrupt (caller
  * holds the device lock). */

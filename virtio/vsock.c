@@ -146,11 +146,6 @@ static const struct vdev_ops vsock_ops = {
 	.reset = vsock_reset,
 };
 
-static bool device_ready(const struct vvsock *v)
-{
-	return v->dev.activated && !(v->dev.status & VIRTIO_STATUS_NEEDS_RESET);
-}
-
 /* A host socket is ready (VMM thread). */
 static void on_mux_event(void *opaque, uint32_t events)
 {
@@ -159,7 +154,7 @@ static void on_mux_event(void *opaque, uint32_t events)
 	(void)events;
 	pthread_mutex_lock(&v->dev.lock);
 	vsock_mux_poll(v->mux);
-	if (device_ready(v))
+	if (vdev_live(&v->dev))
 		rx_process(v);
 	pthread_mutex_unlock(&v->dev.lock);
 }
@@ -171,7 +166,7 @@ void vvsock_transport_reset(struct vvsock *v)
 
 	pthread_mutex_lock(&v->dev.lock);
 	vsock_mux_reset(v->mux);
-	if (device_ready(v) &&
+	if (vdev_live(&v->dev) &&
 	    vq_pop(&v->dev.queues[EVQ], &v->dev.vm->mem, c) > 0) {
 		size_t n = iov_copy(c->iov + c->nr_out, c->nr_in, 0, &event,
 				    sizeof(event), true);

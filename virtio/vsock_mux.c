@@ -69,6 +69,8 @@ struct vsock_mux {
 	uint64_t guest_cid;
 	char uds_path[sizeof(((struct sockaddr_un *)0)->sun_path)];
 	int listen_fd, epfd;
+	dev_t sock_dev; /* the socket file we bound (sock_ino 0: none) */
+	ino_t sock_ino;
 	struct conn *hash[HASH_SIZE];
 	struct conn *all;
 	unsigned nr_conns;
@@ -160,10 +162,16 @@ static bool can_send_data(const struct conn *c)
 	       !(c->guest_shut & VSOCK_SHUTDOWN_RCV) && peer_credit(c) > 0;
 }
 
-static bool has_rx(const struct conn *c)
+/* A packet without payload waits (REQUEST, RESPONSE, SHUTDOWN, credit). */
+static bool has_control(const struct conn *c)
 {
 	return c->want_request || c->want_response || c->want_shutdown ||
-	       c->want_credit || can_send_data(c);
+	       c->want_credit;
+}
+
+static bool has_rx(const struct conn *c)
+{
+	return has_control(c) || can_send_data(c);
 }
 
 /* Sets the epoll interest from the connection's state. */
@@ -555,7 +563,7 @@ static size_t conn_to_guest(struct vsock_mux *m, struct conn *c,
 		h.op = VSOCK_OP_SHUTDOWN;
 		h.flags = c->want_shutdown;
 		c->want_shutdown = 0;
-	} else if (can_send_data(c) &&
+	} else if (room && can_send_data(c) &&
 		   (len = read_host(m, c, iov, niov, room)) != 0) {
 		if (len < 0)
 			return 0; /* c is gone */
@@ -607,6 +615,8 @@ size_t vsock_mux_to_guest(struct vsock_mux *m, const struct iovec *iov,
 	while (!len && (m->rst_len || m->rx_head)) {
 		if (m->rst_len) /* reading a connection may queue one */
 			return rst_to_guest(m, iov, niov);
+		if (room == VSOCK_HDR_LEN && !has_control(m->rx_head))
+			return 0; /* its data waits for a buffer with room */
 		len = conn_to_guest(m, m->rx_head, iov, niov,
 				    room - VSOCK_HDR_LEN);
 	}
@@ -759,8 +769,13 @@ static int listen_on(struct vsock_mux *m)
 	m->listen_fd =
 		socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (m->listen_fd < 0 ||
-	    bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
-	    listen(m->listen_fd, 128) < 0)
+	    bind(m->listen_fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		return -errno;
+	if (lstat(sa.sun_path, &st) == 0) {
+		m->sock_dev = st.st_dev;
+		m->sock_ino = st.st_ino;
+	}
+	if (listen(m->listen_fd, 128) < 0)
 		return -errno;
 	return epoll_ctl(m->epfd, EPOLL_CTL_ADD, m->listen_fd, &ev) < 0 ?
 		       -errno :
@@ -794,15 +809,25 @@ int vsock_mux_create(uint64_t guest_cid, const char *uds_path,
 	return 0;
 }
 
+/* Removes uds_path only when it is still the socket this process bound:
+ * never a file that was there before (bind failed) or put there since. */
+static void unlink_own_socket(const struct vsock_mux *m)
+{
+	struct stat st;
+
+	if (m->sock_ino && lstat(m->uds_path, &st) == 0 &&
+	    st.st_dev == m->sock_dev && st.st_ino == m->sock_ino)
+		unlink(m->uds_path);
+}
+
 void vsock_mux_destroy(struct vsock_mux *m)
 {
 	if (!m)
 		return;
 	vsock_mux_reset(m);
-	if (m->listen_fd >= 0) {
+	if (m->listen_fd >= 0)
 		close(m->listen_fd);
-		unlink(m->uds_path);
-	}
+	unlink_own_socket(m);
 	if (m->epfd >= 0)
 		close(m->epfd);
 	free(m);

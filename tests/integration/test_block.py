@@ -10,9 +10,9 @@ import tempfile
 import time
 import unittest
 
-from microvm_harness import (sha256, BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX,
-                             ApiProcess, boot, guest_cmdline, needs_kvm,
-                             write_config)
+from microvm_harness import (sha256, BOOT_TIMEOUT, GUEST, INITRD, MICROVM,
+                             VMLINUX, ApiProcess, boot, guest_cmdline,
+                             needs_kvm, write_config)
 from test_api import LineReader
 
 
@@ -157,6 +157,38 @@ class VirtioBlock(unittest.TestCase):
             self.assertEqual(cfg["drives"][1]["path_on_host"], big)
             api.proc.wait(timeout=60)
             self.assertEqual(api.proc.returncode, 0)
+        finally:
+            api.stop()
+
+    def test_patch_drive_before_the_driver_probed(self):
+        """PATCH /drives right after InstanceStart, before the guest's
+        driver has set the device up (finding 2): both a new file and a new
+        rate limiter answer 204, and microvm keeps running."""
+        api = ApiProcess()
+        try:
+            d = api.dir.name
+            old, new = os.path.join(d, "old.img"), os.path.join(d, "new.img")
+            for path in (old, new):
+                with open(path, "wb") as f:
+                    f.truncate(1 << 20)
+            limit = {"bandwidth": {"size": 1 << 20, "refill_time": 100}}
+            for path, body in (
+                    ("/boot-source", {"kernel_image_path": VMLINUX,
+                                      "initrd_path": INITRD,
+                                      "boot_args": guest_cmdline() +
+                                      " -- sleep 3600"}),
+                    ("/drives/data", {"drive_id": "data", "path_on_host": old,
+                                      "is_root_device": False,
+                                      "rate_limiter": limit}),
+                    ("/actions", {"action_type": "InstanceStart"})):
+                self.assertEqual(api.request("PUT", path, body)[0], 204, path)
+            limit["bandwidth"]["size"] = 2 << 20
+            for body in ({"drive_id": "data", "path_on_host": new},
+                         {"drive_id": "data", "rate_limiter": limit}):
+                st, js, _ = api.request("PATCH", "/drives/data", body)
+                self.assertEqual(st, 204, js)
+            self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
+            self.assertTrue(api.alive())
         finally:
             api.stop()
 

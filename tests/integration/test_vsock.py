@@ -17,7 +17,7 @@ import time
 import unittest
 
 from microvm_harness import (BOOT_TIMEOUT, MICROVM, linux_config, needs_kvm,
-                             write_config)
+                             run_microvm, write_config)
 
 ECHO_PORT = 5000
 BIG = 64 << 20  # ~40 s here: the guest's vsock stack runs emulated
@@ -212,6 +212,26 @@ class Vsock(unittest.TestCase):
         self.assertFalse(worker.is_alive(), "the other connection stalled")
         self.assertTrue(result.get("got") == data)
         self.assertIsNone(self.proc.poll(), "microvm exited")
+
+
+@needs_kvm
+class VsockPathTaken(unittest.TestCase):
+    def test_existing_file_at_uds_path_survives(self):
+        """uds_path naming an existing regular file: InstanceStart fails,
+        and the file is still there, unchanged, after microvm exits
+        (finding 5). No guest runs."""
+        with tempfile.TemporaryDirectory() as d:
+            taken = os.path.join(d, "precious")
+            with open(taken, "w") as f:
+                f.write("keep me")
+            cfg = linux_config()
+            cfg["vsock"] = {"guest_cid": 3, "uds_path": taken}
+            r = run_microvm(["--no-api", "--config-file",
+                             write_config(d, cfg)], timeout=30)
+            self.assertNotEqual(r.code, 0, r)
+            self.assertIn("vsock", r.err, r)
+            with open(taken) as f:
+                self.assertEqual(f.read(), "keep me")
 
 
 if __name__ == "__main__":

@@ -186,6 +186,10 @@ static void test_route_rejections(void **state)
 		"PUT", "/drives/a",
 		"{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"rate_limiter\":{\"bandwidth\":{\"size\":1}}}",
 		"bandwidth: missing 'refill_time'");
+	route_fails(/* 1 ms past Firecracker's bound (finding 8) */
+		    "PUT", "/drives/a",
+		    "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/null\",\"is_root_device\":false,\"rate_limiter\":{\"ops\":{\"size\":1,\"refill_time\":18446744073710}}}",
+		    "refill_time: 18446744073710 is out of range [0, 18446744073709]");
 	route_fails("PUT", "/network-interfaces/e",
 		    "{\"iface_id\":\"e\",\"host_dev_name\":\"\"}",
 		    "must not be empty");

@@ -70,12 +70,36 @@ static void test_burst_and_ops(void **state)
 	rl_destroy(&rl);
 }
 
+/* The longest refill time the API accepts (Firecracker's bound): its
+ * nanoseconds fit in 64 bits, and a debt beyond 2^64 ns waits the longest
+ * a timer can, never a wrapped-around few nanoseconds (finding 8). */
+static void test_longest_refill_time(void **state)
+{
+	struct rate_limiter rl;
+	struct rate_limiter_cfg cfg = { 0 };
+	uint64_t t0;
+
+	(void)state;
+	cfg.bandwidth =
+		(struct token_bucket){ true, 1, 0, RL_MAX_REFILL_TIME_MS };
+	assert_int_equal(rl_init(&rl, &cfg), 0);
+	assert_int_equal(rl.bytes.refill_ns, RL_MAX_REFILL_TIME_MS * MS);
+	t0 = rl.bytes.last_ns;
+	rl_consume(&rl, 1);
+	assert_int_equal(rl_blocked_ns(&rl, t0),
+			 RL_MAX_REFILL_TIME_MS * MS + 1);
+	rl_consume(&rl, 10);
+	assert_true(rl_blocked_ns(&rl, t0) == UINT64_MAX);
+	rl_destroy(&rl);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_unlimited),
 		cmocka_unit_test(test_bandwidth_rate),
 		cmocka_unit_test(test_burst_and_ops),
+		cmocka_unit_test(test_longest_refill_time),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

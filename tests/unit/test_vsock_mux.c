@@ -449,6 +449,80 @@ static void test_host_gone_and_reset(void **state)
 	close(fd);
 }
 
+/* A header-only rx buffer (44 bytes) has no room for data: the host's
+ * bytes wait for a bigger buffer, never read as end of file (finding 6). */
+static void test_header_only_buffer_keeps_host_data(void **state)
+{
+	struct fixture *f = *state;
+	int fd = guest_connected(f);
+	uint8_t hdr_only[VSOCK_HDR_LEN];
+	struct iovec iov = { hdr_only, sizeof(hdr_only) };
+	struct vsock_hdr h;
+	char buf[64];
+
+	assert_int_equal(write(fd, "pending", 7), 7);
+	poll_until_rx(f->m);
+	assert_int_equal(vsock_mux_to_guest(f->m, &iov, 1), 0);
+	assert_int_equal(guest_recv(f->m, &h, buf), VSOCK_HDR_LEN + 7);
+	assert_int_equal(h.op, VSOCK_OP_RW);
+	assert_string_equal(buf, "pending");
+	/* control packets still fit: a credit request is answered in one */
+	guest_send(f->m, VSOCK_OP_CREDIT_REQUEST, 1024, 7000, NULL);
+	assert_int_equal(vsock_mux_to_guest(f->m, &iov, 1), VSOCK_HDR_LEN);
+	memcpy(&h, hdr_only, sizeof(h));
+	assert_int_equal(h.op, VSOCK_OP_CREDIT_UPDATE);
+	assert_int_equal(vsock_mux_nr_conns(f->m), 1);
+	close(fd);
+}
+
+static bool file_holds(const char *path, const char *text)
+{
+	char buf[32] = { 0 };
+	FILE *fp = fopen(path, "r");
+	bool same;
+
+	if (!fp)
+		return false;
+	same = fread(buf, 1, sizeof(buf) - 1, fp) == strlen(text) &&
+	       !strcmp(buf, text);
+	fclose(fp);
+	return same;
+}
+
+static void write_file(const char *path, const char *text)
+{
+	FILE *fp = fopen(path, "w");
+
+	assert_non_null(fp);
+	assert_int_equal(fputs(text, fp) >= 0, 1);
+	fclose(fp);
+}
+
+/* uds_path naming an existing regular file: bind fails and the file
+ * survives; a file put in place of our socket survives our exit too; our
+ * own socket is removed (finding 5). */
+static void test_only_own_socket_removed(void **state)
+{
+	struct fixture *f = *state;
+	struct vsock_mux *m;
+	char other[160];
+
+	snprintf(other, sizeof(other), "%s/data", f->dir);
+	write_file(other, "keep me");
+	assert_true(vsock_mux_create(CID, other, &m) < 0);
+	assert_null(m);
+	assert_true(file_holds(other, "keep me"));
+
+	vsock_mux_destroy(f->m);
+	assert_int_equal(access(f->uds, F_OK), -1); /* ours: removed */
+	assert_int_equal(vsock_mux_create(CID, f->uds, &f->m), 0);
+	assert_int_equal(unlink(f->uds), 0);
+	write_file(f->uds, "not yours");
+	vsock_mux_destroy(f->m);
+	f->m = NULL;
+	assert_true(file_holds(f->uds, "not yours"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -476,6 +550,11 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_half_close, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_header_only_buffer_keeps_host_data, setup,
+			teardown),
+		cmocka_unit_test_setup_teardown(test_only_own_socket_removed,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_host_gone_and_reset, setup,
 						teardown),
 	};
