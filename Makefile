@@ -6,8 +6,10 @@
 #   make test       deps + guest + unit tests + integration tests
 #   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan
 #   make integration  boots real guests on this machine's /dev/kvm
+#                   (INTEGRATION_TESTS=test_boot.py: one file)
 #   make integration-l1  the same tests inside L1, a Linux under QEMU TCG
 #                   whose kvm_amd behaves like KVM on real hardware
+#                   (L1_TESTS=test_boot.py: one file)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check
@@ -93,9 +95,11 @@ demo-snapshot: deps
 check: $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
 
+# INTEGRATION_TESTS: a test file pattern (default all); make test runs the
+# boot tests here as a smoke run and everything in L1.
 integration: all guest
 	$(MAKE) TEST_HOOKS=1 all
-	python3 tests/integration/run.py
+	python3 tests/integration/run.py $(INTEGRATION_TESTS)
 
 # L1 (tests/l1/): Debian's amd64 kernel with kvm_amd under QEMU TCG with
 # SVM emulated, the host's root shared read-only; built once, cached.
@@ -116,7 +120,8 @@ test: deps
 	$(MAKE) check
 	$(MAKE) SAN=1 check
 	$(MAKE) fuzz
-	$(MAKE) integration
+	$(MAKE) integration-l1
+	$(MAKE) integration INTEGRATION_TESTS=test_boot.py
 
 bench: all guest
 	python3 bench/api.py

@@ -16,9 +16,18 @@ cache=${MICROVM_CACHE:-$HOME/.cache/microvm}
 # overlayfs to write on it, tun for the tests' taps.
 MODULES="kvm-amd 9p 9pnet_virtio virtio_pci overlay tun"
 
-pkg=$(apt-cache depends linux-image-amd64 2>/dev/null |
-	sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1)
-[ -n "$pkg" ] || { echo "build-l1: no linux-image-amd64 in apt's lists (apt-get update?)" >&2; exit 1; }
+sudo=""
+[ "$(id -u)" = 0 ] || sudo=sudo
+kernel_package() { # the package linux-image-amd64 stands for today
+	apt-cache depends linux-image-amd64 2>/dev/null |
+		sed -n 's/^ *Depends: \(linux-image-[0-9].*-amd64\)$/\1/p' | head -1
+}
+pkg=$(kernel_package)
+if [ -z "$pkg" ]; then # apt's lists are missing or stale
+	$sudo apt-get update -qq
+	pkg=$(kernel_package)
+fi
+[ -n "$pkg" ] || { echo "build-l1: Debian's archive has no linux-image-amd64" >&2; exit 1; }
 kver=${pkg#linux-image-}
 key=$( (echo "$RECIPE $pkg $MODULES"; cat "$here/init") | sha256sum | cut -c1-16)
 cached="$cache/l1-$key"
@@ -33,7 +42,8 @@ mkdir -p "$cache"
 work=$(mktemp -d "$cache/l1-build-$key.XXXX")
 trap 'rm -rf "$work"' EXIT
 echo "build-l1: $pkg from Debian's archive"
-(cd "$work" && apt-get download -q "$pkg" 2>&1 | grep -v '^W: Download is performed unsandboxed' || true)
+(cd "$work" && apt-get download -q "$pkg" 2>/dev/null) ||
+	(cd "$work" && $sudo apt-get update -qq && apt-get download -q "$pkg")
 deb=$(ls "$work"/"$pkg"_*.deb)
 dpkg-deb -x "$deb" "$work/pkg"
 moddir=lib/modules/$kver
