@@ -2,7 +2,7 @@
 # Runs a command inside L1, a Linux with a faithful KVM (kvm_amd, nested
 # paging) under qemu-system-x86_64 -accel tcg -cpu max (SVM emulated): the
 # host's root is L1's root (read-only share, writes kept in L1's memory),
-# the working directory, PATH and MICROVM_* variables carry over, and the
+# the working directory, PATH, MICROVM_* and BENCH_* variables carry over, and the
 # command's exit status is this script's. Its output goes to L1's console,
 # i.e. here. Builds L1 first if needed (tests/l1/build-l1.sh).
 # Usage: tests/l1/run.sh COMMAND [ARG...]
@@ -20,7 +20,7 @@ run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
 trap 'rm -rf "$run"' EXIT
 {
 	printf 'export PATH=%q HOME=%q\n' "$PATH" "$HOME"
-	for v in $(compgen -e | grep '^MICROVM_' || true); do
+	for v in $(compgen -e | grep -E '^(MICROVM|BENCH)_' || true); do
 		printf 'export %s=%q\n' "$v" "${!v}"
 	done
 	printf 'cd %q || exit 125\n' "$PWD"
