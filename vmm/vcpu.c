@@ -294,6 +294,11 @@ static void handle_io(struct vcpu *v)
 		return;
 	metrics_inc(run->io.direction == KVM_EXIT_IO_OUT ? M_VCPU_IO_OUT :
 							   M_VCPU_IO_IN);
+	/* --level Trace: one line per exit, to count the guest's exits by
+	 * port (docs/kvm-here.md shows how) */
+	log_trace("port-I/O %s 0x%x (%u bytes x %u)",
+		  run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+		  run->io.port, run->io.size, run->io.count);
 	for (i = 0; i < run->io.count; i++, data += run->io.size)
 		bus_dispatch(&v->vm->pio, run->io.port, data, run->io.size,
 			     run->io.direction == KVM_EXIT_IO_OUT);

@@ -67,6 +67,7 @@ void log_write(enum log_level level, const char *file, int line,
 #define log_warn(...) log_write(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define log_trace(...) log_write(LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 
 /* ---- metrics.c: counters, flushed as JSON lines ---- */
 /* X(id, group, name): one counter; reported as the delta since the last

@@ -186,8 +186,8 @@ static void test_supported_has_tsc_deadline(void **state)
 	(void)state;
 	if (kvm < 0)
 		skip();
-	emulated = ioctl(kvm, KVM_CHECK_EXTENSION,
-			 KVM_CAP_TSC_DEADLINE_TIMER) > 0;
+	emulated = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) >
+		   0;
 	c = cpuid_get_supported(kvm);
 	assert_non_null(c);
 	if (emulated)
