@@ -370,12 +370,17 @@ struct serial_state {
 void serial_save(struct serial *s, struct serial_state *out);
 void serial_restore(struct serial *s, const struct serial_state *in);
 
-/* i8042: a CPU reset (0xFE on port 0x64) calls reset_fn; key scancodes
- * queued by i8042_send_ctrl_alt_del() are read from port 0x60 with IRQ 1. */
+/* i8042: answers the controller and keyboard commands Linux waits for
+ * (the AUX port is absent); a CPU reset (0xFE on port 0x64) calls
+ * reset_fn; key scancodes queued by i8042_send_ctrl_alt_del() are read
+ * from port 0x60 with IRQ 1. */
 #define I8042_KBD_IRQ 1
 struct i8042 {
 	pthread_mutex_t lock;
-	uint8_t cmd_byte, pending_cmd;
+	uint8_t ctr; /* the controller's control register ("command byte") */
+	uint8_t outp; /* its output port */
+	uint8_t pending_cmd; /* controller command waiting for its byte */
+	uint8_t kbd_pending; /* keyboard command waiting for its parameter */
 	uint8_t out[16]; /* output buffer: scancodes and command replies */
 	unsigned out_head, out_count;
 	void (*reset_fn)(void *opaque);
