@@ -175,10 +175,13 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	if (!vm->serial)
 		return build_fail(vm, -ENOMEM, "out of memory");
 	i8042_init(&vm->i8042, on_guest_reset, vm_irq_pulse, vm);
+	cmos_init(&vm->cmos, NULL);
 	ret = bus_add(&vm->pio, SERIAL_PORT, 8, serial_access, vm->serial);
 	if (!ret)
 		ret = bus_add(&vm->pio, I8042_PORT, 5, i8042_access,
 			      &vm->i8042);
+	if (!ret)
+		ret = bus_add(&vm->pio, CMOS_PORT, 2, cmos_access, &vm->cmos);
 	if (!ret && boot_timer)
 		ret = bus_add(&vm->mmio, BOOT_TIMER_ADDR, 1, boot_timer_access,
 			      &vm->boot_timer);

@@ -6,7 +6,7 @@
  * - Owns the KVM VM and vCPU file descriptors, guest memory, the x86 boot
  *   (ELF/PVH and bzImage/64-bit boot protocol, e820, command line, MP
  *   table), CPUID and MSR setup, the legacy devices (8250 serial, i8042,
- *   boot timer), the port-I/O and MMIO buses, the VMM event loop, the VMM
+ *   CMOS RTC, boot timer), the port-I/O and MMIO buses, the VMM event loop, the VMM
  *   thread's state machine (controller.c), the logger, metrics and the
  *   per-thread seccomp filters.
  * - Threads: main() becomes the VMM thread and runs the epoll loop: API
@@ -340,7 +340,7 @@ bool cpuid_features_subset(const struct kvm_cpuid2 *want,
  * vCPU's state (OSXSAVE, APIC, OSPKE, XSAVE sizes) aside. */
 bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
-/* ---- devices: serial.c, i8042.c, boot_timer.c ---- */
+/* ---- devices: serial.c, i8042.c, cmos.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8
 #define SERIAL_IRQ 4
 #define I8042_PORT 0x60
@@ -394,6 +394,19 @@ void i8042_send_ctrl_alt_del(struct i8042 *k);
 void i8042_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		  bool is_write);
 
+/* CMOS RTC on ports 0x70-0x71: the time of clock_fn (NULL: the host's
+ * UTC time) and 128 bytes of registers and NVRAM. */
+#define CMOS_PORT 0x70
+struct cmos {
+	pthread_mutex_t lock;
+	uint8_t index; /* selected by a write to port 0x70 */
+	uint8_t ram[128];
+	time_t (*clock_fn)(void);
+};
+void cmos_init(struct cmos *c, time_t (*clock_fn)(void));
+void cmos_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		 bool is_write);
+
 struct boot_timer {
 	struct timespec start_wall, start_cpu; /* InstanceStart */
 	bool reported;
@@ -431,6 +444,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct serial *serial;
 	struct i8042 i8042;
+	struct cmos cmos;
 	struct boot_timer boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */
