@@ -367,6 +367,17 @@ static int add_devices(struct vm *vm, const struct vm_config *cfg,
 	return ret;
 }
 
+/* Anonymous RAM a kernel boots in gets transparent huge pages (not the
+ * RAM of a warm VM or of a snapshot load); without, it still works. */
+static void advise_huge_pages(struct vm *vm)
+{
+	int ret = gmem_advise_huge(&vm->mem);
+
+	if (ret)
+		log_debug("guest memory without transparent huge pages: %s",
+			  strerror(-ret));
+}
+
 int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	     struct event_loop *loop)
 {
@@ -376,6 +387,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 
 	if (!ret)
 		ret = create_memory(vm, &cfg->machine);
+	if (!ret && !cfg->machine.huge_pages_2m)
+		advise_huge_pages(vm);
 	if (!ret)
 		ret = load_kernel_file(vm, cfg->boot.kernel_path, &k);
 	if (!ret && cfg->boot.initrd_path[0])

@@ -170,9 +170,16 @@ struct guest_mem {
 	uint64_t *dev_dirty;
 };
 
-/* Maps `size` bytes of RAM: anonymous, or a hugetlb memfd when huge_2m.
- * Returns 0 or -errno. */
+/* Maps `size` bytes of RAM: anonymous (2 MiB-aligned), or a hugetlb memfd
+ * when huge_2m. Returns 0 or -errno. */
 MUST_CHECK int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m);
+/* Asks for transparent huge pages (MADV_HUGEPAGE) on anonymous RAM a
+ * kernel will boot in: its first touch of each 2 MiB then costs one fault
+ * instead of 512. Not for RAM a snapshot load fills (userfaultfd copies
+ * 4 KiB pages into it; the kernel would clear a huge page before each
+ * first fault only to drop it). 0 or -errno (-EINVAL: hugetlbfs RAM, or
+ * no THP in this kernel). */
+MUST_CHECK int gmem_advise_huge(struct guest_mem *mem);
 /* Maps a snapshot's memory file MAP_PRIVATE: pages are read on first
  * touch and writes stay private to this process. 0 or -errno. */
 MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
