@@ -175,10 +175,13 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	if (!vm->serial)
 		return build_fail(vm, -ENOMEM, "out of memory");
 	i8042_init(&vm->i8042, on_guest_reset, vm_irq_pulse, vm);
+	cmos_init(&vm->cmos, NULL);
 	ret = bus_add(&vm->pio, SERIAL_PORT, 8, serial_access, vm->serial);
 	if (!ret)
 		ret = bus_add(&vm->pio, I8042_PORT, 5, i8042_access,
 			      &vm->i8042);
+	if (!ret)
+		ret = bus_add(&vm->pio, CMOS_PORT, 2, cmos_access, &vm->cmos);
 	if (!ret && boot_timer)
 		ret = bus_add(&vm->mmio, BOOT_TIMER_ADDR, 1, boot_timer_access,
 			      &vm->boot_timer);
@@ -364,6 +367,17 @@ static int add_devices(struct vm *vm, const struct vm_config *cfg,
 	return ret;
 }
 
+/* Anonymous RAM a kernel boots in gets transparent huge pages (not the
+ * RAM of a warm VM or of a snapshot load); without, it still works. */
+static void advise_huge_pages(struct vm *vm)
+{
+	int ret = gmem_advise_huge(&vm->mem);
+
+	if (ret)
+		log_debug("guest memory without transparent huge pages: %s",
+			  strerror(-ret));
+}
+
 int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	     struct event_loop *loop)
 {
@@ -373,6 +387,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 
 	if (!ret)
 		ret = create_memory(vm, &cfg->machine);
+	if (!ret && !cfg->machine.huge_pages_2m)
+		advise_huge_pages(vm);
 	if (!ret)
 		ret = load_kernel_file(vm, cfg->boot.kernel_path, &k);
 	if (!ret && cfg->boot.initrd_path[0])

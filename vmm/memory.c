@@ -1,6 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Guest RAM: one host mapping, split in guest-physical space around the
- * MMIO gap [GMEM_LOW_LIMIT, 4 GiB). gmem_ptr() is the one checked way in. */
+ * MMIO gap [GMEM_LOW_LIMIT, 4 GiB). gmem_ptr() is the one checked way in.
+ * Anonymous RAM is 2 MiB-aligned; a booted VM's asks for transparent huge
+ * pages (gmem_advise_huge), a snapshot's never (a memory file is mapped
+ * over it, or userfaultfd fills it 4 KiB at a time). */
 #include <errno.h>
 #include <linux/memfd.h>
 #include <stdlib.h>
@@ -12,14 +15,23 @@
 
 #define HUGE_2M (2ULL << 20)
 
+/* Anonymous RAM starting on a 2 MiB boundary, so that transparent huge
+ * pages can back all of it (guest-physical 2 MiB ranges then fall on
+ * host 2 MiB pages): map 2 MiB more than needed, unmap the ends. */
 static int map_anonymous(struct guest_mem *mem)
 {
-	void *p = mmap(NULL, mem->size, PROT_READ | PROT_WRITE,
-		       MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t len = mem->size + HUGE_2M;
+	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
+			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+	size_t head;
 
 	if (p == MAP_FAILED)
 		return -errno;
-	mem->host = p;
+	head = (HUGE_2M - (uintptr_t)p % HUGE_2M) % HUGE_2M;
+	if (head)
+		munmap(p, head);
+	munmap(p + head + mem->size, HUGE_2M - head);
+	mem->host = p + head;
 	return 0;
 }
 
@@ -55,6 +67,13 @@ int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m)
 	mem->size = size;
 	mem->page_size = align;
 	return huge_2m ? map_hugetlb_memfd(mem) : map_anonymous(mem);
+}
+
+int gmem_advise_huge(struct guest_mem *mem)
+{
+	if (mem->memfd >= 0)
+		return -EINVAL; /* hugetlbfs: huge pages already */
+	return madvise(mem->host, mem->size, MADV_HUGEPAGE) < 0 ? -errno : 0;
 }
 
 static void *map_file_private(void *at, uint64_t size, int fd)

@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* vCPUs: creation (CPUID, MSRs, LAPIC, FPU), boot registers, and the
  * KVM_RUN loop each vCPU thread runs. An exit the monitor cannot handle is
- * reported with its reason, RIP and instruction bytes, and stops the VM
- * with a non-zero code. A stopped vCPU is kicked out of KVM_RUN with a
- * signal plus immediate_exit. */
+ * reported with its reason, RIP and instruction bytes (a triple fault
+ * whose vCPU KVM has already reset, as on AMD, without them: they would
+ * be the reset vector's), and stops the VM with a non-zero code. A stopped
+ * vCPU is kicked out of KVM_RUN with a signal plus immediate_exit. */
 #include <errno.h>
 #include <linux/kvm.h>
 #include <signal.h>
@@ -269,6 +270,18 @@ static void format_insn_bytes(struct vcpu *v, uint64_t rip, char *out,
 					 i ? " " : "", bytes[i]);
 }
 
+/* Whether the vCPU holds the x86 reset state (CS:IP f000:fff0, CS base
+ * 0xffff0000). On AMD, KVM resets a vCPU that triple-faulted before it
+ * exits (SVM leaves its state undefined); Intel keeps the fault's state. */
+static bool in_reset_state(struct vcpu *v, const struct kvm_regs *regs)
+{
+	struct kvm_sregs sregs;
+
+	return regs->rip == 0xfff0 &&
+	       ioctl(v->fd, KVM_GET_SREGS, &sregs) == 0 &&
+	       sregs.cs.selector == 0xf000 && sregs.cs.base == 0xffff0000;
+}
+
 static void report_exit(struct vcpu *v, const char *what)
 {
 	struct kvm_regs regs = { 0 };
@@ -276,6 +289,12 @@ static void report_exit(struct vcpu *v, const char *what)
 
 	if (ioctl(v->fd, KVM_GET_REGS, &regs) < 0)
 		log_err("KVM_GET_REGS: %s", strerror(errno));
+	if (v->run->exit_reason == KVM_EXIT_SHUTDOWN &&
+	    in_reset_state(v, &regs)) {
+		log_err("vCPU %u: %s (exit reason %u); the vCPU was reset by the triple fault (as KVM does on AMD), so its RIP and instruction bytes at the fault are unknown",
+			v->index, what, v->run->exit_reason);
+		return;
+	}
 	format_insn_bytes(v, regs.rip, insn, sizeof(insn));
 	log_err("vCPU %u: %s (exit reason %u) at RIP 0x%llx, instruction bytes: %s",
 		v->index, what, v->run->exit_reason,
@@ -294,6 +313,11 @@ static void handle_io(struct vcpu *v)
 		return;
 	metrics_inc(run->io.direction == KVM_EXIT_IO_OUT ? M_VCPU_IO_OUT :
 							   M_VCPU_IO_IN);
+	/* --level Trace: one line per exit, to count the guest's exits by
+	 * port (docs/kvm-here.md shows how) */
+	log_trace("port-I/O %s 0x%x (%u bytes x %u)",
+		  run->io.direction == KVM_EXIT_IO_OUT ? "out" : "in",
+		  run->io.port, run->io.size, run->io.count);
 	for (i = 0; i < run->io.count; i++, data += run->io.size)
 		bus_dispatch(&v->vm->pio, run->io.port, data, run->io.size,
 			     run->io.direction == KVM_EXIT_IO_OUT);

@@ -6,7 +6,7 @@
  * - Owns the KVM VM and vCPU file descriptors, guest memory, the x86 boot
  *   (ELF/PVH and bzImage/64-bit boot protocol, e820, command line, MP
  *   table), CPUID and MSR setup, the legacy devices (8250 serial, i8042,
- *   boot timer), the port-I/O and MMIO buses, the VMM event loop, the VMM
+ *   CMOS RTC, boot timer), the port-I/O and MMIO buses, the VMM event loop, the VMM
  *   thread's state machine (controller.c), the logger, metrics and the
  *   per-thread seccomp filters.
  * - Threads: main() becomes the VMM thread and runs the epoll loop: API
@@ -67,6 +67,7 @@ void log_write(enum log_level level, const char *file, int line,
 #define log_warn(...) log_write(LOG_WARN, __FILE__, __LINE__, __VA_ARGS__)
 #define log_info(...) log_write(LOG_INFO, __FILE__, __LINE__, __VA_ARGS__)
 #define log_debug(...) log_write(LOG_DEBUG, __FILE__, __LINE__, __VA_ARGS__)
+#define log_trace(...) log_write(LOG_TRACE, __FILE__, __LINE__, __VA_ARGS__)
 
 /* ---- metrics.c: counters, flushed as JSON lines ---- */
 /* X(id, group, name): one counter; reported as the delta since the last
@@ -169,9 +170,16 @@ struct guest_mem {
 	uint64_t *dev_dirty;
 };
 
-/* Maps `size` bytes of RAM: anonymous, or a hugetlb memfd when huge_2m.
- * Returns 0 or -errno. */
+/* Maps `size` bytes of RAM: anonymous (2 MiB-aligned), or a hugetlb memfd
+ * when huge_2m. Returns 0 or -errno. */
 MUST_CHECK int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m);
+/* Asks for transparent huge pages (MADV_HUGEPAGE) on anonymous RAM a
+ * kernel will boot in: its first touch of each 2 MiB then costs one fault
+ * instead of 512. Not for RAM a snapshot load fills (userfaultfd copies
+ * 4 KiB pages into it; the kernel would clear a huge page before each
+ * first fault only to drop it). 0 or -errno (-EINVAL: hugetlbfs RAM, or
+ * no THP in this kernel). */
+MUST_CHECK int gmem_advise_huge(struct guest_mem *mem);
 /* Maps a snapshot's memory file MAP_PRIVATE: pages are read on first
  * touch and writes stay private to this process. 0 or -errno. */
 MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
@@ -339,7 +347,7 @@ bool cpuid_features_subset(const struct kvm_cpuid2 *want,
  * vCPU's state (OSXSAVE, APIC, OSPKE, XSAVE sizes) aside. */
 bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
-/* ---- devices: serial.c, i8042.c, boot_timer.c ---- */
+/* ---- devices: serial.c, i8042.c, cmos.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8
 #define SERIAL_IRQ 4
 #define I8042_PORT 0x60
@@ -369,12 +377,17 @@ struct serial_state {
 void serial_save(struct serial *s, struct serial_state *out);
 void serial_restore(struct serial *s, const struct serial_state *in);
 
-/* i8042: a CPU reset (0xFE on port 0x64) calls reset_fn; key scancodes
- * queued by i8042_send_ctrl_alt_del() are read from port 0x60 with IRQ 1. */
+/* i8042: answers the controller and keyboard commands Linux waits for
+ * (the AUX port is absent); a CPU reset (0xFE on port 0x64) calls
+ * reset_fn; key scancodes queued by i8042_send_ctrl_alt_del() are read
+ * from port 0x60 with IRQ 1. */
 #define I8042_KBD_IRQ 1
 struct i8042 {
 	pthread_mutex_t lock;
-	uint8_t cmd_byte, pending_cmd;
+	uint8_t ctr; /* the controller's control register ("command byte") */
+	uint8_t outp; /* its output port */
+	uint8_t pending_cmd; /* controller command waiting for its byte */
+	uint8_t kbd_pending; /* keyboard command waiting for its parameter */
 	uint8_t out[16]; /* output buffer: scancodes and command replies */
 	unsigned out_head, out_count;
 	void (*reset_fn)(void *opaque);
@@ -387,6 +400,19 @@ void i8042_init(struct i8042 *k, void (*reset_fn)(void *),
 void i8042_send_ctrl_alt_del(struct i8042 *k);
 void i8042_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		  bool is_write);
+
+/* CMOS RTC on ports 0x70-0x71: the time of clock_fn (NULL: the host's
+ * UTC time) and 128 bytes of registers and NVRAM. */
+#define CMOS_PORT 0x70
+struct cmos {
+	pthread_mutex_t lock;
+	uint8_t index; /* selected by a write to port 0x70 */
+	uint8_t ram[128];
+	time_t (*clock_fn)(void);
+};
+void cmos_init(struct cmos *c, time_t (*clock_fn)(void));
+void cmos_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		 bool is_write);
 
 struct boot_timer {
 	struct timespec start_wall, start_cpu; /* InstanceStart */
@@ -425,6 +451,7 @@ struct vm {
 	struct bus pio, mmio;
 	struct serial *serial;
 	struct i8042 i8042;
+	struct cmos cmos;
 	struct boot_timer boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */

@@ -115,6 +115,18 @@ def crash_kernel(code):
     return ehdr + ph_load + ph_note + note + code
 
 
+def assert_triple_fault(test, err, rip, insn):
+    """A triple fault is reported with the fault's RIP and bytes where KVM
+    keeps them (Intel, this machine's kvm_pvm); on AMD, KVM resets the
+    vCPU first, and microvm must say so instead of printing the reset
+    vector's RIP."""
+    test.assertIn("guest triple fault", err)
+    if "reset by the triple fault" in err:
+        test.assertNotIn("RIP 0x", err)
+    else:
+        test.assertIn(f"RIP {rip:#x}, instruction bytes: {insn}", err)
+
+
 @needs_kvm
 class DyingGuest(unittest.TestCase):
     def crash(self, code, what):
@@ -127,7 +139,6 @@ class DyingGuest(unittest.TestCase):
         self.assertNotEqual(r.code, 0, r)
         self.assertNotIn(r.code, (152, 153), r)
         self.assertIn("vCPU 0: " + what, r.err, r)
-        self.assertRegex(r.err, r"at RIP 0x[0-9a-f]+, instruction bytes: ", r)
         return r
 
     def test_int3_is_reported(self):
@@ -135,14 +146,15 @@ class DyingGuest(unittest.TestCase):
         # emulate int3 (emulation failure); elsewhere it triple-faults.
         code = bytes([0x0f, 0x01, 0x1d, 0, 0, 0, 0, 0xcc, 0xf4])
         r = self.crash(code, "")
-        self.assertTrue("triple fault" in r.err or
-                        "instruction emulation failed" in r.err, r)
-        self.assertIn("RIP 0x100007, instruction bytes: cc f4", r.err, r)
+        if "instruction emulation failed" in r.err:
+            self.assertIn("RIP 0x100007, instruction bytes: cc f4", r.err, r)
+        else:
+            assert_triple_fault(self, r.err, 0x100007, "cc f4")
 
     def test_ud2_is_reported(self):
         # An invalid opcode with no IDT: #UD, #DF, triple fault.
         r = self.crash(bytes([0x0f, 0x0b]), "guest triple fault")
-        self.assertIn("RIP 0x100000, instruction bytes: 0f 0b", r.err, r)
+        assert_triple_fault(self, r.err, 0x100000, "0f 0b")
 
 
 if __name__ == "__main__":

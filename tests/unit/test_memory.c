@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* gmem_ptr(): the one checked door into guest memory; a memory file
  * mapped over warm placeholder RAM. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
@@ -85,6 +86,52 @@ static void test_remap_file_over_placeholder(void **state)
 	close(fd);
 }
 
+/* The smaps VmFlags line of the mapping that holds p ("" if none). */
+static void vm_flags_of(const void *p, char *out, size_t size)
+{
+	FILE *f = fopen("/proc/self/smaps", "r");
+	char line[512];
+	bool inside = false;
+
+	assert_non_null(f);
+	out[0] = '\0';
+	while (fgets(line, sizeof(line), f)) {
+		unsigned long lo, hi;
+
+		if (sscanf(line, "%lx-%lx ", &lo, &hi) == 2)
+			inside = (uintptr_t)p >= lo && (uintptr_t)p < hi;
+		else if (inside && !strncmp(line, "VmFlags:", 8))
+			snprintf(out, size, "%s", line);
+	}
+	fclose(f);
+}
+
+/* Anonymous RAM starts on a 2 MiB boundary (transparent huge pages can
+ * back every guest 2 MiB range), whatever its size, and is all usable;
+ * a booted VM's asks for huge pages. */
+static void test_anonymous_ram_is_2m_aligned(void **state)
+{
+	static const uint64_t sizes[] = { 4096, 2 * MIB + 4096,
+					  129 * MIB + 8192, 64 * MIB };
+	struct guest_mem m;
+	char flags[512];
+	unsigned i;
+
+	(void)state;
+	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
+		assert_int_equal(gmem_create(&m, sizes[i], false), 0);
+		assert_int_equal((uintptr_t)m.host % (2 * MIB), 0);
+		m.host[0] = 1;
+		m.host[sizes[i] - 1] = 1;
+		vm_flags_of(m.host, flags, sizeof(flags));
+		assert_null(strstr(flags, " hg"));
+		assert_int_equal(gmem_advise_huge(&m), 0);
+		vm_flags_of(m.host + sizes[i] - 1, flags, sizeof(flags));
+		assert_non_null(strstr(flags, " hg"));
+		gmem_destroy(&m);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -92,6 +139,7 @@ int main(void)
 		cmocka_unit_test(test_mmio_gap),
 		cmocka_unit_test(test_remap_file_over_placeholder),
 		cmocka_unit_test(test_bad_sizes),
+		cmocka_unit_test(test_anonymous_ram_is_2m_aligned),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
