@@ -179,11 +179,14 @@ struct vdev_state {
 /* Snapshot: finishes in-flight work and copies the state out; marks the
  * used rings dirty (devices write them). VMM thread, vCPUs parked. */
 void vdev_save(struct vdev *d, struct vdev_state *out);
-/* Restore into a freshly attached device of the same type: registers,
- * queues (rings checked against guest RAM again), then the queues are
- * served once and a pending interrupt is raised again. -EINVAL when the
- * state does not fit this device. */
+/* Restore into a freshly attached device of the same type: registers and
+ * queues (rings checked against guest RAM again); no ring is read yet.
+ * -EINVAL when the state does not fit this device. */
 MUST_CHECK int vdev_restore(struct vdev *d, const struct vdev_state *in);
+/* After vdev_restore, once the VMM thread's final seccomp filter is in
+ * place: serves each queue once (kicks pending at snapshot time) and
+ * raises a pending interrupt again. */
+void vdev_serve_restored(struct vdev *d);
 /* Register access entry point for the MMIO bus (vCPU threads). */
 void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		      bool is_write);

@@ -178,6 +178,7 @@ static void handle_snapshot_load(struct vmm *m,
 		api_error(r, 400, "snapshot/load failed: %s", err);
 		return;
 	}
+	vm_serve_restored(&m->vm);
 	m->cfg = cfg;
 	log_info("snapshot %s loaded (%s backend%s) in %llu us, VM %s",
 		 l->snapshot_path, l->uffd ? "Uffd" : "File",

@@ -151,7 +151,8 @@ MUST_CHECK int seccomp_prepare(bool warm);
 /* Loads the filter of one thread kind on the calling thread. 0 or -errno. */
 MUST_CHECK int seccomp_install(unsigned thread);
 /* Test builds only (make TEST_HOOKS=1): when MICROVM_TEST_FORBIDDEN names
- * this thread kind ("api", "vmm", "vcpu"), make a forbidden system call. */
+ * this point ("api", "vmm", "vcpu" threads; "restored": a loaded VM's
+ * devices about to read the guest's rings), make a forbidden system call. */
 void seccomp_test_hook(const char *thread);
 
 /* ---- memory.c: guest RAM ---- */
@@ -496,6 +497,11 @@ MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
 			  const struct snapshot_load_cfg *l,
 			  const struct restore_opts *o,
 			  struct event_loop *loop);
+/* After vm_restore and vm_start, once the VMM thread's final filter is
+ * installed: the devices' first look at the guest's rings (kicks pending
+ * at snapshot time, vsock's transport reset). A guest's rings are never
+ * read by an unfiltered thread. */
+void vm_serve_restored(struct vm *vm);
 /* Starts every vCPU thread not yet started and lets them run, or keeps
  * them parked when `paused`. */
 MUST_CHECK int vm_start(struct vm *vm, bool paused);
