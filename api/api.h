@@ -42,8 +42,12 @@
 #define RL_MAX_REFILL_TIME_MS (UINT64_MAX / 1000000)
 
 struct token_bucket {
-	bool set;
+	bool set; /* a limit: size and refill_time both non-zero */
 	uint64_t size, one_time_burst, refill_time_ms;
+	/* The JSON named this bucket. A PATCH changes only the buckets it
+	 * names (Firecracker's BucketUpdate); a 0-sized one removes the
+	 * limit. */
+	bool present;
 };
 struct rate_limiter_cfg {
 	struct token_bucket bandwidth, ops;
@@ -102,8 +106,7 @@ struct net_cfg {
 
 struct net_patch {
 	char id[CONFIG_ID_MAX];
-	bool has_rx, has_tx;
-	struct rate_limiter_cfg rx, tx;
+	struct rate_limiter_cfg rx, tx; /* absent: no bucket present */
 };
 
 struct vsock_cfg {

@@ -421,7 +421,9 @@ int vblk_update(struct vblk *b, const struct drive_patch *p)
 	if (p->has_path)
 		ret = swap_backing(b, p->path);
 	if (!ret && p->has_rl)
-		ret = rl_reconfigure(&b->rl, &p->rl);
+		ret = rl_check_update(&b->rl, &p->rl);
+	if (!ret && p->has_rl)
+		rl_update(&b->rl, &p->rl);
 	if (!ret && p->has_rl && vdev_live(&b->dev))
 		blk_process(
 			&b->dev); /* a looser limit frees waiting requests */

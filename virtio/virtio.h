@@ -207,10 +207,13 @@ struct rate_limiter_cfg;
 /* Sets up from the API's config (unset buckets are unlimited). */
 MUST_CHECK int rl_init(struct rate_limiter *rl,
 		       const struct rate_limiter_cfg *cfg);
-/* New limits for a live limiter (PATCH): -ENOTSUP when it was created
- * unlimited, since its timer is not on the event loop. */
-MUST_CHECK int rl_reconfigure(struct rate_limiter *rl,
-			      const struct rate_limiter_cfg *cfg);
+/* Whether a PATCH's cfg can apply: -ENOTSUP when it would limit a limiter
+ * created unlimited (it has no timer on the event loop), else 0. */
+MUST_CHECK int rl_check_update(const struct rate_limiter *rl,
+			       const struct rate_limiter_cfg *cfg);
+/* Applies a PATCH that rl_check_update accepted: each bucket cfg names
+ * starts afresh with its new limit (or none); the others are kept. */
+void rl_update(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg);
 void rl_destroy(struct rate_limiter *rl);
 uint64_t rl_now_ns(void);
 /* How long until both buckets have a token (0: a request may go now). */
@@ -242,6 +245,11 @@ struct vnet;
 MUST_CHECK int vnet_create(struct vm *vm, const struct net_cfg *cfg,
 			   struct vnet **out, char *cmdline_extra,
 			   size_t extra_size);
+struct net_patch;
+/* PATCH /network-interfaces/{id} after boot: the rx and tx rate limiters'
+ * buckets it names. VMM thread. 0, or -ENOTSUP (nothing changed) when it
+ * would limit a direction created unlimited. */
+MUST_CHECK int vnet_update(struct vnet *n, const struct net_patch *p);
 void vnet_destroy(struct vnet *n);
 
 /* ---- rng.c: virtio-rng ---- */

@@ -318,16 +318,6 @@ static void update_drive_path(struct vm_config *cfg,
 			strcpy(cfg->drives[i].path, p->path);
 }
 
-static bool find_net(const struct vm_config *cfg, const char *id)
-{
-	unsigned i;
-
-	for (i = 0; i < cfg->nr_nets; i++)
-		if (!strcmp(cfg->nets[i].id, id))
-			return true;
-	return false;
-}
-
 static void handle_config(struct vmm *m, const struct api_request *req,
 			  struct api_response *r)
 {
@@ -361,6 +351,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		api_error(r, 400, "%s", e.msg);
 }
 
+#define MSG_NO_LIMITER                                                          \
+	"%s '%s': a rate limiter can only be changed after boot if the %s was " \
+	"created with one"
+
 static void patch_drive(struct vmm *m, const struct drive_patch *p,
 			struct api_response *r)
 {
@@ -372,10 +366,8 @@ static void patch_drive(struct vmm *m, const struct drive_patch *p,
 			continue;
 		ret = vblk_update(m->vm.blks[i], p);
 		if (ret == -ENOTSUP)
-			api_error(
-				r, 400,
-				"drive '%s': a rate limiter can only be changed after boot if the drive was created with one",
-				p->id);
+			api_error(r, 400, MSG_NO_LIMITER, "drive", p->id,
+				  "drive");
 		else if (ret)
 			api_error(r, 400, "drive '%s': cannot use '%s': %s",
 				  p->id, p->path, strerror(-ret));
@@ -384,6 +376,23 @@ static void patch_drive(struct vmm *m, const struct drive_patch *p,
 		return;
 	}
 	api_error(r, 400, "drive '%s' does not exist", p->id);
+}
+
+/* The VM's nets were made in the config's order. */
+static void patch_net(struct vmm *m, const struct net_patch *p,
+		      struct api_response *r)
+{
+	unsigned i;
+
+	for (i = 0; i < m->cfg.nr_nets && i < m->vm.nr_nets; i++) {
+		if (strcmp(m->cfg.nets[i].id, p->id))
+			continue;
+		if (vnet_update(m->vm.nets[i], p))
+			api_error(r, 400, MSG_NO_LIMITER, "network interface",
+				  p->id, "direction");
+		return;
+	}
+	api_error(r, 400, "network interface '%s' does not exist", p->id);
 }
 
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
@@ -397,9 +406,8 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 		handle_snapshot_create(m, &req->u.snap_create, r);
 	} else if (req->op == OP_PATCH_DRIVE) {
 		patch_drive(m, &req->u.drive_patch, r);
-	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
-		api_error(r, 400, "network interface '%s' does not exist",
-			  req->u.net_patch.id);
+	} else {
+		patch_net(m, &req->u.net_patch, r);
 	}
 }
 

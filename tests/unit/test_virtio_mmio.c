@@ -43,6 +43,7 @@
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
 	 VIRTIO_STATUS_FEATURES_OK)
 
+#define NET_HDR_LEN 12 /* virtio_net_hdr_v1 */
 #define RXQ 0
 #define TXQ 1
 #define EVQ 2
@@ -323,20 +324,27 @@ static void frame_to_tap(const char *name)
 	close(ctl);
 }
 
+/* A net device "eth0" on a fresh tap; skips without root. */
+static void create_net(struct net_cfg *cfg)
+{
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+		skip(); /* creating a tap needs root, as test_net.py does */
+	snprintf(cfg->id, sizeof(cfg->id), "eth0");
+	snprintf(cfg->host_dev, sizeof(cfg->host_dev), "mvmu%d",
+		 (int)getpid() % 100000);
+	assert_int_equal(vnet_create(&vm, cfg, &net, vm.cmdline_extra,
+				     sizeof(vm.cmdline_extra)),
+			 0);
+}
+
 /* Only RX ready: a frame on the tap runs the tx path too. */
 static void test_net_activated_without_tx_queue(void **state)
 {
-	struct net_cfg cfg = { .id = "eth0" };
+	struct net_cfg cfg = { 0 };
 	uint32_t st;
 
 	(void)state;
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
-		skip(); /* creating a tap needs root, as test_net.py does */
-	snprintf(cfg.host_dev, sizeof(cfg.host_dev), "mvmu%d",
-		 (int)getpid() % 100000);
-	assert_int_equal(vnet_create(&vm, &cfg, &net, vm.cmdline_extra,
-				     sizeof(vm.cmdline_extra)),
-			 0);
+	create_net(&cfg);
 	st = driver_init(2, 1u << RXQ);
 	post_buffer(RXQ, NULL, BUF_SIZE);
 	kick(RXQ);
@@ -344,6 +352,39 @@ static void test_net_activated_without_tx_queue(void **state)
 	serve_events(100);
 	assert_true(st & VIRTIO_STATUS_NEEDS_RESET);
 	assert_int_equal(ring_idx(RXQ, USED_OFF), 0);
+}
+
+/* PATCH /network-interfaces/{id} (finding 7): tx limited to one frame
+ * per 100 s; a PATCH of rx only keeps it, one removing tx's ops bucket
+ * sends the waiting frame at once; limiting rx, created unlimited, is
+ * refused and changes nothing. */
+static void test_net_patch_rate_limiter(void **state)
+{
+	static const uint8_t frame[NET_HDR_LEN + 60] = { 0 };
+	const struct token_bucket one_per_100s = { true, 1, 0, 100000, true };
+	struct net_cfg cfg = { .tx.ops = one_per_100s };
+	struct net_patch p = { .id = "eth0" };
+
+	(void)state;
+	create_net(&cfg);
+	assert_false(driver_init(2, ALL_QUEUES(2)) & VIRTIO_STATUS_NEEDS_RESET);
+	post_buffer(TXQ, frame, sizeof(frame));
+	post_buffer(TXQ, frame, sizeof(frame));
+	kick(TXQ);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1); /* the second waits */
+
+	p.rx.bandwidth = (struct token_bucket){ .present = true };
+	assert_int_equal(vnet_update(net, &p), 0);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+
+	p.rx.bandwidth = one_per_100s;
+	p.tx.ops = (struct token_bucket){ .present = true };
+	assert_int_equal(vnet_update(net, &p), -ENOTSUP);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+
+	p.rx.bandwidth.present = false;
+	assert_int_equal(vnet_update(net, &p), 0);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 2);
 }
 
 /* A 4 KiB drive starting with `text`. */
@@ -359,7 +400,7 @@ static void create_blk(const char *text)
 	assert_int_equal(pwrite(fd, text, strlen(text), 0),
 			 (ssize_t)strlen(text));
 	close(fd);
-	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100 };
+	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100, true };
 	assert_int_equal(vblk_create(&vm, &cfg, &blk, vm.cmdline_extra,
 				     sizeof(vm.cmdline_extra)),
 			 0);
@@ -383,7 +424,7 @@ static void test_block_patch_without_live_queue(void **state)
 	assert_true(driver_init(1, 0) & VIRTIO_STATUS_NEEDS_RESET);
 	p.has_path = false;
 	p.has_rl = true;
-	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100 };
+	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100, true };
 	assert_int_equal(vblk_update(blk, &p), 0);
 	vdev_save(vm.vdevs[0], &st);
 	assert_false(st.activated);
@@ -435,6 +476,8 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_activated_without_tx_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_patch_rate_limiter,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_block_patch_without_live_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(
