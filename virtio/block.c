@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -357,19 +358,54 @@ static const struct vdev_ops blk_ops = {
 	.quiesce = blk_quiesce,
 };
 
-static int setup_ring(struct vm *vm, struct vblk *b)
+/* io_uring_register(2) itself: Debian's liburing 2.3 does not export
+ * io_uring_register_restrictions or io_uring_enable_rings. */
+static int ring_register(struct io_uring *ring, unsigned op, void *arg,
+			 unsigned n)
 {
-	int ret = io_uring_queue_init(RING_DEPTH, &b->ring, 0);
+	return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, n) < 0 ?
+		       -errno :
+		       0;
+}
+
+int vblk_ring_init(struct io_uring *ring, int efd)
+{
+	struct io_uring_restriction allowed[] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_READV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_WRITEV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_FSYNC },
+	};
+	int ret =
+		io_uring_queue_init(RING_DEPTH, ring, IORING_SETUP_R_DISABLED);
 
 	if (ret < 0)
 		return ret;
-	b->async = true;
+	ret = io_uring_register_eventfd(ring, efd);
+	if (!ret)
+		ret = ring_register(ring, IORING_REGISTER_RESTRICTIONS, allowed,
+				    ARRAY_SIZE(allowed));
+	if (!ret)
+		ret = ring_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL,
+				    0);
+	if (ret)
+		io_uring_queue_exit(ring);
+	return ret < 0 ? ret : 0;
+}
+
+static int setup_ring(struct vm *vm, struct vblk *b)
+{
+	int ret;
+
 	b->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->ring_efd < 0)
 		return -errno;
-	ret = io_uring_register_eventfd(&b->ring, b->ring_efd);
-	if (ret < 0)
+	ret = vblk_ring_init(&b->ring, b->ring_efd);
+	if (ret)
 		return ret;
+	b->async = true;
 	return evl_add(vm->loop, b->ring_efd, on_ring_completion, b);
 }
 

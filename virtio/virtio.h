@@ -233,6 +233,14 @@ MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg,
 			   struct vblk **out, char *cmdline_extra,
 			   size_t extra_size);
 void vblk_destroy(struct vblk *b);
+/* The Async engine's io_uring, completions signalled on efd. Created
+ * disabled and enabled only once restricted to readv, writev and fsync
+ * SQEs without flags, with no io_uring_register operation left: code that
+ * took over microvm cannot open, connect, rename or unlink through the
+ * ring, where seccomp never looks (Firecracker restricts its rings so).
+ * 0 or -errno. */
+struct io_uring;
+MUST_CHECK int vblk_ring_init(struct io_uring *ring, int efd);
 /* The drive's id (for PATCH /drives/{id}). */
 const char *vblk_id(const struct vblk *b);
 /* PATCH /drives/{id} after boot: a new backing file (the guest is told
