@@ -34,6 +34,9 @@
 #define SECTOR 512
 #define SEG_MAX (VQ_MAX_SIZE - 2)
 #define RING_DEPTH 128
+/* Longest read or write: what one preadv/pwritev can move (Linux's
+ * MAX_RW_COUNT); its used length, status byte included, fits 32 bits. */
+#define REQ_MAX_BYTES (INT32_MAX & ~4095u)
 
 /* A request in flight on the io_uring; indexed by its chain head. */
 struct blk_req {
@@ -123,15 +126,22 @@ static uint64_t iov_bytes(const struct iovec *iov, int n)
 	return total;
 }
 
-/* Reads or writes the data buffers at sector; the guest may ask for any
- * range, so it is checked against the drive's size. */
+/* Whether a guest's read or write of len bytes at sector may run: inside
+ * the drive and no longer than one system call moves. */
+static bool rw_allowed(const struct vblk *b, uint64_t sector, uint64_t len)
+{
+	return sector <= b->size / SECTOR && len <= b->size - sector * SECTOR &&
+	       len <= REQ_MAX_BYTES;
+}
+
+/* Reads or writes the data buffers at sector. */
 static uint8_t blk_rw(struct vblk *b, uint32_t type, uint64_t sector, int n,
 		      uint32_t *written)
 {
 	uint64_t len = iov_bytes(b->data, n);
 	ssize_t done;
 
-	if (sector > b->size / SECTOR || len > b->size - sector * SECTOR)
+	if (!rw_allowed(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
 	if (type == VIRTIO_BLK_T_OUT && b->read_only)
 		return VIRTIO_BLK_S_IOERR;
@@ -191,8 +201,7 @@ static int blk_submit_async(struct vblk *b, uint16_t head, uint32_t type,
 		    !b->writeback :
 		    (type != VIRTIO_BLK_T_IN && type != VIRTIO_BLK_T_OUT) ||
 			    (type == VIRTIO_BLK_T_OUT && b->read_only) ||
-			    sector > b->size / SECTOR ||
-			    len > b->size - sector * SECTOR)
+			    !rw_allowed(b, sector, len))
 		return 1; /* immediate answer or an error status: sync path */
 	if (r->in_use)
 		return -EINVAL;

@@ -173,10 +173,11 @@ static uint16_t ring_idx(unsigned q, uint64_t off)
 struct seg {
 	const void *data; /* device-readable bytes; NULL: device-writable */
 	uint32_t len;
-	uint64_t gpa; /* where post_chain put it */
+	uint64_t gpa; /* where it is: 0 lets post_chain choose */
 };
 
-/* Posts a chain of up to 3 buffers on queue q. */
+/* Posts a chain of buffers on queue q (up to 3, or one chain of up to
+ * QSIZE at idx 0). */
 static void post_chain(unsigned q, struct seg *segs, unsigned n)
 {
 	uint8_t *rings = vm.mem.host + QUEUES + q * 0x1000;
@@ -189,7 +190,9 @@ static void post_chain(unsigned q, struct seg *segs, unsigned n)
 			uint64_t addr;
 			uint32_t len;
 			uint16_t flags, next;
-		} desc = { DATA + q * 0x10000 + at * BUF_SIZE, segs[i].len,
+		} desc = { segs[i].gpa ? segs[i].gpa :
+					 DATA + q * 0x10000 + at * BUF_SIZE,
+			   segs[i].len,
 			   (segs[i].data ? 0 : 2) | (i + 1 < n ? 1 : 0),
 			   (uint16_t)((at + 1) % QSIZE) }; /* WRITE, NEXT */
 
@@ -387,8 +390,8 @@ static void test_net_patch_rate_limiter(void **state)
 	assert_int_equal(ring_idx(TXQ, USED_OFF), 2);
 }
 
-/* A 4 KiB drive starting with `text`. */
-static void create_blk(const char *text)
+/* A drive of `size` bytes starting with `text`. */
+static void create_blk(const char *text, off_t size)
 {
 	struct drive_cfg cfg = { .id = "disk" };
 	int fd;
@@ -396,7 +399,7 @@ static void create_blk(const char *text)
 	snprintf(cfg.path, sizeof(cfg.path), "%s/disk", dir);
 	fd = open(cfg.path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(ftruncate(fd, size), 0);
 	assert_int_equal(pwrite(fd, text, strlen(text), 0),
 			 (ssize_t)strlen(text));
 	close(fd);
@@ -414,7 +417,7 @@ static void test_block_patch_without_live_queue(void **state)
 	struct vdev_state st;
 
 	(void)state;
-	create_blk("");
+	create_blk("", 4096);
 	snprintf(p.path, sizeof(p.path), "%s/disk", dir);
 	assert_int_equal(vblk_update(blk, &p), 0); /* before the probe */
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
@@ -449,7 +452,7 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/mem", dir);
 	assert_int_equal(gmem_track_dirty(&vm.mem), 0);
-	create_blk("fresh data");
+	create_blk("fresh data", 4096);
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_int_equal(snap_write_memory(&vm, path, false, &pages), 0);
 	post_chain(0, chain, 3);
@@ -461,6 +464,37 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	assert_int_equal(pread(fd, page, PAGE, (off_t)chain[1].gpa), PAGE);
 	close(fd);
 	assert_memory_equal(page, "fresh data", 10);
+}
+
+/* A read longer than one preadv moves (finding 9): nine 255 MiB buffers
+ * over the same guest pages. Refused with IOERR before any byte lands in
+ * guest memory; its used length is the status byte alone. */
+static void test_block_read_longer_than_a_syscall(void **state)
+{
+	struct {
+		uint32_t type, reserved;
+		uint64_t sector;
+	} req = { 0 /* VIRTIO_BLK_T_IN */, 0, 0 };
+	struct seg chain[11] = { { &req, sizeof(req), 0 } };
+	uint32_t used_len;
+	unsigned i;
+
+	(void)state;
+	gmem_destroy(&vm.mem);
+	assert_int_equal(gmem_create(&vm.mem, 256 * MIB, false), 0);
+	for (i = 1; i < 10; i++)
+		chain[i] = (struct seg){ NULL, 255 * MIB, MIB };
+	chain[10] = (struct seg){ NULL, 1, 0 };
+	create_blk("", 3ll << 30);
+	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	vm.mem.host[MIB] = 0xaa;
+	post_chain(0, chain, 11);
+	kick(0);
+	assert_int_equal(ring_idx(0, USED_OFF), 1);
+	memcpy(&used_len, vm.mem.host + QUEUES + USED_OFF + 8, 4);
+	assert_int_equal(used_len, 1);
+	assert_int_equal(vm.mem.host[chain[10].gpa], 1); /* IOERR */
+	assert_int_equal(vm.mem.host[MIB], 0xaa);
 }
 
 int main(void)
@@ -483,6 +517,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_block_read_lands_in_diff_snapshot, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_block_read_longer_than_a_syscall, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
