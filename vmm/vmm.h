@@ -118,6 +118,7 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_UART_RX_BYTES, "uart", "read_count")                            \
 	X(M_UART_MISSED_RX, "uart", "missed_read_count")                    \
 	X(M_UART_MISSED_TX, "uart", "missed_write_count")                   \
+	X(M_UART_OVER_LIMIT, "uart", "over_limit_count")                    \
 	X(M_I8042_RESETS, "i8042", "reset_count")                           \
 	X(M_LOGGER_MISSED, "logger", "missed_log_count")
 
@@ -355,6 +356,12 @@ struct vnet;
 struct vvsock;
 struct vdev;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
+/* The most bytes a VM's console writes to out_fd (--serial-out-limit; 0:
+ * no limit): a guest cannot fill the host's disk through a console
+ * redirected to a file. Later bytes are dropped and counted (uart
+ * over_limit_count). Set before serial_create. */
+#define SERIAL_OUT_LIMIT_DEFAULT (64ULL << 20)
+void serial_set_out_limit(uint64_t bytes);
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
 void serial_destroy(struct serial *s);
