@@ -135,6 +135,10 @@ MUST_CHECK int metrics_open(const char *path);
  * metrics path is set, or -errno. VMM thread. */
 MUST_CHECK int metrics_flush(void);
 
+/* The signal that kicks a vCPU thread out of KVM_RUN (vcpu.c); the only
+ * one the VMM thread's filter lets tgkill send. */
+#define VCPU_KICK_SIGNAL SIGUSR1
+
 /* ---- seccomp.c: per-thread filters ---- */
 enum {
 	SECCOMP_THREAD_API = 1,
