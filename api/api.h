@@ -246,6 +246,9 @@ API_MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 API_MUST_CHECK int config_put_drive(struct vm_config *cfg,
 				    const struct drive_cfg *d,
 				    struct api_err *e);
+/* A PATCH's rate limiter into a device's config: the buckets it names. */
+void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
+			       const struct rate_limiter_cfg *p);
 API_MUST_CHECK int config_put_net(struct vm_config *cfg,
 				  const struct net_cfg *n, struct api_err *e);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */

@@ -463,10 +463,10 @@ int vblk_update(struct vblk *b, const struct drive_patch *p)
 	int ret = 0;
 
 	pthread_mutex_lock(&b->dev.lock);
-	if (p->has_path)
-		ret = swap_backing(b, p->path);
-	if (!ret && p->has_rl)
+	if (p->has_rl) /* before anything changes */
 		ret = rl_check_update(&b->rl, &p->rl);
+	if (!ret && p->has_path)
+		ret = swap_backing(b, p->path);
 	if (!ret && p->has_rl)
 		rl_update(&b->rl, &p->rl);
 	if (!ret && p->has_rl && vdev_live(&b->dev))

@@ -308,14 +308,18 @@ static void handle_flush(struct api_response *r)
 		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
 }
 
-static void update_drive_path(struct vm_config *cfg,
-			      const struct drive_patch *p)
+/* What a drive PATCH changed, into the config (GET /vm/config, snapshots). */
+static void update_drive_cfg(struct vm_config *cfg, const struct drive_patch *p)
 {
 	unsigned i;
 
-	for (i = 0; i < cfg->nr_drives; i++)
-		if (!strcmp(cfg->drives[i].id, p->id))
+	for (i = 0; i < cfg->nr_drives; i++) {
+		if (strcmp(cfg->drives[i].id, p->id))
+			continue;
+		if (p->has_path)
 			strcpy(cfg->drives[i].path, p->path);
+		config_patch_rate_limiter(&cfg->drives[i].rl, &p->rl);
+	}
 }
 
 static void handle_config(struct vmm *m, const struct api_request *req,
@@ -371,8 +375,8 @@ static void patch_drive(struct vmm *m, const struct drive_patch *p,
 		else if (ret)
 			api_error(r, 400, "drive '%s': cannot use '%s': %s",
 				  p->id, p->path, strerror(-ret));
-		else if (p->has_path)
-			update_drive_path(&m->cfg, p);
+		else
+			update_drive_cfg(&m->cfg, p);
 		return;
 	}
 	api_error(r, 400, "drive '%s' does not exist", p->id);
@@ -387,9 +391,13 @@ static void patch_net(struct vmm *m, const struct net_patch *p,
 	for (i = 0; i < m->cfg.nr_nets && i < m->vm.nr_nets; i++) {
 		if (strcmp(m->cfg.nets[i].id, p->id))
 			continue;
-		if (vnet_update(m->vm.nets[i], p))
+		if (vnet_update(m->vm.nets[i], p)) {
 			api_error(r, 400, MSG_NO_LIMITER, "network interface",
 				  p->id, "direction");
+			return;
+		}
+		config_patch_rate_limiter(&m->cfg.nets[i].rx, &p->rx);
+		config_patch_rate_limiter(&m->cfg.nets[i].tx, &p->tx);
 		return;
 	}
 	api_error(r, 400, "network interface '%s' does not exist", p->id);

@@ -128,6 +128,8 @@ class VirtioNet(unittest.TestCase):
             "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})[0],
             204)
         lines.wait_for("reached-host", 30)
+        iface = api.request("GET", "/vm/config")[1]["network-interfaces"][0]
+        self.assertNotIn("tx_rate_limiter", iface)  # the config follows
 
 
 if __name__ == "__main__":
