@@ -42,8 +42,12 @@
 #define RL_MAX_REFILL_TIME_MS (UINT64_MAX / 1000000)
 
 struct token_bucket {
-	bool set;
+	bool set; /* a limit: size and refill_time both non-zero */
 	uint64_t size, one_time_burst, refill_time_ms;
+	/* The JSON named this bucket. A PATCH changes only the buckets it
+	 * names (Firecracker's BucketUpdate); a 0-sized one removes the
+	 * limit. */
+	bool present;
 };
 struct rate_limiter_cfg {
 	struct token_bucket bandwidth, ops;
@@ -102,8 +106,7 @@ struct net_cfg {
 
 struct net_patch {
 	char id[CONFIG_ID_MAX];
-	bool has_rx, has_tx;
-	struct rate_limiter_cfg rx, tx;
+	struct rate_limiter_cfg rx, tx; /* absent: no bucket present */
 };
 
 struct vsock_cfg {
@@ -243,6 +246,9 @@ API_MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 API_MUST_CHECK int config_put_drive(struct vm_config *cfg,
 				    const struct drive_cfg *d,
 				    struct api_err *e);
+/* A PATCH's rate limiter into a device's config: the buckets it names. */
+void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
+			       const struct rate_limiter_cfg *p);
 API_MUST_CHECK int config_put_net(struct vm_config *cfg,
 				  const struct net_cfg *n, struct api_err *e);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */

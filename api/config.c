@@ -61,6 +61,15 @@ int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
 	return 0;
 }
 
+void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
+			       const struct rate_limiter_cfg *p)
+{
+	if (p->bandwidth.present)
+		cfg->bandwidth = p->bandwidth;
+	if (p->ops.present)
+		cfg->ops = p->ops;
+}
+
 int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 		   struct api_err *e)
 {

@@ -290,6 +290,7 @@ static int parse_bucket(const cJSON *j, const char *where,
 			      (double)RL_MAX_REFILL_TIME_MS, &b->refill_time_ms,
 			      NULL, e);
 	b->set = !ret && b->size && b->refill_time_ms;
+	b->present = true;
 	return ret;
 }
 
@@ -452,8 +453,6 @@ int parse_net_patch(const cJSON *j, const char *where, struct net_patch *out,
 	memset(out, 0, sizeof(*out));
 	if (!ret)
 		ret = get_id(j, where, "iface_id", out->id, e);
-	out->has_rx = member(j, "rx_rate_limiter") != NULL;
-	out->has_tx = member(j, "tx_rate_limiter") != NULL;
 	if (!ret)
 		ret = parse_rate_limiter(j, where, "rx_rate_limiter", &out->rx,
 					 e);

@@ -3,7 +3,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
+#include <dirent.h>
 #include <grp.h>
 #include <libgen.h>
 #include <limits.h>
@@ -29,18 +29,62 @@ static char jail_dir[PATH_MAX]; /* <base>/<exec name>/<id> */
 static char cgroup_dir[PATH_MAX];
 static bool jail_created, pivoted;
 
-static int remove_entry(const char *path, const struct stat *st, int flag,
-			struct FTW *ftw)
+/* The mount an open file is on, or 0. */
+static uint64_t mount_id(int fd)
 {
-	(void)st;
-	(void)flag;
-	(void)ftw;
-	return remove(path) ? -1 : 0;
+	struct statx sx;
+
+	if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) ||
+	    !(sx.stx_mask & STATX_MNT_ID))
+		return 0;
+	return sx.stx_mnt_id;
 }
 
+/* Removes what the directory `dir` (on mount `mnt`) holds, by handle: a
+ * symlink is removed, never followed (openat O_NOFOLLOW), and a directory
+ * on another mount (an orchestrator's bind mount) is never entered or
+ * removed, so neither do the directories above it. The old VMM, if it
+ * still runs, can move things under us, never out of the jail. */
+static void remove_contents(int dir, uint64_t mnt)
+{
+	DIR *d = fdopendir(dup(dir));
+	struct dirent *e;
+
+	while (d && (e = readdir(d))) {
+		int fd;
+
+		if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+			continue;
+		if (!unlinkat(dir, e->d_name, 0) || errno != EISDIR)
+			continue; /* gone, or busy: a file mounted over */
+		fd = openat(dir, e->d_name,
+			    O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0)
+			continue;
+		if (mount_id(fd) == mnt) {
+			remove_contents(fd, mnt);
+			unlinkat(dir, e->d_name, AT_REMOVEDIR);
+		}
+		close(fd);
+	}
+	if (d)
+		closedir(d);
+}
+
+/* Removes a jail directory, staying on its own mount. */
 static void remove_tree(const char *path)
 {
-	nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
+	int fd = open(path, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	uint64_t mnt = fd < 0 ? 0 : mount_id(fd);
+
+	if (!mnt) {
+		if (fd >= 0)
+			close(fd);
+		return;
+	}
+	remove_contents(fd, mnt);
+	close(fd);
+	rmdir(path);
 }
 
 /* Names the failed step, removes what this run built, exits 1. */
@@ -229,24 +273,34 @@ static void set_cgroup_value(const char *spec)
 	write_file(path, eq + 1);
 }
 
+static char cgroup_mnt[PATH_MAX];
+
+/* Before anything of an old jail with this id is touched: its cgroup
+ * <mnt>/<parent>/<id> is removed when empty; one that still holds a
+ * process (or a child cgroup) means that microvm still runs: stop. */
+static void remove_old_cgroup(const struct jail_opts *o, const char *name)
+{
+	step = "cgroup";
+	if (!find_cgroup2(cgroup_mnt, sizeof(cgroup_mnt)))
+		fail("no cgroup v2 hierarchy is mounted");
+	fmt_path(cgroup_dir, sizeof(cgroup_dir), "%s/%s/%s", cgroup_mnt,
+		 o->parent_cgroup ? o->parent_cgroup : name, o->id);
+	if (rmdir(cgroup_dir) && errno != ENOENT)
+		fail("%s exists and is busy: a microvm with id %s still runs; its jail is left alone",
+		     cgroup_dir, o->id);
+}
+
 static void join_cgroup(const struct jail_opts *o, const char *name)
 {
 	const char *parent = o->parent_cgroup ? o->parent_cgroup : name;
-	char mnt[PATH_MAX], path[PATH_MAX * 2], pid[32];
+	char path[PATH_MAX * 2], pid[32];
 	unsigned i;
 
 	step = "cgroup";
-	if (!find_cgroup2(mnt, sizeof(mnt)))
-		fail("no cgroup v2 hierarchy is mounted");
-	fmt_path(path, sizeof(path), "%s/%s", mnt, parent);
+	fmt_path(path, sizeof(path), "%s/%s", cgroup_mnt, parent);
 	mkdirs(path, 0755);
 	for (i = 0; i < o->nr_cgroups; i++)
-		enable_controller(mnt, parent, o->cgroups[i]);
-	fmt_path(cgroup_dir, sizeof(cgroup_dir), "%s/%s/%s", mnt, parent,
-		 o->id);
-	if (rmdir(cgroup_dir) && errno != ENOENT)
-		fail("%s exists and is busy: is a microvm with id %s still running?",
-		     cgroup_dir, o->id);
+		enable_controller(cgroup_mnt, parent, o->cgroups[i]);
 	if (mkdir(cgroup_dir, 0755))
 		fail("mkdir %s: %s", cgroup_dir, strerror(errno));
 	for (i = 0; i < o->nr_cgroups; i++)
@@ -298,7 +352,8 @@ static void make_devices(uid_t uid, gid_t gid)
 			continue;
 		if (mknod(devices[i].path, S_IFCHR | devices[i].mode,
 			  devices[i].rdev) ||
-		    chown(devices[i].path, uid, gid))
+		    fchownat(AT_FDCWD, devices[i].path, uid, gid,
+			     AT_SYMLINK_NOFOLLOW))
 			fail("%s: %s", devices[i].path, strerror(errno));
 	}
 }
@@ -416,6 +471,8 @@ int main(int argc, char **argv)
 	clearenv();
 	snprintf(exec_copy, sizeof(exec_copy), "%s", o.exec_file);
 	name = basename(exec_copy);
+	if (o.nr_cgroups || o.parent_cgroup)
+		remove_old_cgroup(&o, name);
 	build_jail(&o, name, root, sizeof(root));
 	if (o.netns)
 		join_netns(o.netns);

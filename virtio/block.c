@@ -13,6 +13,7 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -33,6 +34,9 @@
 #define SECTOR 512
 #define SEG_MAX (VQ_MAX_SIZE - 2)
 #define RING_DEPTH 128
+/* Longest read or write: what one preadv/pwritev can move (Linux's
+ * MAX_RW_COUNT); its used length, status byte included, fits 32 bits. */
+#define REQ_MAX_BYTES (INT32_MAX & ~4095u)
 
 /* A request in flight on the io_uring; indexed by its chain head. */
 struct blk_req {
@@ -122,15 +126,22 @@ static uint64_t iov_bytes(const struct iovec *iov, int n)
 	return total;
 }
 
-/* Reads or writes the data buffers at sector; the guest may ask for any
- * range, so it is checked against the drive's size. */
+/* Whether a guest's read or write of len bytes at sector may run: inside
+ * the drive and no longer than one system call moves. */
+static bool rw_allowed(const struct vblk *b, uint64_t sector, uint64_t len)
+{
+	return sector <= b->size / SECTOR && len <= b->size - sector * SECTOR &&
+	       len <= REQ_MAX_BYTES;
+}
+
+/* Reads or writes the data buffers at sector. */
 static uint8_t blk_rw(struct vblk *b, uint32_t type, uint64_t sector, int n,
 		      uint32_t *written)
 {
 	uint64_t len = iov_bytes(b->data, n);
 	ssize_t done;
 
-	if (sector > b->size / SECTOR || len > b->size - sector * SECTOR)
+	if (!rw_allowed(b, sector, len))
 		return VIRTIO_BLK_S_IOERR;
 	if (type == VIRTIO_BLK_T_OUT && b->read_only)
 		return VIRTIO_BLK_S_IOERR;
@@ -190,8 +201,7 @@ static int blk_submit_async(struct vblk *b, uint16_t head, uint32_t type,
 		    !b->writeback :
 		    (type != VIRTIO_BLK_T_IN && type != VIRTIO_BLK_T_OUT) ||
 			    (type == VIRTIO_BLK_T_OUT && b->read_only) ||
-			    sector > b->size / SECTOR ||
-			    len > b->size - sector * SECTOR)
+			    !rw_allowed(b, sector, len))
 		return 1; /* immediate answer or an error status: sync path */
 	if (r->in_use)
 		return -EINVAL;
@@ -357,19 +367,54 @@ static const struct vdev_ops blk_ops = {
 	.quiesce = blk_quiesce,
 };
 
-static int setup_ring(struct vm *vm, struct vblk *b)
+/* io_uring_register(2) itself: Debian's liburing 2.3 does not export
+ * io_uring_register_restrictions or io_uring_enable_rings. */
+static int ring_register(struct io_uring *ring, unsigned op, void *arg,
+			 unsigned n)
 {
-	int ret = io_uring_queue_init(RING_DEPTH, &b->ring, 0);
+	return syscall(__NR_io_uring_register, ring->ring_fd, op, arg, n) < 0 ?
+		       -errno :
+		       0;
+}
+
+int vblk_ring_init(struct io_uring *ring, int efd)
+{
+	struct io_uring_restriction allowed[] = {
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_READV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_WRITEV },
+		{ .opcode = IORING_RESTRICTION_SQE_OP,
+		  .sqe_op = IORING_OP_FSYNC },
+	};
+	int ret =
+		io_uring_queue_init(RING_DEPTH, ring, IORING_SETUP_R_DISABLED);
 
 	if (ret < 0)
 		return ret;
-	b->async = true;
+	ret = io_uring_register_eventfd(ring, efd);
+	if (!ret)
+		ret = ring_register(ring, IORING_REGISTER_RESTRICTIONS, allowed,
+				    ARRAY_SIZE(allowed));
+	if (!ret)
+		ret = ring_register(ring, IORING_REGISTER_ENABLE_RINGS, NULL,
+				    0);
+	if (ret)
+		io_uring_queue_exit(ring);
+	return ret < 0 ? ret : 0;
+}
+
+static int setup_ring(struct vm *vm, struct vblk *b)
+{
+	int ret;
+
 	b->ring_efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (b->ring_efd < 0)
 		return -errno;
-	ret = io_uring_register_eventfd(&b->ring, b->ring_efd);
-	if (ret < 0)
+	ret = vblk_ring_init(&b->ring, b->ring_efd);
+	if (ret)
 		return ret;
+	b->async = true;
 	return evl_add(vm->loop, b->ring_efd, on_ring_completion, b);
 }
 
@@ -418,10 +463,12 @@ int vblk_update(struct vblk *b, const struct drive_patch *p)
 	int ret = 0;
 
 	pthread_mutex_lock(&b->dev.lock);
-	if (p->has_path)
+	if (p->has_rl) /* before anything changes */
+		ret = rl_check_update(&b->rl, &p->rl);
+	if (!ret && p->has_path)
 		ret = swap_backing(b, p->path);
 	if (!ret && p->has_rl)
-		ret = rl_reconfigure(&b->rl, &p->rl);
+		rl_update(&b->rl, &p->rl);
 	if (!ret && p->has_rl && vdev_live(&b->dev))
 		blk_process(
 			&b->dev); /* a looser limit frees waiting requests */

@@ -435,18 +435,8 @@ static int restore_queue(struct vdev *d, struct vq *q, const struct vq_state *s)
 	return q->ready ? vq_map(q, &d->vm->mem) : -EINVAL; /* as activate() */
 }
 
-/* Serves every queue once (kicks that were pending at snapshot time). */
-static void serve_queues(struct vdev *d)
-{
-	unsigned i;
-
-	for (i = 0; i < d->ops->num_queues; i++)
-		d->ops->queue_notify(d, i);
-}
-
 int vdev_restore(struct vdev *d, const struct vdev_state *in)
 {
-	uint64_t one = 1;
 	unsigned i;
 	int ret = 0;
 
@@ -471,11 +461,20 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 		pthread_mutex_unlock(&d->lock);
 		return -EINVAL;
 	}
-	if (vdev_live(d))
-		serve_queues(d);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+void vdev_serve_restored(struct vdev *d)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	pthread_mutex_lock(&d->lock);
+	for (i = 0; vdev_live(d) && i < d->ops->num_queues; i++)
+		d->ops->queue_notify(d, i);
 	if (d->interrupt_status && write(d->irq_fd, &one, sizeof(one)) < 0)
 		log_warn("%s: cannot raise the restored interrupt",
 			 d->ops->name);
 	pthread_mutex_unlock(&d->lock);
-	return 0;
 }

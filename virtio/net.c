@@ -197,7 +197,7 @@ static void tx_process(struct vnet *n)
 		if (sent < 0)
 			log_debug("virtio-net: tap refused a frame: %s",
 				  strerror(errno));
-		rl_consume(&n->tx_rl, n->chain.nr_out ? (uint64_t)sent : 0);
+		rl_consume(&n->tx_rl, sent > 0 ? (uint64_t)sent : 0);
 		if (vq_push(q, n->chain.head, 0)) {
 			vdev_fail(&n->dev, "bad tx used ring");
 			return;
@@ -325,6 +325,25 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
 		ret = vdev_attach(vm, &n->dev, &net_ops, n, cmdline_extra,
 				  extra_size);
 	return ret;
+}
+
+int vnet_update(struct vnet *n, const struct net_patch *p)
+{
+	int ret = rl_check_update(&n->rx_rl, &p->rx);
+
+	if (!ret)
+		ret = rl_check_update(&n->tx_rl, &p->tx);
+	if (ret)
+		return ret;
+	pthread_mutex_lock(&n->dev.lock);
+	rl_update(&n->rx_rl, &p->rx);
+	rl_update(&n->tx_rl, &p->tx);
+	if (vdev_live(&n->dev)) { /* a looser limit frees waiting frames */
+		tx_process(n);
+		rx_process(n);
+	}
+	pthread_mutex_unlock(&n->dev.lock);
+	return 0;
 }
 
 void vnet_destroy(struct vnet *n)

@@ -85,15 +85,28 @@ int rl_init(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
 	return rl->timer_fd < 0 ? -errno : 0;
 }
 
-int rl_reconfigure(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
+static bool limits(const struct token_bucket *b)
+{
+	return b->present && b->set;
+}
+
+int rl_check_update(const struct rate_limiter *rl,
+		    const struct rate_limiter_cfg *cfg)
+{
+	return rl->timer_fd < 0 &&
+			       (limits(&cfg->bandwidth) || limits(&cfg->ops)) ?
+		       -ENOTSUP :
+		       0;
+}
+
+void rl_update(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
 {
 	uint64_t now = rl_now_ns();
 
-	if (rl->timer_fd < 0 && (cfg->bandwidth.set || cfg->ops.set))
-		return -ENOTSUP;
-	bucket_init(&rl->bytes, &cfg->bandwidth, now);
-	bucket_init(&rl->ops, &cfg->ops, now);
-	return 0;
+	if (cfg->bandwidth.present)
+		bucket_init(&rl->bytes, &cfg->bandwidth, now);
+	if (cfg->ops.present)
+		bucket_init(&rl->ops, &cfg->ops, now);
 }
 
 void rl_destroy(struct rate_limiter *rl)

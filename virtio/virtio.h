@@ -179,11 +179,14 @@ struct vdev_state {
 /* Snapshot: finishes in-flight work and copies the state out; marks the
  * used rings dirty (devices write them). VMM thread, vCPUs parked. */
 void vdev_save(struct vdev *d, struct vdev_state *out);
-/* Restore into a freshly attached device of the same type: registers,
- * queues (rings checked against guest RAM again), then the queues are
- * served once and a pending interrupt is raised again. -EINVAL when the
- * state does not fit this device. */
+/* Restore into a freshly attached device of the same type: registers and
+ * queues (rings checked against guest RAM again); no ring is read yet.
+ * -EINVAL when the state does not fit this device. */
 MUST_CHECK int vdev_restore(struct vdev *d, const struct vdev_state *in);
+/* After vdev_restore, once the VMM thread's final seccomp filter is in
+ * place: serves each queue once (kicks pending at snapshot time) and
+ * raises a pending interrupt again. */
+void vdev_serve_restored(struct vdev *d);
 /* Register access entry point for the MMIO bus (vCPU threads). */
 void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		      bool is_write);
@@ -204,10 +207,13 @@ struct rate_limiter_cfg;
 /* Sets up from the API's config (unset buckets are unlimited). */
 MUST_CHECK int rl_init(struct rate_limiter *rl,
 		       const struct rate_limiter_cfg *cfg);
-/* New limits for a live limiter (PATCH): -ENOTSUP when it was created
- * unlimited, since its timer is not on the event loop. */
-MUST_CHECK int rl_reconfigure(struct rate_limiter *rl,
-			      const struct rate_limiter_cfg *cfg);
+/* Whether a PATCH's cfg can apply: -ENOTSUP when it would limit a limiter
+ * created unlimited (it has no timer on the event loop), else 0. */
+MUST_CHECK int rl_check_update(const struct rate_limiter *rl,
+			       const struct rate_limiter_cfg *cfg);
+/* Applies a PATCH that rl_check_update accepted: each bucket cfg names
+ * starts afresh with its new limit (or none); the others are kept. */
+void rl_update(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg);
 void rl_destroy(struct rate_limiter *rl);
 uint64_t rl_now_ns(void);
 /* How long until both buckets have a token (0: a request may go now). */
@@ -227,6 +233,14 @@ MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg,
 			   struct vblk **out, char *cmdline_extra,
 			   size_t extra_size);
 void vblk_destroy(struct vblk *b);
+/* The Async engine's io_uring, completions signalled on efd. Created
+ * disabled and enabled only once restricted to readv, writev and fsync
+ * SQEs without flags, with no io_uring_register operation left: code that
+ * took over microvm cannot open, connect, rename or unlink through the
+ * ring, where seccomp never looks (Firecracker restricts its rings so).
+ * 0 or -errno. */
+struct io_uring;
+MUST_CHECK int vblk_ring_init(struct io_uring *ring, int efd);
 /* The drive's id (for PATCH /drives/{id}). */
 const char *vblk_id(const struct vblk *b);
 /* PATCH /drives/{id} after boot: a new backing file (the guest is told
@@ -239,6 +253,11 @@ struct vnet;
 MUST_CHECK int vnet_create(struct vm *vm, const struct net_cfg *cfg,
 			   struct vnet **out, char *cmdline_extra,
 			   size_t extra_size);
+struct net_patch;
+/* PATCH /network-interfaces/{id} after boot: the rx and tx rate limiters'
+ * buckets it names. VMM thread. 0, or -ENOTSUP (nothing changed) when it
+ * would limit a direction created unlimited. */
+MUST_CHECK int vnet_update(struct vnet *n, const struct net_patch *p);
 void vnet_destroy(struct vnet *n);
 
 /* ---- rng.c: virtio-rng ---- */

@@ -484,9 +484,18 @@ static int restore_devices(struct vm *vm, const struct snap_state *s)
 				vm, -EINVAL,
 				"virtio slot %u: the saved state does not fit the device",
 				i);
+	return 0;
+}
+
+void vm_serve_restored(struct vm *vm)
+{
+	unsigned i;
+
+	seccomp_test_hook("restored");
+	for (i = 0; i < vm->nr_vdevs; i++)
+		vdev_serve_restored(vm->vdevs[i]);
 	if (vm->vsock) /* the guest drops its connections */
 		vvsock_transport_reset(vm->vsock);
-	return 0;
 }
 
 /* Each vCPU's CPUID as this host made it (a warm VM reads them ahead). */

@@ -178,6 +178,7 @@ static void handle_snapshot_load(struct vmm *m,
 		api_error(r, 400, "snapshot/load failed: %s", err);
 		return;
 	}
+	vm_serve_restored(&m->vm);
 	m->cfg = cfg;
 	log_info("snapshot %s loaded (%s backend%s) in %llu us, VM %s",
 		 l->snapshot_path, l->uffd ? "Uffd" : "File",
@@ -307,24 +308,18 @@ static void handle_flush(struct api_response *r)
 		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
 }
 
-static void update_drive_path(struct vm_config *cfg,
-			      const struct drive_patch *p)
+/* What a drive PATCH changed, into the config (GET /vm/config, snapshots). */
+static void update_drive_cfg(struct vm_config *cfg, const struct drive_patch *p)
 {
 	unsigned i;
 
-	for (i = 0; i < cfg->nr_drives; i++)
-		if (!strcmp(cfg->drives[i].id, p->id))
+	for (i = 0; i < cfg->nr_drives; i++) {
+		if (strcmp(cfg->drives[i].id, p->id))
+			continue;
+		if (p->has_path)
 			strcpy(cfg->drives[i].path, p->path);
-}
-
-static bool find_net(const struct vm_config *cfg, const char *id)
-{
-	unsigned i;
-
-	for (i = 0; i < cfg->nr_nets; i++)
-		if (!strcmp(cfg->nets[i].id, id))
-			return true;
-	return false;
+		config_patch_rate_limiter(&cfg->drives[i].rl, &p->rl);
+	}
 }
 
 static void handle_config(struct vmm *m, const struct api_request *req,
@@ -360,6 +355,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		api_error(r, 400, "%s", e.msg);
 }
 
+#define MSG_NO_LIMITER                                                          \
+	"%s '%s': a rate limiter can only be changed after boot if the %s was " \
+	"created with one"
+
 static void patch_drive(struct vmm *m, const struct drive_patch *p,
 			struct api_response *r)
 {
@@ -371,18 +370,37 @@ static void patch_drive(struct vmm *m, const struct drive_patch *p,
 			continue;
 		ret = vblk_update(m->vm.blks[i], p);
 		if (ret == -ENOTSUP)
-			api_error(
-				r, 400,
-				"drive '%s': a rate limiter can only be changed after boot if the drive was created with one",
-				p->id);
+			api_error(r, 400, MSG_NO_LIMITER, "drive", p->id,
+				  "drive");
 		else if (ret)
 			api_error(r, 400, "drive '%s': cannot use '%s': %s",
 				  p->id, p->path, strerror(-ret));
-		else if (p->has_path)
-			update_drive_path(&m->cfg, p);
+		else
+			update_drive_cfg(&m->cfg, p);
 		return;
 	}
 	api_error(r, 400, "drive '%s' does not exist", p->id);
+}
+
+/* The VM's nets were made in the config's order. */
+static void patch_net(struct vmm *m, const struct net_patch *p,
+		      struct api_response *r)
+{
+	unsigned i;
+
+	for (i = 0; i < m->cfg.nr_nets && i < m->vm.nr_nets; i++) {
+		if (strcmp(m->cfg.nets[i].id, p->id))
+			continue;
+		if (vnet_update(m->vm.nets[i], p)) {
+			api_error(r, 400, MSG_NO_LIMITER, "network interface",
+				  p->id, "direction");
+			return;
+		}
+		config_patch_rate_limiter(&m->cfg.nets[i].rx, &p->rx);
+		config_patch_rate_limiter(&m->cfg.nets[i].tx, &p->tx);
+		return;
+	}
+	api_error(r, 400, "network interface '%s' does not exist", p->id);
 }
 
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
@@ -396,9 +414,8 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 		handle_snapshot_create(m, &req->u.snap_create, r);
 	} else if (req->op == OP_PATCH_DRIVE) {
 		patch_drive(m, &req->u.drive_patch, r);
-	} else if (!find_net(&m->cfg, req->u.net_patch.id)) {
-		api_error(r, 400, "network interface '%s' does not exist",
-			  req->u.net_patch.id);
+	} else {
+		patch_net(m, &req->u.net_patch, r);
 	}
 }
 

@@ -33,6 +33,10 @@ static const char usage[] =
 	"  --log-path PATH     log to PATH (file or FIFO) instead of stderr\n"
 	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
 	"  --no-seccomp        run without the per-thread seccomp filters\n"
+	"  --serial-out-limit BYTES\n"
+	"                      the most console output the guest may write\n"
+	"                      (default 67108864; 0: no limit); the rest is\n"
+	"                      dropped and counted in the metrics\n"
 	"  --prefetch WS       on snapshot/load with the File backend, map in\n"
 	"                      the pages WS lists (microvm-uffd --record) first\n"
 	"  --warm vcpus=N,mem_mib=M[,smt=on]\n"
@@ -101,6 +105,18 @@ static size_t parse_size(const char *s)
 	return (size_t)v;
 }
 
+static uint64_t parse_out_limit(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || *s < '0' || *s > '9')
+		bad_args("invalid --serial-out-limit (bytes, 0: no limit)", s);
+	return v;
+}
+
 #define WARM_SYNTAX "invalid --warm (vcpus=1..32,mem_mib=1..N[,smt=on|off])"
 
 static bool parse_uint(const char *s, unsigned long max, unsigned *out)
@@ -158,6 +174,7 @@ enum {
 	O_LOG_PATH,
 	O_METRICS_PATH,
 	O_NO_SECCOMP,
+	O_SERIAL_OUT_LIMIT,
 	O_PREFETCH,
 	O_WARM,
 	O_SECCOMP_FILTER,
@@ -176,6 +193,7 @@ static const struct option longopts[] = {
 	{ "log-path", required_argument, NULL, O_LOG_PATH },
 	{ "metrics-path", required_argument, NULL, O_METRICS_PATH },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
+	{ "serial-out-limit", required_argument, NULL, O_SERIAL_OUT_LIMIT },
 	{ "prefetch", required_argument, NULL, O_PREFETCH },
 	{ "warm", required_argument, NULL, O_WARM },
 	{ "seccomp-filter", required_argument, NULL, O_SECCOMP_FILTER },
@@ -216,6 +234,9 @@ static void parse_option(int opt, struct options *o)
 		break;
 	case O_NO_SECCOMP:
 		seccomp_enabled = false;
+		break;
+	case O_SERIAL_OUT_LIMIT:
+		serial_set_out_limit(parse_out_limit(optarg));
 		break;
 	case O_PREFETCH:
 		o->prefetch = optarg;

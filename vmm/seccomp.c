@@ -14,6 +14,7 @@
  * Adding a device? Add what its VMM-thread paths call here, with a reason.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <linux/if_tun.h>
 #include <linux/kvm.h>
 #include <linux/filter.h>
@@ -28,6 +29,7 @@
 #include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
+#include <sys/socket.h>
 #include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
@@ -50,11 +52,9 @@ static const struct {
 	{ "close", ALL,
 	  "connections, swapped drive files; a vsock reset (vCPU) closes host sockets" },
 	{ "futex", ALL, "mutexes and condition variables" },
-	{ "mmap", ALL, "malloc" },
 	{ "munmap", ALL, "free" },
 	{ "mremap", ALL, "realloc of connection buffers" },
 	{ "madvise", ALL, "malloc trimming" },
-	{ "mprotect", ALL, "malloc arenas of new threads" },
 	{ "brk", ALL, "malloc" },
 	{ "rt_sigreturn", ALL, "return from the vCPU kick handler" },
 	{ "rt_sigprocmask", ALL, "pthread internals" },
@@ -71,14 +71,12 @@ static const struct {
 	  "API replies (send with MSG_NOSIGNAL); vsock OK lines" },
 	{ "sendmsg", VMM, "vsock: guest bytes to host sockets" },
 	{ "readv", VMM, "vsock: host bytes into guest buffers" },
-	{ "socket", VMM, "vsock: guest connects to <uds_path>_<port>" },
-	{ "connect", VMM, "the same" },
+	{ "connect", VMM, "vsock: guest connects to <uds_path>_<port>" },
 	{ "shutdown", VMM, "vsock: the guest stopped sending" },
 	{ "access", API | LOAD,
 	  "PUT bodies (a load: the saved config) name files that must be readable" },
 	{ "faccessat", API | LOAD, "the same, as newer libcs call it" },
 	{ "faccessat2", API | LOAD, "the same" },
-	{ "openat", VMM, "PATCH /drives, PUT /logger, PUT /metrics" },
 	{ "newfstatat", VMM,
 	  "size of a swapped drive file; vsock: is uds_path still our socket" },
 	{ "fstat", VMM, "the same on older libcs" },
@@ -91,7 +89,6 @@ static const struct {
 	{ "timerfd_settime", VMM, "rate limiter timers" },
 	{ "getrandom", VMM, "virtio-rng: entropy for the guest" },
 	{ "writev", VMM, "virtio-net: frames to the tap" },
-	{ "tgkill", VMM, "kick vCPUs out of KVM_RUN (pause, stop)" },
 	{ "unlink", VMM, "remove the API socket at exit" },
 	{ "ftruncate", VMM, "snapshot/create: size the memory file" },
 	{ "pwrite64", VMM, "snapshot/create: memory pages" },
@@ -104,12 +101,41 @@ static const struct {
 	{ "eventfd2", LOAD, "warm load: virtio kick/interrupt fds, io_uring" },
 	{ "timerfd_create", LOAD, "warm load: rate limiters, net tx retry" },
 	{ "io_uring_setup", LOAD, "warm load: virtio-blk Async rings" },
-	{ "io_uring_register", LOAD, "warm load: the ring's eventfd" },
+	{ "io_uring_register", LOAD,
+	  "warm load: the ring's eventfd and restrictions, then enabling it" },
 	{ "epoll_create1", LOAD, "warm load: the vsock muxer's epoll set" },
 	{ "bind", LOAD, "warm load: the vsock host socket" },
 	{ "listen", LOAD, "the same" },
 	{ "userfaultfd", LOAD, "warm load: Uffd backend" },
 	{ "seccomp", LOAD, "warm load done: stack the VMM filter" },
+};
+
+/* The flags openat may carry: what PATCH /drives (O_RDONLY or O_RDWR),
+ * PUT /logger and PUT /metrics (O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK),
+ * snapshot/create (O_WRONLY | O_CREAT | O_TRUNC) and a load (O_RDONLY)
+ * open with; never O_PATH, O_TMPFILE, O_DIRECTORY or O_DIRECT. */
+#define OPENAT_FLAGS \
+	(O_ACCMODE | O_CREAT | O_TRUNC | O_APPEND | O_NONBLOCK | O_CLOEXEC)
+#define INT_ARG 0xffffffffu /* an int argument: its low 32 bits */
+
+/* Calls allowed only when one argument, masked, equals a value. */
+static const struct {
+	const char *name;
+	unsigned threads;
+	unsigned arg;
+	uint64_t mask, value;
+	const char *why;
+} allowed_with_arg[] = {
+	{ "mmap", ALL, 2, PROT_EXEC, 0,
+	  "malloc; never PROT_EXEC: no code is loaded after start" },
+	{ "mprotect", ALL, 2, PROT_EXEC, 0,
+	  "malloc arenas of new threads; never PROT_EXEC" },
+	{ "socket", VMM, 0, INT_ARG, AF_UNIX,
+	  "vsock: guest connects to <uds_path>_<port>; a warm load's vsock and Uffd sockets: Unix sockets only" },
+	{ "tgkill", VMM, 2, INT_ARG, VCPU_KICK_SIGNAL,
+	  "kick vCPUs out of KVM_RUN (pause, stop): that signal only" },
+	{ "openat", VMM, 2, INT_ARG & ~(unsigned)OPENAT_FLAGS, 0,
+	  "PATCH /drives, PUT /logger, PUT /metrics, snapshots: OPENAT_FLAGS only" },
 };
 
 /* ioctls: request numbers per thread kind. */
@@ -214,11 +240,22 @@ static int add_rules(scmp_filter_ctx ctx, unsigned thread)
 		if ((allowed[i].threads & thread) && nr != __NR_SCMP_ERROR)
 			ret = seccomp_rule_add(ctx, SCMP_ACT_ALLOW, nr, 0);
 	}
+	for (i = 0; i < ARRAY_SIZE(allowed_with_arg) && !ret; i++)
+		if (allowed_with_arg[i].threads & thread)
+			ret = seccomp_rule_add(
+				ctx, SCMP_ACT_ALLOW,
+				seccomp_syscall_resolve_name(
+					allowed_with_arg[i].name),
+				1,
+				SCMP_CMP(allowed_with_arg[i].arg,
+					 SCMP_CMP_MASKED_EQ,
+					 allowed_with_arg[i].mask,
+					 allowed_with_arg[i].value));
 	for (i = 0; i < ARRAY_SIZE(allowed_ioctls) && !ret; i++)
 		if (allowed_ioctls[i].threads & thread)
 			ret = seccomp_rule_add(
 				ctx, SCMP_ACT_ALLOW, SCMP_SYS(ioctl), 1,
-				SCMP_A1(SCMP_CMP_MASKED_EQ, 0xffffffffu,
+				SCMP_A1(SCMP_CMP_MASKED_EQ, INT_ARG,
 					allowed_ioctls[i].request));
 	return ret;
 }

@@ -37,9 +37,17 @@ struct serial {
 	uint8_t rx[RX_FIFO];
 	unsigned rx_head, rx_count;
 	int out_fd;
+	uint64_t out_left; /* bytes out_fd may still take; UINT64_MAX: any */
 	void (*irq_fn)(void *, unsigned);
 	void *irq_opaque;
 };
+
+static uint64_t out_limit = SERIAL_OUT_LIMIT_DEFAULT;
+
+void serial_set_out_limit(uint64_t bytes)
+{
+	out_limit = bytes;
+}
 
 struct serial *serial_create(int out_fd, void (*irq_fn)(void *, unsigned),
 			     void *irq_opaque)
@@ -50,6 +58,7 @@ struct serial *serial_create(int out_fd, void (*irq_fn)(void *, unsigned),
 		return NULL;
 	pthread_mutex_init(&s->lock, NULL);
 	s->out_fd = out_fd;
+	s->out_left = out_limit ? out_limit : UINT64_MAX;
 	s->irq_fn = irq_fn;
 	s->irq_opaque = irq_opaque;
 	s->dll = 12; /* 9600 baud */
@@ -106,12 +115,24 @@ static uint8_t rx_pop(struct serial *s)
 	return byte;
 }
 
+/* One byte went out: spends the console's budget, says once when it is
+ * gone. */
+static void spend_out(struct serial *s)
+{
+	metrics_inc(M_UART_TX_BYTES);
+	if (s->out_left != UINT64_MAX && --s->out_left == 0)
+		log_warn(
+			"serial: the guest's console reached --serial-out-limit; its further output is dropped (uart.over_limit_count)");
+}
+
 static void transmit(struct serial *s, uint8_t byte)
 {
 	if (s->mcr & MCR_LOOP)
 		rx_push(s, byte);
+	else if (!s->out_left)
+		metrics_inc(M_UART_OVER_LIMIT);
 	else if (write(s->out_fd, &byte, 1) == 1)
-		metrics_inc(M_UART_TX_BYTES);
+		spend_out(s);
 	else if (errno == EAGAIN)
 		metrics_inc(M_UART_MISSED_TX);
 	else

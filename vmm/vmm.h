@@ -119,6 +119,7 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_UART_RX_BYTES, "uart", "read_count")                            \
 	X(M_UART_MISSED_RX, "uart", "missed_read_count")                    \
 	X(M_UART_MISSED_TX, "uart", "missed_write_count")                   \
+	X(M_UART_OVER_LIMIT, "uart", "over_limit_count")                    \
 	X(M_I8042_RESETS, "i8042", "reset_count")                           \
 	X(M_LOGGER_MISSED, "logger", "missed_log_count")
 
@@ -134,6 +135,10 @@ MUST_CHECK int metrics_open(const char *path);
 /* Writes one JSON line with every counter's delta; 0, -ENODEV when no
  * metrics path is set, or -errno. VMM thread. */
 MUST_CHECK int metrics_flush(void);
+
+/* The signal that kicks a vCPU thread out of KVM_RUN (vcpu.c); the only
+ * one the VMM thread's filter lets tgkill send. */
+#define VCPU_KICK_SIGNAL SIGUSR1
 
 /* ---- seccomp.c: per-thread filters ---- */
 enum {
@@ -152,7 +157,8 @@ MUST_CHECK int seccomp_prepare(bool warm);
 /* Loads the filter of one thread kind on the calling thread. 0 or -errno. */
 MUST_CHECK int seccomp_install(unsigned thread);
 /* Test builds only (make TEST_HOOKS=1): when MICROVM_TEST_FORBIDDEN names
- * this thread kind ("api", "vmm", "vcpu"), make a forbidden system call. */
+ * this point ("api", "vmm", "vcpu" threads; "restored": a loaded VM's
+ * devices about to read the guest's rings), make a forbidden system call. */
 void seccomp_test_hook(const char *thread);
 
 /* ---- memory.c: guest RAM ---- */
@@ -362,6 +368,12 @@ struct vnet;
 struct vvsock;
 struct vdev;
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
+/* The most bytes a VM's console writes to out_fd (--serial-out-limit; 0:
+ * no limit): a guest cannot fill the host's disk through a console
+ * redirected to a file. Later bytes are dropped and counted (uart
+ * over_limit_count). Set before serial_create. */
+#define SERIAL_OUT_LIMIT_DEFAULT (64ULL << 20)
+void serial_set_out_limit(uint64_t bytes);
 MUST_CHECK struct serial *
 serial_create(int out_fd, void (*irq_fn)(void *, unsigned), void *irq_opaque);
 void serial_destroy(struct serial *s);
@@ -523,6 +535,11 @@ MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
 			  const struct snapshot_load_cfg *l,
 			  const struct restore_opts *o,
 			  struct event_loop *loop);
+/* After vm_restore and vm_start, once the VMM thread's final filter is
+ * installed: the devices' first look at the guest's rings (kicks pending
+ * at snapshot time, vsock's transport reset). A guest's rings are never
+ * read by an unfiltered thread. */
+void vm_serve_restored(struct vm *vm);
 /* Starts every vCPU thread not yet started and lets them run, or keeps
  * them parked when `paused`. */
 MUST_CHECK int vm_start(struct vm *vm, bool paused);

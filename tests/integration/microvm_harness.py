@@ -117,12 +117,14 @@ class UnixHTTPConnection(__import__("http.client").client.HTTPConnection):
 class ApiProcess:
     """A microvm started with --api-sock in a private directory."""
 
-    def __init__(self, extra_args=(), stdout=subprocess.DEVNULL):
+    def __init__(self, extra_args=(), stdout=subprocess.DEVNULL,
+                 binary=MICROVM, env=None, wrapper=()):
         import time
         self.dir = tempfile.TemporaryDirectory()
         self.sock = os.path.join(self.dir.name, "api.sock")
         self.proc = subprocess.Popen(
-            [MICROVM, "--api-sock", self.sock] + list(extra_args),
+            list(wrapper) + [binary, "--api-sock", self.sock] +
+            list(extra_args), env=env,
             stdin=subprocess.DEVNULL, stdout=stdout,
             stderr=subprocess.PIPE, text=True, errors="replace")
         deadline = time.monotonic() + 5

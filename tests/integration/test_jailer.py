@@ -25,6 +25,11 @@ def status(pid):
         return dict(l.rstrip("\n").split(":\t", 1) for l in f if ":\t" in l)
 
 
+def mount_points():
+    with open("/proc/self/mountinfo") as f:
+        return [line.split()[4] for line in f]
+
+
 def cgroup2_mount():
     with open("/proc/self/mountinfo") as f:
         for line in f:
@@ -226,6 +231,63 @@ class Jailer(unittest.TestCase):
         finally:
             proc.terminate()
             proc.wait(timeout=10)
+
+    def test_stale_jail_keeps_what_is_mounted_in_it(self):
+        """A folder an orchestrator bind-mounted into a stale jail's root,
+        and one a symlink there points to, keep their files when the next
+        run with that id cleans the jail (finding 13)."""
+        root = os.path.join(self.base, "microvm", "t1", "root")
+        shared, junk = os.path.join(root, "shared"), os.path.join(root, "junk")
+        outside = tempfile.mkdtemp()
+        for d in ("mounted", "linked"):
+            os.makedirs(os.path.join(outside, d))
+            with open(os.path.join(outside, d, "keep"), "w") as f:
+                f.write("the orchestrator's")
+        os.makedirs(shared)
+        os.makedirs(junk)
+        os.symlink(os.path.join(outside, "linked"), os.path.join(root, "link"))
+        subprocess.run(["mount", "--bind", os.path.join(outside, "mounted"),
+                        shared], check=True)
+        proc = subprocess.Popen(self.jail("--", "--api-sock", "/api.sock"),
+                                stdin=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+        try:
+            wait_for(os.path.join(root, "api.sock"), proc)
+            self.assertFalse(os.path.exists(junk))
+            self.assertFalse(os.path.lexists(os.path.join(root, "link")))
+            self.assertIn(shared, mount_points())  # (same st_dev: not ismount)
+            for d in ("mounted", "linked"):
+                self.assertTrue(os.path.exists(os.path.join(outside, d,
+                                                            "keep")), d)
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+            subprocess.run(["umount", shared], check=True)
+            shutil.rmtree(outside)
+
+    def test_stale_jail_of_a_running_vm_is_left_alone(self):
+        """The cgroup of the old VM with this id still holds a process:
+        the jailer refuses and touches neither jail nor cgroup."""
+        mnt, limit = cgroup2_mount(), cgroup_limit()
+        if not limit:
+            self.skipTest("no cgroup v2 controller to limit here")
+        junk = os.path.join(self.base, "microvm", "t1", "root", "junk")
+        os.makedirs(junk)
+        cg = os.path.join(mnt, "microvm", "t1")
+        os.makedirs(cg, exist_ok=True)
+        sleeper = subprocess.Popen(["sleep", "60"])
+        try:
+            with open(os.path.join(cg, "cgroup.procs"), "w") as f:
+                f.write(str(sleeper.pid))
+            r = subprocess.run(self.jail("--cgroup", limit),
+                               capture_output=True, text=True, timeout=20)
+            self.assertEqual(r.returncode, 1, r.stderr)
+            self.assertIn("still runs", r.stderr)
+            self.assertTrue(os.path.exists(junk))
+        finally:
+            sleeper.kill()
+            sleeper.wait()
+            os.rmdir(cg)
 
 
 if __name__ == "__main__":

@@ -12,8 +12,11 @@ import sys
 import tempfile
 import unittest
 
-from microvm_harness import (BOOT_TIMEOUT, GUEST, MICROVM, VMLINUX,
-                             guest_cmdline, needs_kvm, write_config)
+import time
+
+from microvm_harness import (BOOT_TIMEOUT, GUEST, INITRD, MICROVM, VMLINUX,
+                             ApiProcess, LineReader, guest_cmdline, needs_kvm,
+                             write_config)
 
 SIZE = 2 << 20  # the guest's TCP stack runs under the emulator: ~120 KB/s
 MAC = "06:00:ac:10:00:02"
@@ -87,6 +90,46 @@ class VirtioNet(unittest.TestCase):
         self.assertEqual(result["sha256"], hashlib.sha256(sent).hexdigest())
         with open(dst, "rb") as f:
             self.assertEqual(f.read(), sent, "host->guest bytes differ")
+
+    def test_patch_lifts_the_tx_limit(self):
+        """PATCH /network-interfaces/{id} after boot (finding 7): with tx
+        limited to one frame per 100 s the guest's ping does not get
+        through; a PATCH limiting rx, created unlimited, is refused; the
+        PATCH that removes the tx limit lets the ping through at once."""
+        command = ('sh -c "ip addr add 172.16.0.2/30 dev eth0; '
+                   'ip link set eth0 up; echo eth0-up; '
+                   'until ping -c 1 -W 1 172.16.0.1; do :; done; '
+                   'echo reached-host; sleep 1000"')
+        one_per_100s = {"ops": {"size": 1, "refill_time": 100000}}
+        api = ApiProcess(stdout=subprocess.PIPE,
+                         wrapper=["ip", "netns", "exec", self.ns])
+        self.addCleanup(api.stop)
+        lines = LineReader(api.proc.stdout)
+        for path, body in (
+                ("/boot-source", {"kernel_image_path": VMLINUX,
+                                  "initrd_path": INITRD,
+                                  "boot_args": guest_cmdline() + " -- " +
+                                  command}),
+                ("/network-interfaces/eth0", {
+                    "iface_id": "eth0", "host_dev_name": "tap0",
+                    "tx_rate_limiter": one_per_100s}),
+                ("/actions", {"action_type": "InstanceStart"})):
+            self.assertEqual(api.request("PUT", path, body)[0], 204, path)
+        lines.wait_for("eth0-up", BOOT_TIMEOUT)
+        time.sleep(10)
+        self.assertNotIn("reached-host", "\n".join(lines.lines))
+        status, reply, _ = api.request("PATCH", "/network-interfaces/eth0", {
+            "iface_id": "eth0", "rx_rate_limiter": one_per_100s,
+            "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})
+        self.assertEqual(status, 400, reply)
+        self.assertIn("created with one", reply["fault_message"])
+        self.assertEqual(api.request("PATCH", "/network-interfaces/eth0", {
+            "iface_id": "eth0",
+            "tx_rate_limiter": {"ops": {"size": 0, "refill_time": 0}}})[0],
+            204)
+        lines.wait_for("reached-host", 30)
+        iface = api.request("GET", "/vm/config")[1]["network-interfaces"][0]
+        self.assertNotIn("tx_rate_limiter", iface)  # the config follows
 
 
 if __name__ == "__main__":

@@ -64,6 +64,46 @@ class ForbiddenCalls(unittest.TestCase):
     def test_vcpu_thread(self):
         self.run_hooked("vcpu", boot=True)
 
+    @needs_kvm
+    def test_restored_rings_are_read_under_the_filter(self):
+        """A cold snapshot load reads the guest's rings (pending kicks,
+        vsock's transport reset) only once the VMM thread is filtered
+        (finding 12): the hook there must be blocked."""
+        with tempfile.TemporaryDirectory() as d:
+            kernel = os.path.join(d, "spin.elf")
+            with open(kernel, "wb") as f:
+                f.write(crash_kernel(SPIN))
+            api = ApiProcess()
+            try:
+                for method, path, body in (
+                        ("PUT", "/boot-source", {"kernel_image_path": kernel}),
+                        ("PUT", "/machine-config", {"vcpu_count": 1,
+                                                    "mem_size_mib": 16}),
+                        ("PUT", "/actions", {"action_type": "InstanceStart"}),
+                        ("PATCH", "/vm", {"state": "Paused"}),
+                        ("PUT", "/snapshot/create", {
+                            "snapshot_path": os.path.join(d, "state"),
+                            "mem_file_path": os.path.join(d, "mem")})):
+                    self.assertEqual(api.request(method, path, body)[0], 204,
+                                     path)
+            finally:
+                api.stop()
+            env = dict(os.environ, MICROVM_TEST_FORBIDDEN="restored")
+            load = ApiProcess(binary=HOOKS, env=env)
+            try:
+                load.request("PUT", "/snapshot/load", {
+                    "snapshot_path": os.path.join(d, "state"),
+                    "mem_backend": {"backend_type": "File",
+                                    "backend_path": os.path.join(d, "mem")}})
+            except OSError:
+                pass  # the process died before it answered
+            try:
+                load.proc.wait(timeout=20)
+            finally:
+                err = load.stop()
+        self.assertEqual(load.proc.returncode, 148, err)
+        self.assertIn("seccomp: blocked system call 63 (uname)", err)
+
 
 class FilterInstalled(unittest.TestCase):
     @needs_kvm

@@ -151,6 +151,19 @@ static void test_load_missing_file(void **state)
 		strstr(err, "cannot open config file /nonexistent.json"));
 }
 
+/* A PATCH changes the buckets it names, a 0-sized one clears a limit. */
+static void test_patch_rate_limiter(void **state)
+{
+	const struct token_bucket limit = { true, 1000, 0, 100, true };
+	struct rate_limiter_cfg rl = { limit, limit }, p = { 0 };
+
+	(void)state;
+	p.ops = (struct token_bucket){ .present = true };
+	config_patch_rate_limiter(&rl, &p);
+	assert_true(rl.bandwidth.set);
+	assert_false(rl.ops.set);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -160,6 +173,7 @@ int main(void)
 		cmocka_unit_test(test_machine_config_rejections),
 		cmocka_unit_test(test_size_caps),
 		cmocka_unit_test(test_load_missing_file),
+		cmocka_unit_test(test_patch_rate_limiter),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -27,7 +27,7 @@ static void test_bandwidth_rate(void **state)
 
 	(void)state;
 	cfg.bandwidth =
-		(struct token_bucket){ true, 1000, 0, 100 }; /* 10 KB/s */
+		(struct token_bucket){ true, 1000, 0, 100, true }; /* 10 KB/s */
 	assert_int_equal(rl_init(&rl, &cfg), 0);
 	assert_true(rl.timer_fd >= 0);
 	t0 = rl.bytes.last_ns;
@@ -54,8 +54,8 @@ static void test_burst_and_ops(void **state)
 	int i;
 
 	(void)state;
-	cfg.bandwidth = (struct token_bucket){ true, 100, 900, 1000 };
-	cfg.ops = (struct token_bucket){ true, 2, 0, 1000 }; /* 2 ops/s */
+	cfg.bandwidth = (struct token_bucket){ true, 100, 900, 1000, true };
+	cfg.ops = (struct token_bucket){ true, 2, 0, 1000, true }; /* 2 ops/s */
 	assert_int_equal(rl_init(&rl, &cfg), 0);
 	t0 = rl.bytes.last_ns;
 	rl_consume(&rl, 900); /* paid by the one-time burst */
@@ -80,8 +80,8 @@ static void test_longest_refill_time(void **state)
 	uint64_t t0;
 
 	(void)state;
-	cfg.bandwidth =
-		(struct token_bucket){ true, 1, 0, RL_MAX_REFILL_TIME_MS };
+	cfg.bandwidth = (struct token_bucket){ true, 1, 0,
+					       RL_MAX_REFILL_TIME_MS, true };
 	assert_int_equal(rl_init(&rl, &cfg), 0);
 	assert_int_equal(rl.bytes.refill_ns, RL_MAX_REFILL_TIME_MS * MS);
 	t0 = rl.bytes.last_ns;

@@ -43,6 +43,7 @@
 	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
 	 VIRTIO_STATUS_FEATURES_OK)
 
+#define NET_HDR_LEN 12 /* virtio_net_hdr_v1 */
 #define RXQ 0
 #define TXQ 1
 #define EVQ 2
@@ -172,10 +173,11 @@ static uint16_t ring_idx(unsigned q, uint64_t off)
 struct seg {
 	const void *data; /* device-readable bytes; NULL: device-writable */
 	uint32_t len;
-	uint64_t gpa; /* where post_chain put it */
+	uint64_t gpa; /* where it is: 0 lets post_chain choose */
 };
 
-/* Posts a chain of up to 3 buffers on queue q. */
+/* Posts a chain of buffers on queue q (up to 3, or one chain of up to
+ * QSIZE at idx 0). */
 static void post_chain(unsigned q, struct seg *segs, unsigned n)
 {
 	uint8_t *rings = vm.mem.host + QUEUES + q * 0x1000;
@@ -188,7 +190,9 @@ static void post_chain(unsigned q, struct seg *segs, unsigned n)
 			uint64_t addr;
 			uint32_t len;
 			uint16_t flags, next;
-		} desc = { DATA + q * 0x10000 + at * BUF_SIZE, segs[i].len,
+		} desc = { segs[i].gpa ? segs[i].gpa :
+					 DATA + q * 0x10000 + at * BUF_SIZE,
+			   segs[i].len,
 			   (segs[i].data ? 0 : 2) | (i + 1 < n ? 1 : 0),
 			   (uint16_t)((at + 1) % QSIZE) }; /* WRITE, NEXT */
 
@@ -323,20 +327,27 @@ static void frame_to_tap(const char *name)
 	close(ctl);
 }
 
+/* A net device "eth0" on a fresh tap; skips without root. */
+static void create_net(struct net_cfg *cfg)
+{
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+		skip(); /* creating a tap needs root, as test_net.py does */
+	snprintf(cfg->id, sizeof(cfg->id), "eth0");
+	snprintf(cfg->host_dev, sizeof(cfg->host_dev), "mvmu%d",
+		 (int)getpid() % 100000);
+	assert_int_equal(vnet_create(&vm, cfg, &net, vm.cmdline_extra,
+				     sizeof(vm.cmdline_extra)),
+			 0);
+}
+
 /* Only RX ready: a frame on the tap runs the tx path too. */
 static void test_net_activated_without_tx_queue(void **state)
 {
-	struct net_cfg cfg = { .id = "eth0" };
+	struct net_cfg cfg = { 0 };
 	uint32_t st;
 
 	(void)state;
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
-		skip(); /* creating a tap needs root, as test_net.py does */
-	snprintf(cfg.host_dev, sizeof(cfg.host_dev), "mvmu%d",
-		 (int)getpid() % 100000);
-	assert_int_equal(vnet_create(&vm, &cfg, &net, vm.cmdline_extra,
-				     sizeof(vm.cmdline_extra)),
-			 0);
+	create_net(&cfg);
 	st = driver_init(2, 1u << RXQ);
 	post_buffer(RXQ, NULL, BUF_SIZE);
 	kick(RXQ);
@@ -346,8 +357,41 @@ static void test_net_activated_without_tx_queue(void **state)
 	assert_int_equal(ring_idx(RXQ, USED_OFF), 0);
 }
 
-/* A 4 KiB drive starting with `text`. */
-static void create_blk(const char *text)
+/* PATCH /network-interfaces/{id} (finding 7): tx limited to one frame
+ * per 100 s; a PATCH of rx only keeps it, one removing tx's ops bucket
+ * sends the waiting frame at once; limiting rx, created unlimited, is
+ * refused and changes nothing. */
+static void test_net_patch_rate_limiter(void **state)
+{
+	static const uint8_t frame[NET_HDR_LEN + 60] = { 0 };
+	const struct token_bucket one_per_100s = { true, 1, 0, 100000, true };
+	struct net_cfg cfg = { .tx.ops = one_per_100s };
+	struct net_patch p = { .id = "eth0" };
+
+	(void)state;
+	create_net(&cfg);
+	assert_false(driver_init(2, ALL_QUEUES(2)) & VIRTIO_STATUS_NEEDS_RESET);
+	post_buffer(TXQ, frame, sizeof(frame));
+	post_buffer(TXQ, frame, sizeof(frame));
+	kick(TXQ);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1); /* the second waits */
+
+	p.rx.bandwidth = (struct token_bucket){ .present = true };
+	assert_int_equal(vnet_update(net, &p), 0);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+
+	p.rx.bandwidth = one_per_100s;
+	p.tx.ops = (struct token_bucket){ .present = true };
+	assert_int_equal(vnet_update(net, &p), -ENOTSUP);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+
+	p.rx.bandwidth.present = false;
+	assert_int_equal(vnet_update(net, &p), 0);
+	assert_int_equal(ring_idx(TXQ, USED_OFF), 2);
+}
+
+/* A drive of `size` bytes starting with `text`. */
+static void create_blk(const char *text, off_t size)
 {
 	struct drive_cfg cfg = { .id = "disk" };
 	int fd;
@@ -355,11 +399,11 @@ static void create_blk(const char *text)
 	snprintf(cfg.path, sizeof(cfg.path), "%s/disk", dir);
 	fd = open(cfg.path, O_CREAT | O_WRONLY, 0600);
 	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, 4096), 0);
+	assert_int_equal(ftruncate(fd, size), 0);
 	assert_int_equal(pwrite(fd, text, strlen(text), 0),
 			 (ssize_t)strlen(text));
 	close(fd);
-	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100 };
+	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100, true };
 	assert_int_equal(vblk_create(&vm, &cfg, &blk, vm.cmdline_extra,
 				     sizeof(vm.cmdline_extra)),
 			 0);
@@ -373,7 +417,7 @@ static void test_block_patch_without_live_queue(void **state)
 	struct vdev_state st;
 
 	(void)state;
-	create_blk("");
+	create_blk("", 4096);
 	snprintf(p.path, sizeof(p.path), "%s/disk", dir);
 	assert_int_equal(vblk_update(blk, &p), 0); /* before the probe */
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
@@ -383,7 +427,7 @@ static void test_block_patch_without_live_queue(void **state)
 	assert_true(driver_init(1, 0) & VIRTIO_STATUS_NEEDS_RESET);
 	p.has_path = false;
 	p.has_rl = true;
-	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100 };
+	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100, true };
 	assert_int_equal(vblk_update(blk, &p), 0);
 	vdev_save(vm.vdevs[0], &st);
 	assert_false(st.activated);
@@ -408,7 +452,7 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	(void)state;
 	snprintf(path, sizeof(path), "%s/mem", dir);
 	assert_int_equal(gmem_track_dirty(&vm.mem), 0);
-	create_blk("fresh data");
+	create_blk("fresh data", 4096);
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
 	assert_int_equal(snap_write_memory(&vm, path, false, &pages), 0);
 	post_chain(0, chain, 3);
@@ -420,6 +464,37 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	assert_int_equal(pread(fd, page, PAGE, (off_t)chain[1].gpa), PAGE);
 	close(fd);
 	assert_memory_equal(page, "fresh data", 10);
+}
+
+/* A read longer than one preadv moves (finding 9): nine 255 MiB buffers
+ * over the same guest pages. Refused with IOERR before any byte lands in
+ * guest memory; its used length is the status byte alone. */
+static void test_block_read_longer_than_a_syscall(void **state)
+{
+	struct {
+		uint32_t type, reserved;
+		uint64_t sector;
+	} req = { 0 /* VIRTIO_BLK_T_IN */, 0, 0 };
+	struct seg chain[11] = { { &req, sizeof(req), 0 } };
+	uint32_t used_len;
+	unsigned i;
+
+	(void)state;
+	gmem_destroy(&vm.mem);
+	assert_int_equal(gmem_create(&vm.mem, 256 * MIB, false), 0);
+	for (i = 1; i < 10; i++)
+		chain[i] = (struct seg){ NULL, 255 * MIB, MIB };
+	chain[10] = (struct seg){ NULL, 1, 0 };
+	create_blk("", 3ll << 30);
+	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
+	vm.mem.host[MIB] = 0xaa;
+	post_chain(0, chain, 11);
+	kick(0);
+	assert_int_equal(ring_idx(0, USED_OFF), 1);
+	memcpy(&used_len, vm.mem.host + QUEUES + USED_OFF + 8, 4);
+	assert_int_equal(used_len, 1);
+	assert_int_equal(vm.mem.host[chain[10].gpa], 1); /* IOERR */
+	assert_int_equal(vm.mem.host[MIB], 0xaa);
 }
 
 int main(void)
@@ -435,11 +510,15 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_activated_without_tx_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_patch_rate_limiter,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_block_patch_without_live_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_block_read_lands_in_diff_snapshot, setup,
 			teardown),
+		cmocka_unit_test_setup_teardown(
+			test_block_read_longer_than_a_syscall, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
