@@ -17,7 +17,6 @@
 
 #include "vmm/vmm.h"
 
-
 #define MSR_IA32_TSC 0x10
 #define MSR_IA32_SYSENTER_CS 0x174
 #define MSR_IA32_SYSENTER_ESP 0x175
