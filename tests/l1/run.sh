@@ -7,7 +7,9 @@
 # i.e. here. Builds L1 first if needed (tests/l1/build-l1.sh).
 # Usage: tests/l1/run.sh COMMAND [ARG...]
 # Env: L1_MEM_MIB (default 4096), L1_CPUS (default: this host's, up to 4),
-#      L1_TIMEOUT seconds (default 3600).
+#      L1_TIMEOUT seconds (default 1200).
+# While it runs, QEMU's monitor is on the socket $run/monitor (the run
+# folder is printed): `info registers -a` shows where a stuck L1 is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
@@ -27,9 +29,10 @@ trap 'rm -rf "$run"' EXIT
 	printf '%q ' "$@"
 	echo
 } > "$run/cmd"
-timeout --foreground "${L1_TIMEOUT:-3600}" qemu-system-x86_64 \
+echo "l1: run folder $run" >&2
+timeout --foreground "${L1_TIMEOUT:-1200}" qemu-system-x86_64 \
 	-accel tcg -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
-	-nographic -no-reboot -nic none \
+	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
 	-kernel "$l1/vmlinuz" -initrd "$l1/l1.cpio" \
 	-append "console=ttyS0 rdinit=/init quiet panic=-1 l1.run=$run" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
