@@ -6,7 +6,7 @@
 # command's exit status is this script's. Its output goes to L1's console,
 # i.e. here. Builds L1 first if needed (tests/l1/build-l1.sh).
 # Usage: tests/l1/run.sh COMMAND [ARG...]
-# Env: L1_MEM_MIB (default 4096), L1_CPUS (default: this host's, up to 4),
+# Env: L1_MEM_MIB (default 4096), L1_CPUS (default 2),
 #      L1_TIMEOUT seconds (default 1200).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
 # folder is printed): `info registers -a` shows where a stuck L1 is.
@@ -16,8 +16,7 @@ here=$(cd "$(dirname "$0")" && pwd)
 l1=$here/../../build/l1
 "$here/build-l1.sh" "$l1" >&2
 echo "l1: running $* inside L1 (Debian's kernel with kvm_amd under QEMU TCG)" >&2
-cpus=${L1_CPUS:-$(nproc)}
-[ "$cpus" -le 4 ] || cpus=4
+cpus=${L1_CPUS:-2}
 run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
 trap 'rm -rf "$run"' EXIT
 {
@@ -34,7 +33,7 @@ timeout --foreground "${L1_TIMEOUT:-1200}" qemu-system-x86_64 \
 	-accel tcg -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
 	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
 	-kernel "$l1/vmlinuz" -initrd "$l1/l1.cpio" \
-	-append "console=ttyS0 rdinit=/init quiet panic=-1 l1.run=$run" \
+	-append "console=ttyS0 rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
 	-virtfs "local,path=$run,mount_tag=out,security_model=passthrough" \
 	</dev/null
