@@ -41,7 +41,10 @@
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define MICROVM_VERSION "0.1.0"
+/* MAJOR.MINOR: the Firecracker release whose API, CLI and config file
+ * microvm implements (README "Version"); PATCH: microvm's own releases at
+ * that level. The same string for --version, GET / and GET /version. */
+#define MICROVM_VERSION "1.16.0"
 
 /* Exit codes of the microvm process (API-CONTRACT.md). */
 enum {

@@ -10,7 +10,7 @@ import time
 import unittest
 
 from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
-                             guest_cmdline, needs_kvm)
+                             guest_cmdline, needs_kvm, run_microvm)
 
 
 class ApiBase(unittest.TestCase):
@@ -39,9 +39,12 @@ class Resources(ApiBase):
         js, _ = self.ok("GET", "/")
         self.assertEqual(js["state"], "Not started")
         self.assertEqual(js["id"], "anonymous-instance")
-        self.assertIn("vmm_version", js)
+        info_version = js["vmm_version"]
         js, _ = self.ok("GET", "/version")
-        self.assertIn("firecracker_version", js)
+        self.assertEqual(js["firecracker_version"], info_version)
+        # --version says the same, in the form Kata reads
+        out = run_microvm(["--version"], timeout=10).out
+        self.assertEqual(out, "microvm v%s\n" % info_version)
         js, _ = self.ok("GET", "/machine-config")
         self.assertEqual((js["vcpu_count"], js["mem_size_mib"]), (1, 128))
 

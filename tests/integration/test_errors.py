@@ -18,7 +18,19 @@ class Arguments(unittest.TestCase):
         self.assertIn("--config-file", r.out)
         r = run_microvm(["--version"], timeout=10)
         self.assertEqual(r.code, 0)
-        self.assertRegex(r.out, r"^microvm v\d+\.\d+\.\d+")
+        self.assertRegex(r.out, r"^microvm v\d+\.\d+\.\d+\n$")
+
+    def test_version_passes_katas_check(self):
+        # kata-containers src/runtime/virtcontainers/fc.go: getVersionNumber
+        # splits the whole output on " ", trims the second field and its
+        # "v"; checkVersion needs semver >= 0.21.1
+        out = run_microvm(["--version"], timeout=10).out
+        version = out.split(" ")[1].strip().lstrip("v")
+        self.assertRegex(version, r"^\d+\.\d+\.\d+$")
+        self.assertGreaterEqual(tuple(map(int, version.split("."))), (0, 21, 1))
+        # its MAJOR.MINOR is a Firecracker release with the API microvm
+        # implements: 1.x
+        self.assertEqual(version.split(".")[0], "1")
 
     def test_bad_arguments_exit_153(self):
         for args, msg in ((["--bogus"], "unknown or incomplete option"),
