@@ -126,12 +126,19 @@ enum api_log_level {
 	API_LOG_TRACE,
 };
 
+#define CONFIG_LOG_MODULE_MAX 128
+
+/* PUT /logger, the config file's "logger", the command line: as in
+ * Firecracker, a field left out keeps its current value. */
 struct logger_cfg {
 	bool set;
-	char path[CONFIG_PATH_MAX]; /* "" keeps stderr */
-	bool has_level;
+	char path[CONFIG_PATH_MAX]; /* "" keeps the current target */
+	bool has_level, has_show_level, has_show_origin, has_module;
 	enum api_log_level level;
 	bool show_level, show_origin;
+	/* only messages from source files under this path ("virtio",
+	 * "api/server"); "" lets every message through */
+	char module[CONFIG_LOG_MODULE_MAX];
 };
 
 struct metrics_cfg {
@@ -215,6 +222,9 @@ API_MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
 				struct logger_cfg *out, struct api_err *e);
 API_MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
 				 struct metrics_cfg *out, struct api_err *e);
+/* A log level name as Firecracker reads it: case-insensitive Off, Error,
+ * Warning (or Warn), Info, Debug, Trace. Its level, or -1. */
+int api_parse_log_level(const char *name);
 /* Checks the rules between machine-config fields (smt, huge pages). */
 API_MUST_CHECK int machine_check(const struct machine_cfg *m,
 				 struct api_err *e);

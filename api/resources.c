@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -500,16 +501,46 @@ int parse_entropy(const cJSON *j, const char *where, struct entropy_cfg *out,
 	return ret;
 }
 
+int api_parse_log_level(const char *name)
+{
+	static const char *const names[] = { "Off",  "Error", "Warning",
+					     "Info", "Debug", "Trace" };
+	unsigned i;
+
+	if (!strcasecmp(name, "Warn"))
+		return API_LOG_WARN;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(name, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static int get_log_level(const cJSON *j, const char *where,
+			 struct logger_cfg *out, struct api_err *e)
+{
+	char name[16] = "";
+	int level;
+	int ret = get_string(j, where, "level", false, name, sizeof(name), e);
+
+	out->has_level = member(j, "level") != NULL;
+	if (ret || !out->has_level)
+		return ret;
+	level = api_parse_log_level(name);
+	if (level < 0)
+		return api_fail(
+			e,
+			"%s.level: '%s' is not one of Off, Error, Warning, Info, Debug, Trace",
+			where, name);
+	out->level = (enum api_log_level)level;
+	return 0;
+}
+
 int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		 struct api_err *e)
 {
 	static const char *const keys[] = { "log_path",	  "level",
 					    "show_level", "show_log_origin",
 					    "module",	  NULL };
-	static const char *const levels[] = { "Off",  "Error", "Warning",
-					      "Info", "Debug", "Trace",
-					      NULL };
-	unsigned level = API_LOG_INFO;
 	int ret = check_keys(j, where, keys, e);
 
 	memset(out, 0, sizeof(*out));
@@ -517,20 +548,17 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		ret = get_string(j, where, "log_path", false, out->path,
 				 sizeof(out->path), e);
 	if (!ret)
-		ret = get_enum(j, where, "level", levels, &level,
-			       &out->has_level, e);
+		ret = get_log_level(j, where, out, e);
 	if (!ret)
 		ret = get_bool(j, where, "show_level", false, &out->show_level,
-			       NULL, e);
+			       &out->has_show_level, e);
 	if (!ret)
 		ret = get_bool(j, where, "show_log_origin", false,
-			       &out->show_origin, NULL, e);
-	if (!ret && member(j, "module"))
-		ret = api_fail(
-			e,
-			"%s.module: log filtering by module is not supported",
-			where);
-	out->level = level;
+			       &out->show_origin, &out->has_show_origin, e);
+	if (!ret)
+		ret = get_string(j, where, "module", false, out->module,
+				 sizeof(out->module), e);
+	out->has_module = member(j, "module") != NULL;
 	out->set = !ret;
 	return ret;
 }

@@ -79,6 +79,11 @@ MUST_CHECK int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s,
 			   char *err, size_t err_size);
 MUST_CHECK int snap_read_file(const char *path, struct snap_state *s, char *err,
 			      size_t err_size);
+/* The format version a state file's header names (--describe-snapshot),
+ * whether or not this microvm reads that version. 0, or -EINVAL with err
+ * set when the file cannot be read or is not a microvm snapshot. */
+MUST_CHECK int snap_describe(const char *path, uint32_t *version, char *err,
+			     size_t err_size);
 /* Writes atomically (a temporary file renamed over path). 0 or -errno. */
 MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
 void snap_state_free(struct snap_state *s);

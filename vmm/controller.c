@@ -268,15 +268,11 @@ static void handle_pause(struct vmm *m, bool pause, struct api_response *r)
 
 static void handle_logger(const struct logger_cfg *l, struct api_response *r)
 {
-	int ret = log_open(l->path, l->show_level, l->show_origin);
+	int ret = log_configure(l);
 
-	if (ret) {
+	if (ret)
 		api_error(r, 400, "logger.log_path: cannot open '%s': %s",
 			  l->path, strerror(-ret));
-		return;
-	}
-	if (l->has_level)
-		log_set_level((enum log_level)l->level);
 }
 
 static void handle_metrics(struct vmm *m, const struct metrics_cfg *c,

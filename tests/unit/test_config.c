@@ -122,6 +122,33 @@ static void test_machine_config_rejections(void **state)
 		"unknown field 'bogus'");
 }
 
+/* The logger as Firecracker reads it: level in any case (Warn too), a
+ * module filter; what is left out is marked so. */
+static void test_logger(void **state)
+{
+	(void)state;
+	assert_int_equal(api_parse_log_level("warn"), API_LOG_WARN);
+	assert_int_equal(api_parse_log_level("WARNING"), API_LOG_WARN);
+	assert_int_equal(api_parse_log_level("Trace"), API_LOG_TRACE);
+	assert_int_equal(api_parse_log_level("off"), API_LOG_OFF);
+	assert_int_equal(api_parse_log_level("Warnings"), -1);
+	assert_int_equal(api_parse_log_level(""), -1);
+	assert_int_equal(parse("{" BOOT ", \"logger\": {\"level\": \"debug\","
+			       " \"module\": \"virtio/net\"}}"),
+			 0);
+	assert_true(cfg.logger.has_level && cfg.logger.has_module);
+	assert_int_equal(cfg.logger.level, API_LOG_DEBUG);
+	assert_string_equal(cfg.logger.module, "virtio/net");
+	assert_false(cfg.logger.has_show_level || cfg.logger.has_show_origin);
+	assert_int_equal(
+		parse("{" BOOT ", \"logger\": {\"show_level\": false}}"), 0);
+	assert_true(cfg.logger.has_show_level && !cfg.logger.has_level);
+	rejects("{" BOOT ", \"logger\": {\"level\": \"Loud\"}}",
+		"logger.level: 'Loud' is not one of");
+	rejects("{" BOOT ", \"logger\": {\"module\": 3}}",
+		"logger.module: expected a string");
+}
+
 static void test_size_caps(void **state)
 {
 	static char long_args[CONFIG_BOOT_ARGS_MAX + 100];
@@ -158,6 +185,7 @@ int main(void)
 		cmocka_unit_test(test_full),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_machine_config_rejections),
+		cmocka_unit_test(test_logger),
 		cmocka_unit_test(test_size_caps),
 		cmocka_unit_test(test_load_missing_file),
 	};

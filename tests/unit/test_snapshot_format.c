@@ -4,6 +4,8 @@
  * or repeated or oversized sections, missing parts) with a message and no
  * partial state. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "snapshot/snapshot.h"
 #include "tests/unit/unit.h"
@@ -86,6 +88,33 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.nr_vdevs, 2);
 	assert_int_equal(back.vdevs[1].queues[1].last_avail, 77);
 	snap_state_free(&back);
+	free_sample(&x);
+}
+
+/* --describe-snapshot: the header's version, whatever the rest says. */
+static void test_describe(void **state)
+{
+	char path[] = "/tmp/microvm-describe-XXXXXX", err[256] = "";
+	struct sample x;
+	uint32_t version = 0, other = 9;
+	int fd = mkstemp(path);
+
+	(void)state;
+	make_sample(&x, 1);
+	memcpy(x.buf + 8, &other, 4); /* a version this microvm cannot read */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, x.buf, 40), 40); /* header + a bit */
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)), 0);
+	assert_int_equal(version, 9);
+	assert_int_equal(ftruncate(fd, 31), 0); /* shorter than a header */
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "is not a microvm snapshot"));
+	close(fd);
+	unlink(path);
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "No such file"));
 	free_sample(&x);
 }
 
@@ -234,6 +263,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_crc32_known_value),
+		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_header_damage),
 		cmocka_unit_test(test_section_damage),
 		cmocka_unit_test(test_section_past_end_and_missing_parts),
