@@ -159,9 +159,9 @@ class FirecrackerCommandLine(unittest.TestCase):
                               "--start-time-cpu-us", "1",
                               "--parent-cpu-time-us", "5000000"])
             try:
-                elapsed_us = int(time.monotonic() * 1e6) - start_us
                 st, _, _ = api.request("PUT", "/actions",
                                        {"action_type": "FlushMetrics"})
+                elapsed_us = int(time.monotonic() * 1e6) - start_us
                 self.assertEqual(st, 204)
                 with open(metrics) as f:
                     last = [json.loads(l) for l in f][-1]
@@ -196,6 +196,33 @@ class FirecrackerCommandLine(unittest.TestCase):
         self.assertEqual(len(lines), 1, lines)
         self.assertIn(":WARN:vmm/controller.c:", lines[0])
         self.assertIn("not supported before starting", lines[0])
+
+
+class RequestLog(unittest.TestCase):
+    def test_requests_logged_bodies_only_at_debug(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "log")
+            api = ApiProcess(["--log-path", log])  # level Info
+            try:
+                api.request("GET", "/")
+                api.request("PUT", "/machine-config",
+                            '{"vcpu_count": 1,\n "mem_size_mib": 64}')
+                api.request("PUT", "/logger", {"level": "Debug"})
+                api.request("PUT", "/machine-config",
+                            '{"vcpu_count": 2,\n "mem_size_mib": 64}')
+                api.request("PUT", "/mmds", {"secret": "s3cr3t"})
+                with open(log) as f:
+                    text = f.read()
+            finally:
+                api.stop()
+        self.assertIn('The API server received a GET request on "/".', text)
+        self.assertIn('received a PUT request on "/machine-config".', text)
+        self.assertNotIn('"vcpu_count": 1', text)  # Info: no body
+        # Debug: the body, its newline shown as '.' (one request, one line)
+        self.assertIn('PUT request on "/machine-config" with body '
+                      '"{"vcpu_count": 2,. "mem_size_mib": 64}" (38 bytes)', text)
+        self.assertIn('received a PUT request on "/mmds".', text)
+        self.assertNotIn("s3cr3t", text)  # never /mmds bodies
 
 
 class Rejections(ApiBase):
