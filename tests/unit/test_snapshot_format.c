@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
+
 #include "snapshot/snapshot.h"
 #include "tests/unit/unit.h"
 
@@ -116,6 +118,42 @@ static void test_describe(void **state)
 			 -EINVAL);
 	assert_non_null(strstr(err, "No such file"));
 	free_sample(&x);
+}
+
+static uint64_t field(const cJSON *region, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(region, key);
+
+	assert_true(cJSON_IsNumber(v));
+	return (uint64_t)v->valuedouble;
+}
+
+/* The Uffd handshake names the page size in bytes and in KiB. */
+static void test_uffd_message(void **state)
+{
+	struct guest_mem mem = { .host = (uint8_t *)0x7f0000000000ULL,
+				 .size = 256ULL << 20 };
+	size_t sizes[] = { 4096, 2u << 20 }, i;
+	char buf[SNAP_UFFD_MESSAGE_MAX];
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		cJSON *j, *r;
+
+		mem.page_size = sizes[i];
+		assert_true(snap_uffd_message(&mem, buf, sizeof(buf)) <
+			    sizeof(buf));
+		j = cJSON_Parse(buf);
+		assert_true(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 1);
+		r = cJSON_GetArrayItem(j, 0);
+		assert_int_equal(field(r, "base_host_virt_addr"),
+				 0x7f0000000000ULL);
+		assert_int_equal(field(r, "size"), 256ULL << 20);
+		assert_int_equal(field(r, "offset"), 0);
+		assert_int_equal(field(r, "page_size"), sizes[i]);
+		assert_int_equal(field(r, "page_size_kib"), sizes[i] / 1024);
+		cJSON_Delete(j);
+	}
 }
 
 static void test_crc32_known_value(void **state)
@@ -264,6 +302,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_crc32_known_value),
 		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_uffd_message),
 		cmocka_unit_test(test_header_damage),
 		cmocka_unit_test(test_section_damage),
 		cmocka_unit_test(test_section_past_end_and_missing_parts),
