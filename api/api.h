@@ -29,8 +29,13 @@
 #define CONFIG_ID_MAX 64
 #define CONFIG_MAX_VCPUS 32
 #define CONFIG_MAX_MEM_MIB (1u << 20) /* 1 TiB */
-#define CONFIG_MAX_DRIVES 16
-#define CONFIG_MAX_NETS 8
+/* virtio-mmio devices of all kinds: one per interrupt line, from IRQ 5
+ * (1 and 4 are the i8042's and the serial port's) to the last one the MP
+ * table routes, 15 (virtio/virtio.h). Firecracker's MP table routes I/O
+ * APIC pins up to 23, for 19 devices. A PUT past the limit is refused. */
+#define CONFIG_MAX_DEVICES 11
+#define CONFIG_MAX_DRIVES CONFIG_MAX_DEVICES
+#define CONFIG_MAX_NETS CONFIG_MAX_DEVICES
 #define CONFIG_ERR_MAX 512
 #define API_DEFAULT_MAX_BODY 51200
 
@@ -246,7 +251,8 @@ API_MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
 			       struct api_err *e);
 /* Rules between resources, shared by the config file and the API:
  * PATCH-style machine update (then machine_check), drive/interface insert
- * or replace by id (one root drive, unique host devices and MACs). */
+ * or replace by id (one root drive, unique host devices and MACs), and
+ * room for a new device (CONFIG_MAX_DEVICES in all). */
 API_MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 					const struct machine_patch *p,
 					struct api_err *e);
@@ -255,6 +261,12 @@ API_MUST_CHECK int config_put_drive(struct vm_config *cfg,
 				    struct api_err *e);
 API_MUST_CHECK int config_put_net(struct vm_config *cfg,
 				  const struct net_cfg *n, struct api_err *e);
+API_MUST_CHECK int config_put_vsock(struct vm_config *cfg,
+				    const struct vsock_cfg *v,
+				    struct api_err *e);
+API_MUST_CHECK int config_put_entropy(struct vm_config *cfg,
+				      const struct entropy_cfg *en,
+				      struct api_err *e);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */

@@ -346,10 +346,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		ret = config_put_net(&m->cfg, &req->u.net, &e);
 		break;
 	case OP_PUT_VSOCK:
-		m->cfg.vsock = req->u.vsock;
+		ret = config_put_vsock(&m->cfg, &req->u.vsock, &e);
 		break;
 	default: /* OP_PUT_ENTROPY */
-		m->cfg.entropy = req->u.entropy;
+		ret = config_put_entropy(&m->cfg, &req->u.entropy, &e);
 		break;
 	}
 	if (ret)

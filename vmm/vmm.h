@@ -209,7 +209,7 @@ struct bus_range {
 	bus_access_fn access;
 	void *dev;
 };
-#define BUS_MAX_RANGES 16
+#define BUS_MAX_RANGES 32 /* virtio devices, the boot timer */
 struct bus {
 	struct bus_range ranges[BUS_MAX_RANGES];
 	unsigned count;
@@ -229,7 +229,7 @@ struct evl_source {
 	evl_fn fn;
 	void *opaque;
 };
-#define EVL_MAX_SOURCES 32
+#define EVL_MAX_SOURCES 128 /* up to 6 per virtio device, and ours */
 struct event_loop {
 	int epfd;
 	bool stop;
@@ -447,7 +447,7 @@ struct vm {
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	unsigned nr_vdevs; /* virtio-mmio slots used */
-	struct vdev *vdevs[8]; /* by slot (VIRTIO_MAX_DEVICES) */
+	struct vdev *vdevs[CONFIG_MAX_DEVICES]; /* by slot */
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
 	struct vrng *rng; /* NULL without /entropy */

@@ -10,7 +10,8 @@ import time
 import unittest
 
 from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
-                             guest_cmdline, needs_kvm, run_microvm)
+                             boot, guest_cmdline, linux_config, needs_kvm,
+                             run_microvm)
 
 
 class ApiBase(unittest.TestCase):
@@ -223,6 +224,61 @@ class RequestLog(unittest.TestCase):
                       '"{"vcpu_count": 2,. "mem_size_mib": 64}" (38 bytes)', text)
         self.assertIn('received a PUT request on "/mmds".', text)
         self.assertNotIn("s3cr3t", text)  # never /mmds bodies
+
+
+# virtio devices: one per interrupt line the MP table routes (IRQs 5-15);
+# Firecracker's 19 once vmm/mptable.c routes I/O APIC pins 16-23 too
+MAX_DEVICES = 11
+
+
+class DeviceCapacity(ApiBase):
+    """MAX_DEVICES virtio devices, one more refused at PUT time, not at
+    InstanceStart."""
+
+    def test_one_device_too_many_refused_at_put(self):
+        with tempfile.NamedTemporaryFile() as disk:  # 0 bytes, as Kata's
+            drive = {"path_on_host": disk.name, "is_root_device": False}
+            for i in range(MAX_DEVICES - 2):
+                self.ok("PUT", "/drives/d%d" % i, dict(drive, drive_id="d%d" % i))
+            self.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            self.ok("PUT", "/network-interfaces/eth0",
+                    {"iface_id": "eth0", "host_dev_name": "tap-cap0"})
+            self.bad("PUT", "/entropy", {}, "entropy: no room for another "
+                     "device: microvm has %d virtio devices" % MAX_DEVICES)
+            self.bad("PUT", "/drives/dx", dict(drive, drive_id="dx"),
+                     "drive: no room for another device")
+            self.bad("PUT", "/network-interfaces/eth1",
+                     {"iface_id": "eth1", "host_dev_name": "tap-cap1"},
+                     "network interface: no room")
+            # replacing a device by id needs no new room
+            self.ok("PUT", "/drives/d3", dict(drive, drive_id="d3",
+                                              is_read_only=True))
+            self.ok("PUT", "/vsock", {"guest_cid": 4, "uds_path": "/tmp/v.sock"})
+            js, _ = self.ok("GET", "/vm/config")
+        self.assertEqual(len(js["drives"]), MAX_DEVICES - 2)
+        self.assertIsNone(js["entropy"])
+
+
+@needs_kvm
+class DeviceCapacityBoot(unittest.TestCase):
+    def test_guest_uses_every_device(self):
+        # MAX_DEVICES drives take every IRQ: the guest reads each one
+        with tempfile.TemporaryDirectory() as d:
+            drives = []
+            for i in range(MAX_DEVICES):
+                path = os.path.join(d, "d%d" % i)
+                with open(path, "wb") as f:
+                    f.write(b"drive-%02d" % i + bytes(4088))
+                drives.append({"drive_id": "d%d" % i, "path_on_host": path,
+                               "is_root_device": False, "is_read_only": True})
+            cfg = linux_config(
+                'sh -c "for b in /sys/block/vd*; do head -c 8 /dev/${b##*/};'
+                ' echo; done"')
+            cfg["drives"] = drives
+            r = boot(cfg)
+        self.assertEqual(r.code, 0, r)
+        for i in range(MAX_DEVICES):
+            self.assertIn("drive-%02d" % i, r.out, r)
 
 
 class Rejections(ApiBase):

@@ -149,6 +149,55 @@ static void test_logger(void **state)
 		"logger.module: expected a string");
 }
 
+/* A config of n drives (ids d0...), then `tail` (", ..." or ""). */
+static int parse_drives(unsigned n, const char *tail)
+{
+	static char json[8192];
+	size_t len = (size_t)snprintf(json, sizeof(json),
+				      "{" BOOT ", \"drives\": [");
+	unsigned i;
+
+	for (i = 0; i < n; i++)
+		len += (size_t)snprintf(
+			json + len, sizeof(json) - len,
+			"%s{\"drive_id\": \"d%u\", \"path_on_host\": \"/dev/null\", \"is_root_device\": false}",
+			i ? ", " : "", i);
+	snprintf(json + len, sizeof(json) - len, "]%s}", tail);
+	return parse(json);
+}
+
+/* CONFIG_MAX_DEVICES virtio devices of any kinds (one per interrupt
+ * line), no more. */
+static void test_device_capacity(void **state)
+{
+	const unsigned max = CONFIG_MAX_DEVICES;
+
+	(void)state;
+	assert_int_equal(parse_drives(max, ""), 0);
+	assert_int_equal(cfg.nr_drives, max);
+	assert_int_equal(parse_drives(max + 1, ""), -EINVAL);
+	assert_non_null(strstr(err, "drive: no room for another device"));
+	assert_int_equal(parse_drives(max - 2, ", \"vsock\": {\"guest_cid\": 3,"
+					       " \"uds_path\": \"/v\"},"
+					       " \"entropy\": {}"),
+			 0);
+	assert_int_equal(
+		parse_drives(max - 1,
+			     ", \"entropy\": {}, \"vsock\": "
+			     "{\"guest_cid\": 3, \"uds_path\": \"/v\"}"),
+		-EINVAL);
+	assert_non_null(strstr(err, "vsock: no room for another device"));
+	assert_int_equal(parse_drives(max, ", \"network-interfaces\": [{"
+					   "\"iface_id\": \"n\","
+					   " \"host_dev_name\": \"tap0\"}]"),
+			 -EINVAL);
+	assert_non_null(strstr(err, "network interface: no room"));
+	/* a device replaced by id takes no new room */
+	assert_int_equal(parse_drives(max, ""), 0);
+	assert_int_equal(config_put_drive(&cfg, &cfg.drives[3], &e), 0);
+	assert_int_equal(cfg.nr_drives, max);
+}
+
 static void test_size_caps(void **state)
 {
 	static char long_args[CONFIG_BOOT_ARGS_MAX + 100];
@@ -186,6 +235,7 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_machine_config_rejections),
 		cmocka_unit_test(test_logger),
+		cmocka_unit_test(test_device_capacity),
 		cmocka_unit_test(test_size_caps),
 		cmocka_unit_test(test_load_missing_file),
 	};
