@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "vmm/vmm.h" /* log_warn */
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -191,6 +192,29 @@ static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
 	return config_put_entropy(cfg, &en, e);
 }
 
+/* Keys of Firecracker's GET /vm/config for what microvm does not have yet:
+ * accepted empty (null, or [] for pmem), refused otherwise. Any other key
+ * is warned about and ignored, as Firecracker does. */
+static int parse_other_key(const cJSON *it, struct api_err *e)
+{
+	static const char *const later[] = { "balloon",	       "mmds-config",
+					     "cpu-config",     "pmem",
+					     "memory-hotplug", NULL };
+	const char *const *k;
+
+	for (k = later; *k && strcmp(*k, it->string); k++)
+		;
+	if (!*k) {
+		log_warn("config: unknown top-level key '%s' ignored",
+			 it->string);
+		return 0;
+	}
+	if (cJSON_IsNull(it) || (cJSON_IsArray(it) && !cJSON_GetArraySize(it)))
+		return 0;
+	return api_fail(e, "'%s' is not supported by this microvm version",
+			it->string);
+}
+
 static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 {
 	const char *k = it->string;
@@ -214,14 +238,7 @@ static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 		return cJSON_IsNull(it) ?
 			       0 :
 			       parse_metrics(it, k, &cfg->metrics, e);
-	if (!strcmp(k, "balloon") || !strcmp(k, "mmds-config"))
-		return cJSON_IsNull(it) ?
-			       0 :
-			       api_fail(
-				       e,
-				       "'%s' is not supported by this microvm version",
-				       k);
-	return api_fail(e, "unknown top-level key '%s'", k);
+	return parse_other_key(it, e);
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,

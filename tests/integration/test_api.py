@@ -120,8 +120,12 @@ class Resources(ApiBase):
             self.ok("PUT", "/logger", {"log_path": fifo, "level": "Debug",
                                        "show_level": True,
                                        "show_log_origin": True})
+            # nothing to flush yet: 204, as Firecracker answers
+            self.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
             metrics = os.path.join(d, "metrics.json")
-            self.ok("PUT", "/metrics", {"metrics_path": metrics})
+            # fields microvm does not know are ignored, as by Firecracker
+            self.ok("PUT", "/metrics", {"metrics_path": metrics,
+                                        "emit_id": True, "properties": {}})
             self.bad("PUT", "/metrics", {"metrics_path": metrics},
                      "already configured")
             self.ok("PUT", "/machine-config", {"vcpu_count": 1,
