@@ -97,11 +97,15 @@ struct drive_patch {
 	struct rate_limiter_cfg rl;
 };
 
+#define NET_MTU_MIN 68 /* Firecracker's bounds, IPv4's minimum */
+#define NET_MTU_MAX 65535
+
 struct net_cfg {
 	char id[CONFIG_ID_MAX];
 	char host_dev[16]; /* IFNAMSIZ */
 	bool has_mac;
 	uint8_t mac[6];
+	unsigned mtu; /* 0: not set */
 	struct rate_limiter_cfg rx, tx;
 };
 

@@ -391,6 +391,8 @@ static cJSON *net_json(const struct net_cfg *n)
 			 n->mac[5]);
 		cJSON_AddStringToObject(o, "guest_mac", mac);
 	}
+	if (n->mtu)
+		cJSON_AddNumberToObject(o, "mtu", n->mtu);
 	add_rate_limiter(o, "rx_rate_limiter", &n->rx);
 	add_rate_limiter(o, "tx_rate_limiter", &n->tx);
 	return o;

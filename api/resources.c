@@ -412,10 +412,13 @@ static int parse_mac(const char *s, uint8_t mac[6])
 int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 	      struct api_err *e)
 {
-	static const char *const keys[] = {
-		"iface_id",	   "host_dev_name",   "guest_mac",
-		"rx_rate_limiter", "tx_rate_limiter", NULL
-	};
+	static const char *const keys[] = { "iface_id",
+					    "host_dev_name",
+					    "guest_mac",
+					    "rx_rate_limiter",
+					    "tx_rate_limiter",
+					    "mtu",
+					    NULL };
 	char mac[32] = "";
 	int ret = check_keys(j, where, keys, e);
 
@@ -434,6 +437,9 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 			e,
 			"%s.guest_mac: '%s' is not a unicast MAC like 06:00:ac:10:00:02",
 			where, mac);
+	if (!ret)
+		ret = get_uint(j, where, "mtu", false, NET_MTU_MIN, NET_MTU_MAX,
+			       &out->mtu, NULL, e);
 	if (!ret)
 		ret = parse_rate_limiter(j, where, "rx_rate_limiter", &out->rx,
 					 e);

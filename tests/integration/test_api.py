@@ -146,6 +146,18 @@ class Resources(ApiBase):
         self.assertEqual(last["put_api_requests"]["machine_cfg_fails"], 1)
         self.assertEqual(last["put_api_requests"]["metrics_fails"], 1)
 
+    def test_network_interface_mtu(self):
+        iface = {"iface_id": "eth0", "host_dev_name": "tap-mtu0"}
+        self.ok("PUT", "/network-interfaces/eth0", dict(iface, mtu=9000))
+        js, _ = self.ok("GET", "/vm/config")
+        self.assertEqual(js["network-interfaces"][0]["mtu"], 9000)
+        self.ok("PUT", "/network-interfaces/eth0", dict(iface, mtu=None))
+        js, _ = self.ok("GET", "/vm/config")
+        self.assertNotIn("mtu", js["network-interfaces"][0])
+        for bad in (67, 65536, "1500", 1500.5):
+            self.bad("PUT", "/network-interfaces/eth0", dict(iface, mtu=bad),
+                     "network-interface.mtu:")
+
     def test_deprecated_field_sets_header(self):
         _, hdrs = self.ok("PUT", "/vsock", {"vsock_id": "v", "guest_cid": 3,
                                             "uds_path": "/tmp/v.sock"})

@@ -139,11 +139,16 @@ static void test_firecracker_vm_config_accepted(void **state)
 		      " \"machine-config\": {\"vcpu_count\": 2, \"mem_size_mib\": 256,"
 		      " \"smt\": false, \"track_dirty_pages\": false,"
 		      " \"huge_pages\": \"None\"}, \"metrics\": null,"
-		      " \"mmds-config\": null, \"network-interfaces\": [],"
+		      " \"mmds-config\": null, \"network-interfaces\": [{"
+		      "\"iface_id\": \"eth0\", \"host_dev_name\": \"tap0\","
+		      " \"guest_mac\": \"06:00:ac:10:00:02\", \"mtu\": null,"
+		      " \"rx_rate_limiter\": null, \"tx_rate_limiter\": null}],"
 		      " \"vsock\": null, \"entropy\": null, \"pmem\": [],"
 		      " \"memory-hotplug\": null, \"frobnicate\": {\"x\": 1}}"),
 		0);
 	assert_int_equal(cfg.nr_drives, 1);
+	assert_int_equal(cfg.nr_nets, 1);
+	assert_int_equal(cfg.nets[0].mtu, 0);
 	assert_int_equal(cfg.machine.vcpu_count, 2);
 	/* metrics: unknown fields ignored, as Firecracker's serde does */
 	assert_int_equal(parse("{" BOOT
