@@ -168,6 +168,9 @@ struct snapshot_load_cfg {
 	bool uffd; /* mem_backend.backend_type Uffd (else File) */
 	char backend_path[CONFIG_PATH_MAX]; /* memory file or uffd socket */
 	bool track_dirty_pages, resume_vm;
+	/* KVM_CLOCK_REALTIME: the guest's kvmclock advances by the wall time
+	 * since the snapshot (else it continues from the saved value) */
+	bool clock_realtime;
 	unsigned nr_net_overrides;
 	struct {
 		char iface_id[CONFIG_ID_MAX];

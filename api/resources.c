@@ -685,6 +685,9 @@ static int parse_load_options(const cJSON *j, struct snapshot_load_cfg *out,
 	if (!ret)
 		ret = get_bool(j, where, "resume_vm", false, &out->resume_vm,
 			       NULL, e);
+	if (!ret)
+		ret = get_bool(j, where, "clock_realtime", false,
+			       &out->clock_realtime, NULL, e);
 	if (!ret && (v = member(j, "network_overrides")))
 		ret = parse_net_overrides(v, out, e);
 	if (!ret && (v = member(j, "vsock_override"))) {
@@ -702,9 +705,11 @@ int parse_snapshot_load(const cJSON *j, struct snapshot_load_cfg *out,
 			bool *deprecated, struct api_err *e)
 {
 	static const char *const keys[] = {
-		"snapshot_path",     "mem_backend",	      "mem_file_path",
-		"track_dirty_pages", "enable_diff_snapshots", "resume_vm",
-		"network_overrides", "vsock_override",	      NULL
+		"snapshot_path",	 "mem_backend",
+		"mem_file_path",	 "track_dirty_pages",
+		"enable_diff_snapshots", "resume_vm",
+		"network_overrides",	 "vsock_override",
+		"clock_realtime",	 NULL
 	};
 	const char *where = "snapshot/load";
 	const cJSON *backend = member(j, "mem_backend");

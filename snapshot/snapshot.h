@@ -96,9 +96,12 @@ MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
 /* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
- * saved CPUID first, unless it has that one already. */
+ * saved CPUID first, unless it has that one already. The KVM clock goes on
+ * from its saved value, or with clock_realtime (the state has its real
+ * time) advances by the wall time since. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
-				char *err, size_t err_size);
+				bool clock_realtime, char *err,
+				size_t err_size);
 
 /* ---- memory_file.c: guest RAM to and from the memory file ---- */
 /* Full: every non-zero page (the file is truncated to the RAM size first,
@@ -129,7 +132,8 @@ MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
 MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 			       const struct snapshot_create_cfg *c, char *err,
 			       size_t err_size);
-/* Reads and checks the state file, then the saved configuration with the
+/* Reads and checks the state file (and, for clock_realtime, that its KVM
+ * clock has the real time), then the saved configuration with the
  * request's overrides applied, into *cfg (logger and metrics kept). */
 MUST_CHECK int snapshot_prepare_load(const struct snapshot_load_cfg *l,
 				     struct snap_state *s,

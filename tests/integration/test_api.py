@@ -339,6 +339,11 @@ class Rejections(ApiBase):
         self.bad("PATCH", "/vm", {"state": "Paused"},
                  "not supported before starting")
         self.bad("PUT", "/logger", {"level": "Loud"}, "is not one of")
+        self.bad("PUT", "/snapshot/load", {
+            "snapshot_path": "/s", "mem_backend": {
+                "backend_type": "File", "backend_path": "/m"},
+            "clock_realtime": "yes"},
+            "snapshot/load.clock_realtime: expected true or false")
 
     def test_oversized_body(self):
         big = json.dumps({"kernel_image_path": "x" * 60000})
