@@ -480,8 +480,9 @@ int main(int argc, char **argv)
 			log_err("cannot serve the API on %s: %s", o.api_sock,
 				strerror(errno));
 			ret = EXIT_INTERNAL;
+		} else {
+			report_startup_times(&o);
 		}
-		report_startup_times(&o);
 	}
 	if (!ret && o.warm)
 		ret = vmm_seal_warm(&m);

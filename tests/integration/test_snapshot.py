@@ -155,6 +155,8 @@ class Snapshot(unittest.TestCase):
         api, lines, status, reply = load(self.dir, "state",
                                          extra={"clock_realtime": True})
         self.apis.append(api)
+        print("clock_realtime: %s" % ("refused, no real time in the saved "
+                                      "clock" if status == 400 else "loaded"))
         if status == 400:
             self.assertIn("clock_realtime: the snapshot's KVM clock carries "
                           "no real time", reply["fault_message"])
