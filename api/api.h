@@ -29,8 +29,13 @@
 #define CONFIG_ID_MAX 64
 #define CONFIG_MAX_VCPUS 32
 #define CONFIG_MAX_MEM_MIB (1u << 20) /* 1 TiB */
-#define CONFIG_MAX_DRIVES 16
-#define CONFIG_MAX_NETS 8
+/* virtio-mmio devices of all kinds: one per interrupt line, from IRQ 5
+ * (1 and 4 are the i8042's and the serial port's) to the last one the MP
+ * table routes, 15 (virtio/virtio.h). Firecracker's MP table routes I/O
+ * APIC pins up to 23, for 19 devices. A PUT past the limit is refused. */
+#define CONFIG_MAX_DEVICES 11
+#define CONFIG_MAX_DRIVES CONFIG_MAX_DEVICES
+#define CONFIG_MAX_NETS CONFIG_MAX_DEVICES
 #define CONFIG_ERR_MAX 512
 #define API_DEFAULT_MAX_BODY 51200
 
@@ -96,11 +101,15 @@ struct drive_patch {
 	struct rate_limiter_cfg rl;
 };
 
+#define NET_MTU_MIN 68 /* Firecracker's bounds, IPv4's minimum */
+#define NET_MTU_MAX 65535
+
 struct net_cfg {
 	char id[CONFIG_ID_MAX];
 	char host_dev[16]; /* IFNAMSIZ */
 	bool has_mac;
 	uint8_t mac[6];
+	unsigned mtu; /* 0: not set */
 	struct rate_limiter_cfg rx, tx;
 };
 
@@ -129,12 +138,19 @@ enum api_log_level {
 	API_LOG_TRACE,
 };
 
+#define CONFIG_LOG_MODULE_MAX 128
+
+/* PUT /logger, the config file's "logger", the command line: as in
+ * Firecracker, a field left out keeps its current value. */
 struct logger_cfg {
 	bool set;
-	char path[CONFIG_PATH_MAX]; /* "" keeps stderr */
-	bool has_level;
+	char path[CONFIG_PATH_MAX]; /* "" keeps the current target */
+	bool has_level, has_show_level, has_show_origin, has_module;
 	enum api_log_level level;
 	bool show_level, show_origin;
+	/* only messages from source files under this path ("virtio",
+	 * "api/server"); "" lets every message through */
+	char module[CONFIG_LOG_MODULE_MAX];
 };
 
 struct metrics_cfg {
@@ -155,6 +171,9 @@ struct snapshot_load_cfg {
 	bool uffd; /* mem_backend.backend_type Uffd (else File) */
 	char backend_path[CONFIG_PATH_MAX]; /* memory file or uffd socket */
 	bool track_dirty_pages, resume_vm;
+	/* KVM_CLOCK_REALTIME: the guest's kvmclock advances by the wall time
+	 * since the snapshot (else it continues from the saved value) */
+	bool clock_realtime;
 	unsigned nr_net_overrides;
 	struct {
 		char iface_id[CONFIG_ID_MAX];
@@ -218,6 +237,9 @@ API_MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
 				struct logger_cfg *out, struct api_err *e);
 API_MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
 				 struct metrics_cfg *out, struct api_err *e);
+/* A log level name as Firecracker reads it: case-insensitive Off, Error,
+ * Warning (or Warn), Info, Debug, Trace. Its level, or -1. */
+int api_parse_log_level(const char *name);
 /* Checks the rules between machine-config fields (smt, huge pages). */
 API_MUST_CHECK int machine_check(const struct machine_cfg *m,
 				 struct api_err *e);
@@ -239,7 +261,8 @@ API_MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
 			       struct api_err *e);
 /* Rules between resources, shared by the config file and the API:
  * PATCH-style machine update (then machine_check), drive/interface insert
- * or replace by id (one root drive, unique host devices and MACs). */
+ * or replace by id (one root drive, unique host devices and MACs), and
+ * room for a new device (CONFIG_MAX_DEVICES in all). */
 API_MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 					const struct machine_patch *p,
 					struct api_err *e);
@@ -251,6 +274,12 @@ void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
 			       const struct rate_limiter_cfg *p);
 API_MUST_CHECK int config_put_net(struct vm_config *cfg,
 				  const struct net_cfg *n, struct api_err *e);
+API_MUST_CHECK int config_put_vsock(struct vm_config *cfg,
+				    const struct vsock_cfg *v,
+				    struct api_err *e);
+API_MUST_CHECK int config_put_entropy(struct vm_config *cfg,
+				      const struct entropy_cfg *en,
+				      struct api_err *e);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */

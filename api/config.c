@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "api/api.h"
+#include "vmm/vmm.h" /* log_warn */
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -38,6 +39,24 @@ int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
 	return 0;
 }
 
+static unsigned nr_devices(const struct vm_config *cfg)
+{
+	return cfg->nr_drives + cfg->nr_nets + cfg->vsock.set +
+	       cfg->entropy.set;
+}
+
+/* Whether one more virtio device fits. */
+static int check_room(const struct vm_config *cfg, const char *what,
+		      struct api_err *e)
+{
+	if (nr_devices(cfg) < CONFIG_MAX_DEVICES)
+		return 0;
+	return api_fail(
+		e,
+		"%s: no room for another device: microvm has %d virtio devices (one per interrupt line, as Firecracker on x86) and all are configured",
+		what, CONFIG_MAX_DEVICES);
+}
+
 int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
 		     struct api_err *e)
 {
@@ -52,9 +71,8 @@ int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
 				"drive '%s': a root device is already configured ('%s')",
 				d->id, cfg->drives[i].id);
 	}
-	if (slot == CONFIG_MAX_DRIVES)
-		return api_fail(e, "drive '%s': at most %d drives", d->id,
-				CONFIG_MAX_DRIVES);
+	if (slot == cfg->nr_drives && check_room(cfg, "drive", e))
+		return -EINVAL;
 	cfg->drives[slot] = *d;
 	if (slot == cfg->nr_drives)
 		cfg->nr_drives++;
@@ -93,13 +111,29 @@ int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 				"network interface '%s': guest MAC already used by '%s'",
 				n->id, o->id);
 	}
-	if (slot == CONFIG_MAX_NETS)
-		return api_fail(e,
-				"network interface '%s': at most %d interfaces",
-				n->id, CONFIG_MAX_NETS);
+	if (slot == cfg->nr_nets && check_room(cfg, "network interface", e))
+		return -EINVAL;
 	cfg->nets[slot] = *n;
 	if (slot == cfg->nr_nets)
 		cfg->nr_nets++;
+	return 0;
+}
+
+int config_put_vsock(struct vm_config *cfg, const struct vsock_cfg *v,
+		     struct api_err *e)
+{
+	if (!cfg->vsock.set && check_room(cfg, "vsock", e))
+		return -EINVAL;
+	cfg->vsock = *v;
+	return 0;
+}
+
+int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
+		       struct api_err *e)
+{
+	if (!cfg->entropy.set && check_room(cfg, "entropy", e))
+		return -EINVAL;
+	cfg->entropy = *en;
 	return 0;
 }
 
@@ -146,10 +180,53 @@ static int parse_machine_key(const cJSON *j, struct vm_config *cfg,
 	return config_patch_machine(cfg, &p, e);
 }
 
+static int parse_vsock_key(const cJSON *j, struct vm_config *cfg,
+			   struct api_err *e)
+{
+	struct vsock_cfg v;
+	bool deprecated;
+
+	if (parse_vsock(j, "vsock", &v, &deprecated, e))
+		return -EINVAL;
+	return config_put_vsock(cfg, &v, e);
+}
+
+static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
+			     struct api_err *e)
+{
+	struct entropy_cfg en;
+
+	if (parse_entropy(j, "entropy", &en, e))
+		return -EINVAL;
+	return config_put_entropy(cfg, &en, e);
+}
+
+/* Keys of Firecracker's GET /vm/config for what microvm does not have yet:
+ * accepted empty (null, or [] for pmem), refused otherwise. Any other key
+ * is warned about and ignored, as Firecracker does. */
+static int parse_other_key(const cJSON *it, struct api_err *e)
+{
+	static const char *const later[] = { "balloon",	       "mmds-config",
+					     "cpu-config",     "pmem",
+					     "memory-hotplug", NULL };
+	const char *const *k;
+
+	for (k = later; *k && strcmp(*k, it->string); k++)
+		;
+	if (!*k) {
+		log_warn("config: unknown top-level key '%s' ignored",
+			 it->string);
+		return 0;
+	}
+	if (cJSON_IsNull(it) || (cJSON_IsArray(it) && !cJSON_GetArraySize(it)))
+		return 0;
+	return api_fail(e, "'%s' is not supported by this microvm version",
+			it->string);
+}
+
 static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 {
 	const char *k = it->string;
-	bool deprecated;
 
 	if (!strcmp(k, "boot-source"))
 		return parse_boot_source(it, k, &cfg->boot, e);
@@ -160,13 +237,9 @@ static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 	if (!strcmp(k, "network-interfaces"))
 		return parse_nets(it, cfg, e);
 	if (!strcmp(k, "vsock"))
-		return cJSON_IsNull(it) ?
-			       0 :
-			       parse_vsock(it, k, &cfg->vsock, &deprecated, e);
+		return cJSON_IsNull(it) ? 0 : parse_vsock_key(it, cfg, e);
 	if (!strcmp(k, "entropy"))
-		return cJSON_IsNull(it) ?
-			       0 :
-			       parse_entropy(it, k, &cfg->entropy, e);
+		return cJSON_IsNull(it) ? 0 : parse_entropy_key(it, cfg, e);
 	if (!strcmp(k, "logger"))
 		return cJSON_IsNull(it) ? 0 :
 					  parse_logger(it, k, &cfg->logger, e);
@@ -174,14 +247,7 @@ static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 		return cJSON_IsNull(it) ?
 			       0 :
 			       parse_metrics(it, k, &cfg->metrics, e);
-	if (!strcmp(k, "balloon") || !strcmp(k, "mmds-config"))
-		return cJSON_IsNull(it) ?
-			       0 :
-			       api_fail(
-				       e,
-				       "'%s' is not supported by this microvm version",
-				       k);
-	return api_fail(e, "unknown top-level key '%s'", k);
+	return parse_other_key(it, e);
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
@@ -334,6 +400,8 @@ static cJSON *net_json(const struct net_cfg *n)
 			 n->mac[5]);
 		cJSON_AddStringToObject(o, "guest_mac", mac);
 	}
+	if (n->mtu)
+		cJSON_AddNumberToObject(o, "mtu", n->mtu);
 	add_rate_limiter(o, "rx_rate_limiter", &n->rx);
 	add_rate_limiter(o, "tx_rate_limiter", &n->tx);
 	return o;

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
+#include <strings.h>
 #include <unistd.h>
 
 #include "api/api.h"
@@ -412,10 +413,13 @@ static int parse_mac(const char *s, uint8_t mac[6])
 int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 	      struct api_err *e)
 {
-	static const char *const keys[] = {
-		"iface_id",	   "host_dev_name",   "guest_mac",
-		"rx_rate_limiter", "tx_rate_limiter", NULL
-	};
+	static const char *const keys[] = { "iface_id",
+					    "host_dev_name",
+					    "guest_mac",
+					    "rx_rate_limiter",
+					    "tx_rate_limiter",
+					    "mtu",
+					    NULL };
 	char mac[32] = "";
 	int ret = check_keys(j, where, keys, e);
 
@@ -434,6 +438,9 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 			e,
 			"%s.guest_mac: '%s' is not a unicast MAC like 06:00:ac:10:00:02",
 			where, mac);
+	if (!ret)
+		ret = get_uint(j, where, "mtu", false, NET_MTU_MIN, NET_MTU_MAX,
+			       &out->mtu, NULL, e);
 	if (!ret)
 		ret = parse_rate_limiter(j, where, "rx_rate_limiter", &out->rx,
 					 e);
@@ -499,16 +506,46 @@ int parse_entropy(const cJSON *j, const char *where, struct entropy_cfg *out,
 	return ret;
 }
 
+int api_parse_log_level(const char *name)
+{
+	static const char *const names[] = { "Off",  "Error", "Warning",
+					     "Info", "Debug", "Trace" };
+	unsigned i;
+
+	if (!strcasecmp(name, "Warn"))
+		return API_LOG_WARN;
+	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
+		if (!strcasecmp(name, names[i]))
+			return (int)i;
+	return -1;
+}
+
+static int get_log_level(const cJSON *j, const char *where,
+			 struct logger_cfg *out, struct api_err *e)
+{
+	char name[16] = "";
+	int level;
+	int ret = get_string(j, where, "level", false, name, sizeof(name), e);
+
+	out->has_level = member(j, "level") != NULL;
+	if (ret || !out->has_level)
+		return ret;
+	level = api_parse_log_level(name);
+	if (level < 0)
+		return api_fail(
+			e,
+			"%s.level: '%s' is not one of Off, Error, Warning, Info, Debug, Trace",
+			where, name);
+	out->level = (enum api_log_level)level;
+	return 0;
+}
+
 int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		 struct api_err *e)
 {
 	static const char *const keys[] = { "log_path",	  "level",
 					    "show_level", "show_log_origin",
 					    "module",	  NULL };
-	static const char *const levels[] = { "Off",  "Error", "Warning",
-					      "Info", "Debug", "Trace",
-					      NULL };
-	unsigned level = API_LOG_INFO;
 	int ret = check_keys(j, where, keys, e);
 
 	memset(out, 0, sizeof(*out));
@@ -516,29 +553,29 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		ret = get_string(j, where, "log_path", false, out->path,
 				 sizeof(out->path), e);
 	if (!ret)
-		ret = get_enum(j, where, "level", levels, &level,
-			       &out->has_level, e);
+		ret = get_log_level(j, where, out, e);
 	if (!ret)
 		ret = get_bool(j, where, "show_level", false, &out->show_level,
-			       NULL, e);
+			       &out->has_show_level, e);
 	if (!ret)
 		ret = get_bool(j, where, "show_log_origin", false,
-			       &out->show_origin, NULL, e);
-	if (!ret && member(j, "module"))
-		ret = api_fail(
-			e,
-			"%s.module: log filtering by module is not supported",
-			where);
-	out->level = level;
+			       &out->show_origin, &out->has_show_origin, e);
+	if (!ret)
+		ret = get_string(j, where, "module", false, out->module,
+				 sizeof(out->module), e);
+	out->has_module = member(j, "module") != NULL;
 	out->set = !ret;
 	return ret;
 }
 
+/* As Firecracker's, the metrics object takes fields it does not know
+ * (emit_id, properties...) and ignores them. */
 int parse_metrics(const cJSON *j, const char *where, struct metrics_cfg *out,
 		  struct api_err *e)
 {
-	static const char *const keys[] = { "metrics_path", NULL };
-	int ret = check_keys(j, where, keys, e);
+	int ret = cJSON_IsObject(j) ?
+			  0 :
+			  api_fail(e, "%s: expected a JSON object", where);
 
 	memset(out, 0, sizeof(*out));
 	if (!ret)
@@ -647,6 +684,9 @@ static int parse_load_options(const cJSON *j, struct snapshot_load_cfg *out,
 	if (!ret)
 		ret = get_bool(j, where, "resume_vm", false, &out->resume_vm,
 			       NULL, e);
+	if (!ret)
+		ret = get_bool(j, where, "clock_realtime", false,
+			       &out->clock_realtime, NULL, e);
 	if (!ret && (v = member(j, "network_overrides")))
 		ret = parse_net_overrides(v, out, e);
 	if (!ret && (v = member(j, "vsock_override"))) {
@@ -664,9 +704,11 @@ int parse_snapshot_load(const cJSON *j, struct snapshot_load_cfg *out,
 			bool *deprecated, struct api_err *e)
 {
 	static const char *const keys[] = {
-		"snapshot_path",     "mem_backend",	      "mem_file_path",
-		"track_dirty_pages", "enable_diff_snapshots", "resume_vm",
-		"network_overrides", "vsock_override",	      NULL
+		"snapshot_path",	 "mem_backend",
+		"mem_file_path",	 "track_dirty_pages",
+		"enable_diff_snapshots", "resume_vm",
+		"network_overrides",	 "vsock_override",
+		"clock_realtime",	 NULL
 	};
 	const char *where = "snapshot/load";
 	const cJSON *backend = member(j, "mem_backend");

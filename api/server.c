@@ -188,12 +188,46 @@ static void conn_respond(struct conn *c, const struct api_response *resp)
 	free(msg);
 }
 
+/* Copies up to size - 1 bytes of untrusted text for the log, every byte
+ * that is not printable ASCII (newlines too) shown as '.'. Returns whether
+ * it all fit. */
+static bool printable_copy(char *dst, size_t size, const char *src, size_t len)
+{
+	size_t i, n = len < size - 1 ? len : size - 1;
+
+	for (i = 0; i < n; i++)
+		dst[i] = src[i] >= 0x20 && src[i] < 0x7f ? src[i] : '.';
+	dst[n] = '\0';
+	return n == len;
+}
+
+/* As Firecracker: each request's method and path at Info; its body only at
+ * Debug (and never /mmds's, which may hold secrets). */
+static void log_request(const struct http_request *http)
+{
+	static const char *const methods[] = { "GET", "PUT", "PATCH",
+					       "unsupported" };
+	char path[256], body[640];
+	bool whole;
+
+	printable_copy(path, sizeof(path), http->path, strlen(http->path));
+	log_info("The API server received a %s request on \"%s\".",
+		 methods[http->method], path);
+	if (!http->body_len || !strncmp(http->path, "/mmds", 5))
+		return;
+	whole = printable_copy(body, sizeof(body), http->body, http->body_len);
+	log_debug("%s request on \"%s\" with body \"%s%s\" (%zu bytes)",
+		  methods[http->method], path, body, whole ? "" : "...",
+		  http->body_len);
+}
+
 static void handle_request(struct api_server *s, struct conn *c,
 			   const struct http_request *http)
 {
 	struct api_request req;
 	struct api_response resp = { 0 };
 
+	log_request(http);
 	if (!route_request(http, &req, &resp))
 		api_channel_call(s->ch, &req, &resp);
 	count_request(&req, resp.status);

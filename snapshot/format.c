@@ -375,6 +375,29 @@ int snap_read_file(const char *path, struct snap_state *s, char *err,
 	return ret;
 }
 
+int snap_describe(const char *path, uint32_t *version, char *err,
+		  size_t err_size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct file_header h;
+	ssize_t n = fd < 0 ? -1 : read(fd, &h, sizeof(h));
+	int saved_errno = errno;
+
+	if (fd >= 0)
+		close(fd);
+	if (n < 0) {
+		snprintf(err, err_size, "cannot read %s: %s", path,
+			 strerror(saved_errno));
+		return -EINVAL;
+	}
+	if (n != sizeof(h) || memcmp(h.magic, SNAP_MAGIC, sizeof(h.magic))) {
+		snprintf(err, err_size, "%s is not a microvm snapshot", path);
+		return -EINVAL;
+	}
+	*version = h.version;
+	return 0;
+}
+
 int snap_write_file(const char *path, const struct snap_state *s)
 {
 	char tmp[CONFIG_PATH_MAX + 8];

@@ -224,15 +224,18 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 /* The KVM clock continues from the saved value: the guest's monotonic
  * time does not jump. (Advancing it by the wall time that passed, with
  * KVM_CLOCK_REALTIME, stalled a restored Linux guest for tens of seconds
- * once minutes had passed: its timers all came due at once.) */
-static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
+ * once minutes had passed: its timers all came due at once.) Only with
+ * clock_realtime, as in Firecracker, does it advance; the saved clock has
+ * its real time then (snapshot_prepare_load checked). */
+static int restore_vm(struct vm *vm, const struct snap_vm *s,
+		      bool clock_realtime, const char **what)
 {
 	struct kvm_clock_data clock = s->clock;
 	struct kvm_irqchip chips[3] = { s->pic_master, s->pic_slave,
 					s->ioapic };
 	unsigned i;
 
-	clock.flags = 0;
+	clock.flags = clock_realtime ? KVM_CLOCK_REALTIME : 0;
 	*what = "KVM_SET_IRQCHIP";
 	for (i = 0; i < 3; i++) {
 		chips[i].chip_id = i; /* PIC master, slave, IOAPIC */
@@ -248,14 +251,14 @@ static int restore_vm(struct vm *vm, const struct snap_vm *s, const char **what)
 	return 0;
 }
 
-int snap_restore_kvm(struct vm *vm, const struct snap_state *s, char *err,
-		     size_t err_size)
+int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
+		     bool clock_realtime, char *err, size_t err_size)
 {
 	const char *what = "";
 	unsigned i;
 	int ret = 0;
 
-	ret = restore_vm(vm, &s->vm, &what);
+	ret = restore_vm(vm, &s->vm, clock_realtime, &what);
 	if (ret) {
 		snprintf(err, err_size, "%s: %s", what, strerror(-ret));
 		return ret;

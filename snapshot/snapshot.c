@@ -101,8 +101,15 @@ static int apply_overrides(const struct snapshot_load_cfg *l,
 }
 
 static int check_fits(const struct snap_state *s, const struct vm_config *cfg,
-		      char *err, size_t err_size)
+		      const struct snapshot_load_cfg *l, char *err,
+		      size_t err_size)
 {
+	if (l->clock_realtime && !(s->vm.clock.flags & KVM_CLOCK_REALTIME)) {
+		snprintf(
+			err, err_size,
+			"clock_realtime: the snapshot's KVM clock carries no real time (its host's KVM did not give KVM_CLOCK_REALTIME)");
+		return -EINVAL;
+	}
 	if (s->nr_vcpus != cfg->machine.vcpu_count) {
 		snprintf(err, err_size,
 			 "the state file has %u vCPUs, its config %u",
@@ -135,7 +142,7 @@ int snapshot_prepare_load(const struct snapshot_load_cfg *l,
 	if (!ret)
 		ret = apply_overrides(l, &saved, err, err_size);
 	if (!ret)
-		ret = check_fits(s, &saved, err, err_size);
+		ret = check_fits(s, &saved, l, err, err_size);
 	if (ret) {
 		snap_state_free(s);
 		return ret;

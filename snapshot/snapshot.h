@@ -79,6 +79,11 @@ MUST_CHECK int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s,
 			   char *err, size_t err_size);
 MUST_CHECK int snap_read_file(const char *path, struct snap_state *s, char *err,
 			      size_t err_size);
+/* The format version a state file's header names (--describe-snapshot),
+ * whether or not this microvm reads that version. 0, or -EINVAL with err
+ * set when the file cannot be read or is not a microvm snapshot. */
+MUST_CHECK int snap_describe(const char *path, uint32_t *version, char *err,
+			     size_t err_size);
 /* Writes atomically (a temporary file renamed over path). 0 or -errno. */
 MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
 void snap_state_free(struct snap_state *s);
@@ -91,9 +96,12 @@ MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
 /* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
- * saved CPUID first, unless it has that one already. */
+ * saved CPUID first, unless it has that one already. The KVM clock goes on
+ * from its saved value, or with clock_realtime (the state has its real
+ * time) advances by the wall time since. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
-				char *err, size_t err_size);
+				bool clock_realtime, char *err,
+				size_t err_size);
 
 /* ---- memory_file.c: guest RAM to and from the memory file ---- */
 /* Full: every non-zero page (the file is truncated to the RAM size first,
@@ -110,6 +118,11 @@ MUST_CHECK int snap_prefetch(const struct guest_mem *mem, const char *ws_path,
 			     uint64_t *pages);
 
 /* ---- uffd.c: the Uffd memory backend ---- */
+#define SNAP_UFFD_MESSAGE_MAX 256
+/* The handshake's JSON text: one region, with the page size both in bytes
+ * (page_size) and in KiB (page_size_kib: deprecated in Firecracker, and
+ * all that E2B-style page servers read). Returns its length. */
+size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size);
 /* Registers mem with a new userfaultfd and sends it to the handler on
  * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */
 MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
@@ -119,7 +132,8 @@ MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
 MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 			       const struct snapshot_create_cfg *c, char *err,
 			       size_t err_size);
-/* Reads and checks the state file, then the saved configuration with the
+/* Reads and checks the state file (and, for clock_realtime, that its KVM
+ * clock has the real time), then the saved configuration with the
  * request's overrides applied, into *cfg (logger and metrics kept). */
 MUST_CHECK int snapshot_prepare_load(const struct snapshot_load_cfg *l,
 				     struct snap_state *s,

@@ -51,9 +51,20 @@ static int register_memory(int uffd, const struct guest_mem *mem)
 	return 0;
 }
 
+size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size)
+{
+	return (size_t)snprintf(
+		buf, size,
+		"[{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":0,\"page_size\":%zu,\"page_size_kib\":%zu}]",
+		(unsigned long long)(uintptr_t)mem->host,
+		(unsigned long long)mem->size, mem->page_size,
+		mem->page_size / 1024);
+}
+
 static int send_to_handler(int sock, int uffd, const struct guest_mem *mem)
 {
-	char json[256], control[CMSG_SPACE(sizeof(int))] = { 0 };
+	char json[SNAP_UFFD_MESSAGE_MAX],
+		control[CMSG_SPACE(sizeof(int))] = { 0 };
 	struct iovec iov = { json, 0 };
 	struct msghdr msg = { .msg_iov = &iov,
 			      .msg_iovlen = 1,
@@ -61,11 +72,7 @@ static int send_to_handler(int sock, int uffd, const struct guest_mem *mem)
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
 
-	iov.iov_len = (size_t)snprintf(
-		json, sizeof(json),
-		"[{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":0,\"page_size\":%zu}]",
-		(unsigned long long)(uintptr_t)mem->host,
-		(unsigned long long)mem->size, mem->page_size);
+	iov.iov_len = snap_uffd_message(mem, json, sizeof(json));
 	c->cmsg_level = SOL_SOCKET;
 	c->cmsg_type = SCM_RIGHTS;
 	c->cmsg_len = CMSG_LEN(sizeof(int));

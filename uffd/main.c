@@ -106,7 +106,7 @@ static int receive_uffd(int conn, struct guest *g)
 			      .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *c;
-	const char *b, *s;
+	const char *b, *s, *k;
 
 	if (recvmsg(conn, &msg, 0) <= 0)
 		return -1;
@@ -116,7 +116,8 @@ static int receive_uffd(int conn, struct guest *g)
 	memcpy(&g->uffd, CMSG_DATA(c), sizeof(int));
 	b = strstr(json, "\"base_host_virt_addr\":");
 	s = strstr(json, "\"size\":");
-	if (!b || !s)
+	k = strstr(json, "\"page_size_kib\":"); /* what E2B's handler reads */
+	if (!b || !s || !k || strtoull(k + 16, NULL, 10) != PAGE / 1024)
 		return -1;
 	g->base = strtoull(b + 22, NULL, 10);
 	g->size = strtoull(s + 7, NULL, 10);
@@ -213,7 +214,7 @@ static int serve_guest(int conn, const struct opts *o, struct guest *g)
 
 	if (receive_uffd(conn, g)) {
 		fprintf(stderr,
-			"microvm-uffd: bad handshake (or memory size differs from %s)\n",
+			"microvm-uffd: bad handshake (not 4 KiB pages, or memory size differs from %s)\n",
 			o->mem_file);
 		return 1;
 	}

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
@@ -23,6 +24,7 @@
 #define VIRTIO_ID_NET 1
 #define F_CSUM 0
 #define F_GUEST_CSUM 1
+#define F_MTU 3
 #define F_MAC 5
 #define F_GUEST_TSO4 7
 #define F_GUEST_TSO6 8
@@ -31,6 +33,7 @@
 #define F_MRG_RXBUF 15
 #define NET_HDR_LEN 12
 #define NET_NUM_BUFFERS_OFF 10
+#define CONFIG_MTU_OFF 10 /* virtio_net_config: mac[6], status, pairs, mtu */
 #define FRAME_MAX (65536 + NET_HDR_LEN)
 #define RXQ 0
 #define TXQ 1
@@ -40,6 +43,7 @@ struct vnet {
 	struct event_loop *loop;
 	int tap_fd, retry_fd;
 	uint8_t mac[6];
+	uint16_t mtu; /* 0: not offered */
 	bool has_mac, offloads_set, tap_watched;
 	struct rate_limiter rx_rl, tx_rl;
 	uint8_t frame[FRAME_MAX]; /* a received frame waiting for buffers */
@@ -55,7 +59,20 @@ static uint64_t net_features(struct vdev *d)
 	       (1ULL << F_GUEST_TSO4) | (1ULL << F_GUEST_TSO6) |
 	       (1ULL << F_HOST_TSO4) | (1ULL << F_HOST_TSO6) |
 	       (1ULL << F_MRG_RXBUF) | (n->has_mac ? 1ULL << F_MAC : 0) |
-	       (1ULL << VIRTIO_RING_F_EVENT_IDX);
+	       (n->mtu ? 1ULL << F_MTU : 0) | (1ULL << VIRTIO_RING_F_EVENT_IDX);
+}
+
+/* Copies the bytes of field [start, start + size) that the access
+ * [off, off + len) covers into buf (at buf[0] = byte off). */
+static void config_field(uint8_t *buf, uint32_t off, uint32_t len,
+			 uint32_t start, const void *field, uint32_t size)
+{
+	uint32_t from = off > start ? off : start;
+	uint32_t to = off + len < start + size ? off + len : start + size;
+
+	if (from < to)
+		memcpy(buf + (from - off),
+		       (const uint8_t *)field + (from - start), to - from);
 }
 
 static void net_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
@@ -66,8 +83,8 @@ static void net_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
 	if (write)
 		return;
 	memset(buf, 0, len);
-	if (off < 6)
-		memcpy(buf, n->mac + off, len < 6 - off ? len : 6 - off);
+	config_field(buf, off, len, 0, n->mac, sizeof(n->mac));
+	config_field(buf, off, len, CONFIG_MTU_OFF, &n->mtu, sizeof(n->mtu));
 }
 
 static void watch_tap(struct vnet *n, bool on)
@@ -280,6 +297,26 @@ static int open_tap(struct vnet *n, const char *name)
 	return 0;
 }
 
+/* The tap takes the MTU the guest is offered, so that the frames the guest
+ * sends fit (SIOCSIFMTU needs CAP_NET_ADMIN: without it, a warning). Not
+ * on a warm load: its seccomp filter has no SIOCSIFMTU, and the restored
+ * guest's tap is set up by whoever made it. */
+static void set_tap_mtu(const struct vm *vm, const char *name, unsigned mtu)
+{
+	struct ifreq ifr = { .ifr_mtu = (int)mtu };
+	int fd;
+
+	if (!mtu || vm->warm)
+		return;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
+	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (fd < 0 || ioctl(fd, SIOCSIFMTU, &ifr) < 0)
+		log_warn("virtio-net: cannot set %s's MTU to %u: %s", name, mtu,
+			 strerror(errno));
+	if (fd >= 0)
+		close(fd);
+}
+
 static int watch_fds(struct vm *vm, struct vnet *n)
 {
 	int ret = evl_add(vm->loop, n->tap_fd, on_event, n);
@@ -310,7 +347,10 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
 	vdev_preinit(&n->dev);
 	n->has_mac = cfg->has_mac;
 	memcpy(n->mac, cfg->mac, 6);
+	n->mtu = (uint16_t)cfg->mtu;
 	ret = open_tap(n, cfg->host_dev);
+	if (!ret)
+		set_tap_mtu(vm, cfg->host_dev, cfg->mtu);
 	if (!ret)
 		ret = rl_init(&n->rx_rl, &cfg->rx);
 	if (!ret)

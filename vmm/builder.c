@@ -576,7 +576,8 @@ int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	vm->warm_used = vm->warm && !ret;
 	if (!ret)
 		ret = add_devices(vm, cfg, o->boot_timer);
-	if (!ret && (ret = snap_restore_kvm(vm, s, vm->err, sizeof(vm->err))))
+	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
+					    sizeof(vm->err))))
 		return ret;
 	if (!ret)
 		ret = restore_devices(vm, s);

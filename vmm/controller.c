@@ -269,15 +269,11 @@ static void handle_pause(struct vmm *m, bool pause, struct api_response *r)
 
 static void handle_logger(const struct logger_cfg *l, struct api_response *r)
 {
-	int ret = log_open(l->path, l->show_level, l->show_origin);
+	int ret = log_configure(l);
 
-	if (ret) {
+	if (ret)
 		api_error(r, 400, "logger.log_path: cannot open '%s': %s",
 			  l->path, strerror(-ret));
-		return;
-	}
-	if (l->has_level)
-		log_set_level((enum log_level)l->level);
 }
 
 static void handle_metrics(struct vmm *m, const struct metrics_cfg *c,
@@ -296,15 +292,13 @@ static void handle_metrics(struct vmm *m, const struct metrics_cfg *c,
 		m->cfg.metrics = *c;
 }
 
+/* With no metrics configured there is nothing to flush: 204, as
+ * Firecracker answers. */
 static void handle_flush(struct api_response *r)
 {
 	int ret = metrics_flush();
 
-	if (ret == -ENODEV)
-		api_error(
-			r, 400,
-			"FlushMetrics: no metrics path is configured (PUT /metrics)");
-	else if (ret)
+	if (ret && ret != -ENODEV)
 		api_error(r, 400, "FlushMetrics: %s", strerror(-ret));
 }
 
@@ -345,10 +339,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		ret = config_put_net(&m->cfg, &req->u.net, &e);
 		break;
 	case OP_PUT_VSOCK:
-		m->cfg.vsock = req->u.vsock;
+		ret = config_put_vsock(&m->cfg, &req->u.vsock, &e);
 		break;
 	default: /* OP_PUT_ENTROPY */
-		m->cfg.entropy = req->u.entropy;
+		ret = config_put_entropy(&m->cfg, &req->u.entropy, &e);
 		break;
 	}
 	if (ret)

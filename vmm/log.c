@@ -2,6 +2,8 @@
 /* The logger: one line per message, one write(2) per line so threads never
  * interleave inside a line, to stderr or to the file/FIFO of PUT /logger
  * (opened non-blocking: a FIFO with no reader drops lines, never blocks).
+ * A module filter keeps only the lines logged from source files under
+ * that path (Firecracker filters by Rust module path; ours are files).
  * Format: "<UTC time> [<instance id>:<thread>(:<LEVEL>(:<file>:<line>))] msg". */
 #include <errno.h>
 #include <fcntl.h>
@@ -19,7 +21,8 @@ static struct {
 	bool show_level, show_origin;
 	int fd;
 	char id[72];
-} logger = { LOG_INFO, false, false, STDERR_FILENO, "anonymous-instance" };
+	char module[CONFIG_LOG_MODULE_MAX];
+} logger = { LOG_INFO, false, false, STDERR_FILENO, "anonymous-instance", "" };
 
 static __thread const char *thread_name = "main";
 
@@ -27,11 +30,6 @@ static const char *const level_names[] = {
 	[LOG_OFF] = "OFF",   [LOG_ERROR] = "ERROR", [LOG_WARN] = "WARN",
 	[LOG_INFO] = "INFO", [LOG_DEBUG] = "DEBUG", [LOG_TRACE] = "TRACE",
 };
-
-void log_set_level(enum log_level level)
-{
-	logger.level = level;
-}
 
 void log_set_instance_id(const char *id)
 {
@@ -43,22 +41,34 @@ void log_set_thread_name(const char *name)
 	thread_name = name;
 }
 
-int log_open(const char *path, bool show_level, bool show_origin)
+static int log_open(const char *path)
 {
-	int fd = STDERR_FILENO;
+	int fd = open(path,
+		      O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
+		      0600);
 
-	if (path && path[0]) {
-		fd = open(path,
-			  O_RDWR | O_APPEND | O_CREAT | O_NONBLOCK | O_CLOEXEC,
-			  0600);
-		if (fd < 0)
-			return -errno;
-	}
+	if (fd < 0)
+		return -errno;
 	if (logger.fd != STDERR_FILENO)
 		close(logger.fd);
 	logger.fd = fd;
-	logger.show_level = show_level;
-	logger.show_origin = show_origin;
+	return 0;
+}
+
+int log_configure(const struct logger_cfg *l)
+{
+	int ret = l->path[0] ? log_open(l->path) : 0;
+
+	if (ret)
+		return ret;
+	if (l->has_level)
+		logger.level = (enum log_level)l->level;
+	if (l->has_show_level)
+		logger.show_level = l->show_level;
+	if (l->has_show_origin)
+		logger.show_origin = l->show_origin;
+	if (l->has_module)
+		strcpy(logger.module, l->module);
 	return 0;
 }
 
@@ -91,7 +101,8 @@ void log_write(enum log_level level, const char *file, int lineno,
 	va_list ap;
 	int n;
 
-	if (level == LOG_OFF || level > logger.level)
+	if (level == LOG_OFF || level > logger.level ||
+	    strncmp(file, logger.module, strlen(logger.module)))
 		return;
 	n = format_prefix(line, sizeof(line), level, file, lineno);
 	va_start(ap, fmt);

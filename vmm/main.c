@@ -5,8 +5,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "api/api.h"
+#include "snapshot/snapshot.h"
 #include "vmm/vmm.h"
 
 #define DEFAULT_API_SOCK "/run/microvm.socket"
@@ -23,14 +25,20 @@ static const char usage[] =
 	"                      " DEFAULT_API_SOCK "; it must not exist yet)\n"
 	"  --config-file FILE  configure from FILE (JSON, Firecracker's keys) and\n"
 	"                      boot at once; the API, if on, stays up\n"
-	"  --no-api            no API server (needs --config-file)\n"
+	"  --no-api            no API server (needs --config-file; --api-sock is\n"
+	"                      then ignored, as by Firecracker)\n"
 	"  --http-api-max-payload-size N\n"
 	"                      largest accepted request body (default 51200)\n"
 	"  --boot-timer        log 'Guest-boot-time = ...' when the guest writes\n"
 	"                      123 to guest-physical 0xC0000000\n"
 	"  --id ID             instance id in logs and GET / ([A-Za-z0-9-]{1,64})\n"
-	"  --level LEVEL       Error, Warning, Info (default), Debug, Trace, Off\n"
+	"  --level LEVEL       Error, Warning (or Warn), Info (default), Debug,\n"
+	"                      Trace, Off; any case\n"
 	"  --log-path PATH     log to PATH (file or FIFO) instead of stderr\n"
+	"  --show-level        put each line's level in the log\n"
+	"  --show-log-origin   put each line's source file and line in the log\n"
+	"  --module PATH       log only lines from source files under PATH\n"
+	"                      (e.g. api, virtio/net)\n"
 	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
 	"  --no-seccomp        run without the per-thread seccomp filters\n"
 	"  --serial-out-limit BYTES\n"
@@ -43,6 +51,15 @@ static const char usage[] =
 	"                      warm pool: create the KVM VM, its memory slots and\n"
 	"                      vCPUs now, so that PUT /snapshot/load of a snapshot\n"
 	"                      of this shape only maps memory and sets state\n"
+	"  --start-time-us US, --start-time-cpu-us US, --parent-cpu-time-us US\n"
+	"                      when this process started (CLOCK_MONOTONIC), its\n"
+	"                      CPU time then, and its parent's CPU time (what\n"
+	"                      Firecracker's jailer passes): the metrics\n"
+	"                      api_server.process_startup_time_us and _cpu_us\n"
+	"                      count from them\n"
+	"  --describe-snapshot FILE\n"
+	"                      print the format version of a snapshot state file\n"
+	"                      and exit\n"
 	"  --version           print the version and exit\n"
 	"  --help              print this help and exit\n"
 	"\n"
@@ -51,13 +68,17 @@ static const char usage[] =
 	"148 a system call blocked by seccomp, 128+N stopped by signal N.\n";
 
 struct options {
-	const char *config_file, *api_sock, *log_path, *metrics_path;
+	const char *config_file, *api_sock, *metrics_path;
 	const char *prefetch;
 	const char *id;
+	const char *describe_snapshot;
 	size_t max_body;
 	bool no_api, boot_timer;
 	bool warm;
 	struct machine_cfg warm_shape;
+	struct logger_cfg logger;
+	/* Firecracker's jailer: process start, in us; 0 when not given */
+	uint64_t start_time_us, start_time_cpu_us, parent_cpu_time_us;
 };
 
 static void bad_args(const char *msg, const char *arg)
@@ -67,18 +88,36 @@ static void bad_args(const char *msg, const char *arg)
 	exit(EXIT_BAD_ARGS);
 }
 
-static enum log_level parse_level(const char *s)
+static void parse_level(const char *s, struct logger_cfg *l)
 {
-	static const char *const names[] = { "Off",  "Error", "Warning",
-					     "Info", "Debug", "Trace" };
-	unsigned i;
+	int level = api_parse_log_level(s);
 
-	for (i = 0; i < ARRAY_SIZE(names); i++)
-		if (!strcasecmp(s, names[i]))
-			return (enum log_level)i;
-	bad_args("invalid --level (Error, Warning, Info, Debug, Trace, Off)",
-		 s);
-	return LOG_OFF;
+	if (level < 0)
+		bad_args(
+			"invalid --level (Error, Warning, Info, Debug, Trace, Off)",
+			s);
+	l->level = (enum api_log_level)level;
+	l->has_level = true;
+}
+
+/* Copies a string argument into a fixed buffer, refusing longer ones. */
+static void copy_arg(char *dst, size_t size, const char *s, const char *what)
+{
+	if (strlen(s) >= size)
+		bad_args(what, s);
+	strcpy(dst, s);
+}
+
+static uint64_t parse_us(const char *s, const char *what)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || *s < '0' || *s > '9')
+		bad_args(what, s);
+	return v;
 }
 
 static const char *parse_id(const char *id)
@@ -172,6 +211,13 @@ enum {
 	O_ID,
 	O_LEVEL,
 	O_LOG_PATH,
+	O_SHOW_LEVEL,
+	O_SHOW_ORIGIN,
+	O_MODULE,
+	O_START_US,
+	O_START_CPU_US,
+	O_PARENT_CPU_US,
+	O_DESCRIBE_SNAPSHOT,
 	O_METRICS_PATH,
 	O_NO_SECCOMP,
 	O_SERIAL_OUT_LIMIT,
@@ -191,6 +237,13 @@ static const struct option longopts[] = {
 	{ "id", required_argument, NULL, O_ID },
 	{ "level", required_argument, NULL, O_LEVEL },
 	{ "log-path", required_argument, NULL, O_LOG_PATH },
+	{ "show-level", no_argument, NULL, O_SHOW_LEVEL },
+	{ "show-log-origin", no_argument, NULL, O_SHOW_ORIGIN },
+	{ "module", required_argument, NULL, O_MODULE },
+	{ "start-time-us", required_argument, NULL, O_START_US },
+	{ "start-time-cpu-us", required_argument, NULL, O_START_CPU_US },
+	{ "parent-cpu-time-us", required_argument, NULL, O_PARENT_CPU_US },
+	{ "describe-snapshot", required_argument, NULL, O_DESCRIBE_SNAPSHOT },
 	{ "metrics-path", required_argument, NULL, O_METRICS_PATH },
 	{ "no-seccomp", no_argument, NULL, O_NO_SECCOMP },
 	{ "serial-out-limit", required_argument, NULL, O_SERIAL_OUT_LIMIT },
@@ -224,10 +277,36 @@ static void parse_option(int opt, struct options *o)
 		o->id = parse_id(optarg);
 		break;
 	case O_LEVEL:
-		log_set_level(parse_level(optarg));
+		parse_level(optarg, &o->logger);
 		break;
 	case O_LOG_PATH:
-		o->log_path = optarg;
+		copy_arg(o->logger.path, sizeof(o->logger.path), optarg,
+			 "--log-path is too long");
+		break;
+	case O_SHOW_LEVEL:
+		o->logger.show_level = o->logger.has_show_level = true;
+		break;
+	case O_SHOW_ORIGIN:
+		o->logger.show_origin = o->logger.has_show_origin = true;
+		break;
+	case O_MODULE:
+		copy_arg(o->logger.module, sizeof(o->logger.module), optarg,
+			 "--module is too long");
+		o->logger.has_module = true;
+		break;
+	case O_START_US:
+		o->start_time_us = parse_us(optarg, "invalid --start-time-us");
+		break;
+	case O_START_CPU_US:
+		o->start_time_cpu_us =
+			parse_us(optarg, "invalid --start-time-cpu-us");
+		break;
+	case O_PARENT_CPU_US:
+		o->parent_cpu_time_us =
+			parse_us(optarg, "invalid --parent-cpu-time-us");
+		break;
+	case O_DESCRIBE_SNAPSHOT:
+		o->describe_snapshot = optarg;
 		break;
 	case O_METRICS_PATH:
 		o->metrics_path = optarg;
@@ -277,9 +356,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		bad_args("unexpected argument", argv[optind]);
 	if (o->no_api && !o->config_file)
 		bad_args("--no-api needs --config-file FILE", NULL);
-	if (o->no_api && o->api_sock)
-		bad_args("--no-api and --api-sock exclude each other", NULL);
-	if (!o->no_api && !o->api_sock)
+	if (o->no_api)
+		o->api_sock = NULL; /* Firecracker ignores it too */
+	else if (!o->api_sock)
 		o->api_sock = DEFAULT_API_SOCK;
 	if (o->warm && (o->no_api || o->config_file))
 		bad_args(
@@ -287,23 +366,26 @@ static void parse_args(int argc, char **argv, struct options *o)
 			NULL);
 }
 
-/* Logger and metrics from the command line, then from the config file. */
+/* Applies the logger of the command line or of the config file. */
+static int configure_logger(const struct logger_cfg *l)
+{
+	int ret = log_configure(l);
+
+	if (ret)
+		log_err("cannot open log path %s: %s", l->path, strerror(-ret));
+	return ret ? EXIT_BAD_CONFIG : 0;
+}
+
+/* The config file's logger (its fields override the command line's, one
+ * by one) and the metrics of the config file or the command line. */
 static int setup_outputs(const struct options *o, const struct vm_config *cfg)
 {
-	const char *log_path = cfg->logger.set ? cfg->logger.path : o->log_path;
 	const char *metrics = cfg->metrics.set ? cfg->metrics.path :
 						 o->metrics_path;
-	int ret;
+	int ret = cfg->logger.set ? configure_logger(&cfg->logger) : 0;
 
-	if (cfg->logger.set && cfg->logger.has_level)
-		log_set_level((enum log_level)cfg->logger.level);
-	ret = log_open(log_path, cfg->logger.show_level,
-		       cfg->logger.show_origin);
-	if (ret) {
-		log_err("cannot open log path %s: %s", log_path,
-			strerror(-ret));
-		return EXIT_BAD_CONFIG;
-	}
+	if (ret)
+		return ret;
 	ret = metrics ? metrics_open(metrics) : 0;
 	if (ret) {
 		log_err("cannot open metrics path %s: %s", metrics,
@@ -311,6 +393,47 @@ static int setup_outputs(const struct options *o, const struct vm_config *cfg)
 		return EXIT_BAD_CONFIG;
 	}
 	return 0;
+}
+
+/* --describe-snapshot FILE: prints "v<format version>" as Firecracker
+ * does, and exits. */
+static void describe_snapshot(const char *path)
+{
+	char err[CONFIG_PATH_MAX + 64];
+	uint32_t version;
+
+	if (snap_describe(path, &version, err, sizeof(err))) {
+		fprintf(stderr, "microvm: --describe-snapshot: %s\n", err);
+		exit(EXIT_INTERNAL);
+	}
+	printf("v%u\n", version);
+	exit(EXIT_OK);
+}
+
+/* Microseconds on `clock` now minus `since`, 0 if since is later. */
+static uint64_t us_since(clockid_t clock, uint64_t since)
+{
+	struct timespec now;
+	uint64_t us;
+
+	clock_gettime(clock, &now);
+	us = (uint64_t)now.tv_sec * 1000000 + (uint64_t)now.tv_nsec / 1000;
+	return us > since ? us - since : 0;
+}
+
+/* With the API up, the process startup times Firecracker reports when its
+ * jailer passed the start times: wall (monotonic) and CPU, the parent's
+ * CPU time added. */
+static void report_startup_times(const struct options *o)
+{
+	if (o->start_time_us)
+		metrics_store(M_API_STARTUP_US,
+			      us_since(CLOCK_MONOTONIC, o->start_time_us));
+	if (o->start_time_cpu_us)
+		metrics_store(M_API_STARTUP_CPU_US,
+			      us_since(CLOCK_PROCESS_CPUTIME_ID,
+				       o->start_time_cpu_us) +
+				      o->parent_cpu_time_us);
 }
 
 static int boot_from_config(struct vmm *m)
@@ -350,7 +473,12 @@ int main(int argc, char **argv)
 	int ret;
 
 	parse_args(argc, argv, &o);
+	if (o.describe_snapshot)
+		describe_snapshot(o.describe_snapshot);
 	log_set_instance_id(o.id);
+	ret = configure_logger(&o.logger);
+	if (ret)
+		return ret;
 	ret = seccomp_enabled ? seccomp_prepare(o.warm) : 0;
 	if (ret) {
 		log_err("cannot prepare the seccomp filters: %s",
@@ -373,6 +501,8 @@ int main(int argc, char **argv)
 			log_err("cannot serve the API on %s: %s", o.api_sock,
 				strerror(errno));
 			ret = EXIT_INTERNAL;
+		} else {
+			report_startup_times(&o);
 		}
 	}
 	if (!ret && o.warm)

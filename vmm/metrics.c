@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Metrics: relaxed atomic counters bumped from any thread; metrics_flush()
  * (VMM thread: every 60 s and on FlushMetrics) writes one JSON line of the
- * deltas since the last flush, grouped as METRICS_LIST says. */
+ * deltas since the last flush (and of the stored values), grouped as
+ * METRICS_LIST says. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -17,6 +18,7 @@ static const char *const metric_groups[] = { METRICS_LIST(METRIC_GROUP) };
 static const char *const metric_names[] = { METRICS_LIST(METRIC_NAME) };
 
 static uint64_t counters[M__COUNT];
+static bool stored[M__COUNT]; /* a value, not a counter: never reset */
 static int metrics_fd = -1;
 
 void metrics_inc(enum metric_id id)
@@ -27,6 +29,20 @@ void metrics_inc(enum metric_id id)
 void metrics_add(enum metric_id id, uint64_t n)
 {
 	__atomic_fetch_add(&counters[id], n, __ATOMIC_RELAXED);
+}
+
+void metrics_store(enum metric_id id, uint64_t value)
+{
+	stored[id] = true;
+	__atomic_store_n(&counters[id], value, __ATOMIC_RELAXED);
+}
+
+/* A counter's delta since the last flush, or a stored value. */
+static uint64_t take(unsigned i)
+{
+	if (stored[i])
+		return __atomic_load_n(&counters[i], __ATOMIC_RELAXED);
+	return __atomic_exchange_n(&counters[i], 0, __ATOMIC_RELAXED);
 }
 
 int metrics_open(const char *path)
@@ -66,9 +82,7 @@ int metrics_flush(void)
 		n = open_group(buf, n, sizeof(buf), i);
 		n += (size_t)snprintf(buf + n, sizeof(buf) - n, "\"%s\":%llu",
 				      metric_names[i],
-				      (unsigned long long)__atomic_exchange_n(
-					      &counters[i], 0,
-					      __ATOMIC_RELAXED));
+				      (unsigned long long)take(i));
 	}
 	n += (size_t)snprintf(buf + n, sizeof(buf) - n, "}}\n");
 	written = write(metrics_fd, buf, n);

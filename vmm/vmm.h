@@ -41,7 +41,10 @@
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-#define MICROVM_VERSION "0.1.0"
+/* MAJOR.MINOR: the Firecracker release whose API, CLI and config file
+ * microvm implements (README "Version"); PATCH: microvm's own releases at
+ * that level. The same string for --version, GET / and GET /version. */
+#define MICROVM_VERSION "1.16.0"
 
 /* Exit codes of the microvm process (API-CONTRACT.md). */
 enum {
@@ -54,13 +57,13 @@ enum {
 
 /* ---- log.c: the logger (stderr, or the file/FIFO of PUT /logger) ---- */
 enum log_level { LOG_OFF, LOG_ERROR, LOG_WARN, LOG_INFO, LOG_DEBUG, LOG_TRACE };
-void log_set_level(enum log_level level);
 void log_set_instance_id(const char *id);
 /* Names the calling thread in its log lines ("main", "api", "vcpu 0"). */
 void log_set_thread_name(const char *name);
-/* Sends lines to path (created, opened non-blocking; "" or NULL: stderr).
- * Returns 0 or -errno. */
-MUST_CHECK int log_open(const char *path, bool show_level, bool show_origin);
+/* Applies the fields l sets (the others keep their value); a path is
+ * created and opened non-blocking and replaces the current target (at
+ * first stderr). 0, or -errno when the path cannot be opened. */
+MUST_CHECK int log_configure(const struct logger_cfg *l);
 void log_write(enum log_level level, const char *file, int line,
 	       const char *fmt, ...) __attribute__((format(printf, 4, 5)));
 #define log_err(...) log_write(LOG_ERROR, __FILE__, __LINE__, __VA_ARGS__)
@@ -72,55 +75,57 @@ void log_write(enum log_level level, const char *file, int line,
 /* ---- metrics.c: counters, flushed as JSON lines ---- */
 /* X(id, group, name): one counter; reported as the delta since the last
  * flush, like Firecracker's. */
-#define METRICS_LIST(X)                                                     \
-	X(M_API_GET_INFO, "get_api_requests", "instance_info_count")        \
-	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")       \
-	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")       \
-	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")       \
-	X(M_API_ACTIONS, "put_api_requests", "actions_count")               \
-	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")         \
-	X(M_API_BOOT, "put_api_requests", "boot_source_count")              \
-	X(M_API_BOOT_FAILS, "put_api_requests", "boot_source_fails")        \
-	X(M_API_DRIVE, "put_api_requests", "drive_count")                   \
-	X(M_API_DRIVE_FAILS, "put_api_requests", "drive_fails")             \
-	X(M_API_LOGGER, "put_api_requests", "logger_count")                 \
-	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")           \
-	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")           \
-	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")     \
-	X(M_API_METRICS, "put_api_requests", "metrics_count")               \
-	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")         \
-	X(M_API_NET, "put_api_requests", "network_count")                   \
-	X(M_API_NET_FAILS, "put_api_requests", "network_fails")             \
-	X(M_API_VSOCK, "put_api_requests", "vsock_count")                   \
-	X(M_API_VSOCK_FAILS, "put_api_requests", "vsock_fails")             \
-	X(M_API_ENTROPY, "put_api_requests", "entropy_count")               \
-	X(M_API_ENTROPY_FAILS, "put_api_requests", "entropy_fails")         \
-	X(M_API_SNAP_CREATE, "put_api_requests", "create_snapshot_count")   \
-	X(M_API_SNAP_CREATE_FAILS, "put_api_requests",                      \
-	  "create_snapshot_fails")                                          \
-	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")       \
-	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails") \
-	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")           \
-	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")     \
-	X(M_API_PATCH_NET, "patch_api_requests", "network_count")           \
-	X(M_API_PATCH_NET_FAILS, "patch_api_requests", "network_fails")     \
-	X(M_API_PATCH_MACHINE, "patch_api_requests", "machine_cfg_count")   \
-	X(M_API_PATCH_MACHINE_FAILS, "patch_api_requests",                  \
-	  "machine_cfg_fails")                                              \
-	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")                 \
-	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")           \
-	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")            \
-	X(M_VCPU_IO_IN, "vcpu", "exit_io_in")                               \
-	X(M_VCPU_IO_OUT, "vcpu", "exit_io_out")                             \
-	X(M_VCPU_MMIO_READ, "vcpu", "exit_mmio_read")                       \
-	X(M_VCPU_MMIO_WRITE, "vcpu", "exit_mmio_write")                     \
-	X(M_VCPU_FAILURES, "vcpu", "failures")                              \
-	X(M_UART_TX_BYTES, "uart", "write_count")                           \
-	X(M_UART_RX_BYTES, "uart", "read_count")                            \
-	X(M_UART_MISSED_RX, "uart", "missed_read_count")                    \
-	X(M_UART_MISSED_TX, "uart", "missed_write_count")                   \
-	X(M_UART_OVER_LIMIT, "uart", "over_limit_count")                    \
-	X(M_I8042_RESETS, "i8042", "reset_count")                           \
+#define METRICS_LIST(X)                                                      \
+	X(M_API_GET_INFO, "get_api_requests", "instance_info_count")         \
+	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")        \
+	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")        \
+	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")        \
+	X(M_API_ACTIONS, "put_api_requests", "actions_count")                \
+	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")          \
+	X(M_API_BOOT, "put_api_requests", "boot_source_count")               \
+	X(M_API_BOOT_FAILS, "put_api_requests", "boot_source_fails")         \
+	X(M_API_DRIVE, "put_api_requests", "drive_count")                    \
+	X(M_API_DRIVE_FAILS, "put_api_requests", "drive_fails")              \
+	X(M_API_LOGGER, "put_api_requests", "logger_count")                  \
+	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")            \
+	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")            \
+	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")      \
+	X(M_API_METRICS, "put_api_requests", "metrics_count")                \
+	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")          \
+	X(M_API_NET, "put_api_requests", "network_count")                    \
+	X(M_API_NET_FAILS, "put_api_requests", "network_fails")              \
+	X(M_API_VSOCK, "put_api_requests", "vsock_count")                    \
+	X(M_API_VSOCK_FAILS, "put_api_requests", "vsock_fails")              \
+	X(M_API_ENTROPY, "put_api_requests", "entropy_count")                \
+	X(M_API_ENTROPY_FAILS, "put_api_requests", "entropy_fails")          \
+	X(M_API_SNAP_CREATE, "put_api_requests", "create_snapshot_count")    \
+	X(M_API_SNAP_CREATE_FAILS, "put_api_requests",                       \
+	  "create_snapshot_fails")                                           \
+	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")        \
+	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails")  \
+	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")            \
+	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")      \
+	X(M_API_PATCH_NET, "patch_api_requests", "network_count")            \
+	X(M_API_PATCH_NET_FAILS, "patch_api_requests", "network_fails")      \
+	X(M_API_PATCH_MACHINE, "patch_api_requests", "machine_cfg_count")    \
+	X(M_API_PATCH_MACHINE_FAILS, "patch_api_requests",                   \
+	  "machine_cfg_fails")                                               \
+	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")                  \
+	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")            \
+	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")             \
+	X(M_API_STARTUP_US, "api_server", "process_startup_time_us")         \
+	X(M_API_STARTUP_CPU_US, "api_server", "process_startup_time_cpu_us") \
+	X(M_VCPU_IO_IN, "vcpu", "exit_io_in")                                \
+	X(M_VCPU_IO_OUT, "vcpu", "exit_io_out")                              \
+	X(M_VCPU_MMIO_READ, "vcpu", "exit_mmio_read")                        \
+	X(M_VCPU_MMIO_WRITE, "vcpu", "exit_mmio_write")                      \
+	X(M_VCPU_FAILURES, "vcpu", "failures")                               \
+	X(M_UART_TX_BYTES, "uart", "write_count")                            \
+	X(M_UART_RX_BYTES, "uart", "read_count")                             \
+	X(M_UART_MISSED_RX, "uart", "missed_read_count")                     \
+	X(M_UART_MISSED_TX, "uart", "missed_write_count")                    \
+	X(M_UART_OVER_LIMIT, "uart", "over_limit_count")                     \
+	X(M_I8042_RESETS, "i8042", "reset_count")                            \
 	X(M_LOGGER_MISSED, "logger", "missed_log_count")
 
 #define METRIC_ENUM(id, group, name) id,
@@ -129,6 +134,8 @@ enum metric_id { METRICS_LIST(METRIC_ENUM) M__COUNT };
 
 void metrics_inc(enum metric_id id);
 void metrics_add(enum metric_id id, uint64_t n);
+/* Sets a value reported as is in every flush (not a delta). */
+void metrics_store(enum metric_id id, uint64_t value);
 /* Sends flushes to path (created, opened non-blocking). 0 or -errno;
  * -EALREADY when metrics were already configured. */
 MUST_CHECK int metrics_open(const char *path);
@@ -216,7 +223,7 @@ struct bus_range {
 	bus_access_fn access;
 	void *dev;
 };
-#define BUS_MAX_RANGES 16
+#define BUS_MAX_RANGES 32 /* virtio devices, the boot timer */
 struct bus {
 	struct bus_range ranges[BUS_MAX_RANGES];
 	unsigned count;
@@ -236,7 +243,7 @@ struct evl_source {
 	evl_fn fn;
 	void *opaque;
 };
-#define EVL_MAX_SOURCES 32
+#define EVL_MAX_SOURCES 128 /* up to 6 per virtio device, and ours */
 struct event_loop {
 	int epfd;
 	bool stop;
@@ -479,7 +486,7 @@ struct vm {
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	unsigned nr_vdevs; /* virtio-mmio slots used */
-	struct vdev *vdevs[8]; /* by slot (VIRTIO_MAX_DEVICES) */
+	struct vdev *vdevs[CONFIG_MAX_DEVICES]; /* by slot */
 	struct vblk *blks[CONFIG_MAX_DRIVES];
 	unsigned nr_blks;
 	struct vrng *rng; /* NULL without /entropy */

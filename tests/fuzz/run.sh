@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
-api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c"
+api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c $root/vmm/log.c $root/vmm/metrics.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/vmm/log.c $root/vmm/metrics.c"
 mkdir -p "$out"

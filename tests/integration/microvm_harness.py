@@ -133,6 +133,16 @@ class ApiProcess:
                 raise AssertionError("API socket never appeared: %s" %
                                      self.proc.stderr.read())
             time.sleep(0.002)
+        # drained as it comes: each request is logged, and a full pipe
+        # would block microvm's logger
+        self.err_lines = []
+        self.err_thread = threading.Thread(target=self._drain_stderr,
+                                           daemon=True)
+        self.err_thread.start()
+
+    def _drain_stderr(self):
+        for line in self.proc.stderr:
+            self.err_lines.append(line)
 
     def _accepting(self):
         import socket
@@ -172,7 +182,8 @@ class ApiProcess:
         except subprocess.TimeoutExpired:
             self.proc.kill()
             self.proc.wait()
-        err = self.proc.stderr.read()
+        self.err_thread.join(timeout=10)
+        err = "".join(self.err_lines)
         self.proc.stderr.close()
         if self.proc.stdout:
             time.sleep(0.05)  # a LineReader takes the last lines

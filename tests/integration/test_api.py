@@ -10,7 +10,8 @@ import time
 import unittest
 
 from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
-                             guest_cmdline, needs_kvm)
+                             boot, guest_cmdline, linux_config, needs_kvm,
+                             run_microvm)
 
 
 class ApiBase(unittest.TestCase):
@@ -39,9 +40,12 @@ class Resources(ApiBase):
         js, _ = self.ok("GET", "/")
         self.assertEqual(js["state"], "Not started")
         self.assertEqual(js["id"], "anonymous-instance")
-        self.assertIn("vmm_version", js)
+        info_version = js["vmm_version"]
         js, _ = self.ok("GET", "/version")
-        self.assertIn("firecracker_version", js)
+        self.assertEqual(js["firecracker_version"], info_version)
+        # --version says the same, in the form Kata reads
+        out = run_microvm(["--version"], timeout=10).out
+        self.assertEqual(out, "microvm v%s\n" % info_version)
         js, _ = self.ok("GET", "/machine-config")
         self.assertEqual((js["vcpu_count"], js["mem_size_mib"]), (1, 128))
 
@@ -116,8 +120,12 @@ class Resources(ApiBase):
             self.ok("PUT", "/logger", {"log_path": fifo, "level": "Debug",
                                        "show_level": True,
                                        "show_log_origin": True})
+            # nothing to flush yet: 204, as Firecracker answers
+            self.ok("PUT", "/actions", {"action_type": "FlushMetrics"})
             metrics = os.path.join(d, "metrics.json")
-            self.ok("PUT", "/metrics", {"metrics_path": metrics})
+            # fields microvm does not know are ignored, as by Firecracker
+            self.ok("PUT", "/metrics", {"metrics_path": metrics,
+                                        "emit_id": True, "properties": {}})
             self.bad("PUT", "/metrics", {"metrics_path": metrics},
                      "already configured")
             self.ok("PUT", "/machine-config", {"vcpu_count": 1,
@@ -138,10 +146,155 @@ class Resources(ApiBase):
         self.assertEqual(last["put_api_requests"]["machine_cfg_fails"], 1)
         self.assertEqual(last["put_api_requests"]["metrics_fails"], 1)
 
+    def test_network_interface_mtu(self):
+        iface = {"iface_id": "eth0", "host_dev_name": "tap-mtu0"}
+        self.ok("PUT", "/network-interfaces/eth0", dict(iface, mtu=9000))
+        js, _ = self.ok("GET", "/vm/config")
+        self.assertEqual(js["network-interfaces"][0]["mtu"], 9000)
+        self.ok("PUT", "/network-interfaces/eth0", dict(iface, mtu=None))
+        js, _ = self.ok("GET", "/vm/config")
+        self.assertNotIn("mtu", js["network-interfaces"][0])
+        for bad in (67, 65536, "1500", 1500.5):
+            self.bad("PUT", "/network-interfaces/eth0", dict(iface, mtu=bad),
+                     "network-interface.mtu:")
+
     def test_deprecated_field_sets_header(self):
         _, hdrs = self.ok("PUT", "/vsock", {"vsock_id": "v", "guest_cid": 3,
                                             "uds_path": "/tmp/v.sock"})
         self.assertEqual(hdrs.get("Deprecation"), "true")
+
+
+class FirecrackerCommandLine(unittest.TestCase):
+    """The options Firecracker's jailer and orchestrators pass."""
+
+    def test_startup_times_reported_in_metrics(self):
+        with tempfile.TemporaryDirectory() as d:
+            metrics = os.path.join(d, "metrics.json")
+            start_us = int(time.monotonic() * 1e6)  # CLOCK_MONOTONIC
+            api = ApiProcess(["--metrics-path", metrics,
+                              "--start-time-us", str(start_us),
+                              "--start-time-cpu-us", "1",
+                              "--parent-cpu-time-us", "5000000"])
+            try:
+                st, _, _ = api.request("PUT", "/actions",
+                                       {"action_type": "FlushMetrics"})
+                elapsed_us = int(time.monotonic() * 1e6) - start_us
+                self.assertEqual(st, 204)
+                with open(metrics) as f:
+                    last = [json.loads(l) for l in f][-1]
+            finally:
+                api.stop()
+        server = last["api_server"]
+        self.assertGreater(server["process_startup_time_us"], 0)
+        self.assertLessEqual(server["process_startup_time_us"], elapsed_us)
+        # the parent's CPU time is added to this process's
+        self.assertGreaterEqual(server["process_startup_time_cpu_us"], 5000000)
+
+    def test_log_options_and_module_filter(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "log")
+            api = ApiProcess(["--log-path", log, "--level", "warn",
+                              "--show-level", "--show-log-origin",
+                              "--module", "vmm/controller"])
+            try:
+                api.request("PUT", "/actions", {"action_type": "Bogus"})
+                st, _, _ = api.request("PATCH", "/vm", {"state": "Paused"})
+                self.assertEqual(st, 400)  # logged by vmm/controller.c
+                # PUT /logger keeps what it does not name; module "api"
+                # then hides vmm/controller.c's lines
+                st, _, _ = api.request("PUT", "/logger", {"module": "api",
+                                                          "level": "WARNING"})
+                self.assertEqual(st, 204)
+                api.request("PATCH", "/vm", {"state": "Resumed"})
+                with open(log) as f:
+                    lines = f.read().splitlines()
+            finally:
+                api.stop()
+        self.assertEqual(len(lines), 1, lines)
+        self.assertIn(":WARN:vmm/controller.c:", lines[0])
+        self.assertIn("not supported before starting", lines[0])
+
+
+class RequestLog(unittest.TestCase):
+    def test_requests_logged_bodies_only_at_debug(self):
+        with tempfile.TemporaryDirectory() as d:
+            log = os.path.join(d, "log")
+            api = ApiProcess(["--log-path", log])  # level Info
+            try:
+                api.request("GET", "/")
+                api.request("PUT", "/machine-config",
+                            '{"vcpu_count": 1,\n "mem_size_mib": 64}')
+                api.request("PUT", "/logger", {"level": "Debug"})
+                api.request("PUT", "/machine-config",
+                            '{"vcpu_count": 2,\n "mem_size_mib": 64}')
+                api.request("PUT", "/mmds", {"secret": "s3cr3t"})
+                with open(log) as f:
+                    text = f.read()
+            finally:
+                api.stop()
+        self.assertIn('The API server received a GET request on "/".', text)
+        self.assertIn('received a PUT request on "/machine-config".', text)
+        self.assertNotIn('"vcpu_count": 1', text)  # Info: no body
+        # Debug: the body, its newline shown as '.' (one request, one line)
+        self.assertIn('PUT request on "/machine-config" with body '
+                      '"{"vcpu_count": 2,. "mem_size_mib": 64}" (38 bytes)', text)
+        self.assertIn('received a PUT request on "/mmds".', text)
+        self.assertNotIn("s3cr3t", text)  # never /mmds bodies
+
+
+# virtio devices: one per interrupt line the MP table routes (IRQs 5-15);
+# Firecracker's 19 once vmm/mptable.c routes I/O APIC pins 16-23 too
+MAX_DEVICES = 11
+
+
+class DeviceCapacity(ApiBase):
+    """MAX_DEVICES virtio devices, one more refused at PUT time, not at
+    InstanceStart."""
+
+    def test_one_device_too_many_refused_at_put(self):
+        with tempfile.NamedTemporaryFile() as disk:  # 0 bytes, as Kata's
+            drive = {"path_on_host": disk.name, "is_root_device": False}
+            for i in range(MAX_DEVICES - 2):
+                self.ok("PUT", "/drives/d%d" % i, dict(drive, drive_id="d%d" % i))
+            self.ok("PUT", "/vsock", {"guest_cid": 3, "uds_path": "/tmp/v.sock"})
+            self.ok("PUT", "/network-interfaces/eth0",
+                    {"iface_id": "eth0", "host_dev_name": "tap-cap0"})
+            self.bad("PUT", "/entropy", {}, "entropy: no room for another "
+                     "device: microvm has %d virtio devices" % MAX_DEVICES)
+            self.bad("PUT", "/drives/dx", dict(drive, drive_id="dx"),
+                     "drive: no room for another device")
+            self.bad("PUT", "/network-interfaces/eth1",
+                     {"iface_id": "eth1", "host_dev_name": "tap-cap1"},
+                     "network interface: no room")
+            # replacing a device by id needs no new room
+            self.ok("PUT", "/drives/d3", dict(drive, drive_id="d3",
+                                              is_read_only=True))
+            self.ok("PUT", "/vsock", {"guest_cid": 4, "uds_path": "/tmp/v.sock"})
+            js, _ = self.ok("GET", "/vm/config")
+        self.assertEqual(len(js["drives"]), MAX_DEVICES - 2)
+        self.assertIsNone(js["entropy"])
+
+
+@needs_kvm
+class DeviceCapacityBoot(unittest.TestCase):
+    def test_guest_uses_every_device(self):
+        # MAX_DEVICES drives take every IRQ: the guest reads each one
+        with tempfile.TemporaryDirectory() as d:
+            drives = []
+            for i in range(MAX_DEVICES):
+                path = os.path.join(d, "d%d" % i)
+                with open(path, "wb") as f:
+                    f.write(b"drive-%02d" % i + bytes(4088))
+                drives.append({"drive_id": "d%d" % i, "path_on_host": path,
+                               "is_root_device": False, "is_read_only": True})
+            cfg = linux_config(
+                'sh -c "for b in /sys/block/vd*; do head -c 8 /dev/${b##*/};'
+                ' echo; done"')
+            cfg["drives"] = drives
+            r = boot(cfg)
+        self.assertEqual(r.code, 0, r)
+        for i in range(MAX_DEVICES):
+            self.assertIn("drive-%02d" % i, r.out, r)
 
 
 class Rejections(ApiBase):
@@ -186,6 +339,11 @@ class Rejections(ApiBase):
         self.bad("PATCH", "/vm", {"state": "Paused"},
                  "not supported before starting")
         self.bad("PUT", "/logger", {"level": "Loud"}, "is not one of")
+        self.bad("PUT", "/snapshot/load", {
+            "snapshot_path": "/s", "mem_backend": {
+                "backend_type": "File", "backend_path": "/m"},
+            "clock_realtime": "yes"},
+            "snapshot/load.clock_realtime: expected true or false")
 
     def test_oversized_body(self):
         big = json.dumps({"kernel_image_path": "x" * 60000})

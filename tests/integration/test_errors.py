@@ -18,14 +18,31 @@ class Arguments(unittest.TestCase):
         self.assertIn("--config-file", r.out)
         r = run_microvm(["--version"], timeout=10)
         self.assertEqual(r.code, 0)
-        self.assertRegex(r.out, r"^microvm v\d+\.\d+\.\d+")
+        self.assertRegex(r.out, r"^microvm v\d+\.\d+\.\d+\n$")
+
+    def test_version_passes_katas_check(self):
+        # kata-containers src/runtime/virtcontainers/fc.go: getVersionNumber
+        # splits the whole output on " ", trims the second field and its
+        # "v"; checkVersion needs semver >= 0.21.1
+        out = run_microvm(["--version"], timeout=10).out
+        version = out.split(" ")[1].strip().lstrip("v")
+        self.assertRegex(version, r"^\d+\.\d+\.\d+$")
+        self.assertGreaterEqual(tuple(map(int, version.split("."))), (0, 21, 1))
+        # its MAJOR.MINOR is a Firecracker release with the API microvm
+        # implements: 1.x
+        self.assertEqual(version.split(".")[0], "1")
 
     def test_bad_arguments_exit_153(self):
         for args, msg in ((["--bogus"], "unknown or incomplete option"),
                           (["--config-file"], "unknown or incomplete option"),
                           (["--no-api"], "--no-api needs --config-file"),
-                          (["--no-api", "--api-sock", "/tmp/x.sock",
-                            "--config-file", "x.json"], "exclude each other"),
+                          (["--start-time-us", "-1"], "invalid --start-time-us"),
+                          (["--start-time-cpu-us", "x"],
+                           "invalid --start-time-cpu-us"),
+                          (["--parent-cpu-time-us", ""],
+                           "invalid --parent-cpu-time-us"),
+                          (["--module", "m" * 200], "--module is too long"),
+                          (["--level", "Warnings"], "invalid --level"),
                           (["--http-api-max-payload-size", "0"],
                            "invalid --http-api-max-payload-size"),
                           (["--seccomp-filter", "f.bpf"], "--seccomp-filter"),
@@ -47,6 +64,56 @@ class Arguments(unittest.TestCase):
             r = run_microvm(args, timeout=10)
             self.assertEqual(r.code, 153, (args, r))
             self.assertIn(msg, r.err, (args, r))
+
+
+    def test_firecracker_options_accepted(self):
+        # what Firecracker's jailer and orchestrators pass: accepted, and
+        # --no-api makes --api-sock ignored (the socket is never made)
+        with tempfile.TemporaryDirectory() as d:
+            sock = os.path.join(d, "api.sock")
+            for level in ("warn", "Warn", "WARNING", "warning", "trace", "OFF"):
+                r = run_microvm(["--no-api", "--api-sock", sock,
+                                 "--config-file", os.path.join(d, "none.json"),
+                                 "--level", level, "--show-level",
+                                 "--show-log-origin", "--module", "vmm",
+                                 "--start-time-us", "1", "--start-time-cpu-us",
+                                 "2", "--parent-cpu-time-us", "3"], timeout=10)
+                self.assertEqual(r.code, 152, (level, r))  # the missing file
+                self.assertFalse(os.path.exists(sock))
+            r = run_microvm(["--no-api", "--api-sock", sock, "--config-file",
+                             os.path.join(d, "none.json"), "--show-level",
+                             "--show-log-origin"], timeout=10)
+            self.assertIn(":ERROR:vmm/main.c:", r.err)
+
+    def test_describe_snapshot(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "state")
+            # a state file's header: magic, format version 7, x86_64, ...
+            with open(path, "wb") as f:
+                f.write(b"MVMSNAP\0" + struct.pack("<IIQII", 7, 62, 0, 0, 0))
+            r = run_microvm(["--describe-snapshot", path], timeout=10)
+            self.assertEqual((r.code, r.out), (0, "v7\n"), r)
+            with open(path, "wb") as f:
+                f.write(b"not a snapshot, clearly not one at all")
+            r = run_microvm(["--describe-snapshot", path], timeout=10)
+            self.assertEqual(r.code, 1, r)
+            self.assertIn("is not a microvm snapshot", r.err)
+            r = run_microvm(["--describe-snapshot", path + ".missing"],
+                            timeout=10)
+            self.assertEqual(r.code, 1, r)
+            self.assertIn("No such file", r.err)
+
+
+class FirecrackerConfigKeys(unittest.TestCase):
+    def test_unknown_top_level_key_warned_and_ignored(self):
+        cfg = linux_config()
+        cfg["future-feature"] = {"x": 1}
+        cfg["balloon"] = {"amount_mib": 1}  # known to Firecracker: refused
+        r = boot(cfg, timeout=20)
+        self.assertEqual(r.code, 152, r)
+        self.assertIn("config: unknown top-level key 'future-feature' ignored",
+                      r.err)
+        self.assertIn("'balloon' is not supported", r.err)
 
 
 def bad_config(test, cfg, message):

@@ -131,6 +131,25 @@ class VirtioNet(unittest.TestCase):
         iface = api.request("GET", "/vm/config")[1]["network-interfaces"][0]
         self.assertNotIn("tx_rate_limiter", iface)  # the config follows
 
+    def test_mtu_offered_to_guest_and_set_on_tap(self):
+        command = 'sh -c "echo mtu=$(cat /sys/class/net/eth0/mtu)"'
+        cfg = {"boot-source": {"kernel_image_path": VMLINUX,
+                               "initrd_path": os.path.join(GUEST, "initrd.cpio"),
+                               "boot_args": guest_cmdline() + " -- " + command},
+               "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
+               "network-interfaces": [{"iface_id": "eth0",
+                                       "host_dev_name": "tap0", "mtu": 4000}]}
+        vm = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
+                             "--config-file", write_config(self.dir, cfg),
+                             "--no-api"],
+                            capture_output=True, text=True, timeout=BOOT_TIMEOUT)
+        self.assertEqual(vm.returncode, 0, vm.stdout + vm.stderr)
+        self.assertIn("mtu=4000", vm.stdout)  # VIRTIO_NET_F_MTU
+        link = subprocess.run(["ip", "netns", "exec", self.ns, "cat",
+                               "/sys/class/net/tap0/mtu"], capture_output=True,
+                              text=True, check=True).stdout
+        self.assertEqual(link.strip(), "4000")
+
 
 if __name__ == "__main__":
     unittest.main()

@@ -141,6 +141,31 @@ class Snapshot(unittest.TestCase):
             self.assertEqual(api.proc.wait(timeout=60), 0)
             self.stop_loaded(api, args, "File")
 
+    def test_clock_realtime(self):
+        # as in Firecracker: the kvmclock advances by the wall time since
+        # the snapshot, which needs a saved clock with its real time
+        # (KVM_CLOCK_REALTIME, given by KVM on a host with a stable TSC);
+        # without one the load is refused before anything is made
+        api, lines = boot_counter()
+        self.apis.append(api)
+        lines.wait_for("tick 3", 120)
+        last = pause_and_snapshot(api, lines, self.dir, "state")
+        api.stop()
+        self.apis.remove(api)
+        api, lines, status, reply = load(self.dir, "state",
+                                         extra={"clock_realtime": True})
+        self.apis.append(api)
+        print("clock_realtime: %s" % ("refused, no real time in the saved "
+                                      "clock" if status == 400 else "loaded"))
+        if status == 400:
+            self.assertIn("clock_realtime: the snapshot's KVM clock carries "
+                          "no real time", reply["fault_message"])
+            self.assertEqual(api.request("GET", "/")[1]["state"], "Not started")
+            return
+        self.assertEqual(status, 204, reply)
+        lines.wait_for("tick %d" % (last + 3), 60)
+        self.assertEqual(lines.ticks()[0], last + 1)
+
     def test_counter_continues_uffd_backend_with_record_and_prefetch(self):
         api, lines = boot_counter()
         self.apis.append(api)

@@ -4,6 +4,10 @@
  * or repeated or oversized sections, missing parts) with a message and no
  * partial state. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
 
 #include "snapshot/snapshot.h"
 #include "tests/unit/unit.h"
@@ -87,6 +91,69 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.vdevs[1].queues[1].last_avail, 77);
 	snap_state_free(&back);
 	free_sample(&x);
+}
+
+/* --describe-snapshot: the header's version, whatever the rest says. */
+static void test_describe(void **state)
+{
+	char path[] = "/tmp/microvm-describe-XXXXXX", err[256] = "";
+	struct sample x;
+	uint32_t version = 0, other = 9;
+	int fd = mkstemp(path);
+
+	(void)state;
+	make_sample(&x, 1);
+	memcpy(x.buf + 8, &other, 4); /* a version this microvm cannot read */
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, x.buf, 40), 40); /* header + a bit */
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)), 0);
+	assert_int_equal(version, 9);
+	assert_int_equal(ftruncate(fd, 31), 0); /* shorter than a header */
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "is not a microvm snapshot"));
+	close(fd);
+	unlink(path);
+	assert_int_equal(snap_describe(path, &version, err, sizeof(err)),
+			 -EINVAL);
+	assert_non_null(strstr(err, "No such file"));
+	free_sample(&x);
+}
+
+static uint64_t field(const cJSON *region, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(region, key);
+
+	assert_true(cJSON_IsNumber(v));
+	return (uint64_t)v->valuedouble;
+}
+
+/* The Uffd handshake names the page size in bytes and in KiB. */
+static void test_uffd_message(void **state)
+{
+	struct guest_mem mem = { .host = (uint8_t *)0x7f0000000000ULL,
+				 .size = 256ULL << 20 };
+	size_t sizes[] = { 4096, 2u << 20 }, i;
+	char buf[SNAP_UFFD_MESSAGE_MAX];
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		cJSON *j, *r;
+
+		mem.page_size = sizes[i];
+		assert_true(snap_uffd_message(&mem, buf, sizeof(buf)) <
+			    sizeof(buf));
+		j = cJSON_Parse(buf);
+		assert_true(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 1);
+		r = cJSON_GetArrayItem(j, 0);
+		assert_int_equal(field(r, "base_host_virt_addr"),
+				 0x7f0000000000ULL);
+		assert_int_equal(field(r, "size"), 256ULL << 20);
+		assert_int_equal(field(r, "offset"), 0);
+		assert_int_equal(field(r, "page_size"), sizes[i]);
+		assert_int_equal(field(r, "page_size_kib"), sizes[i] / 1024);
+		cJSON_Delete(j);
+	}
 }
 
 static void test_crc32_known_value(void **state)
@@ -234,6 +301,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_crc32_known_value),
+		cmocka_unit_test(test_describe),
+		cmocka_unit_test(test_uffd_message),
 		cmocka_unit_test(test_header_damage),
 		cmocka_unit_test(test_section_damage),
 		cmocka_unit_test(test_section_past_end_and_missing_parts),

@@ -390,6 +390,47 @@ static void test_net_patch_rate_limiter(void **state)
 	assert_int_equal(ring_idx(TXQ, USED_OFF), 2);
 }
 
+/* Reads `len` bytes of the device's registers at `off`. */
+static uint32_t reg_read(uint64_t off, uint32_t len)
+{
+	uint32_t v = 0;
+
+	assert_true(bus_dispatch(&vm.mmio, VIRTIO_MMIO_BASE + off,
+				 (uint8_t *)&v, len, false));
+	return v;
+}
+
+/* mtu: offered to the guest (VIRTIO_NET_F_MTU, config offset 10, read
+ * whole or in part) and set on the tap. */
+static void test_net_mtu(void **state)
+{
+	struct net_cfg cfg = { .id = "eth0",
+			       .has_mac = true,
+			       .mac = { 6, 0, 0, 0, 0, 2 },
+			       .mtu = 9000 };
+	struct ifreq ifr = { 0 };
+	int fd;
+
+	(void)state;
+	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+		skip(); /* creating a tap needs root, as test_net.py does */
+	snprintf(cfg.host_dev, sizeof(cfg.host_dev), "mvmm%d",
+		 (int)getpid() % 100000);
+	assert_int_equal(vnet_create(&vm, &cfg, &net, vm.cmdline_extra,
+				     sizeof(vm.cmdline_extra)),
+			 0);
+	assert_true(reg_read(0x010, 4) & (1u << 3)); /* features 0-31 */
+	assert_int_equal(reg_read(0x100 + 10, 2), 9000);
+	assert_int_equal(reg_read(0x100 + 8, 4), 9000u << 16);
+	assert_int_equal(reg_read(0x100 + 11, 1), 9000 >> 8);
+	assert_int_equal(reg_read(0x100 + 4, 4), 0x200); /* mac[4..5], status */
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", cfg.host_dev);
+	fd = socket(AF_UNIX, SOCK_DGRAM, 0);
+	assert_int_equal(ioctl(fd, SIOCGIFMTU, &ifr), 0);
+	assert_int_equal(ifr.ifr_mtu, 9000);
+	close(fd);
+}
+
 /* A drive of `size` bytes starting with `text`. */
 static void create_blk(const char *text, off_t size)
 {
@@ -510,6 +551,7 @@ int main(void)
 			teardown),
 		cmocka_unit_test_setup_teardown(
 			test_net_activated_without_tx_queue, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_net_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_patch_rate_limiter,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
