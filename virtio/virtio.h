@@ -39,11 +39,10 @@
 #define VIRTIO_MMIO_SIZE 0x1000
 /* Slot i: MMIO at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, IRQ 5 + i. */
 #define VIRTIO_MMIO_IRQ_BASE 5
-/* The last IRQ the MP table routes (vmm/mptable.c: the 16 ISA IRQs). The
- * I/O APIC has 24 pins: with entries for pins 16-23 there, as
- * Firecracker's MP table has, this becomes 23 (19 devices); a guest does
- * not find a device whose IRQ its MP table lacks. */
-#define VIRTIO_MMIO_IRQ_LAST 15
+/* The I/O APIC's last pin, which the MP table routes (vmm/mptable.c) as
+ * Firecracker's does: 19 devices; a guest does not find a device whose
+ * IRQ its MP table lacks. */
+#define VIRTIO_MMIO_IRQ_LAST 23
 #define VIRTIO_MAX_DEVICES (VIRTIO_MMIO_IRQ_LAST - VIRTIO_MMIO_IRQ_BASE + 1)
 _Static_assert(VIRTIO_MAX_DEVICES == CONFIG_MAX_DEVICES,
 	       "the API refuses the devices that have no slot");

@@ -8,7 +8,9 @@
 
 #define MP_APIC_VERSION 0x14
 #define MP_IOAPIC_VERSION 0x11
-#define MP_ISA_IRQS 16
+/* Interrupt entries for every I/O APIC pin, as Firecracker's table has:
+ * 0-15 are the ISA IRQs, 16-23 the virtio-mmio devices past IRQ 15. */
+#define MP_IOAPIC_PINS 24
 #define MP_BUS_ISA 0
 
 enum { MP_PROCESSOR, MP_BUS, MP_IOAPIC, MP_INTSRC, MP_LINTSRC };
@@ -58,7 +60,7 @@ struct mpc_intsrc { /* also the local interrupt entry */
 	(sizeof(struct mpf_intel) + sizeof(struct mpc_table) +            \
 	 VM_MAX_VCPUS * sizeof(struct mpc_cpu) + sizeof(struct mpc_bus) + \
 	 sizeof(struct mpc_ioapic) +                                      \
-	 (MP_ISA_IRQS + 2) * sizeof(struct mpc_intsrc))
+	 (MP_IOAPIC_PINS + 2) * sizeof(struct mpc_intsrc))
 
 static uint8_t checksum(const void *p, size_t len)
 {
@@ -95,10 +97,11 @@ static uint16_t put_cpus(uint8_t *buf, size_t *off, unsigned nr_cpus)
 	return (uint16_t)nr_cpus;
 }
 
-/* ISA IRQ n goes to I/O APIC pin n, the timer (IRQ 0) included: KVM's
- * default GSI routing sends GSI n, the in-kernel PIT's GSI 0 among them, to
- * pin n (QEMU adds a GSI 0 -> pin 2 route of its own; we do not). IRQ 2 is
- * the cascade of the PICs and has no entry. */
+/* IRQ n goes to I/O APIC pin n, the timer (IRQ 0) included: KVM's default
+ * GSI routing sends GSI n, the in-kernel PIT's GSI 0 among them, to pin n
+ * (QEMU adds a GSI 0 -> pin 2 route of its own; we do not). IRQ 2 is the
+ * cascade of the PICs and has no entry. All on the ISA bus, edge-triggered
+ * (an irqfd pulses its line), as Firecracker's table has them. */
 static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 {
 	struct mpc_intsrc e = { .type = MP_INTSRC,
@@ -106,7 +109,7 @@ static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 				.dstapic = ioapic_id };
 	unsigned irq;
 
-	for (irq = 0; irq < MP_ISA_IRQS; irq++) {
+	for (irq = 0; irq < MP_IOAPIC_PINS; irq++) {
 		if (irq == 2)
 			continue;
 		e.irqtype = MP_IRQ_INT;
@@ -122,7 +125,7 @@ static uint16_t put_irqs(uint8_t *buf, size_t *off, uint8_t ioapic_id)
 	e.irqtype = MP_IRQ_NMI;
 	e.dstirq = 1;
 	put(buf, off, &e, sizeof(e));
-	return MP_ISA_IRQS - 1 + 2;
+	return MP_IOAPIC_PINS - 1 + 2;
 }
 
 int mptable_write(const struct guest_mem *mem, unsigned nr_cpus)

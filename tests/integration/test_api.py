@@ -242,9 +242,8 @@ class RequestLog(unittest.TestCase):
         self.assertNotIn("s3cr3t", text)  # never /mmds bodies
 
 
-# virtio devices: one per interrupt line the MP table routes (IRQs 5-15);
-# Firecracker's 19 once vmm/mptable.c routes I/O APIC pins 16-23 too
-MAX_DEVICES = 11
+# virtio devices: one per I/O APIC pin from IRQ 5 to 23, as Firecracker
+MAX_DEVICES = 19
 
 
 class DeviceCapacity(ApiBase):

@@ -187,7 +187,7 @@ static void test_mptable(void **state)
 			assert_int_equal(table[off + 1], cpus); /* APIC id */
 			cpus++;
 		}
-		if (table[off] == 3) { /* ISA IRQ n on I/O APIC pin n */
+		if (table[off] == 3) { /* IRQ n on I/O APIC pin n */
 			assert_int_equal(table[off + 7], table[off + 5]);
 			isa_irqs++;
 		}
@@ -195,7 +195,7 @@ static void test_mptable(void **state)
 	}
 	assert_int_equal(off, len);
 	assert_int_equal(cpus, 7);
-	assert_int_equal(isa_irqs, 15); /* 0-15 but the cascade (2) */
+	assert_int_equal(isa_irqs, 23); /* pins 0-23 but the cascade (2) */
 	gmem_destroy(&m);
 }
 
