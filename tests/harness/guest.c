@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/if_packet.h>
+#include <linux/if_tun.h>
 #include <net/ethernet.h>
 #include <net/if.h>
 #include <stdio.h>
@@ -65,11 +66,29 @@ void guest_remove_devices(void)
 	guest.vm.cmdline_extra[0] = 0;
 }
 
+/* The tap stays while nobody holds it (on = true) or goes with the last
+ * fd: a net device opens a persistent tap much faster than a new one. */
+static int persist_tap(bool on)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
+	int fd = open("/dev/net/tun", O_RDWR | O_CLOEXEC), ret = 0;
+
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", guest.tap);
+	if (fd < 0 || ioctl(fd, TUNSETIFF, &ifr) < 0 ||
+	    ioctl(fd, TUNSETPERSIST, on) < 0)
+		ret = -errno;
+	if (fd >= 0)
+		close(fd);
+	return ret;
+}
+
 void guest_fini(void)
 {
 	char cmd[128];
 
 	guest_remove_devices();
+	if (guest.tap[0] && persist_tap(false))
+		fprintf(stderr, "guest: tap %s left behind\n", guest.tap);
 	gmem_destroy(&guest.vm.mem);
 	evl_destroy(&guest.loop);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", guest.dir);
@@ -99,14 +118,21 @@ int guest_add_blk(struct drive_cfg *cfg, const char *text, off_t size)
 
 int guest_add_net(struct net_cfg *cfg)
 {
+	int ret = 0;
+
 	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
 		return -EPERM; /* creating a tap needs root */
 	snprintf(cfg->id, sizeof(cfg->id), "eth0");
 	snprintf(cfg->host_dev, sizeof(cfg->host_dev), "mvmu%d",
 		 (int)getpid() % 100000);
-	snprintf(guest.tap, sizeof(guest.tap), "%s", cfg->host_dev);
-	return vnet_create(&guest.vm, cfg, &guest.net, guest.vm.cmdline_extra,
-			   sizeof(guest.vm.cmdline_extra));
+	if (!guest.tap[0]) {
+		snprintf(guest.tap, sizeof(guest.tap), "%s", cfg->host_dev);
+		ret = persist_tap(true);
+	}
+	return ret ? ret :
+		     vnet_create(&guest.vm, cfg, &guest.net,
+				 guest.vm.cmdline_extra,
+				 sizeof(guest.vm.cmdline_extra));
 }
 
 int guest_add_vsock(void)

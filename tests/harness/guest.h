@@ -70,7 +70,8 @@ void guest_remove_devices(void);
  * engine as cfg says (its id and path are set here). The file is kept
  * for the next drive of the same size (the bytes past `text` too). */
 int guest_add_blk(struct drive_cfg *cfg, const char *text, off_t size);
-/* A net device "eth0" on a fresh tap; -EPERM when not root. */
+/* A net device "eth0" on the guest's tap (created persistent the first
+ * time, removed by guest_fini); -EPERM when not root. */
 int guest_add_net(struct net_cfg *cfg);
 int guest_add_vsock(void);
 int guest_add_rng(const struct entropy_cfg *cfg);
