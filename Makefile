@@ -86,7 +86,10 @@ $(BUILD)/microvm: $(BUILD)/obj/vmm/main.o $(BUILD)/libmicrovm.a
 $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmicrovm.a
 	@mkdir -p $(dir $@)
 	@echo "  CC      $@"
-	$(Q)$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(BUILD)/libmicrovm.a $(LDFLAGS) $(LDLIBS) -lcmocka
+	$(Q)$(CC) $(CFLAGS) -MMD -MP -o $@ $< $(filter %.o,$^) $(BUILD)/libmicrovm.a $(LDFLAGS) $(LDLIBS) -lcmocka
+
+# The guest-side harness (tests/harness): the tests that drive devices.
+$(BUILD)/tests/test_virtio_mmio: $(BUILD)/obj/tests/harness/guest.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

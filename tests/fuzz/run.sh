@@ -9,13 +9,19 @@ runs=${FUZZ_RUNS:-100000}
 api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c $root/vmm/log.c $root/vmm/metrics.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/vmm/log.c $root/vmm/metrics.c"
+# fuzz_dev_*: a device of the guest-side harness, driven by a script.
+dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
+	$(ls "$root"/virtio/*.c) $root/vmm/memory.c $root/vmm/bus.c \
+	$root/vmm/event_loop.c $root/vmm/log.c $root/vmm/metrics.c"
 mkdir -p "$out"
-for target in http json config vq vsock snapshot; do
+for target in http json config vq vsock snapshot \
+	dev_block dev_net dev_vsock dev_rng; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
 	[ "$target" = vsock ] && srcs=$vsock_srcs
 	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
+	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 		-o "$bin" "$root/tests/fuzz/fuzz_$target.c" $srcs -lcjson -lm

@@ -1,235 +1,45 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The virtio devices driven as a guest drives them: register writes
- * through the MMIO bus, rings in a guest-memory buffer, kicks through the
- * kick eventfds served as the VMM loop serves them, with real sockets,
- * files and taps behind the devices and only KVM faked. A driver that
- * activates a device without every queue ready, or resets it, must get
- * DEVICE_NEEDS_RESET or nothing, never a crash (findings 1 and 2). */
+/* The virtio devices driven as a guest drives them (tests/harness): a
+ * driver that activates a device without every queue ready, or resets it,
+ * must get DEVICE_NEEDS_RESET or nothing, never a crash (findings 1 and
+ * 2). */
 #include <fcntl.h>
-#include <linux/if_packet.h>
-#include <net/ethernet.h>
-#include <net/if.h>
 #include <stdio.h>
-#include <sys/epoll.h>
-#include <sys/socket.h>
+#include <unistd.h>
 
-#include "api/api.h"
 #include "snapshot/snapshot.h"
-#include "tests/unit/fake_kvm.h"
+#include "tests/harness/guest.h"
 #include "tests/unit/unit.h"
-#include "virtio/virtio.h"
 
 #define MEM (1 * MIB)
-#define QSIZE 16
-#define QUEUES 0x10000 /* queue q's rings at QUEUES + q * 0x1000 */
-#define AVAIL_OFF 0x200
-#define USED_OFF 0x400
-#define DATA 0x40000 /* descriptor i of queue q: DATA + q * 0x10000 + */
-#define BUF_SIZE 0x1000 /*                         i * BUF_SIZE */
 #define PAGE 4096
-
-/* virtio-mmio registers and status bits (virtio 1.x, 4.2.2) */
-#define R_DRV_FEATURES 0x020
-#define R_DRV_FEATURES_SEL 0x024
-#define R_QUEUE_SEL 0x030
-#define R_QUEUE_NUM 0x038
-#define R_QUEUE_READY 0x044
-#define R_QUEUE_NOTIFY 0x050
-#define R_STATUS 0x070
-#define R_QUEUE_DESC_LO 0x080
-#define R_QUEUE_DRIVER_LO 0x090
-#define R_QUEUE_DEVICE_LO 0x0a0
-#define DRIVER_STATUS                                       \
-	(VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | \
-	 VIRTIO_STATUS_FEATURES_OK)
-
 #define NET_HDR_LEN 12 /* virtio_net_hdr_v1 */
 #define RXQ 0
 #define TXQ 1
 #define EVQ 2
 #define ALL_QUEUES(n) ((1u << (n)) - 1)
 
-static struct vm vm;
-static struct event_loop loop;
-static char dir[64];
-static struct vvsock *vsock;
-static struct vblk *blk;
-static struct vnet *net;
-
-/* The VM's ioctls: devices ask for interrupt and kick eventfds; a
- * snapshot for KVM's dirty log, empty here (no vCPU runs). */
-static int fake_kvm_ioctl(unsigned long req, void *arg)
-{
-	struct kvm_dirty_log *log = arg;
-
-	if (req == KVM_IRQFD || req == KVM_IOEVENTFD)
-		return 0;
-	if (req == KVM_GET_DIRTY_LOG) {
-		memset(log->dirty_bitmap, 0, MEM / PAGE / 8);
-		return 0;
-	}
-	errno = ENOTTY;
-	return -1;
-}
-
 static int setup(void **state)
 {
 	(void)state;
-	memset(&vm, 0, sizeof(vm));
-	vm.vm_fd = FAKE_VM_FD;
-	vm.loop = &loop;
-	snprintf(dir, sizeof(dir), "/tmp/virtio-unit-XXXXXX");
-	if (!mkdtemp(dir) || evl_init(&loop))
-		return -1;
-	return gmem_create(&vm.mem, MEM, false);
+	return guest_init(MEM);
 }
 
 static int teardown(void **state)
 {
-	char cmd[128];
-
 	(void)state;
-	vvsock_destroy(vsock);
-	vblk_destroy(blk);
-	if (net)
-		vnet_destroy(net);
-	vsock = NULL;
-	blk = NULL;
-	net = NULL;
-	gmem_destroy(&vm.mem);
-	evl_destroy(&loop);
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
-	return system(cmd) ? -1 : 0;
+	guest_fini();
+	return 0;
 }
 
-/* What the VMM loop does with whatever is ready within timeout_ms. */
-static void serve_events(int timeout_ms)
-{
-	struct epoll_event ev[EVL_MAX_SOURCES];
-	int i, n = epoll_wait(loop.epfd, ev, EVL_MAX_SOURCES, timeout_ms);
-
-	for (i = 0; i < n; i++) {
-		struct evl_source *s = &loop.sources[ev[i].data.u32];
-
-		if (s->fd >= 0)
-			s->fn(s->opaque, ev[i].events);
-	}
-}
-
-static void reg_write(uint64_t off, uint32_t v)
-{
-	assert_true(bus_dispatch(&vm.mmio, VIRTIO_MMIO_BASE + off,
-				 (uint8_t *)&v, 4, true));
-}
-
-static uint32_t status(void)
-{
-	uint32_t v;
-
-	assert_true(bus_dispatch(&vm.mmio, VIRTIO_MMIO_BASE + R_STATUS,
-				 (uint8_t *)&v, 4, false));
-	return v;
-}
-
-static void setup_queue(unsigned q)
-{
-	uint32_t base = QUEUES + q * 0x1000;
-
-	memset(vm.mem.host + base, 0, 0x1000); /* fresh rings */
-	reg_write(R_QUEUE_SEL, q);
-	reg_write(R_QUEUE_NUM, QSIZE);
-	reg_write(R_QUEUE_DESC_LO, base);
-	reg_write(R_QUEUE_DRIVER_LO, base + AVAIL_OFF);
-	reg_write(R_QUEUE_DEVICE_LO, base + USED_OFF);
-	reg_write(R_QUEUE_READY, 1);
-}
-
-/* Linux's probe of the device in slot 0, setting up only the queues in
- * the `ready` mask before DRIVER_OK. Returns the status it reads back. */
 static uint32_t driver_init(unsigned nr_queues, unsigned ready)
 {
-	unsigned q;
-
-	reg_write(R_STATUS, 0);
-	reg_write(R_STATUS, VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER);
-	reg_write(R_DRV_FEATURES_SEL, 1);
-	reg_write(R_DRV_FEATURES, 1); /* VIRTIO_F_VERSION_1 */
-	reg_write(R_STATUS, DRIVER_STATUS);
-	for (q = 0; q < nr_queues; q++)
-		if (ready & (1u << q))
-			setup_queue(q);
-	reg_write(R_STATUS, DRIVER_STATUS | VIRTIO_STATUS_DRIVER_OK);
-	return status();
-}
-
-static uint16_t ring_idx(unsigned q, uint64_t off)
-{
-	uint16_t idx;
-
-	memcpy(&idx, vm.mem.host + QUEUES + q * 0x1000 + off + 2, 2);
-	return idx;
-}
-
-struct seg {
-	const void *data; /* device-readable bytes; NULL: device-writable */
-	uint32_t len;
-	uint64_t gpa; /* where it is: 0 lets post_chain choose */
-};
-
-/* Posts a chain of buffers on queue q (up to 3, or one chain of up to
- * QSIZE at idx 0). */
-static void post_chain(unsigned q, struct seg *segs, unsigned n)
-{
-	uint8_t *rings = vm.mem.host + QUEUES + q * 0x1000;
-	uint16_t idx = ring_idx(q, AVAIL_OFF), head = (idx * 3) % QSIZE;
-	unsigned i;
-
-	for (i = 0; i < n; i++) {
-		uint16_t at = (head + i) % QSIZE;
-		struct {
-			uint64_t addr;
-			uint32_t len;
-			uint16_t flags, next;
-		} desc = { segs[i].gpa ? segs[i].gpa :
-					 DATA + q * 0x10000 + at * BUF_SIZE,
-			   segs[i].len,
-			   (segs[i].data ? 0 : 2) | (i + 1 < n ? 1 : 0),
-			   (uint16_t)((at + 1) % QSIZE) }; /* WRITE, NEXT */
-
-		segs[i].gpa = desc.addr;
-		if (segs[i].data)
-			memcpy(vm.mem.host + desc.addr, segs[i].data,
-			       segs[i].len);
-		memcpy(rings + at * sizeof(desc), &desc, sizeof(desc));
-	}
-	memcpy(rings + AVAIL_OFF + 4 + 2 * (idx % QSIZE), &head, 2);
-	idx++;
-	memcpy(rings + AVAIL_OFF + 2, &idx, 2);
-}
-
-/* One buffer: device-readable `data`, or device-writable when NULL. */
-static uint64_t post_buffer(unsigned q, const void *data, uint32_t len)
-{
-	struct seg seg = { data, len, 0 };
-
-	post_chain(q, &seg, 1);
-	return seg.gpa;
-}
-
-static void kick(unsigned q)
-{
-	reg_write(R_QUEUE_NOTIFY, q);
-	serve_events(0);
+	return guest_driver_init(nr_queues, ready, 0);
 }
 
 static void create_vsock(void)
 {
-	struct vsock_cfg cfg = { .set = true, .guest_cid = 3 };
-
-	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s/v.sock", dir);
-	assert_int_equal(vvsock_create(&vm, &cfg, &vsock, vm.cmdline_extra,
-				       sizeof(vm.cmdline_extra)),
-			 0);
+	assert_int_equal(guest_add_vsock(), 0);
 }
 
 /* The guest's REQUEST to host port 9, where nobody listens. */
@@ -243,8 +53,8 @@ static void vsock_request_to_nobody(void)
 			       .op = VSOCK_OP_REQUEST,
 			       .buf_alloc = 65536 };
 
-	post_buffer(TXQ, &h, sizeof(h));
-	kick(TXQ);
+	guest_post_buffer(TXQ, &h, sizeof(h));
+	guest_kick(TXQ);
 }
 
 /* Only TX ready: the RST for a port without listener would go to the
@@ -260,15 +70,15 @@ static void test_vsock_activated_without_rx_queue(void **state)
 	st = driver_init(3, 1u << TXQ);
 	vsock_request_to_nobody();
 	assert_true(st & VIRTIO_STATUS_NEEDS_RESET);
-	assert_int_equal(ring_idx(TXQ, USED_OFF), 0); /* not touched */
+	assert_int_equal(guest_ring_idx(TXQ, USED_OFF), 0); /* not touched */
 
 	/* after a reset, the same driver with every queue gets its RST */
 	assert_false(driver_init(3, ALL_QUEUES(3)) & VIRTIO_STATUS_NEEDS_RESET);
-	rx = post_buffer(RXQ, NULL, BUF_SIZE);
-	kick(RXQ);
+	rx = guest_post_buffer(RXQ, NULL, BUF_SIZE);
+	guest_kick(RXQ);
 	vsock_request_to_nobody();
-	assert_int_equal(ring_idx(RXQ, USED_OFF), 1);
-	memcpy(&h, vm.mem.host + rx, sizeof(h));
+	assert_int_equal(guest_ring_idx(RXQ, USED_OFF), 1);
+	memcpy(&h, guest.vm.mem.host + rx, sizeof(h));
 	assert_int_equal(h.op, VSOCK_OP_RST);
 	assert_int_equal(h.src_port, 9);
 }
@@ -281,7 +91,7 @@ static void test_vsock_transport_reset_without_event_queue(void **state)
 	(void)state;
 	create_vsock();
 	st = driver_init(3, 1u << RXQ | 1u << TXQ);
-	vvsock_transport_reset(vsock);
+	vvsock_transport_reset(guest.vsock);
 	assert_true(st & VIRTIO_STATUS_NEEDS_RESET);
 }
 
@@ -295,49 +105,24 @@ static void test_restore_refuses_live_device_without_a_queue(void **state)
 	(void)state;
 	create_vsock();
 	assert_false(driver_init(3, ALL_QUEUES(3)) & VIRTIO_STATUS_NEEDS_RESET);
-	vdev_save(vm.vdevs[0], &st);
+	vdev_save(guest.vm.vdevs[0], &st);
 	st.queues[EVQ].ready = 0;
-	reg_write(R_STATUS, 0);
-	ret = vdev_restore(vm.vdevs[0], &st);
-	vvsock_transport_reset(vsock);
+	guest_reg_write(R_STATUS, 0);
+	ret = vdev_restore(guest.vm.vdevs[0], &st);
+	vvsock_transport_reset(guest.vsock);
 	assert_int_equal(ret, -EINVAL);
 	st.queues[EVQ].ready = 1;
-	assert_int_equal(vdev_restore(vm.vdevs[0], &st), 0);
-}
-
-/* Sends one broadcast frame out of the tap, so that its fd is readable. */
-static void frame_to_tap(const char *name)
-{
-	struct sockaddr_ll sa = { .sll_family = AF_PACKET,
-				  .sll_ifindex = (int)if_nametoindex(name),
-				  .sll_halen = ETH_ALEN };
-	struct ifreq ifr = { .ifr_flags = IFF_UP };
-	uint8_t frame[60] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 2,
-			      0,    0,	  0,	0,    1,    0x88, 0xb5 };
-	int ctl = socket(AF_INET, SOCK_DGRAM, 0);
-	int raw = socket(AF_PACKET, SOCK_RAW, 0);
-
-	assert_true(ctl >= 0 && raw >= 0 && sa.sll_ifindex > 0);
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
-	assert_int_equal(ioctl(ctl, SIOCSIFFLAGS, &ifr), 0);
-	assert_int_equal(sendto(raw, frame, sizeof(frame), 0,
-				(struct sockaddr *)&sa, sizeof(sa)),
-			 (ssize_t)sizeof(frame));
-	close(raw);
-	close(ctl);
+	assert_int_equal(vdev_restore(guest.vm.vdevs[0], &st), 0);
 }
 
 /* A net device "eth0" on a fresh tap; skips without root. */
 static void create_net(struct net_cfg *cfg)
 {
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
+	int ret = guest_add_net(cfg);
+
+	if (ret == -EPERM)
 		skip(); /* creating a tap needs root, as test_net.py does */
-	snprintf(cfg->id, sizeof(cfg->id), "eth0");
-	snprintf(cfg->host_dev, sizeof(cfg->host_dev), "mvmu%d",
-		 (int)getpid() % 100000);
-	assert_int_equal(vnet_create(&vm, cfg, &net, vm.cmdline_extra,
-				     sizeof(vm.cmdline_extra)),
-			 0);
+	assert_int_equal(ret, 0);
 }
 
 /* Only RX ready: a frame on the tap runs the tx path too. */
@@ -349,12 +134,12 @@ static void test_net_activated_without_tx_queue(void **state)
 	(void)state;
 	create_net(&cfg);
 	st = driver_init(2, 1u << RXQ);
-	post_buffer(RXQ, NULL, BUF_SIZE);
-	kick(RXQ);
-	frame_to_tap(cfg.host_dev);
-	serve_events(100);
+	guest_post_buffer(RXQ, NULL, BUF_SIZE);
+	guest_kick(RXQ);
+	guest_tap_frame(60);
+	guest_serve(100);
 	assert_true(st & VIRTIO_STATUS_NEEDS_RESET);
-	assert_int_equal(ring_idx(RXQ, USED_OFF), 0);
+	assert_int_equal(guest_ring_idx(RXQ, USED_OFF), 0);
 }
 
 /* PATCH /network-interfaces/{id} (finding 7): tx limited to one frame
@@ -371,23 +156,24 @@ static void test_net_patch_rate_limiter(void **state)
 	(void)state;
 	create_net(&cfg);
 	assert_false(driver_init(2, ALL_QUEUES(2)) & VIRTIO_STATUS_NEEDS_RESET);
-	post_buffer(TXQ, frame, sizeof(frame));
-	post_buffer(TXQ, frame, sizeof(frame));
-	kick(TXQ);
-	assert_int_equal(ring_idx(TXQ, USED_OFF), 1); /* the second waits */
+	guest_post_buffer(TXQ, frame, sizeof(frame));
+	guest_post_buffer(TXQ, frame, sizeof(frame));
+	guest_kick(TXQ);
+	assert_int_equal(guest_ring_idx(TXQ, USED_OFF),
+			 1); /* the second waits */
 
 	p.rx.bandwidth = (struct token_bucket){ .present = true };
-	assert_int_equal(vnet_update(net, &p), 0);
-	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+	assert_int_equal(vnet_update(guest.net, &p), 0);
+	assert_int_equal(guest_ring_idx(TXQ, USED_OFF), 1);
 
 	p.rx.bandwidth = one_per_100s;
 	p.tx.ops = (struct token_bucket){ .present = true };
-	assert_int_equal(vnet_update(net, &p), -ENOTSUP);
-	assert_int_equal(ring_idx(TXQ, USED_OFF), 1);
+	assert_int_equal(vnet_update(guest.net, &p), -ENOTSUP);
+	assert_int_equal(guest_ring_idx(TXQ, USED_OFF), 1);
 
 	p.rx.bandwidth.present = false;
-	assert_int_equal(vnet_update(net, &p), 0);
-	assert_int_equal(ring_idx(TXQ, USED_OFF), 2);
+	assert_int_equal(vnet_update(guest.net, &p), 0);
+	assert_int_equal(guest_ring_idx(TXQ, USED_OFF), 2);
 }
 
 /* Reads `len` bytes of the device's registers at `off`. */
@@ -434,20 +220,10 @@ static void test_net_mtu(void **state)
 /* A drive of `size` bytes starting with `text`. */
 static void create_blk(const char *text, off_t size)
 {
-	struct drive_cfg cfg = { .id = "disk" };
-	int fd;
+	struct drive_cfg cfg = { 0 };
 
-	snprintf(cfg.path, sizeof(cfg.path), "%s/disk", dir);
-	fd = open(cfg.path, O_CREAT | O_WRONLY, 0600);
-	assert_true(fd >= 0);
-	assert_int_equal(ftruncate(fd, size), 0);
-	assert_int_equal(pwrite(fd, text, strlen(text), 0),
-			 (ssize_t)strlen(text));
-	close(fd);
 	cfg.rl.bandwidth = (struct token_bucket){ true, 1 << 20, 0, 100, true };
-	assert_int_equal(vblk_create(&vm, &cfg, &blk, vm.cmdline_extra,
-				     sizeof(vm.cmdline_extra)),
-			 0);
+	assert_int_equal(guest_add_blk(&cfg, text, size), 0);
 }
 
 /* PATCH /drives/{id} before the driver probed, after it reset the
@@ -459,18 +235,18 @@ static void test_block_patch_without_live_queue(void **state)
 
 	(void)state;
 	create_blk("", 4096);
-	snprintf(p.path, sizeof(p.path), "%s/disk", dir);
-	assert_int_equal(vblk_update(blk, &p), 0); /* before the probe */
+	snprintf(p.path, sizeof(p.path), "%s/disk", guest.dir);
+	assert_int_equal(vblk_update(guest.blk, &p), 0); /* before the probe */
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
-	reg_write(R_STATUS, 0);
-	assert_int_equal(vblk_update(blk, &p), 0); /* after a reset */
+	guest_reg_write(R_STATUS, 0);
+	assert_int_equal(vblk_update(guest.blk, &p), 0); /* after a reset */
 
 	assert_true(driver_init(1, 0) & VIRTIO_STATUS_NEEDS_RESET);
 	p.has_path = false;
 	p.has_rl = true;
 	p.rl.bandwidth = (struct token_bucket){ true, 2 << 20, 0, 100, true };
-	assert_int_equal(vblk_update(blk, &p), 0);
-	vdev_save(vm.vdevs[0], &st);
+	assert_int_equal(vblk_update(guest.blk, &p), 0);
+	vdev_save(guest.vm.vdevs[0], &st);
 	assert_false(st.activated);
 }
 
@@ -491,15 +267,15 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	int fd;
 
 	(void)state;
-	snprintf(path, sizeof(path), "%s/mem", dir);
-	assert_int_equal(gmem_track_dirty(&vm.mem), 0);
+	snprintf(path, sizeof(path), "%s/mem", guest.dir);
+	assert_int_equal(gmem_track_dirty(&guest.vm.mem), 0);
 	create_blk("fresh data", 4096);
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
-	assert_int_equal(snap_write_memory(&vm, path, false, &pages), 0);
-	post_chain(0, chain, 3);
-	kick(0);
-	assert_int_equal(ring_idx(0, USED_OFF), 1);
-	assert_int_equal(snap_write_memory(&vm, path, true, &pages), 0);
+	assert_int_equal(snap_write_memory(&guest.vm, path, false, &pages), 0);
+	guest_post_chain(0, chain, 3);
+	guest_kick(0);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), 1);
+	assert_int_equal(snap_write_memory(&guest.vm, path, true, &pages), 0);
 	fd = open(path, O_RDONLY);
 	assert_true(fd >= 0);
 	assert_int_equal(pread(fd, page, PAGE, (off_t)chain[1].gpa), PAGE);
@@ -521,21 +297,21 @@ static void test_block_read_longer_than_a_syscall(void **state)
 	unsigned i;
 
 	(void)state;
-	gmem_destroy(&vm.mem);
-	assert_int_equal(gmem_create(&vm.mem, 256 * MIB, false), 0);
+	gmem_destroy(&guest.vm.mem);
+	assert_int_equal(gmem_create(&guest.vm.mem, 256 * MIB, false), 0);
 	for (i = 1; i < 10; i++)
 		chain[i] = (struct seg){ NULL, 255 * MIB, MIB };
 	chain[10] = (struct seg){ NULL, 1, 0 };
 	create_blk("", 3ll << 30);
 	assert_false(driver_init(1, 1) & VIRTIO_STATUS_NEEDS_RESET);
-	vm.mem.host[MIB] = 0xaa;
-	post_chain(0, chain, 11);
-	kick(0);
-	assert_int_equal(ring_idx(0, USED_OFF), 1);
-	memcpy(&used_len, vm.mem.host + QUEUES + USED_OFF + 8, 4);
+	guest.vm.mem.host[MIB] = 0xaa;
+	guest_post_chain(0, chain, 11);
+	guest_kick(0);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), 1);
+	memcpy(&used_len, guest.vm.mem.host + QUEUES + USED_OFF + 8, 4);
 	assert_int_equal(used_len, 1);
-	assert_int_equal(vm.mem.host[chain[10].gpa], 1); /* IOERR */
-	assert_int_equal(vm.mem.host[MIB], 0xaa);
+	assert_int_equal(guest.vm.mem.host[chain[10].gpa], 1); /* IOERR */
+	assert_int_equal(guest.vm.mem.host[MIB], 0xaa);
 }
 
 int main(void)

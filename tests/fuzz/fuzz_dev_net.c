@@ -1,0 +1,41 @@
+// SPDX-License-Identifier: Apache-2.0
+/* libFuzzer target: virtio-net driven by a hostile guest script
+ * (guest_script.h) on a real tap (needs root). The device, without rate
+ * limiters, is kept from one input to the next (reset in between): a new
+ * one per input would take most of the time. Host event: a frame of `arg`
+ * bytes (60..1514) arrives on the tap. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+#include "tests/fuzz/guest_script.h"
+#include "tests/harness/guest.h"
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+static int create(uint8_t cfg)
+{
+	struct net_cfg c = { 0 };
+
+	return guest_add_net(&c);
+}
+
+static void host(uint8_t kind, uint16_t arg)
+{
+	guest_tap_frame(arg);
+}
+
+static const struct script_dev net = { .nr_queues = 2,
+				       .create = create,
+				       .host = host,
+				       .keep = true };
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+	if (geteuid() != 0) {
+		fprintf(stderr, "fuzz_dev_net: a tap needs root\n");
+		exit(1);
+	}
+	script_run(&net, data, size);
+	return 0;
+}
