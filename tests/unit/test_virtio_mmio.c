@@ -4,7 +4,10 @@
  * must get DEVICE_NEEDS_RESET or nothing, never a crash (findings 1 and
  * 2). */
 #include <fcntl.h>
+#include <net/if.h>
 #include <stdio.h>
+#include <sys/ioctl.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 #include "snapshot/snapshot.h"
@@ -181,7 +184,7 @@ static uint32_t reg_read(uint64_t off, uint32_t len)
 {
 	uint32_t v = 0;
 
-	assert_true(bus_dispatch(&vm.mmio, VIRTIO_MMIO_BASE + off,
+	assert_true(bus_dispatch(&guest.vm.mmio, VIRTIO_MMIO_BASE + off,
 				 (uint8_t *)&v, len, false));
 	return v;
 }
@@ -190,21 +193,14 @@ static uint32_t reg_read(uint64_t off, uint32_t len)
  * whole or in part) and set on the tap. */
 static void test_net_mtu(void **state)
 {
-	struct net_cfg cfg = { .id = "eth0",
-			       .has_mac = true,
+	struct net_cfg cfg = { .has_mac = true,
 			       .mac = { 6, 0, 0, 0, 0, 2 },
 			       .mtu = 9000 };
 	struct ifreq ifr = { 0 };
 	int fd;
 
 	(void)state;
-	if (geteuid() != 0 || access("/dev/net/tun", R_OK | W_OK))
-		skip(); /* creating a tap needs root, as test_net.py does */
-	snprintf(cfg.host_dev, sizeof(cfg.host_dev), "mvmm%d",
-		 (int)getpid() % 100000);
-	assert_int_equal(vnet_create(&vm, &cfg, &net, vm.cmdline_extra,
-				     sizeof(vm.cmdline_extra)),
-			 0);
+	create_net(&cfg);
 	assert_true(reg_read(0x010, 4) & (1u << 3)); /* features 0-31 */
 	assert_int_equal(reg_read(0x100 + 10, 2), 9000);
 	assert_int_equal(reg_read(0x100 + 8, 4), 9000u << 16);
