@@ -167,8 +167,11 @@ void script_run(const struct script_dev *dev, const uint8_t *data, size_t size)
 	struct input in = { data, size };
 
 	if (!guest.vm.mem.host) {
-		log_set_level(LOG_OFF);
-		if (guest_init(SCRIPT_MEM) || atexit(guest_fini))
+		const struct logger_cfg quiet = { .has_level = true,
+						  .level = API_LOG_OFF };
+
+		if (log_configure(&quiet) || guest_init(SCRIPT_MEM) ||
+		    atexit(guest_fini))
 			abort();
 	}
 	/* zero pages again (only those the last input touched were not) */
