@@ -31,8 +31,8 @@ api PUT /machine-config '{"vcpu_count": 2, "mem_size_mib": 128}'
 api PUT /entropy '{}'
 api PUT /actions '{"action_type": "InstanceStart"}'
 api GET /
-echo "== the guest's console (this machine's KVM is nested and emulates guest"
-echo "   kernel code: expect ~14 s here, tens of ms on bare-metal KVM)"
+echo "== the guest's console (on this project's nested KVMs, kvm_pvm or L1 under"
+echo "   QEMU's emulator, expect 2-15 s; tens of ms on bare-metal KVM)"
 rc=0
 wait "$pid" || rc=$?
 echo
