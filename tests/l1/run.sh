@@ -6,9 +6,9 @@
 # command's exit status is this script's. Its output goes to L1's console,
 # i.e. here. Builds L1 first if needed (tests/l1/build-l1.sh).
 # Usage: tests/l1/run.sh COMMAND [ARG...]
-# One host thread runs all of L1's CPUs (thread=single): with a thread per
-# CPU (MTTCG), both CPUs were found livelocked in L1's int3 handler while
-# L1 patched its kernel text (static keys, text_poke_bp), test after test.
+# L1 has two CPUs, a host thread each (MTTCG). Run one L1 at a time on a
+# 2-core machine: with two L1s sharing it, L1's CPUs were found livelocked
+# in L1's int3 handler while L1 patched its kernel text (docs/kvm-here.md).
 # Env: L1_MEM_MIB (default 4096), L1_CPUS (default 2),
 #      L1_TIMEOUT seconds (default 1200).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
@@ -33,7 +33,7 @@ trap 'rm -rf "$run"' EXIT
 } > "$run/cmd"
 echo "l1: run folder $run" >&2
 timeout --foreground "${L1_TIMEOUT:-1200}" qemu-system-x86_64 \
-	-accel tcg,thread=single -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
+	-accel tcg -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
 	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
 	-kernel "$l1/vmlinuz" -initrd "$l1/l1.cpio" \
 	-append "console=ttyS0 rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
