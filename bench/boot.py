@@ -17,6 +17,9 @@ import tempfile
 import time
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
+                                "integration"))
+from microvm_harness import guest_cmdline  # noqa: E402
 GUEST = os.path.join(ROOT, "build", "guest")
 MICROVM = os.path.join(ROOT, "build", "microvm")
 RUNS = int(os.environ.get("BENCH_RUNS", "20"))
@@ -26,9 +29,7 @@ COMMAND = 'sh -c "echo %s; sleep 1"' % MARKER
 
 
 def cmdline():
-    return subprocess.run([os.path.join(ROOT, "tests", "guest", "cmdline.sh")],
-                          check=True, capture_output=True,
-                          text=True).stdout.strip() + " -- " + COMMAND
+    return guest_cmdline() + " -- " + COMMAND
 
 
 def microvm_argv(tmp):

@@ -20,6 +20,9 @@ import sys
 import tempfile
 
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
+                                "integration"))
+from microvm_harness import guest_cmdline  # noqa: E402
 GUEST = os.path.join(ROOT, "build", "guest")
 TRACING = "/sys/kernel/tracing"
 EVENTS = ("kvm/kvm_exit", "kvm/kvm_pio", "kvm/kvm_mmio")
@@ -29,9 +32,7 @@ COMMAND = "true"  # init runs it and prints its exit line
 def cmdline():
     if os.environ.get("BENCH_CMDLINE"):
         return os.environ["BENCH_CMDLINE"] + " -- " + COMMAND
-    return subprocess.run([os.path.join(ROOT, "tests", "guest", "cmdline.sh")],
-                          check=True, capture_output=True,
-                          text=True).stdout.strip() + " -- " + COMMAND
+    return guest_cmdline() + " -- " + COMMAND
 
 
 def tracefs(path, value):
