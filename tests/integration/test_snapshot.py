@@ -129,13 +129,19 @@ class Snapshot(unittest.TestCase):
         self.assertIn("loaded (%s backend%s)" % (
             backend, ", warm" if args else ""), err)
 
-    def test_counter_continues_file_backend(self):
+    def snapshot_of_a_counter(self):
+        """Boots the counting guest, snapshots it into self.dir ("state",
+        "mem") and stops it; returns the last tick before the snapshot."""
         api, lines = boot_counter()
         self.apis.append(api)
         lines.wait_for("tick 3", 120)
         last = pause_and_snapshot(api, lines, self.dir, "state")
         api.stop()
         self.apis.remove(api)
+        return last
+
+    def test_counter_continues_file_backend(self):
+        last = self.snapshot_of_a_counter()
         for args in ([], WARM_COUNTER):
             api = self.continues_after(last, args=args)
             # the restored guest still reboots on Ctrl+Alt+Del (i8042)
@@ -148,12 +154,7 @@ class Snapshot(unittest.TestCase):
         # the snapshot, which needs a saved clock with its real time
         # (KVM_CLOCK_REALTIME, given by KVM on a host with a stable TSC);
         # without one the load is refused before anything is made
-        api, lines = boot_counter()
-        self.apis.append(api)
-        lines.wait_for("tick 3", 120)
-        last = pause_and_snapshot(api, lines, self.dir, "state")
-        api.stop()
-        self.apis.remove(api)
+        last = self.snapshot_of_a_counter()
         api, lines, status, reply = load(self.dir, "state",
                                          extra={"clock_realtime": True})
         self.apis.append(api)
@@ -169,12 +170,7 @@ class Snapshot(unittest.TestCase):
         self.assertEqual(lines.ticks()[0], last + 1)
 
     def test_counter_continues_uffd_backend_with_record_and_prefetch(self):
-        api, lines = boot_counter()
-        self.apis.append(api)
-        lines.wait_for("tick 3", 120)
-        last = pause_and_snapshot(api, lines, self.dir, "state")
-        api.stop()
-        self.apis.remove(api)
+        last = self.snapshot_of_a_counter()
         sock = os.path.join(self.dir, "uffd.sock")
         ws = os.path.join(self.dir, "ws")
         mem = os.path.join(self.dir, "mem")
