@@ -9,6 +9,8 @@
 # L1 has two CPUs, a host thread each (MTTCG). Run one L1 at a time on a
 # 2-core machine: with two L1s sharing it, L1's CPUs were found livelocked
 # in L1's int3 handler while L1 patched its kernel text (docs/kvm-here.md).
+# Concurrent callers (several worktrees, helpers) queue on the lock file
+# /var/tmp/microvm-l1.lock (L1_LOCK overrides) rather than share the CPUs.
 # Env: L1_MEM_MIB (default 4096), L1_CPUS (default 2),
 #      L1_TIMEOUT seconds (default 1200).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
@@ -18,6 +20,12 @@ here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
 l1=$here/../../build/l1
 "$here/build-l1.sh" "$l1" >&2
+lock=${L1_LOCK:-/var/tmp/microvm-l1.lock}
+exec 9>"$lock"
+if ! flock -n 9; then
+	echo "l1: another L1 is running; waiting for $lock" >&2
+	flock 9
+fi
 echo "l1: running $* inside L1 (Debian's kernel with kvm_amd under QEMU TCG)" >&2
 cpus=${L1_CPUS:-2}
 run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
