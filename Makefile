@@ -47,8 +47,10 @@ endif
 LDFLAGS := $(SANFLAGS)
 LDLIBS := -lcjson -luring -lseccomp -lpthread -lm
 
-LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c) \
-	$(wildcard virtio/*.c) $(wildcard snapshot/*.c)
+# The layers, bottom up (README "Layout"); microvm/main.c is the program.
+LIB_SRCS := $(wildcard base/*.c) $(wildcard config/*.c) $(wildcard vmm/*.c) \
+	$(wildcard virtio/*.c) $(wildcard snapshot/*.c) $(wildcard api/*.c) \
+	$(filter-out microvm/main.c,$(wildcard microvm/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
@@ -79,7 +81,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/libmicrovm.a: $(LIB_OBJS)
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/microvm: $(BUILD)/obj/vmm/main.o $(BUILD)/libmicrovm.a
+$(BUILD)/microvm: $(BUILD)/obj/microvm/main.o $(BUILD)/libmicrovm.a
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 

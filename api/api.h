@@ -1,13 +1,12 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /*
- * api/ — the control plane: Firecracker's HTTP/JSON API on a Unix socket
- * and its config file, turned into typed requests.
+ * api/ — the control plane's adapter: Firecracker's HTTP/JSON API on a Unix
+ * socket, turned into typed requests for the VMM thread.
  *
  * Contract:
- * - JSON bodies become the typed structs below (cJSON); every field's type,
- *   range and shape is checked here, and a rejection carries a message that
- *   names the field. Phase rules (pre-boot / post-boot) and cross-resource
- *   rules (one root drive, unique ids) are the VMM thread's (vmm/controller.c).
+ * - An HTTP request becomes a typed api_request (routes.c), its body parsed
+ *   and checked by config/ (parse_*); phase rules (pre-boot / post-boot)
+ *   are the VMM thread's (microvm/controller.c).
  * - The API thread (server.c) owns the socket and the connections; it hands
  *   each typed request to the VMM thread through api_channel and waits for
  *   the reply. It never calls KVM and never touches VM state.
@@ -16,274 +15,12 @@
 #ifndef MICROVM_API_H
 #define MICROVM_API_H
 
-#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
-#include <stdint.h>
 
-#define API_MUST_CHECK __attribute__((warn_unused_result))
+#include "config/config.h"
 
-#define CONFIG_MAX_FILE_SIZE (1u << 20) /* a config file is small */
-#define CONFIG_PATH_MAX 4096
-#define CONFIG_BOOT_ARGS_MAX 2048
-#define CONFIG_ID_MAX 64
-#define CONFIG_MAX_VCPUS 32
-#define CONFIG_MAX_MEM_MIB (1u << 20) /* 1 TiB */
-/* virtio-mmio devices of all kinds: one per interrupt line, from IRQ 5
- * (1 and 4 are the i8042's and the serial port's, 8 the CMOS RTC's, which
- * raises none) to the I/O APIC's last pin, 23 (virtio/virtio.h): 19, as
- * Firecracker on x86. A PUT past the limit is refused. */
-#define CONFIG_MAX_DEVICES 19
-#define CONFIG_MAX_DRIVES CONFIG_MAX_DEVICES
-#define CONFIG_MAX_NETS CONFIG_MAX_DEVICES
-#define CONFIG_ERR_MAX 512
 #define API_DEFAULT_MAX_BODY 51200
-
-#define DEFAULT_BOOT_ARGS "console=ttyS0 reboot=k panic=1"
-
-/* Firecracker's bound on refill_time: in nanoseconds it must fit in 64
- * bits (its TokenBucket::new multiplies with checked_mul). Larger values
- * are refused at parse time. */
-#define RL_MAX_REFILL_TIME_MS (UINT64_MAX / 1000000)
-
-struct token_bucket {
-	bool set; /* a limit: size and refill_time both non-zero */
-	uint64_t size, one_time_burst, refill_time_ms;
-	/* The JSON named this bucket. A PATCH changes only the buckets it
-	 * names (Firecracker's BucketUpdate); a 0-sized one removes the
-	 * limit. */
-	bool present;
-};
-struct rate_limiter_cfg {
-	struct token_bucket bandwidth, ops;
-};
-
-struct boot_source_cfg {
-	bool set;
-	char kernel_path[CONFIG_PATH_MAX];
-	char initrd_path[CONFIG_PATH_MAX]; /* "" when none */
-	char boot_args[CONFIG_BOOT_ARGS_MAX];
-};
-
-struct machine_cfg {
-	unsigned vcpu_count;
-	unsigned mem_size_mib;
-	bool smt;
-	bool track_dirty_pages;
-	bool huge_pages_2m;
-};
-
-/* PATCH /machine-config: only the fields present are applied. */
-struct machine_patch {
-	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages,
-		has_huge_pages;
-	struct machine_cfg v;
-};
-
-enum cache_type { CACHE_UNSAFE, CACHE_WRITEBACK };
-enum io_engine { IO_ENGINE_SYNC, IO_ENGINE_ASYNC };
-
-struct drive_cfg {
-	char id[CONFIG_ID_MAX];
-	char path[CONFIG_PATH_MAX];
-	char partuuid[CONFIG_ID_MAX];
-	bool is_root, read_only;
-	enum cache_type cache;
-	enum io_engine engine;
-	struct rate_limiter_cfg rl;
-};
-
-/* PATCH /drives/{id}: path and/or rate limiter. */
-struct drive_patch {
-	char id[CONFIG_ID_MAX];
-	bool has_path, has_rl;
-	char path[CONFIG_PATH_MAX];
-	struct rate_limiter_cfg rl;
-};
-
-#define NET_MTU_MIN 68 /* Firecracker's bounds, IPv4's minimum */
-#define NET_MTU_MAX 65535
-
-struct net_cfg {
-	char id[CONFIG_ID_MAX];
-	char host_dev[16]; /* IFNAMSIZ */
-	bool has_mac;
-	uint8_t mac[6];
-	unsigned mtu; /* 0: not set */
-	struct rate_limiter_cfg rx, tx;
-};
-
-struct net_patch {
-	char id[CONFIG_ID_MAX];
-	struct rate_limiter_cfg rx, tx; /* absent: no bucket present */
-};
-
-struct vsock_cfg {
-	bool set;
-	uint32_t guest_cid;
-	char uds_path[108]; /* sun_path */
-};
-
-struct entropy_cfg {
-	bool set;
-	struct rate_limiter_cfg rl;
-};
-
-enum api_log_level {
-	API_LOG_OFF,
-	API_LOG_ERROR,
-	API_LOG_WARN,
-	API_LOG_INFO,
-	API_LOG_DEBUG,
-	API_LOG_TRACE,
-};
-
-#define CONFIG_LOG_MODULE_MAX 128
-
-/* PUT /logger, the config file's "logger", the command line: as in
- * Firecracker, a field left out keeps its current value. */
-struct logger_cfg {
-	bool set;
-	char path[CONFIG_PATH_MAX]; /* "" keeps the current target */
-	bool has_level, has_show_level, has_show_origin, has_module;
-	enum api_log_level level;
-	bool show_level, show_origin;
-	/* only messages from source files under this path ("virtio",
-	 * "api/server"); "" lets every message through */
-	char module[CONFIG_LOG_MODULE_MAX];
-};
-
-struct metrics_cfg {
-	bool set;
-	char path[CONFIG_PATH_MAX];
-};
-
-/* PUT /snapshot/create (VM paused). */
-struct snapshot_create_cfg {
-	char snapshot_path[CONFIG_PATH_MAX];
-	char mem_file_path[CONFIG_PATH_MAX];
-	bool diff; /* snapshot_type Diff */
-};
-
-/* PUT /snapshot/load (fresh process). */
-struct snapshot_load_cfg {
-	char snapshot_path[CONFIG_PATH_MAX];
-	bool uffd; /* mem_backend.backend_type Uffd (else File) */
-	char backend_path[CONFIG_PATH_MAX]; /* memory file or uffd socket */
-	bool track_dirty_pages, resume_vm;
-	/* KVM_CLOCK_REALTIME: the guest's kvmclock advances by the wall time
-	 * since the snapshot (else it continues from the saved value) */
-	bool clock_realtime;
-	unsigned nr_net_overrides;
-	struct {
-		char iface_id[CONFIG_ID_MAX];
-		char host_dev[16];
-	} net_overrides[CONFIG_MAX_NETS];
-	bool has_vsock_override;
-	char vsock_uds[108];
-};
-
-/* The whole configuration of a VM: what GET /vm/config returns. */
-struct vm_config {
-	struct boot_source_cfg boot;
-	struct machine_cfg machine;
-	struct drive_cfg drives[CONFIG_MAX_DRIVES];
-	unsigned nr_drives;
-	struct net_cfg nets[CONFIG_MAX_NETS];
-	unsigned nr_nets;
-	struct vsock_cfg vsock;
-	struct entropy_cfg entropy;
-	struct logger_cfg logger;
-	struct metrics_cfg metrics;
-};
-
-/* Sets the defaults: 1 vCPU, 128 MiB, nothing else configured. */
-void vm_config_init(struct vm_config *cfg);
-
-/* ---- resources.c: one JSON body -> one typed struct ---- */
-struct cJSON;
-struct api_err {
-	char msg[CONFIG_ERR_MAX];
-};
-/* Each returns 0, or -EINVAL with a message naming the field. `where`
- * prefixes messages (the route or the config key). */
-API_MUST_CHECK int parse_boot_source(const struct cJSON *j, const char *where,
-				     struct boot_source_cfg *out,
-				     struct api_err *e);
-API_MUST_CHECK int parse_machine(const struct cJSON *j, const char *where,
-				 struct machine_patch *out, bool patch,
-				 struct api_err *e);
-API_MUST_CHECK int parse_drive(const struct cJSON *j, const char *where,
-			       struct drive_cfg *out, struct api_err *e);
-API_MUST_CHECK int parse_drive_patch(const struct cJSON *j, const char *where,
-				     struct drive_patch *out,
-				     struct api_err *e);
-API_MUST_CHECK int parse_net(const struct cJSON *j, const char *where,
-			     struct net_cfg *out, struct api_err *e);
-API_MUST_CHECK int parse_net_patch(const struct cJSON *j, const char *where,
-				   struct net_patch *out, struct api_err *e);
-API_MUST_CHECK int parse_vsock(const struct cJSON *j, const char *where,
-			       struct vsock_cfg *out, bool *deprecated,
-			       struct api_err *e);
-API_MUST_CHECK int parse_snapshot_create(const struct cJSON *j,
-					 struct snapshot_create_cfg *out,
-					 struct api_err *e);
-API_MUST_CHECK int parse_snapshot_load(const struct cJSON *j,
-				       struct snapshot_load_cfg *out,
-				       bool *deprecated, struct api_err *e);
-API_MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
-				 struct entropy_cfg *out, struct api_err *e);
-API_MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
-				struct logger_cfg *out, struct api_err *e);
-API_MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
-				 struct metrics_cfg *out, struct api_err *e);
-/* A log level name as Firecracker reads it: case-insensitive Off, Error,
- * Warning (or Warn), Info, Debug, Trace. Its level, or -1. */
-int api_parse_log_level(const char *name);
-/* Checks the rules between machine-config fields (smt, huge pages). */
-API_MUST_CHECK int machine_check(const struct machine_cfg *m,
-				 struct api_err *e);
-/* Resource ids: [A-Za-z0-9_]{1,63}. */
-bool api_valid_id(const char *id);
-int api_fail(struct api_err *e, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-
-/* ---- config.c: the config file and GET /vm/config ---- */
-/* Parses and validates a config text. 0, or -EINVAL with e->msg. */
-API_MUST_CHECK int config_parse(const char *json, size_t len,
-				struct vm_config *cfg, struct api_err *e);
-/* A snapshot's saved config: as config_parse, without the boot source
- * (the kernel is already in guest memory). */
-API_MUST_CHECK int config_parse_saved(const char *json, size_t len,
-				      struct vm_config *cfg, struct api_err *e);
-/* Reads (size-capped) and parses a config file. */
-API_MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
-			       struct api_err *e);
-/* Rules between resources, shared by the config file and the API:
- * PATCH-style machine update (then machine_check), drive/interface insert
- * or replace by id (one root drive, unique host devices and MACs), and
- * room for a new device (CONFIG_MAX_DEVICES in all). */
-API_MUST_CHECK int config_patch_machine(struct vm_config *cfg,
-					const struct machine_patch *p,
-					struct api_err *e);
-API_MUST_CHECK int config_put_drive(struct vm_config *cfg,
-				    const struct drive_cfg *d,
-				    struct api_err *e);
-/* A PATCH's rate limiter into a device's config: the buckets it names. */
-void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
-			       const struct rate_limiter_cfg *p);
-API_MUST_CHECK int config_put_net(struct vm_config *cfg,
-				  const struct net_cfg *n, struct api_err *e);
-API_MUST_CHECK int config_put_vsock(struct vm_config *cfg,
-				    const struct vsock_cfg *v,
-				    struct api_err *e);
-API_MUST_CHECK int config_put_entropy(struct vm_config *cfg,
-				      const struct entropy_cfg *en,
-				      struct api_err *e);
-/* The configuration as the JSON text of GET /vm/config (malloc'd). */
-char *config_to_json(const struct vm_config *cfg);
-/* One resource as JSON (GET /machine-config). */
-char *machine_to_json(const struct machine_cfg *m);
 
 /* ---- http.c: HTTP/1.1 requests and responses ---- */
 #define HTTP_MAX_HEADER_BYTES 8192
@@ -305,7 +42,7 @@ struct http_request {
 /* Parses one request at the start of buf. Returns the number of bytes it
  * spans when complete, 0 when more bytes are needed, or -status (400,
  * 413...) for a malformed or oversized request; *why then says what. */
-API_MUST_CHECK long http_parse_request(const char *buf, size_t len,
+MUST_CHECK long http_parse_request(const char *buf, size_t len,
 				       size_t max_body,
 				       struct http_request *req,
 				       const char **why);
@@ -315,88 +52,13 @@ char *http_format_response(int status, const char *body, bool deprecation,
 			   size_t *out_len);
 
 /* ---- routes.c: method + path + body -> typed request ---- */
-enum api_op {
-	OP_GET_INFO,
-	OP_GET_VERSION,
-	OP_GET_MACHINE,
-	OP_GET_VM_CONFIG,
-	OP_PUT_BOOT_SOURCE,
-	OP_PUT_MACHINE,
-	OP_PATCH_MACHINE,
-	OP_PUT_DRIVE,
-	OP_PATCH_DRIVE,
-	OP_PUT_NET,
-	OP_PATCH_NET,
-	OP_PUT_VSOCK,
-	OP_PUT_ENTROPY,
-	OP_PUT_LOGGER,
-	OP_PUT_METRICS,
-	OP_PATCH_VM,
-	OP_SNAPSHOT_CREATE,
-	OP_SNAPSHOT_LOAD,
-	OP_INSTANCE_START,
-	OP_SEND_CTRL_ALT_DEL,
-	OP_FLUSH_METRICS,
-	OP_UNKNOWN, /* the route could not be told */
-};
-
-struct api_request {
-	enum api_op op;
-	bool deprecated; /* the body used a deprecated field */
-	union {
-		struct boot_source_cfg boot;
-		struct machine_patch machine;
-		struct drive_cfg drive;
-		struct drive_patch drive_patch;
-		struct net_cfg net;
-		struct net_patch net_patch;
-		struct vsock_cfg vsock;
-		struct entropy_cfg entropy;
-		struct logger_cfg logger;
-		struct metrics_cfg metrics;
-		struct snapshot_create_cfg snap_create;
-		struct snapshot_load_cfg snap_load;
-		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
-	} u;
-};
-
-struct api_response {
-	int status; /* 200, 204, 400... */
-	char *body; /* malloc'd JSON or NULL */
-	bool deprecation;
-};
-
 /* Turns a parsed HTTP request into a typed one. Returns 0, or fills resp
  * with the error (400 + fault_message) and returns -EINVAL. */
-API_MUST_CHECK int route_request(const struct http_request *http,
+MUST_CHECK int route_request(const struct http_request *http,
 				 struct api_request *req,
 				 struct api_response *resp);
-/* A 400 (or other status) response with {"fault_message": msg}. */
-void api_error(struct api_response *resp, int status, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
 
 /* ---- server.c: the API thread ---- */
-/* Carries one request at a time from the API thread to the VMM thread. */
-struct api_channel {
-	pthread_mutex_t lock;
-	pthread_cond_t done_cond;
-	int wake_fd; /* eventfd the VMM thread's loop watches */
-	const struct api_request *req;
-	struct api_response *resp;
-	bool done;
-	bool shutdown; /* the VMM thread is gone: fail every call */
-};
-/* The VMM thread's side: called when wake_fd fires. */
-typedef void (*api_handler_fn)(void *opaque, const struct api_request *req,
-			       struct api_response *resp);
-API_MUST_CHECK int api_channel_init(struct api_channel *ch);
-void api_channel_serve(struct api_channel *ch, api_handler_fn fn, void *opaque);
-/* The API thread's side: hands req over and waits for the reply. */
-void api_channel_call(struct api_channel *ch, const struct api_request *req,
-		      struct api_response *resp);
-/* Fails the pending and every later call (the VMM thread is stopping). */
-void api_channel_shutdown(struct api_channel *ch);
-
 struct api_server;
 /* Binds and listens on path (which must not exist yet), then starts the API
  * thread. Returns NULL with errno set on failure. */

@@ -10,24 +10,8 @@
 
 #include "api/api.h"
 
-void api_error(struct api_response *resp, int status, const char *fmt, ...)
-{
-	char msg[CONFIG_ERR_MAX];
-	cJSON *o = cJSON_CreateObject();
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	cJSON_AddStringToObject(o, "fault_message", msg);
-	free(resp->body);
-	resp->status = status;
-	resp->body = cJSON_PrintUnformatted(o);
-	cJSON_Delete(o);
-}
-
 static int parse_action(const cJSON *j, struct api_request *req,
-			struct api_err *e)
+			struct config_err *e)
 {
 	static const char *const names[] = { "InstanceStart", "SendCtrlAltDel",
 					     "FlushMetrics", NULL };
@@ -39,7 +23,7 @@ static int parse_action(const cJSON *j, struct api_request *req,
 
 	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
 	    !cJSON_IsString(t))
-		return api_fail(
+		return config_fail(
 			e,
 			"actions: expected {\"action_type\": \"InstanceStart\" | \"SendCtrlAltDel\" | \"FlushMetrics\"}");
 	for (i = 0; names[i]; i++) {
@@ -48,18 +32,18 @@ static int parse_action(const cJSON *j, struct api_request *req,
 			return 0;
 		}
 	}
-	return api_fail(e, "actions.action_type: unknown action '%s'",
+	return config_fail(e, "actions.action_type: unknown action '%s'",
 			t->valuestring);
 }
 
 static int parse_vm_state(const cJSON *j, struct api_request *req,
-			  struct api_err *e)
+			  struct config_err *e)
 {
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(j, "state");
 
 	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != 1 ||
 	    !cJSON_IsString(s))
-		return api_fail(
+		return config_fail(
 			e,
 			"vm: expected {\"state\": \"Paused\" | \"Resumed\"}");
 	if (!strcmp(s->valuestring, "Paused"))
@@ -67,7 +51,7 @@ static int parse_vm_state(const cJSON *j, struct api_request *req,
 	else if (!strcmp(s->valuestring, "Resumed"))
 		req->u.pause = false;
 	else
-		return api_fail(e,
+		return config_fail(e,
 				"vm.state: '%s' is not one of Paused, Resumed",
 				s->valuestring);
 	return 0;
@@ -75,10 +59,10 @@ static int parse_vm_state(const cJSON *j, struct api_request *req,
 
 /* Checks that the id in the path equals the one the body carries. */
 static int check_path_id(const char *path_id, const char *body_id,
-			 const char *what, struct api_err *e)
+			 const char *what, struct config_err *e)
 {
 	if (strcmp(path_id, body_id))
-		return api_fail(
+		return config_fail(
 			e,
 			"the %s in the path ('%s') differs from the one in the body ('%s')",
 			what, path_id, body_id);
@@ -86,7 +70,7 @@ static int check_path_id(const char *path_id, const char *body_id,
 }
 
 static int route_drive(const cJSON *j, const char *id, bool patch,
-		       struct api_request *req, struct api_err *e)
+		       struct api_request *req, struct config_err *e)
 {
 	int ret;
 
@@ -102,7 +86,7 @@ static int route_drive(const cJSON *j, const char *id, bool patch,
 }
 
 static int route_net(const cJSON *j, const char *id, bool patch,
-		     struct api_request *req, struct api_err *e)
+		     struct api_request *req, struct config_err *e)
 {
 	int ret;
 
@@ -121,7 +105,7 @@ static int route_net(const cJSON *j, const char *id, bool patch,
 /* Resources with an id in the path: /drives/{id}, /network-interfaces/{id}.
  * Returns -ENOENT when the path is neither. */
 static int route_with_id(const char *path, enum http_method m, const cJSON *j,
-			 struct api_request *req, struct api_err *e)
+			 struct api_request *req, struct config_err *e)
 {
 	bool drive = !strncmp(path, "/drives/", 8);
 	bool net = !strncmp(path, "/network-interfaces/", 20);
@@ -129,8 +113,8 @@ static int route_with_id(const char *path, enum http_method m, const cJSON *j,
 
 	if (!drive && !net)
 		return -ENOENT;
-	if (!api_valid_id(id))
-		return api_fail(
+	if (!config_valid_id(id))
+		return config_fail(
 			e, "invalid id in path '%s': use 1-63 of [A-Za-z0-9_]",
 			path);
 	if (drive)
@@ -160,7 +144,7 @@ static const struct body_route body_routes[] = {
 };
 
 static int parse_body(const cJSON *j, struct api_request *req,
-		      struct api_err *e)
+		      struct config_err *e)
 {
 	switch (req->op) {
 	case OP_INSTANCE_START:
@@ -192,7 +176,7 @@ static int parse_body(const cJSON *j, struct api_request *req,
 
 /* PUT and PATCH routes; -ENOENT when none matches. */
 static int route_body(const char *path, enum http_method m, const cJSON *j,
-		      struct api_request *req, struct api_err *e)
+		      struct api_request *req, struct config_err *e)
 {
 	unsigned i;
 
@@ -237,7 +221,7 @@ static bool is_later_feature(const char *path)
 static int route_with_body(const struct http_request *http,
 			   struct api_request *req, struct api_response *resp)
 {
-	struct api_err e = { "" };
+	struct config_err e = { "" };
 	cJSON *j = cJSON_ParseWithLength(http->body, http->body_len);
 	int ret;
 

@@ -16,7 +16,6 @@
 #include <unistd.h>
 
 #include "api/api.h"
-#include "vmm/vmm.h" /* metrics */
 
 #define API_MAX_CONNS 256
 #define API_MAX_PENDING_OUT (1u << 20) /* a client that never reads */
@@ -41,59 +40,6 @@ struct api_server {
 	pthread_t thread;
 	struct conn conns[API_MAX_CONNS];
 };
-
-/* ---- the channel to the VMM thread ---- */
-
-int api_channel_init(struct api_channel *ch)
-{
-	memset(ch, 0, sizeof(*ch));
-	pthread_mutex_init(&ch->lock, NULL);
-	pthread_cond_init(&ch->done_cond, NULL);
-	ch->wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
-	return ch->wake_fd < 0 ? -errno : 0;
-}
-
-void api_channel_call(struct api_channel *ch, const struct api_request *req,
-		      struct api_response *resp)
-{
-	uint64_t one = 1;
-
-	pthread_mutex_lock(&ch->lock);
-	ch->req = req;
-	ch->resp = resp;
-	ch->done = false;
-	if (!ch->shutdown && write(ch->wake_fd, &one, sizeof(one)) < 0)
-		ch->shutdown = true;
-	while (!ch->done && !ch->shutdown)
-		pthread_cond_wait(&ch->done_cond, &ch->lock);
-	if (!ch->done)
-		api_error(resp, 400, "microvm is shutting down");
-	ch->req = NULL;
-	pthread_mutex_unlock(&ch->lock);
-}
-
-void api_channel_serve(struct api_channel *ch, api_handler_fn fn, void *opaque)
-{
-	uint64_t n;
-
-	if (read(ch->wake_fd, &n, sizeof(n)) < 0 && errno != EAGAIN)
-		return;
-	pthread_mutex_lock(&ch->lock);
-	if (ch->req && !ch->done) {
-		fn(opaque, ch->req, ch->resp);
-		ch->done = true;
-		pthread_cond_broadcast(&ch->done_cond);
-	}
-	pthread_mutex_unlock(&ch->lock);
-}
-
-void api_channel_shutdown(struct api_channel *ch)
-{
-	pthread_mutex_lock(&ch->lock);
-	ch->shutdown = true;
-	pthread_cond_broadcast(&ch->done_cond);
-	pthread_mutex_unlock(&ch->lock);
-}
 
 /* Counter and failure counter of each request kind. */
 static const struct {

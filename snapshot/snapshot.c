@@ -12,15 +12,6 @@
 
 #include "snapshot/snapshot.h"
 
-static double ms_since(const struct timespec *t0)
-{
-	struct timespec t;
-
-	clock_gettime(CLOCK_MONOTONIC, &t);
-	return (double)(t.tv_sec - t0->tv_sec) * 1e3 +
-	       (double)(t.tv_nsec - t0->tv_nsec) / 1e6;
-}
-
 static int save_devices(struct vm *vm, struct snap_state *s)
 {
 	unsigned i;
@@ -63,7 +54,7 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 	if (!ret)
 		log_info("snapshot: %s of %llu pages to %s, state %s, %.1f ms",
 			 c->diff ? "diff" : "full", (unsigned long long)pages,
-			 c->mem_file_path, c->snapshot_path, ms_since(&t0));
+			 c->mem_file_path, c->snapshot_path, elapsed_us(&t0, CLOCK_MONOTONIC) / 1e3);
 	snap_state_free(&s);
 	return ret;
 }
@@ -129,7 +120,7 @@ int snapshot_prepare_load(const struct snapshot_load_cfg *l,
 			  char *err, size_t err_size)
 {
 	struct vm_config saved;
-	struct api_err e = { "" };
+	struct config_err e = { "" };
 	int ret = snap_read_file(l->snapshot_path, s, err, err_size);
 
 	if (ret)

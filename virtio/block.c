@@ -16,7 +16,6 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_BLOCK 2

@@ -18,7 +18,6 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_NET 1

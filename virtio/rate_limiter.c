@@ -11,7 +11,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "virtio/virtio.h"
 
 #define NS_PER_MS 1000000ULL

@@ -7,7 +7,6 @@
 #include <string.h>
 #include <sys/random.h>
 
-#include "api/api.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_RNG 4

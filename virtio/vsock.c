@@ -7,7 +7,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
 #include "virtio/virtio.h"
 
 #define VIRTIO_ID_VSOCK 19

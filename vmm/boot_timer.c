@@ -3,15 +3,6 @@
  * 0xC0000000 and we log the wall and CPU time since InstanceStart. */
 #include "vmm/vmm.h"
 
-uint64_t elapsed_us(const struct timespec *from, clockid_t clock)
-{
-	struct timespec now;
-
-	clock_gettime(clock, &now);
-	return (uint64_t)((now.tv_sec - from->tv_sec) * 1000000 +
-			  (now.tv_nsec - from->tv_nsec) / 1000);
-}
-
 void boot_timer_start(struct boot_timer *t)
 {
 	pthread_mutex_init(&t->lock, NULL);

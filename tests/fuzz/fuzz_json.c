@@ -5,7 +5,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
+#include "config/config.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -31,7 +31,7 @@ static const struct {
 static void apply(const struct api_request *req)
 {
 	static struct vm_config cfg;
-	struct api_err e;
+	struct config_err e;
 	char *json;
 
 	if (req->op == OP_PUT_DRIVE &&

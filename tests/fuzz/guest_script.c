@@ -168,7 +168,7 @@ void script_run(const struct script_dev *dev, const uint8_t *data, size_t size)
 
 	if (!guest.vm.mem.host) {
 		const struct logger_cfg quiet = { .has_level = true,
-						  .level = API_LOG_OFF };
+						  .level = LOG_OFF };
 
 		if (log_configure(&quiet) || guest_init(SCRIPT_MEM) ||
 		    atexit(guest_fini))

@@ -12,7 +12,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "api/api.h"
+#include "config/config.h"
 #include "virtio/virtio.h"
 
 /* virtio-mmio registers (virtio 1.x, 4.2.2) */

@@ -2,10 +2,10 @@
 /* The config-file parser: accepted shapes and every rejection's message. */
 #include <stdio.h>
 
-#include "api/api.h"
+#include "config/config.h"
 #include "tests/unit/unit.h"
 
-static struct api_err e;
+static struct config_err e;
 static struct vm_config cfg;
 #define err (e.msg)
 
@@ -165,17 +165,17 @@ static void test_firecracker_vm_config_accepted(void **state)
 static void test_logger(void **state)
 {
 	(void)state;
-	assert_int_equal(api_parse_log_level("warn"), API_LOG_WARN);
-	assert_int_equal(api_parse_log_level("WARNING"), API_LOG_WARN);
-	assert_int_equal(api_parse_log_level("Trace"), API_LOG_TRACE);
-	assert_int_equal(api_parse_log_level("off"), API_LOG_OFF);
-	assert_int_equal(api_parse_log_level("Warnings"), -1);
-	assert_int_equal(api_parse_log_level(""), -1);
+	assert_int_equal(config_parse_log_level("warn"), LOG_WARN);
+	assert_int_equal(config_parse_log_level("WARNING"), LOG_WARN);
+	assert_int_equal(config_parse_log_level("Trace"), LOG_TRACE);
+	assert_int_equal(config_parse_log_level("off"), LOG_OFF);
+	assert_int_equal(config_parse_log_level("Warnings"), -1);
+	assert_int_equal(config_parse_log_level(""), -1);
 	assert_int_equal(parse("{" BOOT ", \"logger\": {\"level\": \"debug\","
 			       " \"module\": \"virtio/net\"}}"),
 			 0);
 	assert_true(cfg.logger.has_level && cfg.logger.has_module);
-	assert_int_equal(cfg.logger.level, API_LOG_DEBUG);
+	assert_int_equal(cfg.logger.level, LOG_DEBUG);
 	assert_string_equal(cfg.logger.module, "virtio/net");
 	assert_false(cfg.logger.has_show_level || cfg.logger.has_show_origin);
 	assert_int_equal(

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Token buckets with an explicit clock: rate, burst, overdraft, ops. */
-#include "api/api.h"
+#include "config/config.h"
 #include "tests/unit/unit.h"
 #include "virtio/virtio.h"
 

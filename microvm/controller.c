@@ -15,10 +15,9 @@
 
 #include <cjson/cJSON.h>
 
-#include "api/api.h"
 #include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
-#include "vmm/vmm.h"
+#include "microvm/microvm.h"
 
 #define METRICS_PERIOD_S 60
 #define MSG_PRE_BOOT \
@@ -319,7 +318,7 @@ static void update_drive_cfg(struct vm_config *cfg, const struct drive_patch *p)
 static void handle_config(struct vmm *m, const struct api_request *req,
 			  struct api_response *r)
 {
-	struct api_err e = { "" };
+	struct config_err e = { "" };
 	int ret = 0;
 
 	switch (req->op) {

@@ -14,10 +14,9 @@
 #include <termios.h>
 #include <unistd.h>
 
-#include "api/api.h"
 #include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
-#include "vmm/vmm.h"
+#include "microvm/microvm.h"
 
 static struct termios saved_termios;
 static bool termios_saved;

@@ -11,11 +11,11 @@
 #include <strings.h>
 #include <unistd.h>
 
-#include "api/api.h"
+#include "config/config.h"
 
 #define JSON_MAX_SAFE_INT 9007199254740992.0 /* 2^53 */
 
-int api_fail(struct api_err *e, const char *fmt, ...)
+int config_fail(struct config_err *e, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -25,7 +25,7 @@ int api_fail(struct api_err *e, const char *fmt, ...)
 	return -EINVAL;
 }
 
-bool api_valid_id(const char *id)
+bool config_valid_id(const char *id)
 {
 	size_t n = strlen(id);
 
@@ -36,19 +36,19 @@ bool api_valid_id(const char *id)
 
 /* Rejects a non-object, or a member whose name is not in the list. */
 static int check_keys(const cJSON *obj, const char *where,
-		      const char *const *allowed, struct api_err *e)
+		      const char *const *allowed, struct config_err *e)
 {
 	const cJSON *it;
 
 	if (!cJSON_IsObject(obj))
-		return api_fail(e, "%s: expected a JSON object", where);
+		return config_fail(e, "%s: expected a JSON object", where);
 	cJSON_ArrayForEach(it, obj) {
 		const char *const *a;
 
 		for (a = allowed; *a && strcmp(*a, it->string); a++)
 			;
 		if (!*a)
-			return api_fail(e, "%s: unknown field '%s'", where,
+			return config_fail(e, "%s: unknown field '%s'", where,
 					it->string);
 	}
 	return 0;
@@ -62,17 +62,17 @@ static const cJSON *member(const cJSON *obj, const char *key)
 }
 
 static int get_string(const cJSON *obj, const char *where, const char *key,
-		      bool required, char *out, size_t size, struct api_err *e)
+		      bool required, char *out, size_t size, struct config_err *e)
 {
 	const cJSON *v = member(obj, key);
 
 	if (!v)
-		return required ? api_fail(e, "%s: missing '%s'", where, key) :
+		return required ? config_fail(e, "%s: missing '%s'", where, key) :
 				  0;
 	if (!cJSON_IsString(v))
-		return api_fail(e, "%s.%s: expected a string", where, key);
+		return config_fail(e, "%s.%s: expected a string", where, key);
 	if (strlen(v->valuestring) >= size)
-		return api_fail(e, "%s.%s: longer than %zu bytes", where, key,
+		return config_fail(e, "%s.%s: longer than %zu bytes", where, key,
 				size - 1);
 	strcpy(out, v->valuestring);
 	return 0;
@@ -80,31 +80,31 @@ static int get_string(const cJSON *obj, const char *where, const char *key,
 
 /* A required string that must not be empty either. */
 static int get_nonempty(const cJSON *obj, const char *where, const char *key,
-			char *out, size_t size, struct api_err *e)
+			char *out, size_t size, struct config_err *e)
 {
 	int ret = get_string(obj, where, key, true, out, size, e);
 
 	if (!ret && !out[0])
-		return api_fail(e, "%s.%s: must not be empty", where, key);
+		return config_fail(e, "%s.%s: must not be empty", where, key);
 	return ret;
 }
 
 /* An integer in [min, max]; absent is an error only when required. */
 static int get_u64(const cJSON *obj, const char *where, const char *key,
 		   bool required, double min, double max, uint64_t *out,
-		   bool *present, struct api_err *e)
+		   bool *present, struct config_err *e)
 {
 	const cJSON *v = member(obj, key);
 
 	if (present)
 		*present = v != NULL;
 	if (!v)
-		return required ? api_fail(e, "%s: missing '%s'", where, key) :
+		return required ? config_fail(e, "%s: missing '%s'", where, key) :
 				  0;
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
-		return api_fail(e, "%s.%s: expected an integer", where, key);
+		return config_fail(e, "%s.%s: expected an integer", where, key);
 	if (v->valuedouble < min || v->valuedouble > max)
-		return api_fail(e, "%s.%s: %.0f is out of range [%.0f, %.0f]",
+		return config_fail(e, "%s.%s: %.0f is out of range [%.0f, %.0f]",
 				where, key, v->valuedouble, min, max);
 	*out = (uint64_t)v->valuedouble;
 	return 0;
@@ -112,7 +112,7 @@ static int get_u64(const cJSON *obj, const char *where, const char *key,
 
 static int get_uint(const cJSON *obj, const char *where, const char *key,
 		    bool required, unsigned min, unsigned max, unsigned *out,
-		    bool *present, struct api_err *e)
+		    bool *present, struct config_err *e)
 {
 	uint64_t v = *out;
 	int ret = get_u64(obj, where, key, required, min, max, &v, present, e);
@@ -122,17 +122,17 @@ static int get_uint(const cJSON *obj, const char *where, const char *key,
 }
 
 static int get_bool(const cJSON *obj, const char *where, const char *key,
-		    bool required, bool *out, bool *present, struct api_err *e)
+		    bool required, bool *out, bool *present, struct config_err *e)
 {
 	const cJSON *v = member(obj, key);
 
 	if (present)
 		*present = v != NULL;
 	if (!v)
-		return required ? api_fail(e, "%s: missing '%s'", where, key) :
+		return required ? config_fail(e, "%s: missing '%s'", where, key) :
 				  0;
 	if (!cJSON_IsBool(v))
-		return api_fail(e, "%s.%s: expected true or false", where, key);
+		return config_fail(e, "%s.%s: expected true or false", where, key);
 	*out = cJSON_IsTrue(v);
 	return 0;
 }
@@ -140,7 +140,7 @@ static int get_bool(const cJSON *obj, const char *where, const char *key,
 /* A string that must be one of names[]; *out gets its index. */
 static int get_enum(const cJSON *obj, const char *where, const char *key,
 		    const char *const *names, unsigned *out, bool *present,
-		    struct api_err *e)
+		    struct config_err *e)
 {
 	char s[32] = "";
 	char list[128] = "";
@@ -159,31 +159,31 @@ static int get_enum(const cJSON *obj, const char *where, const char *key,
 		snprintf(list + strlen(list), sizeof(list) - strlen(list),
 			 "%s%s", i ? ", " : "", names[i]);
 	}
-	return api_fail(e, "%s.%s: '%s' is not one of %s", where, key, s, list);
+	return config_fail(e, "%s.%s: '%s' is not one of %s", where, key, s, list);
 }
 
 static int check_readable(const char *where, const char *key, const char *path,
-			  struct api_err *e)
+			  struct config_err *e)
 {
 	if (access(path, R_OK))
-		return api_fail(e, "%s.%s: cannot read '%s': %s", where, key,
+		return config_fail(e, "%s.%s: cannot read '%s': %s", where, key,
 				path, strerror(errno));
 	return 0;
 }
 
 static int get_id(const cJSON *obj, const char *where, const char *key,
-		  char *out, struct api_err *e)
+		  char *out, struct config_err *e)
 {
 	int ret = get_string(obj, where, key, true, out, CONFIG_ID_MAX, e);
 
-	if (!ret && !api_valid_id(out))
-		return api_fail(e, "%s.%s: '%s' must be 1-63 of [A-Za-z0-9_]",
+	if (!ret && !config_valid_id(out))
+		return config_fail(e, "%s.%s: '%s' must be 1-63 of [A-Za-z0-9_]",
 				where, key, out);
 	return ret;
 }
 
 int parse_boot_source(const cJSON *j, const char *where,
-		      struct boot_source_cfg *out, struct api_err *e)
+		      struct boot_source_cfg *out, struct config_err *e)
 {
 	static const char *const keys[] = { "kernel_image_path", "boot_args",
 					    "initrd_path", NULL };
@@ -209,21 +209,21 @@ int parse_boot_source(const cJSON *j, const char *where,
 	return ret;
 }
 
-int machine_check(const struct machine_cfg *m, struct api_err *e)
+int machine_check(const struct machine_cfg *m, struct config_err *e)
 {
 	if (m->smt && m->vcpu_count > 1 && m->vcpu_count % 2)
-		return api_fail(
+		return config_fail(
 			e,
 			"machine-config: with smt, vcpu_count must be 1 or even");
 	if (m->huge_pages_2m && m->mem_size_mib % 2)
-		return api_fail(
+		return config_fail(
 			e,
 			"machine-config: with 2M huge pages, mem_size_mib must be even");
 	return 0;
 }
 
 static int parse_machine_enums(const cJSON *j, const char *where,
-			       struct machine_patch *out, struct api_err *e)
+			       struct machine_patch *out, struct config_err *e)
 {
 	static const char *const huge[] = { "None", "2M", NULL };
 	static const char *const tmpl[] = { "None", NULL };
@@ -238,7 +238,7 @@ static int parse_machine_enums(const cJSON *j, const char *where,
 }
 
 int parse_machine(const cJSON *j, const char *where, struct machine_patch *out,
-		  bool patch, struct api_err *e)
+		  bool patch, struct config_err *e)
 {
 	static const char *const keys[] = { "vcpu_count", "mem_size_mib",
 					    "smt",	  "track_dirty_pages",
@@ -270,7 +270,7 @@ int parse_machine(const cJSON *j, const char *where, struct machine_patch *out,
 }
 
 static int parse_bucket(const cJSON *j, const char *where,
-			struct token_bucket *b, struct api_err *e)
+			struct token_bucket *b, struct config_err *e)
 {
 	static const char *const keys[] = { "size", "one_time_burst",
 					    "refill_time", NULL };
@@ -298,7 +298,7 @@ static int parse_bucket(const cJSON *j, const char *where,
 /* A rate limiter: null, {} and missing buckets all mean "unlimited". */
 static int parse_rate_limiter(const cJSON *obj, const char *where,
 			      const char *key, struct rate_limiter_cfg *rl,
-			      struct api_err *e)
+			      struct config_err *e)
 {
 	static const char *const keys[] = { "bandwidth", "ops", NULL };
 	const cJSON *j = member(obj, key);
@@ -321,7 +321,7 @@ static int parse_rate_limiter(const cJSON *obj, const char *where,
 }
 
 static int parse_drive_options(const cJSON *j, const char *where,
-			       struct drive_cfg *out, struct api_err *e)
+			       struct drive_cfg *out, struct config_err *e)
 {
 	static const char *const caches[] = { "Unsafe", "Writeback", NULL };
 	static const char *const engines[] = { "Sync", "Async", NULL };
@@ -342,7 +342,7 @@ static int parse_drive_options(const cJSON *j, const char *where,
 }
 
 int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
-		struct api_err *e)
+		struct config_err *e)
 {
 	static const char *const keys[] = {
 		"drive_id", "path_on_host", "is_root_device", "is_read_only",
@@ -353,7 +353,7 @@ int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!ret && member(j, "socket"))
-		ret = api_fail(e,
+		ret = config_fail(e,
 			       "%s.socket: vhost-user drives are not supported",
 			       where);
 	if (!ret)
@@ -375,7 +375,7 @@ int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
 }
 
 int parse_drive_patch(const cJSON *j, const char *where,
-		      struct drive_patch *out, struct api_err *e)
+		      struct drive_patch *out, struct config_err *e)
 {
 	static const char *const keys[] = { "drive_id", "path_on_host",
 					    "rate_limiter", NULL };
@@ -411,7 +411,7 @@ static int parse_mac(const char *s, uint8_t mac[6])
 }
 
 int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
-	      struct api_err *e)
+	      struct config_err *e)
 {
 	static const char *const keys[] = { "iface_id",
 					    "host_dev_name",
@@ -434,7 +434,7 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 				 e);
 	out->has_mac = mac[0] != '\0';
 	if (!ret && out->has_mac && parse_mac(mac, out->mac))
-		ret = api_fail(
+		ret = config_fail(
 			e,
 			"%s.guest_mac: '%s' is not a unicast MAC like 06:00:ac:10:00:02",
 			where, mac);
@@ -451,7 +451,7 @@ int parse_net(const cJSON *j, const char *where, struct net_cfg *out,
 }
 
 int parse_net_patch(const cJSON *j, const char *where, struct net_patch *out,
-		    struct api_err *e)
+		    struct config_err *e)
 {
 	static const char *const keys[] = { "iface_id", "rx_rate_limiter",
 					    "tx_rate_limiter", NULL };
@@ -470,7 +470,7 @@ int parse_net_patch(const cJSON *j, const char *where, struct net_patch *out,
 }
 
 int parse_vsock(const cJSON *j, const char *where, struct vsock_cfg *out,
-		bool *deprecated, struct api_err *e)
+		bool *deprecated, struct config_err *e)
 {
 	static const char *const keys[] = { "guest_cid", "uds_path", "vsock_id",
 					    NULL };
@@ -494,7 +494,7 @@ int parse_vsock(const cJSON *j, const char *where, struct vsock_cfg *out,
 }
 
 int parse_entropy(const cJSON *j, const char *where, struct entropy_cfg *out,
-		  struct api_err *e)
+		  struct config_err *e)
 {
 	static const char *const keys[] = { "rate_limiter", NULL };
 	int ret = check_keys(j, where, keys, e);
@@ -506,14 +506,14 @@ int parse_entropy(const cJSON *j, const char *where, struct entropy_cfg *out,
 	return ret;
 }
 
-int api_parse_log_level(const char *name)
+int config_parse_log_level(const char *name)
 {
 	static const char *const names[] = { "Off",  "Error", "Warning",
 					     "Info", "Debug", "Trace" };
 	unsigned i;
 
 	if (!strcasecmp(name, "Warn"))
-		return API_LOG_WARN;
+		return LOG_WARN;
 	for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
 		if (!strcasecmp(name, names[i]))
 			return (int)i;
@@ -521,7 +521,7 @@ int api_parse_log_level(const char *name)
 }
 
 static int get_log_level(const cJSON *j, const char *where,
-			 struct logger_cfg *out, struct api_err *e)
+			 struct logger_cfg *out, struct config_err *e)
 {
 	char name[16] = "";
 	int level;
@@ -530,18 +530,18 @@ static int get_log_level(const cJSON *j, const char *where,
 	out->has_level = member(j, "level") != NULL;
 	if (ret || !out->has_level)
 		return ret;
-	level = api_parse_log_level(name);
+	level = config_parse_log_level(name);
 	if (level < 0)
-		return api_fail(
+		return config_fail(
 			e,
 			"%s.level: '%s' is not one of Off, Error, Warning, Info, Debug, Trace",
 			where, name);
-	out->level = (enum api_log_level)level;
+	out->level = (enum log_level)level;
 	return 0;
 }
 
 int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
-		 struct api_err *e)
+		 struct config_err *e)
 {
 	static const char *const keys[] = { "log_path",	  "level",
 					    "show_level", "show_log_origin",
@@ -571,11 +571,11 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 /* As Firecracker's, the metrics object takes fields it does not know
  * (emit_id, properties...) and ignores them. */
 int parse_metrics(const cJSON *j, const char *where, struct metrics_cfg *out,
-		  struct api_err *e)
+		  struct config_err *e)
 {
 	int ret = cJSON_IsObject(j) ?
 			  0 :
-			  api_fail(e, "%s: expected a JSON object", where);
+			  config_fail(e, "%s: expected a JSON object", where);
 
 	memset(out, 0, sizeof(*out));
 	if (!ret)
@@ -586,7 +586,7 @@ int parse_metrics(const cJSON *j, const char *where, struct metrics_cfg *out,
 }
 
 int parse_snapshot_create(const cJSON *j, struct snapshot_create_cfg *out,
-			  struct api_err *e)
+			  struct config_err *e)
 {
 	static const char *const keys[] = { "snapshot_path", "mem_file_path",
 					    "snapshot_type", "version", NULL };
@@ -612,7 +612,7 @@ int parse_snapshot_create(const cJSON *j, struct snapshot_create_cfg *out,
 }
 
 static int parse_mem_backend(const cJSON *j, struct snapshot_load_cfg *out,
-			     struct api_err *e)
+			     struct config_err *e)
 {
 	static const char *const keys[] = { "backend_type", "backend_path",
 					    NULL };
@@ -626,7 +626,7 @@ static int parse_mem_backend(const cJSON *j, struct snapshot_load_cfg *out,
 		ret = get_enum(j, where, "backend_type", types, &type, &present,
 			       e);
 	if (!ret && !present)
-		ret = api_fail(e, "%s: missing 'backend_type'", where);
+		ret = config_fail(e, "%s: missing 'backend_type'", where);
 	if (!ret)
 		ret = get_nonempty(j, where, "backend_path", out->backend_path,
 				   sizeof(out->backend_path), e);
@@ -635,7 +635,7 @@ static int parse_mem_backend(const cJSON *j, struct snapshot_load_cfg *out,
 }
 
 static int parse_net_overrides(const cJSON *arr, struct snapshot_load_cfg *out,
-			       struct api_err *e)
+			       struct config_err *e)
 {
 	static const char *const keys[] = { "iface_id", "host_dev_name", NULL };
 	const char *where = "snapshot/load.network_overrides";
@@ -643,10 +643,10 @@ static int parse_net_overrides(const cJSON *arr, struct snapshot_load_cfg *out,
 	int ret = 0;
 
 	if (!cJSON_IsArray(arr))
-		return api_fail(e, "%s: expected an array", where);
+		return config_fail(e, "%s: expected an array", where);
 	cJSON_ArrayForEach(it, arr) {
 		if (out->nr_net_overrides == CONFIG_MAX_NETS)
-			return api_fail(e, "%s: more than %d entries", where,
+			return config_fail(e, "%s: more than %d entries", where,
 					CONFIG_MAX_NETS);
 		ret = check_keys(it, where, keys, e);
 		if (!ret)
@@ -668,7 +668,7 @@ static int parse_net_overrides(const cJSON *arr, struct snapshot_load_cfg *out,
 }
 
 static int parse_load_options(const cJSON *j, struct snapshot_load_cfg *out,
-			      bool *deprecated, struct api_err *e)
+			      bool *deprecated, struct config_err *e)
 {
 	static const char *const keys[] = { "uds_path", NULL };
 	const char *where = "snapshot/load";
@@ -701,7 +701,7 @@ static int parse_load_options(const cJSON *j, struct snapshot_load_cfg *out,
 }
 
 int parse_snapshot_load(const cJSON *j, struct snapshot_load_cfg *out,
-			bool *deprecated, struct api_err *e)
+			bool *deprecated, struct config_err *e)
 {
 	static const char *const keys[] = {
 		"snapshot_path",	 "mem_backend",
@@ -720,7 +720,7 @@ int parse_snapshot_load(const cJSON *j, struct snapshot_load_cfg *out,
 				   out->snapshot_path,
 				   sizeof(out->snapshot_path), e);
 	if (!ret && backend && member(j, "mem_file_path"))
-		ret = api_fail(
+		ret = config_fail(
 			e, "%s: give mem_backend or mem_file_path, not both",
 			where);
 	else if (!ret && backend)

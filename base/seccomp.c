@@ -34,7 +34,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "base/base.h"
 
 #define API SECCOMP_THREAD_API
 #define VMM SECCOMP_THREAD_VMM

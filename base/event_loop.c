@@ -6,7 +6,7 @@
 #include <sys/epoll.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "base/base.h"
 
 int evl_init(struct event_loop *loop)
 {

@@ -9,7 +9,7 @@
 
 #include "api/api.h"
 #include "snapshot/snapshot.h"
-#include "vmm/vmm.h"
+#include "microvm/microvm.h"
 
 #define DEFAULT_API_SOCK "/run/microvm.socket"
 
@@ -90,13 +90,13 @@ static void bad_args(const char *msg, const char *arg)
 
 static void parse_level(const char *s, struct logger_cfg *l)
 {
-	int level = api_parse_log_level(s);
+	int level = config_parse_log_level(s);
 
 	if (level < 0)
 		bad_args(
 			"invalid --level (Error, Warning, Info, Debug, Trace, Off)",
 			s);
-	l->level = (enum api_log_level)level;
+	l->level = (enum log_level)level;
 	l->has_level = true;
 }
 
@@ -454,7 +454,7 @@ static int boot_from_config(struct vmm *m)
 
 static int load_config(const struct options *o, struct vm_config *cfg)
 {
-	struct api_err e;
+	struct config_err e;
 
 	if (!o->config_file)
 		return 0;

@@ -10,7 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "base/base.h"
 
 #define METRIC_GROUP(id, group, name) group,
 #define METRIC_NAME(id, group, name) name,

@@ -14,14 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "vmm/vmm.h"
+#include "base/base.h"
 
 static struct {
 	enum log_level level;
 	bool show_level, show_origin;
 	int fd;
 	char id[72];
-	char module[CONFIG_LOG_MODULE_MAX];
+	char module[LOG_MODULE_MAX];
 } logger = { LOG_INFO, false, false, STDERR_FILENO, "anonymous-instance", "" };
 
 static __thread const char *thread_name = "main";

@@ -8,8 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "api/api.h"
-#include "vmm/vmm.h" /* log_warn */
+#include "config/config.h"
 
 void vm_config_init(struct vm_config *cfg)
 {
@@ -19,7 +18,7 @@ void vm_config_init(struct vm_config *cfg)
 }
 
 int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
-			 struct api_err *e)
+			 struct config_err *e)
 {
 	struct machine_cfg m = cfg->machine;
 
@@ -47,18 +46,18 @@ static unsigned nr_devices(const struct vm_config *cfg)
 
 /* Whether one more virtio device fits. */
 static int check_room(const struct vm_config *cfg, const char *what,
-		      struct api_err *e)
+		      struct config_err *e)
 {
 	if (nr_devices(cfg) < CONFIG_MAX_DEVICES)
 		return 0;
-	return api_fail(
+	return config_fail(
 		e,
 		"%s: no room for another device: microvm has %d virtio devices (one per interrupt line, as Firecracker on x86) and all are configured",
 		what, CONFIG_MAX_DEVICES);
 }
 
 int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
-		     struct api_err *e)
+		     struct config_err *e)
 {
 	unsigned i, slot = cfg->nr_drives;
 
@@ -66,7 +65,7 @@ int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
 		if (!strcmp(cfg->drives[i].id, d->id))
 			slot = i;
 		else if (d->is_root && cfg->drives[i].is_root)
-			return api_fail(
+			return config_fail(
 				e,
 				"drive '%s': a root device is already configured ('%s')",
 				d->id, cfg->drives[i].id);
@@ -89,7 +88,7 @@ void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
 }
 
 int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
-		   struct api_err *e)
+		   struct config_err *e)
 {
 	unsigned i, slot = cfg->nr_nets;
 
@@ -101,12 +100,12 @@ int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 			continue;
 		}
 		if (!strcmp(o->host_dev, n->host_dev))
-			return api_fail(
+			return config_fail(
 				e,
 				"network interface '%s': host device '%s' is already used by '%s'",
 				n->id, n->host_dev, o->id);
 		if (n->has_mac && o->has_mac && !memcmp(o->mac, n->mac, 6))
-			return api_fail(
+			return config_fail(
 				e,
 				"network interface '%s': guest MAC already used by '%s'",
 				n->id, o->id);
@@ -120,7 +119,7 @@ int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 }
 
 int config_put_vsock(struct vm_config *cfg, const struct vsock_cfg *v,
-		     struct api_err *e)
+		     struct config_err *e)
 {
 	if (!cfg->vsock.set && check_room(cfg, "vsock", e))
 		return -EINVAL;
@@ -129,7 +128,7 @@ int config_put_vsock(struct vm_config *cfg, const struct vsock_cfg *v,
 }
 
 int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
-		       struct api_err *e)
+		       struct config_err *e)
 {
 	if (!cfg->entropy.set && check_room(cfg, "entropy", e))
 		return -EINVAL;
@@ -139,13 +138,13 @@ int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 
 /* Applies each element of a JSON array through parse + put. */
 static int parse_drives(const cJSON *arr, struct vm_config *cfg,
-			struct api_err *e)
+			struct config_err *e)
 {
 	const cJSON *it;
 	struct drive_cfg d;
 
 	if (!cJSON_IsArray(arr))
-		return api_fail(e, "drives: expected an array");
+		return config_fail(e, "drives: expected an array");
 	cJSON_ArrayForEach(it, arr) {
 		if (parse_drive(it, "drives[]", &d, e) ||
 		    config_put_drive(cfg, &d, e))
@@ -155,13 +154,13 @@ static int parse_drives(const cJSON *arr, struct vm_config *cfg,
 }
 
 static int parse_nets(const cJSON *arr, struct vm_config *cfg,
-		      struct api_err *e)
+		      struct config_err *e)
 {
 	const cJSON *it;
 	struct net_cfg n;
 
 	if (!cJSON_IsArray(arr))
-		return api_fail(e, "network-interfaces: expected an array");
+		return config_fail(e, "network-interfaces: expected an array");
 	cJSON_ArrayForEach(it, arr) {
 		if (parse_net(it, "network-interfaces[]", &n, e) ||
 		    config_put_net(cfg, &n, e))
@@ -171,7 +170,7 @@ static int parse_nets(const cJSON *arr, struct vm_config *cfg,
 }
 
 static int parse_machine_key(const cJSON *j, struct vm_config *cfg,
-			     struct api_err *e)
+			     struct config_err *e)
 {
 	struct machine_patch p;
 
@@ -181,7 +180,7 @@ static int parse_machine_key(const cJSON *j, struct vm_config *cfg,
 }
 
 static int parse_vsock_key(const cJSON *j, struct vm_config *cfg,
-			   struct api_err *e)
+			   struct config_err *e)
 {
 	struct vsock_cfg v;
 	bool deprecated;
@@ -192,7 +191,7 @@ static int parse_vsock_key(const cJSON *j, struct vm_config *cfg,
 }
 
 static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
-			     struct api_err *e)
+			     struct config_err *e)
 {
 	struct entropy_cfg en;
 
@@ -204,7 +203,7 @@ static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
 /* Keys of Firecracker's GET /vm/config for what microvm does not have yet:
  * accepted empty (null, or [] for pmem), refused otherwise. Any other key
  * is warned about and ignored, as Firecracker does. */
-static int parse_other_key(const cJSON *it, struct api_err *e)
+static int parse_other_key(const cJSON *it, struct config_err *e)
 {
 	static const char *const later[] = { "balloon",	       "mmds-config",
 					     "cpu-config",     "pmem",
@@ -220,11 +219,11 @@ static int parse_other_key(const cJSON *it, struct api_err *e)
 	}
 	if (cJSON_IsNull(it) || (cJSON_IsArray(it) && !cJSON_GetArraySize(it)))
 		return 0;
-	return api_fail(e, "'%s' is not supported by this microvm version",
+	return config_fail(e, "'%s' is not supported by this microvm version",
 			it->string);
 }
 
-static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
+static int parse_key(const cJSON *it, struct vm_config *cfg, struct config_err *e)
 {
 	const char *k = it->string;
 
@@ -251,7 +250,7 @@ static int parse_key(const cJSON *it, struct vm_config *cfg, struct api_err *e)
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
-		      bool saved, struct api_err *e)
+		      bool saved, struct config_err *e)
 {
 	const cJSON *it;
 	cJSON *root;
@@ -260,14 +259,14 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 	vm_config_init(cfg);
 	e->msg[0] = '\0';
 	if (len > CONFIG_MAX_FILE_SIZE)
-		return api_fail(e, "config larger than %u bytes",
+		return config_fail(e, "config larger than %u bytes",
 				CONFIG_MAX_FILE_SIZE);
 	root = cJSON_ParseWithLength(json, len);
 	if (!root)
-		return api_fail(e, "invalid JSON");
+		return config_fail(e, "invalid JSON");
 	if (!cJSON_IsObject(root)) {
 		cJSON_Delete(root);
-		return api_fail(e, "the config must be a JSON object");
+		return config_fail(e, "the config must be a JSON object");
 	}
 	cJSON_ArrayForEach(it, root) {
 		if (saved && !strcmp(it->string, "boot-source"))
@@ -277,24 +276,24 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 			break;
 	}
 	if (!ret && !saved && !cfg->boot.set)
-		ret = api_fail(e, "missing 'boot-source'");
+		ret = config_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);
 	return ret;
 }
 
 int config_parse(const char *json, size_t len, struct vm_config *cfg,
-		 struct api_err *e)
+		 struct config_err *e)
 {
 	return parse_root(json, len, cfg, false, e);
 }
 
 int config_parse_saved(const char *json, size_t len, struct vm_config *cfg,
-		       struct api_err *e)
+		       struct config_err *e)
 {
 	return parse_root(json, len, cfg, true, e);
 }
 
-int config_load(const char *path, struct vm_config *cfg, struct api_err *e)
+int config_load(const char *path, struct vm_config *cfg, struct config_err *e)
 {
 	FILE *f = fopen(path, "re");
 	char *buf;
@@ -303,7 +302,7 @@ int config_load(const char *path, struct vm_config *cfg, struct api_err *e)
 
 	if (!f) {
 		ret = -errno;
-		api_fail(e, "cannot open config file %s: %s", path,
+		config_fail(e, "cannot open config file %s: %s", path,
 			 strerror(errno));
 		return ret;
 	}
@@ -311,7 +310,7 @@ int config_load(const char *path, struct vm_config *cfg, struct api_err *e)
 	n = buf ? fread(buf, 1, CONFIG_MAX_FILE_SIZE + 1, f) : 0;
 	fclose(f);
 	if (!buf) {
-		api_fail(e, "out of memory");
+		config_fail(e, "out of memory");
 		return -ENOMEM;
 	}
 	ret = config_parse(buf, n, cfg, e);
