@@ -42,10 +42,8 @@ struct http_request {
 /* Parses one request at the start of buf. Returns the number of bytes it
  * spans when complete, 0 when more bytes are needed, or -status (400,
  * 413...) for a malformed or oversized request; *why then says what. */
-MUST_CHECK long http_parse_request(const char *buf, size_t len,
-				       size_t max_body,
-				       struct http_request *req,
-				       const char **why);
+MUST_CHECK long http_parse_request(const char *buf, size_t len, size_t max_body,
+				   struct http_request *req, const char **why);
 /* Formats a response into a malloc'd buffer; *out_len gets its length.
  * body may be NULL (no body). */
 char *http_format_response(int status, const char *body, bool deprecation,
@@ -55,8 +53,8 @@ char *http_format_response(int status, const char *body, bool deprecation,
 /* Turns a parsed HTTP request into a typed one. Returns 0, or fills resp
  * with the error (400 + fault_message) and returns -EINVAL. */
 MUST_CHECK int route_request(const struct http_request *http,
-				 struct api_request *req,
-				 struct api_response *resp);
+			     struct api_request *req,
+			     struct api_response *resp);
 
 /* ---- server.c: the API thread ---- */
 struct api_server;

@@ -33,7 +33,7 @@ static int parse_action(const cJSON *j, struct api_request *req,
 		}
 	}
 	return config_fail(e, "actions.action_type: unknown action '%s'",
-			t->valuestring);
+			   t->valuestring);
 }
 
 static int parse_vm_state(const cJSON *j, struct api_request *req,
@@ -51,9 +51,9 @@ static int parse_vm_state(const cJSON *j, struct api_request *req,
 	else if (!strcmp(s->valuestring, "Resumed"))
 		req->u.pause = false;
 	else
-		return config_fail(e,
-				"vm.state: '%s' is not one of Paused, Resumed",
-				s->valuestring);
+		return config_fail(
+			e, "vm.state: '%s' is not one of Paused, Resumed",
+			s->valuestring);
 	return 0;
 }
 

@@ -199,7 +199,6 @@ MUST_CHECK int evl_watch(struct event_loop *loop, int fd, bool on);
 MUST_CHECK int evl_run(struct event_loop *loop);
 void evl_stop(struct event_loop *loop);
 
-
 /* ---- clock.c ---- */
 /* Microseconds on `clock` since *from. */
 uint64_t elapsed_us(const struct timespec *from, clockid_t clock);

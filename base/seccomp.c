@@ -214,8 +214,6 @@ static void on_sigsys(int sig, siginfo_t *info, void *uctx)
 	char line[160];
 	int nr = info->si_syscall, n;
 
-	(void)sig;
-	(void)uctx;
 	n = snprintf(
 		line, sizeof(line),
 		"[microvm] seccomp: blocked system call %d (%s); exiting 148\n",
@@ -344,7 +342,5 @@ void seccomp_test_hook(const char *thread)
 	if (want && !strcmp(want, thread) &&
 	    gethostname(buf, sizeof(buf)) == 0) /* uname: never allowed */
 		log_err("test hook: the forbidden call went through");
-#else
-	(void)thread;
 #endif
 }

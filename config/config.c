@@ -220,10 +220,11 @@ static int parse_other_key(const cJSON *it, struct config_err *e)
 	if (cJSON_IsNull(it) || (cJSON_IsArray(it) && !cJSON_GetArraySize(it)))
 		return 0;
 	return config_fail(e, "'%s' is not supported by this microvm version",
-			it->string);
+			   it->string);
 }
 
-static int parse_key(const cJSON *it, struct vm_config *cfg, struct config_err *e)
+static int parse_key(const cJSON *it, struct vm_config *cfg,
+		     struct config_err *e)
 {
 	const char *k = it->string;
 
@@ -260,7 +261,7 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 	e->msg[0] = '\0';
 	if (len > CONFIG_MAX_FILE_SIZE)
 		return config_fail(e, "config larger than %u bytes",
-				CONFIG_MAX_FILE_SIZE);
+				   CONFIG_MAX_FILE_SIZE);
 	root = cJSON_ParseWithLength(json, len);
 	if (!root)
 		return config_fail(e, "invalid JSON");
@@ -303,7 +304,7 @@ int config_load(const char *path, struct vm_config *cfg, struct config_err *e)
 	if (!f) {
 		ret = -errno;
 		config_fail(e, "cannot open config file %s: %s", path,
-			 strerror(errno));
+			    strerror(errno));
 		return ret;
 	}
 	buf = malloc(CONFIG_MAX_FILE_SIZE + 1);

@@ -189,41 +189,39 @@ struct config_err {
 /* Each returns 0, or -EINVAL with a message naming the field. `where`
  * prefixes messages (the route or the config key). */
 MUST_CHECK int parse_boot_source(const struct cJSON *j, const char *where,
-				     struct boot_source_cfg *out,
-				     struct config_err *e);
-MUST_CHECK int parse_machine(const struct cJSON *j, const char *where,
-				 struct machine_patch *out, bool patch,
+				 struct boot_source_cfg *out,
 				 struct config_err *e);
+MUST_CHECK int parse_machine(const struct cJSON *j, const char *where,
+			     struct machine_patch *out, bool patch,
+			     struct config_err *e);
 MUST_CHECK int parse_drive(const struct cJSON *j, const char *where,
-			       struct drive_cfg *out, struct config_err *e);
+			   struct drive_cfg *out, struct config_err *e);
 MUST_CHECK int parse_drive_patch(const struct cJSON *j, const char *where,
-				     struct drive_patch *out,
-				     struct config_err *e);
+				 struct drive_patch *out, struct config_err *e);
 MUST_CHECK int parse_net(const struct cJSON *j, const char *where,
-			     struct net_cfg *out, struct config_err *e);
+			 struct net_cfg *out, struct config_err *e);
 MUST_CHECK int parse_net_patch(const struct cJSON *j, const char *where,
-				   struct net_patch *out, struct config_err *e);
+			       struct net_patch *out, struct config_err *e);
 MUST_CHECK int parse_vsock(const struct cJSON *j, const char *where,
-			       struct vsock_cfg *out, bool *deprecated,
-			       struct config_err *e);
+			   struct vsock_cfg *out, bool *deprecated,
+			   struct config_err *e);
 MUST_CHECK int parse_snapshot_create(const struct cJSON *j,
-					 struct snapshot_create_cfg *out,
-					 struct config_err *e);
+				     struct snapshot_create_cfg *out,
+				     struct config_err *e);
 MUST_CHECK int parse_snapshot_load(const struct cJSON *j,
-				       struct snapshot_load_cfg *out,
-				       bool *deprecated, struct config_err *e);
+				   struct snapshot_load_cfg *out,
+				   bool *deprecated, struct config_err *e);
 MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
-				 struct entropy_cfg *out, struct config_err *e);
+			     struct entropy_cfg *out, struct config_err *e);
 MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
-				struct logger_cfg *out, struct config_err *e);
+			    struct logger_cfg *out, struct config_err *e);
 MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
-				 struct metrics_cfg *out, struct config_err *e);
+			     struct metrics_cfg *out, struct config_err *e);
 /* A log level name as Firecracker reads it: case-insensitive Off, Error,
  * Warning (or Warn), Info, Debug, Trace. Its level, or -1. */
 int config_parse_log_level(const char *name);
 /* Checks the rules between machine-config fields (smt, huge pages). */
-MUST_CHECK int machine_check(const struct machine_cfg *m,
-				 struct config_err *e);
+MUST_CHECK int machine_check(const struct machine_cfg *m, struct config_err *e);
 /* Resource ids: [A-Za-z0-9_]{1,63}. */
 bool config_valid_id(const char *id);
 int config_fail(struct config_err *e, const char *fmt, ...)
@@ -231,36 +229,36 @@ int config_fail(struct config_err *e, const char *fmt, ...)
 
 /* ---- config.c: the config file and GET /vm/config ---- */
 /* Parses and validates a config text. 0, or -EINVAL with e->msg. */
-MUST_CHECK int config_parse(const char *json, size_t len,
-				struct vm_config *cfg, struct config_err *e);
+MUST_CHECK int config_parse(const char *json, size_t len, struct vm_config *cfg,
+			    struct config_err *e);
 /* A snapshot's saved config: as config_parse, without the boot source
  * (the kernel is already in guest memory). */
 MUST_CHECK int config_parse_saved(const char *json, size_t len,
-				      struct vm_config *cfg, struct config_err *e);
+				  struct vm_config *cfg, struct config_err *e);
 /* Reads (size-capped) and parses a config file. */
 MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
-			       struct config_err *e);
+			   struct config_err *e);
 /* Rules between resources, shared by the config file and the API:
  * PATCH-style machine update (then machine_check), drive/interface insert
  * or replace by id (one root drive, unique host devices and MACs), and
  * room for a new device (CONFIG_MAX_DEVICES in all). */
 MUST_CHECK int config_patch_machine(struct vm_config *cfg,
-					const struct machine_patch *p,
-					struct config_err *e);
-MUST_CHECK int config_put_drive(struct vm_config *cfg,
-				    const struct drive_cfg *d,
+				    const struct machine_patch *p,
 				    struct config_err *e);
+MUST_CHECK int config_put_drive(struct vm_config *cfg,
+				const struct drive_cfg *d,
+				struct config_err *e);
 /* A PATCH's rate limiter into a device's config: the buckets it names. */
 void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
 			       const struct rate_limiter_cfg *p);
-MUST_CHECK int config_put_net(struct vm_config *cfg,
-				  const struct net_cfg *n, struct config_err *e);
+MUST_CHECK int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
+			      struct config_err *e);
 MUST_CHECK int config_put_vsock(struct vm_config *cfg,
-				    const struct vsock_cfg *v,
-				    struct config_err *e);
+				const struct vsock_cfg *v,
+				struct config_err *e);
 MUST_CHECK int config_put_entropy(struct vm_config *cfg,
-				      const struct entropy_cfg *en,
-				      struct config_err *e);
+				  const struct entropy_cfg *en,
+				  struct config_err *e);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */

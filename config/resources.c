@@ -49,7 +49,7 @@ static int check_keys(const cJSON *obj, const char *where,
 			;
 		if (!*a)
 			return config_fail(e, "%s: unknown field '%s'", where,
-					it->string);
+					   it->string);
 	}
 	return 0;
 }
@@ -62,18 +62,20 @@ static const cJSON *member(const cJSON *obj, const char *key)
 }
 
 static int get_string(const cJSON *obj, const char *where, const char *key,
-		      bool required, char *out, size_t size, struct config_err *e)
+		      bool required, char *out, size_t size,
+		      struct config_err *e)
 {
 	const cJSON *v = member(obj, key);
 
 	if (!v)
-		return required ? config_fail(e, "%s: missing '%s'", where, key) :
-				  0;
+		return required ?
+			       config_fail(e, "%s: missing '%s'", where, key) :
+			       0;
 	if (!cJSON_IsString(v))
 		return config_fail(e, "%s.%s: expected a string", where, key);
 	if (strlen(v->valuestring) >= size)
-		return config_fail(e, "%s.%s: longer than %zu bytes", where, key,
-				size - 1);
+		return config_fail(e, "%s.%s: longer than %zu bytes", where,
+				   key, size - 1);
 	strcpy(out, v->valuestring);
 	return 0;
 }
@@ -99,13 +101,15 @@ static int get_u64(const cJSON *obj, const char *where, const char *key,
 	if (present)
 		*present = v != NULL;
 	if (!v)
-		return required ? config_fail(e, "%s: missing '%s'", where, key) :
-				  0;
+		return required ?
+			       config_fail(e, "%s: missing '%s'", where, key) :
+			       0;
 	if (!cJSON_IsNumber(v) || v->valuedouble != floor(v->valuedouble))
 		return config_fail(e, "%s.%s: expected an integer", where, key);
 	if (v->valuedouble < min || v->valuedouble > max)
-		return config_fail(e, "%s.%s: %.0f is out of range [%.0f, %.0f]",
-				where, key, v->valuedouble, min, max);
+		return config_fail(e,
+				   "%s.%s: %.0f is out of range [%.0f, %.0f]",
+				   where, key, v->valuedouble, min, max);
 	*out = (uint64_t)v->valuedouble;
 	return 0;
 }
@@ -122,17 +126,20 @@ static int get_uint(const cJSON *obj, const char *where, const char *key,
 }
 
 static int get_bool(const cJSON *obj, const char *where, const char *key,
-		    bool required, bool *out, bool *present, struct config_err *e)
+		    bool required, bool *out, bool *present,
+		    struct config_err *e)
 {
 	const cJSON *v = member(obj, key);
 
 	if (present)
 		*present = v != NULL;
 	if (!v)
-		return required ? config_fail(e, "%s: missing '%s'", where, key) :
-				  0;
+		return required ?
+			       config_fail(e, "%s: missing '%s'", where, key) :
+			       0;
 	if (!cJSON_IsBool(v))
-		return config_fail(e, "%s.%s: expected true or false", where, key);
+		return config_fail(e, "%s.%s: expected true or false", where,
+				   key);
 	*out = cJSON_IsTrue(v);
 	return 0;
 }
@@ -159,7 +166,8 @@ static int get_enum(const cJSON *obj, const char *where, const char *key,
 		snprintf(list + strlen(list), sizeof(list) - strlen(list),
 			 "%s%s", i ? ", " : "", names[i]);
 	}
-	return config_fail(e, "%s.%s: '%s' is not one of %s", where, key, s, list);
+	return config_fail(e, "%s.%s: '%s' is not one of %s", where, key, s,
+			   list);
 }
 
 static int check_readable(const char *where, const char *key, const char *path,
@@ -167,7 +175,7 @@ static int check_readable(const char *where, const char *key, const char *path,
 {
 	if (access(path, R_OK))
 		return config_fail(e, "%s.%s: cannot read '%s': %s", where, key,
-				path, strerror(errno));
+				   path, strerror(errno));
 	return 0;
 }
 
@@ -177,8 +185,9 @@ static int get_id(const cJSON *obj, const char *where, const char *key,
 	int ret = get_string(obj, where, key, true, out, CONFIG_ID_MAX, e);
 
 	if (!ret && !config_valid_id(out))
-		return config_fail(e, "%s.%s: '%s' must be 1-63 of [A-Za-z0-9_]",
-				where, key, out);
+		return config_fail(e,
+				   "%s.%s: '%s' must be 1-63 of [A-Za-z0-9_]",
+				   where, key, out);
 	return ret;
 }
 
@@ -353,9 +362,9 @@ int parse_drive(const cJSON *j, const char *where, struct drive_cfg *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!ret && member(j, "socket"))
-		ret = config_fail(e,
-			       "%s.socket: vhost-user drives are not supported",
-			       where);
+		ret = config_fail(
+			e, "%s.socket: vhost-user drives are not supported",
+			where);
 	if (!ret)
 		ret = get_id(j, where, "drive_id", out->id, e);
 	if (!ret)
@@ -647,7 +656,7 @@ static int parse_net_overrides(const cJSON *arr, struct snapshot_load_cfg *out,
 	cJSON_ArrayForEach(it, arr) {
 		if (out->nr_net_overrides == CONFIG_MAX_NETS)
 			return config_fail(e, "%s: more than %d entries", where,
-					CONFIG_MAX_NETS);
+					   CONFIG_MAX_NETS);
 		ret = check_keys(it, where, keys, e);
 		if (!ret)
 			ret = get_id(it, where, "iface_id",

@@ -49,7 +49,6 @@ static void on_stdin(void *opaque, uint32_t events)
 	uint8_t buf[64];
 	ssize_t n = read(STDIN_FILENO, buf, sizeof(buf));
 
-	(void)events;
 	if (n <= 0) {
 		evl_remove(vm->loop, STDIN_FILENO);
 		return;

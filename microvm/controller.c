@@ -55,7 +55,6 @@ static void on_vm_exit(void *opaque, uint32_t events)
 	struct vmm *m = opaque;
 	uint64_t n;
 
-	(void)events;
 	if (read(m->vm.exit_efd, &n, sizeof(n)) < 0)
 		return;
 	m->exit_code = m->vm.exit_code;
@@ -263,7 +262,6 @@ static void handle_pause(struct vmm *m, bool pause, struct api_response *r)
 		m->state = VMM_RUNNING;
 	}
 	log_info("VM %s", pause ? "paused" : "resumed");
-	(void)r;
 }
 
 static void handle_logger(const struct logger_cfg *l, struct api_response *r)
@@ -457,7 +455,6 @@ static void on_api_request(void *opaque, uint32_t events)
 {
 	struct vmm *m = opaque;
 
-	(void)events;
 	api_channel_serve(&m->ch, vmm_handle, m);
 }
 
@@ -466,7 +463,6 @@ static void on_metrics_timer(void *opaque, uint32_t events)
 	struct vmm *m = opaque;
 	uint64_t n;
 
-	(void)events;
 	if (read(m->metrics_timer_fd, &n, sizeof(n)) < 0)
 		return;
 	if (metrics_flush() == 0)
@@ -479,7 +475,6 @@ static void on_signal(void *opaque, uint32_t events)
 	struct vmm *m = opaque;
 	struct signalfd_siginfo si;
 
-	(void)events;
 	if (read(m->signal_fd, &si, sizeof(si)) != sizeof(si))
 		return;
 	log_info("stopping on signal %u", si.ssi_signo);

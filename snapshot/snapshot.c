@@ -54,7 +54,8 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 	if (!ret)
 		log_info("snapshot: %s of %llu pages to %s, state %s, %.1f ms",
 			 c->diff ? "diff" : "full", (unsigned long long)pages,
-			 c->mem_file_path, c->snapshot_path, elapsed_us(&t0, CLOCK_MONOTONIC) / 1e3);
+			 c->mem_file_path, c->snapshot_path,
+			 elapsed_us(&t0, CLOCK_MONOTONIC) / 1e3);
 	snap_state_free(&s);
 	return ret;
 }

@@ -278,7 +278,6 @@ static void blk_process(struct vdev *d)
 
 static void blk_queue_notify(struct vdev *d, unsigned qi)
 {
-	(void)qi;
 	blk_process(d);
 }
 
@@ -308,7 +307,6 @@ static void on_ring_completion(void *opaque, uint32_t events)
 	struct io_uring_cqe *cqe;
 	uint64_t n;
 
-	(void)events;
 	if (read(b->ring_efd, &n, sizeof(n)) < 0 && errno != EAGAIN)
 		return;
 	pthread_mutex_lock(&b->dev.lock);
@@ -324,7 +322,6 @@ static void on_rl_timer(void *opaque, uint32_t events)
 {
 	struct vblk *b = opaque;
 
-	(void)events;
 	pthread_mutex_lock(&b->dev.lock);
 	rl_timer_fired(&b->rl);
 	if (vdev_live(&b->dev))

@@ -285,7 +285,6 @@ static void on_kick(void *opaque, uint32_t events)
 	struct vdev *d = k->d;
 	uint64_t n;
 
-	(void)events;
 	if (read(d->kick_fd[k->q], &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);

@@ -264,7 +264,6 @@ static void on_event(void *opaque, uint32_t events)
 	struct vnet *n = opaque;
 	uint64_t count;
 
-	(void)events;
 	if (read(n->retry_fd, &count, sizeof(count)) < 0 && errno != EAGAIN)
 		log_debug("virtio-net: retry timer: %s", strerror(errno));
 	pthread_mutex_lock(&n->dev.lock);

@@ -20,7 +20,6 @@ struct vrng {
 
 static uint64_t rng_features(struct vdev *d)
 {
-	(void)d;
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 }
@@ -28,8 +27,6 @@ static uint64_t rng_features(struct vdev *d)
 static void rng_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
 			  uint32_t len, bool write)
 {
-	(void)d;
-	(void)off;
 	if (!write)
 		memset(buf, 0, len); /* virtio-rng has no config space */
 }
@@ -73,7 +70,6 @@ static void rng_process(struct vdev *d)
 
 static void rng_queue_notify(struct vdev *d, unsigned q)
 {
-	(void)q;
 	rng_process(d);
 }
 
@@ -90,7 +86,6 @@ static void on_rl_timer(void *opaque, uint32_t events)
 {
 	struct vrng *r = opaque;
 
-	(void)events;
 	pthread_mutex_lock(&r->dev.lock);
 	rl_timer_fired(&r->rl);
 	if (vdev_live(&r->dev))

@@ -29,7 +29,6 @@ struct vvsock {
 
 static uint64_t vsock_features(struct vdev *d)
 {
-	(void)d;
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
 }
@@ -150,7 +149,6 @@ static void on_mux_event(void *opaque, uint32_t events)
 {
 	struct vvsock *v = opaque;
 
-	(void)events;
 	pthread_mutex_lock(&v->dev.lock);
 	vsock_mux_poll(v->mux);
 	if (vdev_live(&v->dev))

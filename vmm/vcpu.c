@@ -49,9 +49,9 @@
 #define SEL_DATA 0x18 /* __BOOT_DS */
 #define SEL_TSS 0x20
 
+/* Only there to interrupt KVM_RUN. */
 static void kick_handler(int sig)
 {
-	(void)sig; /* only there to interrupt KVM_RUN */
 }
 
 static int vcpu_set_msrs(struct vcpu *v)

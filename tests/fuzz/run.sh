@@ -6,13 +6,13 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
-api_srcs="$root/api/http.c $root/api/routes.c $root/api/resources.c $root/api/config.c $root/vmm/log.c $root/vmm/metrics.c"
+api_srcs="$root/api/http.c $root/api/routes.c $root/config/resources.c $root/config/config.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
-vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/vmm/log.c $root/vmm/metrics.c"
+vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/base/log.c $root/base/metrics.c"
 # fuzz_dev_*: a device of the guest-side harness, driven by a script.
 dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$(ls "$root"/virtio/*.c) $root/vmm/memory.c $root/vmm/bus.c \
-	$root/vmm/event_loop.c $root/vmm/log.c $root/vmm/metrics.c"
+	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot \
 	dev_block dev_net dev_vsock dev_rng; do

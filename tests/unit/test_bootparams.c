@@ -11,7 +11,6 @@ static void test_e820_small(void **state)
 	struct e820_ent e[E820_MAX];
 	unsigned n;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 128 * MIB, false), 0);
 	n = e820_build(&m, e, E820_MAX);
 	assert_int_equal(n, 3);
@@ -31,7 +30,6 @@ static void test_e820_above_4g(void **state)
 	struct guest_mem m;
 	struct e820_ent e[E820_MAX];
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 5120 * MIB, false), 0);
 	assert_int_equal(e820_build(&m, e, E820_MAX), 4);
 	assert_int_equal(e[2].addr + e[2].size, GMEM_LOW_LIMIT);
@@ -45,7 +43,6 @@ static void test_cmdline(void **state)
 	char out[BOOT_CMDLINE_MAX];
 	static char big[BOOT_CMDLINE_MAX + 8];
 
-	(void)state;
 	assert_int_equal(cmdline_build(out, sizeof(out), "console=ttyS0", ""),
 			 0);
 	assert_string_equal(out, "console=ttyS0");
@@ -76,7 +73,6 @@ static void test_initrd_place(void **state)
 	struct guest_mem m;
 	uint64_t addr;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
 	assert_int_equal(
 		initrd_place(&m, 20 * MIB, UINT64_MAX, 4 * MIB + 1, &addr), 0);
@@ -102,7 +98,6 @@ static void test_zero_page(void **state)
 	struct boot_layout b = { 0x3000000, 12345, "console=ttyS0 -- ls" };
 	struct boot_params bp;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
 	k.setup_header_len = 0x20;
 	memset(k.setup_header, 0x11, k.setup_header_len);
@@ -133,7 +128,6 @@ static void test_pvh_start_info(void **state)
 	uint32_t u32[4];
 	uint64_t u64[4];
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
 	assert_int_equal(pvh_write_start_info(&m, &b), 0);
 	memcpy(u32, m.host + BOOT_PVH_INFO_ADDR, sizeof(u32));
@@ -167,7 +161,6 @@ static void test_mptable(void **state)
 	uint16_t len, count;
 	unsigned cpus = 0, isa_irqs = 0, i, off;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 64 * MIB, false), 0);
 	assert_int_equal(mptable_write(&m, 0), -E2BIG);
 	assert_int_equal(mptable_write(&m, VM_MAX_VCPUS + 1), -E2BIG);

@@ -9,9 +9,6 @@ static unsigned hits;
 static void count_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 			 bool is_write)
 {
-	(void)dev;
-	(void)off;
-	(void)is_write;
 	memset(data, 0, len);
 	hits++;
 }
@@ -47,7 +44,6 @@ static void test_no_pci(void **state)
 {
 	struct bus b = { .count = 0 };
 
-	(void)state;
 	assert_int_equal(bus_add(&b, 0x3f8, 8, count_access, NULL), 0);
 	outb(&b, 0xcfb, 0x01);
 	(void)inl(&b, 0xcf8);
@@ -66,7 +62,6 @@ static void test_ranges(void **state)
 {
 	struct bus b = { .count = 0 };
 
-	(void)state;
 	hits = 0;
 	assert_int_equal(bus_add(&b, 0x60, 5, count_access, NULL), 0);
 	assert_int_equal(bus_add(&b, 0x64, 2, count_access, NULL), -EEXIST);

@@ -42,7 +42,6 @@ static void test_rtc_works(void **state)
 {
 	struct cmos c;
 
-	(void)state;
 	cmos_init(&c, fixed_time);
 	assert_int_equal(reg(&c, 0x0a) & 0x80, 0); /* no update in progress */
 	assert_int_equal(reg(&c, 0x0a), 0x26);
@@ -55,7 +54,6 @@ static void test_time_in_bcd(void **state)
 {
 	struct cmos c;
 
-	(void)state;
 	cmos_init(&c, fixed_time);
 	assert_int_equal(reg(&c, 0x00), 0x09);
 	assert_int_equal(reg(&c, 0x02), 0x07);
@@ -74,7 +72,6 @@ static void test_host_time(void **state)
 {
 	struct cmos c;
 
-	(void)state;
 	cmos_init(&c, NULL);
 	assert_in_range(reg(&c, 0x32), 0x20, 0x21);
 	assert_in_range(reg(&c, 0x08), 0x01, 0x12);
@@ -86,7 +83,6 @@ static void test_guest_writes(void **state)
 	struct cmos c;
 	unsigned i;
 
-	(void)state;
 	cmos_init(&c, fixed_time);
 	set_reg(&c, 0x00, 0x59);
 	set_reg(&c, 0x09, 0x99);
@@ -113,7 +109,6 @@ static void test_other_accesses(void **state)
 	struct cmos c;
 	uint8_t wide[2] = { 0, 0 };
 
-	(void)state;
 	cmos_init(&c, fixed_time);
 	assert_int_equal(in8(&c, INDEX), 0xff);
 	cmos_access(&c, DATA, wide, 2, false);

@@ -26,7 +26,6 @@ static void rejects(const char *json, const char *needle)
 
 static void test_minimal_and_defaults(void **state)
 {
-	(void)state;
 	assert_int_equal(parse("{" BOOT "}"), 0);
 	assert_string_equal(cfg.boot.kernel_path, "/dev/null");
 	assert_string_equal(cfg.boot.boot_args, DEFAULT_BOOT_ARGS);
@@ -37,7 +36,6 @@ static void test_minimal_and_defaults(void **state)
 
 static void test_full(void **state)
 {
-	(void)state;
 	assert_int_equal(
 		parse("{\n\t\"boot-source\": {\"kernel_image_path\": \"/dev/null\","
 		      " \"initrd_path\": \"/dev/zero\", \"boot_args\": \"a=b -- ls\"},"
@@ -56,7 +54,6 @@ static void test_full(void **state)
 
 static void test_rejections(void **state)
 {
-	(void)state;
 	rejects("", "invalid JSON");
 	rejects("{", "invalid JSON");
 	rejects("[]", "must be a JSON object");
@@ -80,7 +77,6 @@ static void test_rejections(void **state)
 
 static void test_machine_config_rejections(void **state)
 {
-	(void)state;
 	rejects("{" BOOT ", \"machine-config\": {\"mem_size_mib\": 128}}",
 		"missing 'vcpu_count'");
 	rejects("{" BOOT
@@ -126,7 +122,6 @@ static void test_machine_config_rejections(void **state)
  * are ignored, as Firecracker ignores them. */
 static void test_firecracker_vm_config_accepted(void **state)
 {
-	(void)state;
 	assert_int_equal(
 		parse("{\"balloon\": null, \"drives\": [{\"drive_id\": \"rootfs\","
 		      " \"partuuid\": null, \"is_root_device\": true,"
@@ -164,7 +159,6 @@ static void test_firecracker_vm_config_accepted(void **state)
  * module filter; what is left out is marked so. */
 static void test_logger(void **state)
 {
-	(void)state;
 	assert_int_equal(config_parse_log_level("warn"), LOG_WARN);
 	assert_int_equal(config_parse_log_level("WARNING"), LOG_WARN);
 	assert_int_equal(config_parse_log_level("Trace"), LOG_TRACE);
@@ -210,7 +204,6 @@ static void test_device_capacity(void **state)
 {
 	const unsigned max = CONFIG_MAX_DEVICES;
 
-	(void)state;
 	assert_int_equal(parse_drives(max, ""), 0);
 	assert_int_equal(cfg.nr_drives, max);
 	assert_int_equal(parse_drives(max + 1, ""), -EINVAL);
@@ -242,7 +235,6 @@ static void test_size_caps(void **state)
 	char *json;
 	size_t n;
 
-	(void)state;
 	memset(long_args, 'a', sizeof(long_args) - 1);
 	n = sizeof(long_args) + 200;
 	json = malloc(n);
@@ -259,7 +251,6 @@ static void test_size_caps(void **state)
 
 static void test_load_missing_file(void **state)
 {
-	(void)state;
 	assert_int_equal(config_load("/nonexistent.json", &cfg, &e), -ENOENT);
 	assert_non_null(
 		strstr(err, "cannot open config file /nonexistent.json"));
@@ -271,7 +262,6 @@ static void test_patch_rate_limiter(void **state)
 	const struct token_bucket limit = { true, 1000, 0, 100, true };
 	struct rate_limiter_cfg rl = { limit, limit }, p = { 0 };
 
-	(void)state;
 	p.ops = (struct token_bucket){ .present = true };
 	config_patch_rate_limiter(&rl, &p);
 	assert_true(rl.bandwidth.set);

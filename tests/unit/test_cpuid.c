@@ -49,7 +49,6 @@ static void test_apic_id_and_counts(void **state)
 	struct cpu_topology t = { .index = 5, .nr_vcpus = 6 };
 	struct kvm_cpuid_entry2 *e;
 
-	(void)state;
 	cpuid_normalize(c, &t);
 	e = find(c, 1, 0);
 	assert_int_equal(e->ebx >> 24, 5);
@@ -84,7 +83,6 @@ static void test_smt_and_single(void **state)
 	struct kvm_cpuid2 *c = make_table();
 	struct cpu_topology t = { .index = 0, .nr_vcpus = 1 };
 
-	(void)state;
 	cpuid_normalize(c, &t);
 	assert_false(find(c, 1, 0)->edx & (1u << 28));
 	free(c);
@@ -104,7 +102,6 @@ static void test_hypervisor_leaves(void **state)
 	struct cpu_topology t = { .index = 0, .nr_vcpus = 2 };
 	uint32_t kvm;
 
-	(void)state;
 	cpuid_normalize(c, &t);
 	kvm = find(c, 0x40000001, 0)->eax;
 	assert_false(kvm & (1u << 7)); /* PV_UNHALT */
@@ -134,7 +131,6 @@ static void test_features_subset(void **state)
 	struct kvm_cpuid2 *have = make_table(), *want;
 	char err[200] = "";
 
-	(void)state;
 	assert_true(cpuid_features_subset(have, have, err, sizeof(err)));
 	/* leaf 7 is absent from `have`: any feature there is missing */
 	want = one_leaf(7, 0, 0x20, 0);
@@ -161,7 +157,6 @@ static void test_same_but_dynamic_bits(void **state)
 {
 	struct kvm_cpuid2 *a = make_table(), *b = make_table();
 
-	(void)state;
 	assert_true(cpuid_same(a, b));
 	find(b, 1, 0)->ecx |= 1u << 27; /* OSXSAVE: the guest's CR4 */
 	find(b, 1, 0)->edx |= 1u << 9; /* APIC: its APIC base MSR */
@@ -183,7 +178,6 @@ static void test_supported_has_tsc_deadline(void **state)
 	struct kvm_cpuid2 *c;
 	bool emulated;
 
-	(void)state;
 	if (kvm < 0)
 		skip();
 	emulated = ioctl(kvm, KVM_CHECK_EXTENSION, KVM_CAP_TSC_DEADLINE_TIMER) >

@@ -17,7 +17,6 @@ static void test_complete_and_partial(void **state)
 		"PUT /machine-config HTTP/1.1\r\ncontent-length: 5\r\n\r\nhello";
 	size_t n;
 
-	(void)state;
 	assert_int_equal(parse("GET / HTTP/1.1\r\n\r\n", &r, &why), 18);
 	assert_int_equal(r.method, HTTP_GET);
 	assert_string_equal(r.path, "/");
@@ -45,7 +44,6 @@ static void test_expect_continue(void **state)
 	struct http_request r;
 	const char *why;
 
-	(void)state;
 	assert_int_equal(parse("PUT /a HTTP/1.1\r\nExpect: 100-continue\r\n"
 			       "Content-Length: 10\r\n\r\n",
 			       &r, &why),
@@ -68,7 +66,6 @@ static void test_rejections(void **state)
 {
 	static char big[HTTP_MAX_HEADER_BYTES + 10];
 
-	(void)state;
 	expect_400("GET\r\n\r\n", "malformed request line");
 	expect_400("GET /\r\n\r\n", "malformed request line");
 	expect_400("GET / HTTP/2.0\r\n\r\n", "unsupported HTTP version");
@@ -114,7 +111,6 @@ static void test_routes(void **state)
 	struct api_request req;
 	struct api_response resp;
 
-	(void)state;
 	assert_int_equal(route("GET", "/", NULL, &req, &resp), 0);
 	assert_int_equal(req.op, OP_GET_INFO);
 	assert_int_equal(route("GET", "/vm/config", NULL, &req, &resp), 0);
@@ -161,7 +157,6 @@ static void route_fails(const char *method, const char *path, const char *body,
 
 static void test_route_rejections(void **state)
 {
-	(void)state;
 	route_fails("GET", "/nope", NULL, "Invalid request method and/or path");
 	route_fails("POST", "/", NULL, "Invalid request method and/or path");
 	route_fails("GET", "/", "{}", "GET requests take no body");
@@ -225,7 +220,6 @@ static void test_snapshot_routes(void **state)
 	struct api_response resp;
 	const struct snapshot_load_cfg *l = &req.u.snap_load;
 
-	(void)state;
 	assert_int_equal(
 		route("PUT", "/snapshot/create",
 		      "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"snapshot_type\":\"Diff\"}",

@@ -12,13 +12,11 @@ static unsigned resets, irqs;
 
 static void on_reset(void *opaque)
 {
-	(void)opaque;
 	resets++;
 }
 
 static void on_irq(void *opaque, unsigned irq)
 {
-	(void)opaque;
 	assert_int_equal(irq, I8042_KBD_IRQ);
 	irqs++;
 }
@@ -58,7 +56,6 @@ static void test_controller_commands(void **state)
 {
 	struct i8042 k;
 
-	(void)state;
 	setup(&k);
 	assert_empty(&k);
 	assert_int_equal(in8(&k, CMD) & 0x10, 0x10); /* no key lock */
@@ -81,7 +78,6 @@ static void test_output_port(void **state)
 {
 	struct i8042 k;
 
-	(void)state;
 	setup(&k);
 	out8(&k, CMD, 0xd1);
 	out8(&k, DATA, 0xdf);
@@ -99,7 +95,6 @@ static void test_aux_absent(void **state)
 {
 	struct i8042 k;
 
-	(void)state;
 	setup(&k);
 	out8(&k, CMD, 0xd3);
 	out8(&k, DATA, 0x5a);
@@ -119,7 +114,6 @@ static void test_keyboard_commands(void **state)
 {
 	struct i8042 k;
 
-	(void)state;
 	setup(&k);
 	out8(&k, DATA, 0xf2);
 	assert_int_equal(read_reply(&k), 0xfa);
@@ -153,7 +147,6 @@ static void test_no_irq_when_disabled(void **state)
 {
 	struct i8042 k;
 
-	(void)state;
 	setup(&k);
 	out8(&k, CMD, 0x60);
 	out8(&k, DATA, 0x00);
@@ -169,7 +162,6 @@ static void test_reset_and_ctrl_alt_del(void **state)
 	struct i8042 k;
 	unsigned i;
 
-	(void)state;
 	setup(&k);
 	i8042_send_ctrl_alt_del(&k);
 	assert_int_equal(irqs, 1);
@@ -189,7 +181,6 @@ static void test_any_input(void **state)
 	uint8_t wide[4];
 	unsigned i;
 
-	(void)state;
 	setup(&k);
 	for (i = 0; i < 4096; i++) {
 		out8(&k, (i * 7) % 3 ? DATA : CMD,

@@ -15,14 +15,12 @@ static int efd = -1;
 
 static int setup(void **state)
 {
-	(void)state;
 	efd = eventfd(0, EFD_CLOEXEC);
 	return efd < 0 ? -1 : 0;
 }
 
 static int teardown(void **state)
 {
-	(void)state;
 	close(efd);
 	return 0;
 }
@@ -47,7 +45,6 @@ static void test_only_the_engines_opcodes(void **state)
 	int ret = vblk_ring_init(&ring, efd);
 	int fd = open("/proc/self/exe", O_RDONLY | O_CLOEXEC);
 
-	(void)state;
 	if (ret == -ENOSYS || ret == -EPERM)
 		skip(); /* io_uring off in this kernel (io_uring_disabled) */
 	assert_int_equal(ret, 0);

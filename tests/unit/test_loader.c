@@ -15,13 +15,11 @@ static struct guest_mem mem;
 
 static int setup(void **state)
 {
-	(void)state;
 	return gmem_create(&mem, MEM_SIZE, false);
 }
 
 static int teardown(void **state)
 {
-	(void)state;
 	gmem_destroy(&mem);
 	return 0;
 }
@@ -76,7 +74,6 @@ static void test_elf_pvh(void **state)
 	struct kernel_image k;
 	uint8_t *dst = mem.host + LOAD_ADDR;
 
-	(void)state;
 	make_elf(&e);
 	memset(dst + 16, 0xcc, 48); /* must be zeroed (bss) */
 	assert_int_equal(load_kernel(&mem, (uint8_t *)&e, sizeof(e), &k), 0);
@@ -95,7 +92,6 @@ static void test_elf_without_note_uses_e_entry(void **state)
 	struct elf_img e;
 	struct kernel_image k;
 
-	(void)state;
 	make_elf(&e);
 	e.eh.e_phnum = 1;
 	assert_int_equal(load_kernel(&mem, (uint8_t *)&e, sizeof(e), &k), 0);
@@ -108,7 +104,6 @@ static void test_elf_truncated(void **state)
 	struct elf_img e;
 	size_t n;
 
-	(void)state;
 	make_elf(&e);
 	for (n = 0; n < offsetof(struct elf_img, payload) + 16; n++)
 		if (n < offsetof(struct elf_img, note))
@@ -122,7 +117,6 @@ static void test_elf_bad_headers(void **state)
 {
 	struct elf_img e;
 
-	(void)state;
 	make_elf(&e);
 	e.eh.e_machine = EM_386;
 	assert_int_equal(load(&e, sizeof(e)), -ENOEXEC);
@@ -144,7 +138,6 @@ static void test_elf_hostile_segments(void **state)
 {
 	struct elf_img e;
 
-	(void)state;
 	make_elf(&e);
 	e.ph[0].p_paddr = MEM_SIZE - 8; /* runs past the end of RAM */
 	assert_int_equal(load(&e, sizeof(e)), -E2BIG);
@@ -174,7 +167,6 @@ static void test_elf_hostile_note(void **state)
 	struct elf_img e;
 	struct kernel_image k;
 
-	(void)state;
 	make_elf(&e);
 	e.note.n_descsz = 0xfffffff0; /* desc runs past the note segment */
 	assert_int_equal(load_kernel(&mem, (uint8_t *)&e, sizeof(e), &k), 0);
@@ -209,7 +201,6 @@ static void test_bzimage(void **state)
 	static uint8_t img[BZ_SIZE];
 	struct kernel_image k;
 
-	(void)state;
 	make_bzimage(img);
 	assert_int_equal(load_kernel(&mem, img, BZ_SIZE, &k), 0);
 	assert_true(k.bzimage);
@@ -226,7 +217,6 @@ static void test_bzimage_hostile(void **state)
 	static uint8_t img[BZ_SIZE];
 	struct kernel_image k;
 
-	(void)state;
 	make_bzimage(img);
 	img[0x202] = 'X'; /* no HdrS */
 	assert_int_equal(load_kernel(&mem, img, BZ_SIZE, &k), -ENOEXEC);
@@ -254,7 +244,6 @@ static void test_read_file_capped(void **state)
 	uint8_t *buf;
 	size_t size;
 
-	(void)state;
 	assert_true(fd >= 0);
 	assert_int_equal(write(fd, "0123456789", 10), 10);
 	close(fd);

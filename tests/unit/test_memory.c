@@ -11,7 +11,6 @@ static void test_ranges_inside_and_outside(void **state)
 {
 	struct guest_mem m;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 16 * MIB, false), 0);
 	assert_ptr_equal(gmem_ptr(&m, 0, 16 * MIB), m.host);
 	assert_ptr_equal(gmem_ptr(&m, 16 * MIB - 1, 1), m.host + 16 * MIB - 1);
@@ -32,7 +31,6 @@ static void test_mmio_gap(void **state)
 	struct guest_mem m;
 	uint64_t gpa, size, off;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 4096 * MIB, false), 0);
 	assert_int_equal(gmem_regions(&m), 2);
 	gmem_region(&m, 1, &gpa, &size, &off);
@@ -52,7 +50,6 @@ static void test_bad_sizes(void **state)
 {
 	struct guest_mem m;
 
-	(void)state;
 	assert_int_equal(gmem_create(&m, 0, false), -EINVAL);
 	assert_int_equal(gmem_create(&m, 4097, false), -EINVAL);
 	assert_int_equal(gmem_create(&m, 3 * MIB, true), -EINVAL);
@@ -68,7 +65,6 @@ static void test_remap_file_over_placeholder(void **state)
 	uint8_t *before;
 	char back[6] = "";
 
-	(void)state;
 	assert_true(fd >= 0);
 	unlink(path);
 	assert_int_equal(ftruncate(fd, 2 * MIB), 0);
@@ -117,7 +113,6 @@ static void test_anonymous_ram_is_2m_aligned(void **state)
 	char flags[512];
 	unsigned i;
 
-	(void)state;
 	for (i = 0; i < ARRAY_SIZE(sizes); i++) {
 		assert_int_equal(gmem_create(&m, sizes[i], false), 0);
 		assert_int_equal((uintptr_t)m.host % (2 * MIB), 0);

@@ -49,7 +49,6 @@ static void test_diff_writes_guest_and_device_pages(void **state)
 	uint64_t written;
 	int fd = mkstemp(path);
 
-	(void)state;
 	assert_true(fd >= 0);
 	close(fd);
 	assert_int_equal(gmem_create(&vm.mem, MEM, false), 0);

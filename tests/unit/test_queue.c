@@ -47,7 +47,6 @@ static void offer(uint16_t head)
 
 static int setup(void **state)
 {
-	(void)state;
 	if (gmem_create(&mem, MEM, false))
 		return -1;
 	vq_reset(&q);
@@ -62,7 +61,6 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-	(void)state;
 	gmem_destroy(&mem);
 	return 0;
 }
@@ -72,7 +70,6 @@ static void test_well_formed_chain(void **state)
 	uint16_t used_idx;
 	uint32_t elem[2];
 
-	(void)state;
 	set_desc(DESC, 0, DATA, 16, F_NEXT, 1);
 	set_desc(DESC, 1, DATA + 16, 512, F_NEXT | F_WRITE, 2);
 	set_desc(DESC, 2, DATA + 528, 1, F_WRITE, 0);
@@ -98,7 +95,6 @@ static void test_indirect_chain(void **state)
 {
 	uint64_t table = DATA + 0x1000;
 
-	(void)state;
 	set_desc(table, 0, DATA, 16, F_NEXT, 1);
 	set_desc(table, 1, DATA + 16, 1, F_WRITE, 0);
 	set_desc(DESC, 3, table, 2 * sizeof(struct desc), F_INDIRECT, 0);
@@ -124,7 +120,6 @@ static void test_hostile_chains(void **state)
 {
 	uint64_t table = DATA + 0x2000;
 
-	(void)state;
 	set_desc(DESC, 0, DATA, 16, F_NEXT, 0); /* points at itself */
 	refuses(0, "loop");
 	set_desc(DESC, 0, DATA, 16, F_NEXT, 1);
@@ -160,7 +155,6 @@ static void test_bogus_avail_index(void **state)
 {
 	uint16_t idx = (uint16_t)(q.last_avail + QSIZE + 1);
 
-	(void)state;
 	memcpy(mem.host + AVAIL + 2, &idx, 2); /* claims 9 entries in 8 */
 	assert_int_equal(vq_pop(&q, &mem, &chain), -EINVAL);
 }
@@ -169,7 +163,6 @@ static void test_ring_layout_checked(void **state)
 {
 	struct vq bad = q;
 
-	(void)state;
 	bad.size = 3; /* not a power of two */
 	assert_int_equal(vq_activate(&bad, &mem), -EINVAL);
 	bad = q;

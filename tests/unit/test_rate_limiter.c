@@ -11,7 +11,6 @@ static void test_unlimited(void **state)
 	struct rate_limiter rl;
 	struct rate_limiter_cfg cfg = { 0 };
 
-	(void)state;
 	assert_int_equal(rl_init(&rl, &cfg), 0);
 	assert_int_equal(rl.timer_fd, -1);
 	rl_consume(&rl, 1ULL << 40);
@@ -25,7 +24,6 @@ static void test_bandwidth_rate(void **state)
 	struct rate_limiter_cfg cfg = { 0 };
 	uint64_t t0;
 
-	(void)state;
 	cfg.bandwidth =
 		(struct token_bucket){ true, 1000, 0, 100, true }; /* 10 KB/s */
 	assert_int_equal(rl_init(&rl, &cfg), 0);
@@ -53,7 +51,6 @@ static void test_burst_and_ops(void **state)
 	uint64_t t0;
 	int i;
 
-	(void)state;
 	cfg.bandwidth = (struct token_bucket){ true, 100, 900, 1000, true };
 	cfg.ops = (struct token_bucket){ true, 2, 0, 1000, true }; /* 2 ops/s */
 	assert_int_equal(rl_init(&rl, &cfg), 0);
@@ -79,7 +76,6 @@ static void test_longest_refill_time(void **state)
 	struct rate_limiter_cfg cfg = { 0 };
 	uint64_t t0;
 
-	(void)state;
 	cfg.bandwidth = (struct token_bucket){ true, 1, 0,
 					       RL_MAX_REFILL_TIME_MS, true };
 	assert_int_equal(rl_init(&rl, &cfg), 0);

@@ -102,7 +102,6 @@ static long open_directory(void)
 
 static void test_vmm_thread_arguments(void **state)
 {
-	(void)state;
 #ifdef __SANITIZE_ADDRESS__
 	skip(); /* ASan's runtime makes calls no filter allows (sigaltstack) */
 #endif

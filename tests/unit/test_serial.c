@@ -8,8 +8,6 @@
 
 static void no_irq(void *opaque, unsigned level)
 {
-	(void)opaque;
-	(void)level;
 }
 
 static void test_output_stops_at_the_limit(void **state)
@@ -20,7 +18,6 @@ static void test_output_stops_at_the_limit(void **state)
 	struct serial *s;
 	unsigned i;
 
-	(void)state;
 	assert_true(mfd >= 0);
 	assert_int_equal(metrics_open(path), 0);
 	assert_int_equal(pipe2(fds, O_NONBLOCK), 0);

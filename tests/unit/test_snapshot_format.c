@@ -77,7 +77,6 @@ static void test_round_trip(void **state)
 	struct snap_state back;
 	char err[256];
 
-	(void)state;
 	make_sample(&x, 3);
 	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
 	assert_string_equal(back.config_json, x.s.config_json);
@@ -101,7 +100,6 @@ static void test_describe(void **state)
 	uint32_t version = 0, other = 9;
 	int fd = mkstemp(path);
 
-	(void)state;
 	make_sample(&x, 1);
 	memcpy(x.buf + 8, &other, 4); /* a version this microvm cannot read */
 	assert_true(fd >= 0);
@@ -136,7 +134,6 @@ static void test_uffd_message(void **state)
 	size_t sizes[] = { 4096, 2u << 20 }, i;
 	char buf[SNAP_UFFD_MESSAGE_MAX];
 
-	(void)state;
 	for (i = 0; i < 2; i++) {
 		cJSON *j, *r;
 
@@ -158,7 +155,6 @@ static void test_uffd_message(void **state)
 
 static void test_crc32_known_value(void **state)
 {
-	(void)state;
 	assert_int_equal(snap_crc32("123456789", 9), 0xcbf43926);
 }
 
@@ -168,7 +164,6 @@ static void test_header_damage(void **state)
 	uint8_t *b;
 	size_t i;
 
-	(void)state;
 	make_sample(&x, 1);
 	b = malloc(x.len);
 	expect_refused(x.buf, 0, "truncated");
@@ -217,7 +212,6 @@ static void test_section_damage(void **state)
 	uint8_t *b;
 	size_t n;
 
-	(void)state;
 	make_sample(&x, 2);
 	b = with_section(&x, 99, 4, NULL, &n);
 	expect_refused(b, n, "unknown section type 99");
@@ -274,7 +268,6 @@ static void test_section_past_end_and_missing_parts(void **state)
 	size_t n;
 	uint32_t huge = 0xfffffff0u;
 
-	(void)state;
 	make_sample(&x, 1);
 	b = with_section(&x, 1, 0, NULL, &n);
 	memcpy(b + x.len + 4, &huge, 4); /* claims 4 GiB */

@@ -24,13 +24,11 @@
 
 static int setup(void **state)
 {
-	(void)state;
 	return guest_init(MEM);
 }
 
 static int teardown(void **state)
 {
-	(void)state;
 	guest_fini();
 	return 0;
 }
@@ -68,7 +66,6 @@ static void test_vsock_activated_without_rx_queue(void **state)
 	uint32_t st;
 	uint64_t rx;
 
-	(void)state;
 	create_vsock();
 	st = driver_init(3, 1u << TXQ);
 	vsock_request_to_nobody();
@@ -91,7 +88,6 @@ static void test_vsock_transport_reset_without_event_queue(void **state)
 {
 	uint32_t st;
 
-	(void)state;
 	create_vsock();
 	st = driver_init(3, 1u << RXQ | 1u << TXQ);
 	vvsock_transport_reset(guest.vsock);
@@ -105,7 +101,6 @@ static void test_restore_refuses_live_device_without_a_queue(void **state)
 	struct vdev_state st;
 	int ret;
 
-	(void)state;
 	create_vsock();
 	assert_false(driver_init(3, ALL_QUEUES(3)) & VIRTIO_STATUS_NEEDS_RESET);
 	vdev_save(guest.vm.vdevs[0], &st);
@@ -134,7 +129,6 @@ static void test_net_activated_without_tx_queue(void **state)
 	struct net_cfg cfg = { 0 };
 	uint32_t st;
 
-	(void)state;
 	create_net(&cfg);
 	st = driver_init(2, 1u << RXQ);
 	guest_post_buffer(RXQ, NULL, BUF_SIZE);
@@ -156,7 +150,6 @@ static void test_net_patch_rate_limiter(void **state)
 	struct net_cfg cfg = { .tx.ops = one_per_100s };
 	struct net_patch p = { .id = "eth0" };
 
-	(void)state;
 	create_net(&cfg);
 	assert_false(driver_init(2, ALL_QUEUES(2)) & VIRTIO_STATUS_NEEDS_RESET);
 	guest_post_buffer(TXQ, frame, sizeof(frame));
@@ -199,7 +192,6 @@ static void test_net_mtu(void **state)
 	struct ifreq ifr = { 0 };
 	int fd;
 
-	(void)state;
 	create_net(&cfg);
 	assert_true(reg_read(0x010, 4) & (1u << 3)); /* features 0-31 */
 	assert_int_equal(reg_read(0x100 + 10, 2), 9000);
@@ -229,7 +221,6 @@ static void test_block_patch_without_live_queue(void **state)
 	struct drive_patch p = { .id = "disk", .has_path = true };
 	struct vdev_state st;
 
-	(void)state;
 	create_blk("", 4096);
 	snprintf(p.path, sizeof(p.path), "%s/disk", guest.dir);
 	assert_int_equal(vblk_update(guest.blk, &p), 0); /* before the probe */
@@ -262,7 +253,6 @@ static void test_block_read_lands_in_diff_snapshot(void **state)
 	uint64_t pages;
 	int fd;
 
-	(void)state;
 	snprintf(path, sizeof(path), "%s/mem", guest.dir);
 	assert_int_equal(gmem_track_dirty(&guest.vm.mem), 0);
 	create_blk("fresh data", 4096);
@@ -292,7 +282,6 @@ static void test_block_read_longer_than_a_syscall(void **state)
 	uint32_t used_len;
 	unsigned i;
 
-	(void)state;
 	gmem_destroy(&guest.vm.mem);
 	assert_int_equal(gmem_create(&guest.vm.mem, 256 * MIB, false), 0);
 	for (i = 1; i < 10; i++)
