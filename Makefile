@@ -4,8 +4,9 @@
 #   make guest      the test guest (kernel, initrd, rootfs) in build/guest
 #   make demo       deps + build + guest, then boot it and show the boot time
 #   make test       deps + guest + unit tests + integration tests
-#   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan;
-#                   make CLANG=1 check: built with clang
+#   make check      the layering check (scripts/check-layers.sh), then the
+#                   unit tests (cmocka);  make SAN=1 check: under
+#                   ASan+UBSan;  make CLANG=1 check: built with clang
 #   make integration  boots real guests on this machine's /dev/kvm
 #                   (INTEGRATION_TESTS=test_boot.py: one file)
 #   make integration-l1  the same tests inside L1, a Linux under QEMU TCG
@@ -13,7 +14,7 @@
 #                   (L1_TESTS=test_boot.py: one file)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
-#   make format / format-check
+#   make format / format-check (format-check also checks the includes' layers)
 CC ?= gcc
 SAN ?= 0
 BUILD := build
@@ -57,7 +58,7 @@ UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo demo-snapshot test check integration integration-l1 fuzz bench format format-check clean install
+.PHONY: all deps guest demo demo-snapshot test check layers integration integration-l1 fuzz bench format format-check clean install
 all: $(BUILD)/microvm $(BUILD)/microvm-jailer $(BUILD)/microvm-uffd
 
 $(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
@@ -113,8 +114,12 @@ demo-snapshot: deps
 	$(MAKE) all guest
 	scripts/demo-snapshot.sh
 
-check: $(UNIT_BINS)
+check: layers $(UNIT_BINS)
 	@set -e; for t in $(UNIT_BINS); do echo "== $$t"; $$t; done
+
+# Imports and calls point one way, down the layers (README "Layout").
+layers: $(LIB_OBJS)
+	@scripts/check-layers.sh $(BUILD)/obj
 
 # INTEGRATION_TESTS: a test file pattern (default all); make test runs the
 # boot tests here as a smoke run and everything in L1.
@@ -156,6 +161,7 @@ format:
 
 format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
+	@scripts/check-layers.sh
 
 install: all
 	install -D -m 0755 $(BUILD)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
