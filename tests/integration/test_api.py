@@ -139,7 +139,7 @@ class Resources(ApiBase):
             with open(metrics) as f:
                 lines = [json.loads(l) for l in f]
         self.assertIn(b":WARN:", logged)  # level shown
-        self.assertIn(b"vmm/controller.c:", logged)  # origin shown
+        self.assertIn(b"microvm/controller.c:", logged)  # origin shown
         last = lines[-1]
         self.assertIn("utc_timestamp_ms", last)
         self.assertEqual(last["put_api_requests"]["machine_cfg_count"], 2)
@@ -195,13 +195,13 @@ class FirecrackerCommandLine(unittest.TestCase):
             log = os.path.join(d, "log")
             api = ApiProcess(["--log-path", log, "--level", "warn",
                               "--show-level", "--show-log-origin",
-                              "--module", "vmm/controller"])
+                              "--module", "microvm/controller"])
             try:
                 api.request("PUT", "/actions", {"action_type": "Bogus"})
                 st, _, _ = api.request("PATCH", "/vm", {"state": "Paused"})
-                self.assertEqual(st, 400)  # logged by vmm/controller.c
+                self.assertEqual(st, 400)  # logged by microvm/controller.c
                 # PUT /logger keeps what it does not name; module "api"
-                # then hides vmm/controller.c's lines
+                # then hides microvm/controller.c's lines
                 st, _, _ = api.request("PUT", "/logger", {"module": "api",
                                                           "level": "WARNING"})
                 self.assertEqual(st, 204)
@@ -211,7 +211,7 @@ class FirecrackerCommandLine(unittest.TestCase):
             finally:
                 api.stop()
         self.assertEqual(len(lines), 1, lines)
-        self.assertIn(":WARN:vmm/controller.c:", lines[0])
+        self.assertIn(":WARN:microvm/controller.c:", lines[0])
         self.assertIn("not supported before starting", lines[0])
 
 

@@ -75,7 +75,7 @@ class Arguments(unittest.TestCase):
                 r = run_microvm(["--no-api", "--api-sock", sock,
                                  "--config-file", os.path.join(d, "none.json"),
                                  "--level", level, "--show-level",
-                                 "--show-log-origin", "--module", "vmm",
+                                 "--show-log-origin", "--module", "microvm",
                                  "--start-time-us", "1", "--start-time-cpu-us",
                                  "2", "--parent-cpu-time-us", "3"], timeout=10)
                 self.assertEqual(r.code, 152, (level, r))  # the missing file
@@ -83,7 +83,7 @@ class Arguments(unittest.TestCase):
             r = run_microvm(["--no-api", "--api-sock", sock, "--config-file",
                              os.path.join(d, "none.json"), "--show-level",
                              "--show-log-origin"], timeout=10)
-            self.assertIn(":ERROR:vmm/main.c:", r.err)
+            self.assertIn(":ERROR:microvm/main.c:", r.err)
 
     def test_describe_snapshot(self):
         with tempfile.TemporaryDirectory() as d:
