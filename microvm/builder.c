@@ -14,9 +14,9 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "microvm/microvm.h"
 #include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
-#include "microvm/microvm.h"
 
 static struct termios saved_termios;
 static bool termios_saved;

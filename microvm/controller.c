@@ -15,9 +15,9 @@
 
 #include <cjson/cJSON.h>
 
+#include "microvm/microvm.h"
 #include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
-#include "microvm/microvm.h"
 
 #define METRICS_PERIOD_S 60
 #define MSG_PRE_BOOT \

@@ -8,8 +8,8 @@
 #include <time.h>
 
 #include "api/api.h"
-#include "snapshot/snapshot.h"
 #include "microvm/microvm.h"
+#include "snapshot/snapshot.h"
 
 #define DEFAULT_API_SOCK "/run/microvm.socket"
 

@@ -16,7 +16,8 @@
  *   before the first request (vm_warm) and every thread is filtered; a
  *   snapshot load then only maps memory, makes devices and sets state
  *   (vm_restore), under the VMM + LOAD filter.
- * - die() is for the command line only, before the guest runs.
+ * - Only main.c exits the process early (bad_args() and the like, before
+ *   the guest runs); everything else returns an error.
  * - Nothing below includes this header.
  */
 #ifndef MICROVM_MICROVM_H
