@@ -4,8 +4,9 @@
  *
  * Contract:
  * - The structs below are the configuration of every resource (boot
- *   source, machine, drives, network interfaces, vsock, entropy, logger,
- *   metrics, snapshot requests) and struct vm_config holds a whole VM's.
+ *   source, machine, drives, network interfaces, vsock, entropy, metrics,
+ *   snapshot requests; the logger's settings are its own, in base/) and
+ *   struct vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
  * - Every field's type, range and shape is checked when a JSON body or the
@@ -174,7 +175,7 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_cfg vsock;
 	struct entropy_cfg entropy;
-	struct logger_cfg logger;
+	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
 };
 

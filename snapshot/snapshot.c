@@ -3,7 +3,7 @@
  * memory file, then the state file (written last and atomically, so a
  * state file always names a complete memory file). PUT /snapshot/load's
  * first half: the untrusted state file and its configuration, with the
- * request's overrides; builder.c's vm_restore() does the rest. */
+ * request's overrides; microvm/builder.c's vm_restore() does the rest. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
