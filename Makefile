@@ -48,7 +48,7 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS := -lcjson -luring -lseccomp -lpthread -lm
 
 LIB_SRCS := $(filter-out vmm/main.c,$(wildcard vmm/*.c)) $(wildcard api/*.c) \
-	$(wildcard virtio/*.c) $(wildcard snapshot/*.c)
+	$(wildcard virtio/*.c) $(wildcard snapshot/*.c) $(wildcard mmds/*.c)
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
