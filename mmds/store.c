@@ -65,7 +65,8 @@ static int sort_object(cJSON *obj)
 	for (i = 0; i < n; i++) {
 		if (i + 1 < n &&
 		    !strcmp(m[i].item->string, m[i + 1].item->string)) {
-			m[i].item->next = NULL; /* cJSON_Delete frees the chain */
+			m[i].item->next =
+				NULL; /* cJSON_Delete frees the chain */
 			cJSON_Delete(m[i].item);
 			continue;
 		}

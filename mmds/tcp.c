@@ -28,7 +28,7 @@
 
 struct conn {
 	bool used, established, fin_received, closing;
-	bool ack_pending, rst_pending;
+	bool ack_pending, rst_pending, probe;
 	uint32_t addr;
 	uint16_t port, mss;
 	uint32_t irs, iss; /* the peer's and our initial sequence numbers */
@@ -408,7 +408,7 @@ static void timeout(struct conn *k, uint64_t now_ms)
 	k->rto_ms = k->rto_ms * 2 > MMDS_RTO_MAX_MS ? MMDS_RTO_MAX_MS :
 						      k->rto_ms * 2;
 	k->snd_nxt = k->snd_una;
-	k->ack_pending = true;
+	k->ack_pending = k->probe = true;
 	update_timer(k, now_ms);
 }
 
@@ -439,10 +439,10 @@ static bool conn_output(struct conn *k, struct tcp_seg *out, uint64_t now_ms)
 	}
 	if (!k->ack_pending)
 		return false;
-	/* a pure ACK; with data held back by a closed window, a probe the
-	 * peer must answer (an old sequence number) */
-	segment(k, out, unsent(k) ? k->snd_nxt - 1 : k->snd_nxt, 0);
-	k->ack_pending = false;
+	/* a pure ACK; after a timeout with data held back by a closed
+	 * window, a probe the peer must answer (an old sequence number) */
+	segment(k, out, k->probe && unsent(k) ? k->snd_nxt - 1 : k->snd_nxt, 0);
+	k->ack_pending = k->probe = false;
 	return true;
 }
 

@@ -15,10 +15,10 @@
 
 #include "mmds/mmds.h"
 
-#define DATA                                                              \
-	"{\"name\":{\"first\":\"John\",\"second\":\"Doe\"},\"age\":43,"   \
+#define DATA                                                                  \
+	"{\"name\":{\"first\":\"John\",\"second\":\"Doe\"},\"age\":43,"       \
 	"\"phones\":{\"home\":{\"RO\":\"+401234567\",\"UK\":\"+441234567\"}," \
-	"\"mobile\":\"+442345678\"},\"list\":[\"a\",\"b\"],"              \
+	"\"mobile\":\"+442345678\"},\"list\":[\"a\",\"b\"],"                  \
 	"\"json_string\":\"{\\n  \\\"hello\\\": \\\"world\\\"\\n}\"}"
 
 static struct mmds m;
@@ -126,8 +126,8 @@ static void test_formats(void **state)
 	expect(ask(GET("/list") JSON END, 0), "HTTP/1.1 200",
 	       "application/json", "[\"a\",\"b\"]");
 	/* a trailing '/' and repeated '/' are the same path */
-	expect(ask(GET("//name///first/") END, 0), "HTTP/1.1 200",
-	       "text/plain", "John");
+	expect(ask(GET("//name///first/") END, 0), "HTTP/1.1 200", "text/plain",
+	       "John");
 	expect(ask(GET("/phones/") END, 0), "HTTP/1.1 200", "text/plain",
 	       "home/\nmobile");
 }
@@ -266,8 +266,8 @@ static void test_v1_tokens_optional(void **state)
 	m.version = MMDS_V1;
 	expect(ask(GET("/name/first") END, 0), "HTTP/1.1 200", "text/plain",
 	       "John");
-	expect(get_with("X-metadata-token", "INVALID_TOKEN", 0),
-	       "HTTP/1.1 200", "text/plain", "John");
+	expect(get_with("X-metadata-token", "INVALID_TOKEN", 0), "HTTP/1.1 200",
+	       "text/plain", "John");
 	tok = token(60, 0);
 	expect(get_with("X-metadata-token", tok, 0), "HTTP/1.1 200",
 	       "text/plain", "John");
@@ -284,8 +284,8 @@ static void test_v2_tokens(void **state)
 	snprintf(tok, sizeof(tok), "%s", token(60, 5000));
 	expect(get_with("X-metadata-token", tok, 5000), "HTTP/1.1 200",
 	       "text/plain", "John");
-	expect(get_with("x-AWS-ec2-metadata-token", tok, 64999),
-	       "HTTP/1.1 200", "text/plain", "John");
+	expect(get_with("x-AWS-ec2-metadata-token", tok, 64999), "HTTP/1.1 200",
+	       "text/plain", "John");
 	expect(get_with("X-metadata-token", tok, 65000), "HTTP/1.1 401",
 	       "text/plain", "MMDS token not valid.");
 	expect(get_with("X-metadata-token", "INVALID_TOKEN", 5000),

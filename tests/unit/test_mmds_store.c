@@ -26,8 +26,7 @@ static int put_text(struct mmds_store *s, const char *json, const char **err)
 	return ret;
 }
 
-static int patch_text(struct mmds_store *s, const char *json,
-		      const char **err)
+static int patch_text(struct mmds_store *s, const char *json, const char **err)
 {
 	cJSON *v = cJSON_Parse(json);
 	int ret;
@@ -52,9 +51,11 @@ static void test_rfc7396_examples(void **state)
 {
 	static const char *const cases[][3] = {
 		{ "{\"a\":\"b\"}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
-		{ "{\"a\":\"b\"}", "{\"b\":\"c\"}", "{\"a\":\"b\",\"b\":\"c\"}" },
+		{ "{\"a\":\"b\"}", "{\"b\":\"c\"}",
+		  "{\"a\":\"b\",\"b\":\"c\"}" },
 		{ "{\"a\":\"b\"}", "{\"a\":null}", "{}" },
-		{ "{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}", "{\"b\":\"c\"}" },
+		{ "{\"a\":\"b\",\"b\":\"c\"}", "{\"a\":null}",
+		  "{\"b\":\"c\"}" },
 		{ "{\"a\":[\"b\"]}", "{\"a\":\"c\"}", "{\"a\":\"c\"}" },
 		{ "{\"a\":\"c\"}", "{\"a\":[\"b\"]}", "{\"a\":[\"b\"]}" },
 		{ "{\"a\":{\"b\":\"c\"}}", "{\"a\":{\"b\":\"d\",\"c\":null}}",
@@ -93,8 +94,8 @@ static void test_empty_and_not_initialized(void **state)
 	mmds_store_init(&s, MMDS_DEFAULT_SIZE_LIMIT);
 	assert_store(&s, "{}");
 	assert_int_equal(patch_text(&s, "{\"a\":1}", &err), -EINVAL);
-	assert_string_equal(err,
-			    "MMDS error: The MMDS data store is not initialized.");
+	assert_string_equal(
+		err, "MMDS error: The MMDS data store is not initialized.");
 	assert_store(&s, "{}");
 	assert_int_equal(put_text(&s, "{}", &err), 0);
 	assert_int_equal(patch_text(&s, "{\"a\":1}", &err), 0);
@@ -117,9 +118,10 @@ static void test_keys_sorted_and_unique(void **state)
 				  &err),
 			 0);
 	assert_store(&s, "{\"B\":4,\"a\":{\"y\":2,\"z\":1},\"b\":3}");
-	assert_int_equal(patch_text(&s, "{\"0\":true,\"a\":{\"x\":null}}", &err),
-			 0);
-	assert_store(&s, "{\"0\":true,\"B\":4,\"a\":{\"y\":2,\"z\":1},\"b\":3}");
+	assert_int_equal(
+		patch_text(&s, "{\"0\":true,\"a\":{\"x\":null}}", &err), 0);
+	assert_store(&s,
+		     "{\"0\":true,\"B\":4,\"a\":{\"y\":2,\"z\":1},\"b\":3}");
 	mmds_store_destroy(&s);
 }
 
@@ -273,7 +275,8 @@ static void test_tokens(void **state)
 	for (size_t i = 0; i < MMDS_TOKEN_LEN; i++) {
 		memcpy(forged, tok, sizeof(tok));
 		forged[i] = forged[i] == 'A' ? 'B' : 'A';
-		assert_false(mmds_token_valid(&a, forged, MMDS_TOKEN_LEN, 1000));
+		assert_false(
+			mmds_token_valid(&a, forged, MMDS_TOKEN_LEN, 1000));
 	}
 	assert_false(mmds_token_valid(&a, tok, MMDS_TOKEN_LEN - 1, 1000));
 	assert_false(mmds_token_valid(&a, "", 0, 1000));
