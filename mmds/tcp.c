@@ -239,7 +239,7 @@ static void serve(struct tcp_conns *c, struct conn *k, uint64_t now_ms)
 	}
 }
 
-static void acked(struct conn *k, uint32_t ack, uint64_t now_ms)
+static void acked(struct conn *k, uint32_t ack)
 {
 	k->snd_una = ack;
 	if (seq_lt(k->snd_nxt, ack))
@@ -257,7 +257,7 @@ static void acked(struct conn *k, uint32_t ack, uint64_t now_ms)
 }
 
 /* Takes the ACK field: false when the segment is to be dropped. */
-static bool take_ack(struct conn *k, const struct tcp_seg *in, uint64_t now_ms)
+static bool take_ack(struct conn *k, const struct tcp_seg *in)
 {
 	if (!(in->flags & TCPF_ACK))
 		return false;
@@ -266,7 +266,7 @@ static bool take_ack(struct conn *k, const struct tcp_seg *in, uint64_t now_ms)
 		return false;
 	}
 	if (seq_lt(k->snd_una, in->ack))
-		acked(k, in->ack, now_ms);
+		acked(k, in->ack);
 	if (in->ack == k->snd_una)
 		k->snd_wnd_edge = in->ack + in->window;
 	return k->established;
@@ -329,7 +329,7 @@ static bool conn_input(struct tcp_conns *c, struct conn *k,
 			k->rst_pending = true;
 		return true;
 	}
-	if (!take_ack(k, in, now_ms))
+	if (!take_ack(k, in))
 		return true;
 	take_data(k, in);
 	take_fin(k, in);
