@@ -120,7 +120,8 @@ static size_t frame(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack,
 		t[21] = 4;
 		put16(t + 22, o->mss);
 	}
-	memcpy(t + thl, data, len);
+	if (len)
+		memcpy(t + thl, data, len);
 	put16(t + 16, csum(t, thl + len, pseudo(GUEST_IP, MMDS_IP, thl + len)));
 	return 14 + ihl + thl + len;
 }
