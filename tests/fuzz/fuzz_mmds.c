@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mmds/mmds.h"
+#include "tests/harness/inet.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -51,42 +52,6 @@ static size_t take_bytes(struct input *in, size_t want, const uint8_t **out)
 	return n;
 }
 
-static uint16_t csum(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (; n > 1; n -= 2, p += 2)
-		sum += (uint32_t)(p[0] << 8 | p[1]);
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static void put16(uint8_t *p, uint32_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, v >> 16);
-	put16(p + 2, v & 0xffff);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 |
-	       (uint32_t)p[2] << 8 | p[3];
-}
-
-static uint32_t pseudo(size_t len)
-{
-	return (GUEST_IP >> 16) + (GUEST_IP & 0xffff) +
-	       (MMDS_DEFAULT_IPV4 >> 16) + (MMDS_DEFAULT_IPV4 & 0xffff) + 6 +
-	       (uint32_t)len;
-}
-
 static void segment(struct mmds_stack *s, struct input *in, struct peer *peers,
 		    uint64_t now)
 {
@@ -101,21 +66,22 @@ static void segment(struct mmds_stack *s, struct input *in, struct peer *peers,
 	memset(f, 0, 54);
 	put16(f + 12, 0x0800);
 	ip[0] = 0x45;
-	put16(ip + 2, 40 + (uint32_t)len);
+	put16(ip + 2, (uint16_t)(40 + len));
 	ip[8] = 64;
 	ip[9] = 6;
 	put32(ip + 12, GUEST_IP);
 	put32(ip + 16, MMDS_DEFAULT_IPV4);
 	put16(ip + 10, csum(ip, 20, 0));
-	put16(t, 1000u + port);
+	put16(t, (uint16_t)(1000 + port));
 	put16(t + 2, MMDS_PORT);
 	put32(t + 4, p->seq + (uint32_t)dseq);
 	put32(t + 8, p->ack + (uint32_t)dack);
 	t[12] = 0x50;
 	t[13] = flags;
-	put16(t + 14, (uint32_t)win << 8);
+	put16(t + 14, (uint16_t)(win << 8));
 	memcpy(t + 20, payload, len);
-	put16(t + 16, csum(t, 20 + len, pseudo(20 + len)));
+	put16(t + 16,
+	      csum(t, 20 + len, pseudo(GUEST_IP, MMDS_DEFAULT_IPV4, 20 + len)));
 	if (!mmds_stack_from_guest(s, f, 54 + len, false, now))
 		abort();
 	p->seq += (uint32_t)dseq + (uint32_t)len + !!(flags & 3);
@@ -136,7 +102,8 @@ static void drain(struct mmds_stack *s, struct peer *peers, uint64_t now)
 		if (f[12] == 0x08 && f[13] == 0x06)
 			continue; /* an ARP reply */
 		if (n < 54 || csum(ip, 20, 0) ||
-		    csum(t, n - 34, pseudo(n - 34)))
+		    csum(t, n - 34,
+			 pseudo(MMDS_DEFAULT_IPV4, GUEST_IP, n - 34)))
 			abort();
 		port = (uint16_t)(t[2] << 8 | t[3]);
 		if (port >= 1000 && port < 1000 + PORTS) {

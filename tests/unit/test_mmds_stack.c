@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "mmds/mmds.h"
+#include "tests/harness/inet.h"
 
 #define GUEST_IP 0x0a000002u /* 10.0.0.2 */
 #define MMDS_IP MMDS_DEFAULT_IPV4
@@ -38,46 +39,6 @@ struct client { /* the guest's side of one connection */
 	uint32_t seq; /* next sequence number to send */
 	uint32_t ack; /* next expected from the MMDS */
 };
-
-static void put16(uint8_t *p, uint16_t v)
-{
-	p[0] = (uint8_t)(v >> 8);
-	p[1] = (uint8_t)v;
-}
-
-static void put32(uint8_t *p, uint32_t v)
-{
-	put16(p, (uint16_t)(v >> 16));
-	put16(p + 2, (uint16_t)v);
-}
-
-static uint16_t get16(const uint8_t *p)
-{
-	return (uint16_t)(p[0] << 8 | p[1]);
-}
-
-static uint32_t get32(const uint8_t *p)
-{
-	return (uint32_t)get16(p) << 16 | get16(p + 2);
-}
-
-/* RFC 1071, written out again here so the test does not trust stack.c. */
-static uint16_t csum(const uint8_t *p, size_t n, uint32_t sum)
-{
-	for (; n > 1; n -= 2, p += 2)
-		sum += (uint32_t)(p[0] << 8 | p[1]);
-	if (n)
-		sum += (uint32_t)p[0] << 8;
-	while (sum >> 16)
-		sum = (sum & 0xffff) + (sum >> 16);
-	return (uint16_t)~sum;
-}
-
-static uint32_t pseudo(uint32_t src, uint32_t dst, size_t len)
-{
-	return (src >> 16) + (src & 0xffff) + (dst >> 16) + (dst & 0xffff) + 6 +
-	       (uint32_t)len;
-}
 
 struct tcp_opts {
 	uint16_t window;
