@@ -16,6 +16,8 @@
 #define SERVER "microvm"
 #define TOKEN_PATH "/latest/api/token"
 #define ARRAY_LEN(a) (sizeof(a) / sizeof((a)[0]))
+/* Room for ": <ttl>\r\n", Content-Type and Content-Length lines. */
+#define TAIL_HEADERS_MAX 128
 
 struct span {
 	const char *p;
@@ -188,7 +190,8 @@ static int render(const struct response *r, char **out, size_t *out_len)
 			 "\r\nConnection: keep-alive\r\n%s",
 			 r->http10 ? 0 : 1, r->status,
 			 r->allow ? "Allow: GET, PUT\r\n" : "");
-	size_t len = (size_t)n + r->header_name.n + 2 * 64 + r->body_len;
+	size_t len =
+		(size_t)n + r->header_name.n + TAIL_HEADERS_MAX + r->body_len;
 
 	buf = malloc(len);
 	if (!buf)

@@ -17,6 +17,7 @@
  * takes the slot of a connection idle for MMDS_EVICT_IDLE_MS, or gets a RST.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
@@ -229,7 +230,8 @@ static void serve(struct tcp_conns *c, struct conn *k, uint64_t now_ms)
 			return;
 		}
 		if (mmds_http_respond(c->m, k->rx, end, now_ms, &k->out,
-				      &k->out_len)) {
+				      &k->out_len) ||
+		    k->out_len > INT32_MAX) { /* sequence space: < 2 GiB */
 			k->rst_pending = true;
 			return;
 		}
