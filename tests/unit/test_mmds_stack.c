@@ -358,6 +358,42 @@ static void test_large_response(void **state)
 	free(buf);
 }
 
+/* Part of a response is lost: after the timeout the MMDS goes back to the
+ * first unACKed byte; an ACK for all of it (late) stops the resending. */
+static void test_lost_segment(void **state)
+{
+	cJSON *v = cJSON_CreateObject();
+	char mid[4001];
+	const char *err;
+	struct client c;
+	struct seg s1, s2, s3, g;
+
+	(void)state;
+	memset(mid, 'm', 4000);
+	mid[4000] = '\0';
+	cJSON_AddStringToObject(v, "mid", mid);
+	assert_int_equal(mmds_store_patch(&m.store, v, &err), 0);
+	cJSON_Delete(v);
+	handshake(&c, 4150);
+	send_data(&c, "GET /mid HTTP/1.1\r\n\r\n");
+	expect_seg(&s1, TCPF_ACK);
+	expect_seg(&s2, TCPF_ACK);
+	expect_seg(&s3, TCPF_ACK | TCPF_PSH);
+	assert_int_equal(s1.len, 1460);
+	assert_int_equal(s2.seq, s1.seq + 1460);
+	expect_nothing();
+	send_seg(c.port, c.seq, s2.seq, TCPF_ACK, NULL, 0); /* s2 was lost */
+	expect_nothing();
+	now = mmds_stack_deadline(s);
+	expect_seg(&g, TCPF_ACK);
+	assert_int_equal(g.seq, s2.seq);
+	assert_memory_equal(g.data, s2.data, s2.len);
+	send_seg(c.port, c.seq, s3.seq + (uint32_t)s3.len, TCPF_ACK, NULL, 0);
+	expect_nothing();
+	assert_int_equal(mmds_stack_deadline(s), UINT64_MAX);
+	send_seg(c.port, c.seq, 0, TCPF_RST, NULL, 0);
+}
+
 static void test_rst_for_strays(void **state)
 {
 	struct seg g;
@@ -718,6 +754,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_conversation, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_large_response, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_segment, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rst_for_strays, setup,
 						teardown),
