@@ -157,7 +157,7 @@ unsigned mmds_stack_connections(const struct mmds_stack *s);
 #define TCPF_PSH 0x08
 #define TCPF_ACK 0x10
 
-struct tcp_seg { /* a parsed, checked segment, or one to send */
+struct mmds_seg { /* a parsed, checked segment, or one to send */
 	uint32_t addr; /* the guest's address, host order */
 	uint16_t port; /* the guest's port */
 	uint32_t seq, ack;
@@ -167,13 +167,14 @@ struct tcp_seg { /* a parsed, checked segment, or one to send */
 	const uint8_t *data;
 	size_t len;
 };
-struct tcp_conns;
-struct tcp_conns *tcp_conns_create(struct mmds *m);
-void tcp_conns_destroy(struct tcp_conns *c);
-void tcp_input(struct tcp_conns *c, const struct tcp_seg *in, uint64_t now_ms);
+struct mmds_tcp;
+struct mmds_tcp *mmds_tcp_create(struct mmds *m);
+void mmds_tcp_destroy(struct mmds_tcp *c);
+void mmds_tcp_input(struct mmds_tcp *c, const struct mmds_seg *in,
+		    uint64_t now_ms);
 /* The next segment to send, true if there is one. */
-bool tcp_output(struct tcp_conns *c, struct tcp_seg *out, uint64_t now_ms);
-uint64_t tcp_deadline(const struct tcp_conns *c);
-unsigned tcp_count(const struct tcp_conns *c);
+bool mmds_tcp_output(struct mmds_tcp *c, struct mmds_seg *out, uint64_t now_ms);
+uint64_t mmds_tcp_deadline(const struct mmds_tcp *c);
+unsigned mmds_tcp_count(const struct mmds_tcp *c);
 
 #endif

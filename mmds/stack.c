@@ -28,7 +28,7 @@ struct mmds_stack {
 	uint8_t arp_sha[6];
 	uint32_t arp_spa;
 	uint16_t ip_id;
-	struct tcp_conns *tcp;
+	struct mmds_tcp *tcp;
 };
 
 static uint16_t be16(const uint8_t *p)
@@ -86,7 +86,7 @@ struct mmds_stack *mmds_stack_create(struct mmds *m, uint32_t ipv4)
 
 	if (!s)
 		return NULL;
-	s->tcp = tcp_conns_create(m);
+	s->tcp = mmds_tcp_create(m);
 	if (!s->tcp) {
 		free(s);
 		errno = ENOMEM;
@@ -102,7 +102,7 @@ void mmds_stack_destroy(struct mmds_stack *s)
 {
 	if (!s)
 		return;
-	tcp_conns_destroy(s->tcp);
+	mmds_tcp_destroy(s->tcp);
 	free(s);
 }
 
@@ -139,7 +139,7 @@ static uint16_t mss_option(const uint8_t *t, size_t doff)
 static void tcp_packet(struct mmds_stack *s, const uint8_t *t, size_t len,
 		       uint32_t src, bool csum_partial, uint64_t now_ms)
 {
-	struct tcp_seg seg;
+	struct mmds_seg seg;
 	size_t doff;
 
 	if (len < TCP_HLEN)
@@ -150,17 +150,17 @@ static void tcp_packet(struct mmds_stack *s, const uint8_t *t, size_t len,
 	if (!csum_partial &&
 	    fold(sum16(t, len, pseudo_sum(src, s->ip, len))) != 0)
 		return;
-	seg = (struct tcp_seg){ .addr = src,
-				.port = be16(t),
-				.seq = be32(t + 4),
-				.ack = be32(t + 8),
-				.flags = t[13] & 0x3f,
-				.window = be16(t + 14),
-				.data = t + doff,
-				.len = len - doff };
+	seg = (struct mmds_seg){ .addr = src,
+				 .port = be16(t),
+				 .seq = be32(t + 4),
+				 .ack = be32(t + 8),
+				 .flags = t[13] & 0x3f,
+				 .window = be16(t + 14),
+				 .data = t + doff,
+				 .len = len - doff };
 	if (seg.flags & TCPF_SYN)
 		seg.mss = mss_option(t, doff);
-	tcp_input(s->tcp, &seg, now_ms);
+	mmds_tcp_input(s->tcp, &seg, now_ms);
 }
 
 static void ipv4_input(struct mmds_stack *s, const uint8_t *p, size_t n,
@@ -230,7 +230,7 @@ static size_t arp_reply(struct mmds_stack *s, uint8_t *buf)
 }
 
 static size_t tcp_header(const struct mmds_stack *s, uint8_t *t,
-			 const struct tcp_seg *seg)
+			 const struct mmds_seg *seg)
 {
 	size_t hlen = TCP_HLEN + (seg->mss ? 4 : 0), len = hlen + seg->len;
 
@@ -254,7 +254,7 @@ static size_t tcp_header(const struct mmds_stack *s, uint8_t *t,
 }
 
 static size_t tcp_frame(struct mmds_stack *s, uint8_t *buf,
-			const struct tcp_seg *seg)
+			const struct mmds_seg *seg)
 {
 	uint8_t *p = buf + eth_header(s, buf, s->guest_mac, ETH_P_IPV4);
 	size_t total = IP_HLEN + tcp_header(s, p + IP_HLEN, seg);
@@ -276,23 +276,23 @@ static size_t tcp_frame(struct mmds_stack *s, uint8_t *buf,
 size_t mmds_stack_to_guest(struct mmds_stack *s, uint8_t *buf, size_t cap,
 			   uint64_t now_ms)
 {
-	struct tcp_seg seg;
+	struct mmds_seg seg;
 
 	if (cap < MMDS_FRAME_MAX)
 		return 0;
 	if (s->arp_pending)
 		return arp_reply(s, buf);
-	if (!tcp_output(s->tcp, &seg, now_ms))
+	if (!mmds_tcp_output(s->tcp, &seg, now_ms))
 		return 0;
 	return tcp_frame(s, buf, &seg);
 }
 
 uint64_t mmds_stack_deadline(const struct mmds_stack *s)
 {
-	return tcp_deadline(s->tcp);
+	return mmds_tcp_deadline(s->tcp);
 }
 
 unsigned mmds_stack_connections(const struct mmds_stack *s)
 {
-	return tcp_count(s->tcp);
+	return mmds_tcp_count(s->tcp);
 }

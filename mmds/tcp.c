@@ -44,10 +44,10 @@ struct conn {
 	unsigned rto_count;
 };
 
-struct tcp_conns {
+struct mmds_tcp {
 	struct mmds *m;
 	struct conn conn[MMDS_MAX_CONNECTIONS];
-	struct tcp_seg rst[MMDS_MAX_PENDING_RSTS];
+	struct mmds_seg rst[MMDS_MAX_PENDING_RSTS];
 	unsigned nrst, next;
 	uint32_t isn_state;
 };
@@ -62,9 +62,9 @@ static bool seq_le(uint32_t a, uint32_t b)
 	return (int32_t)(a - b) <= 0;
 }
 
-struct tcp_conns *tcp_conns_create(struct mmds *m)
+struct mmds_tcp *mmds_tcp_create(struct mmds *m)
 {
-	struct tcp_conns *c = calloc(1, sizeof(*c));
+	struct mmds_tcp *c = calloc(1, sizeof(*c));
 
 	if (!c)
 		return NULL;
@@ -82,7 +82,7 @@ static void conn_free(struct conn *k)
 	memset(k, 0, sizeof(*k));
 }
 
-void tcp_conns_destroy(struct tcp_conns *c)
+void mmds_tcp_destroy(struct mmds_tcp *c)
 {
 	unsigned i;
 
@@ -94,7 +94,7 @@ void tcp_conns_destroy(struct tcp_conns *c)
 }
 
 /* xorshift32: initial sequence numbers the guest cannot count on. */
-static uint32_t next_isn(struct tcp_conns *c)
+static uint32_t next_isn(struct mmds_tcp *c)
 {
 	uint32_t x = c->isn_state;
 
@@ -104,19 +104,19 @@ static uint32_t next_isn(struct tcp_conns *c)
 	return c->isn_state = x;
 }
 
-static void queue_rst(struct tcp_conns *c, uint32_t addr, uint16_t port,
+static void queue_rst(struct mmds_tcp *c, uint32_t addr, uint16_t port,
 		      uint32_t seq, uint32_t ack, uint8_t flags)
 {
 	if (c->nrst < MMDS_MAX_PENDING_RSTS)
-		c->rst[c->nrst++] = (struct tcp_seg){ .addr = addr,
-						      .port = port,
-						      .seq = seq,
-						      .ack = ack,
-						      .flags = flags };
+		c->rst[c->nrst++] = (struct mmds_seg){ .addr = addr,
+						       .port = port,
+						       .seq = seq,
+						       .ack = ack,
+						       .flags = flags };
 }
 
 /* RFC 793's reply to a segment for no connection. */
-static void refuse(struct tcp_conns *c, const struct tcp_seg *in)
+static void refuse(struct mmds_tcp *c, const struct mmds_seg *in)
 {
 	uint32_t len = (uint32_t)in->len + !!(in->flags & TCPF_SYN) +
 		       !!(in->flags & TCPF_FIN);
@@ -130,7 +130,7 @@ static void refuse(struct tcp_conns *c, const struct tcp_seg *in)
 			  TCPF_RST | TCPF_ACK);
 }
 
-static struct conn *find(struct tcp_conns *c, uint32_t addr, uint16_t port)
+static struct conn *find(struct mmds_tcp *c, uint32_t addr, uint16_t port)
 {
 	unsigned i;
 
@@ -142,7 +142,7 @@ static struct conn *find(struct tcp_conns *c, uint32_t addr, uint16_t port)
 }
 
 /* A free slot, or the slot of an idle connection (reset), or NULL. */
-static struct conn *free_slot(struct tcp_conns *c, uint64_t now_ms)
+static struct conn *free_slot(struct mmds_tcp *c, uint64_t now_ms)
 {
 	unsigned i;
 
@@ -162,7 +162,7 @@ static struct conn *free_slot(struct tcp_conns *c, uint64_t now_ms)
 	return NULL;
 }
 
-static void passive_open(struct tcp_conns *c, const struct tcp_seg *in,
+static void passive_open(struct mmds_tcp *c, const struct mmds_seg *in,
 			 uint64_t now_ms)
 {
 	struct conn *k = free_slot(c, now_ms);
@@ -214,7 +214,7 @@ static void update_timer(struct conn *k, uint64_t now_ms)
 }
 
 /* Answers the next complete request, when the previous answer is done. */
-static void serve(struct tcp_conns *c, struct conn *k, uint64_t now_ms)
+static void serve(struct mmds_tcp *c, struct conn *k, uint64_t now_ms)
 {
 	size_t end;
 
@@ -259,7 +259,7 @@ static void acked(struct conn *k, uint32_t ack)
 }
 
 /* Takes the ACK field: false when the segment is to be dropped. */
-static bool take_ack(struct conn *k, const struct tcp_seg *in)
+static bool take_ack(struct conn *k, const struct mmds_seg *in)
 {
 	if (!(in->flags & TCPF_ACK))
 		return false;
@@ -274,7 +274,7 @@ static bool take_ack(struct conn *k, const struct tcp_seg *in)
 	return k->established;
 }
 
-static void take_data(struct conn *k, const struct tcp_seg *in)
+static void take_data(struct conn *k, const struct mmds_seg *in)
 {
 	int32_t off = (int32_t)(k->rcv_nxt - in->seq);
 	size_t take;
@@ -292,7 +292,7 @@ static void take_data(struct conn *k, const struct tcp_seg *in)
 	k->rcv_nxt += (uint32_t)take;
 }
 
-static void take_fin(struct conn *k, const struct tcp_seg *in)
+static void take_fin(struct conn *k, const struct mmds_seg *in)
 {
 	uint32_t fin = in->seq + (uint32_t)in->len;
 
@@ -313,8 +313,8 @@ static bool in_window(const struct conn *k, uint32_t seq)
 }
 
 /* false when the connection is gone. */
-static bool conn_input(struct tcp_conns *c, struct conn *k,
-		       const struct tcp_seg *in, uint64_t now_ms)
+static bool conn_input(struct mmds_tcp *c, struct conn *k,
+		       const struct mmds_seg *in, uint64_t now_ms)
 {
 	k->last_rx = now_ms;
 	if (in->flags & TCPF_RST) {
@@ -344,7 +344,8 @@ static bool conn_input(struct tcp_conns *c, struct conn *k,
 	return true;
 }
 
-void tcp_input(struct tcp_conns *c, const struct tcp_seg *in, uint64_t now_ms)
+void mmds_tcp_input(struct mmds_tcp *c, const struct mmds_seg *in,
+		    uint64_t now_ms)
 {
 	struct conn *k = find(c, in->addr, in->port);
 
@@ -358,16 +359,16 @@ void tcp_input(struct tcp_conns *c, const struct tcp_seg *in, uint64_t now_ms)
 
 /* ---- a connection's output ---- */
 
-static void segment(const struct conn *k, struct tcp_seg *out, uint32_t seq,
+static void segment(const struct conn *k, struct mmds_seg *out, uint32_t seq,
 		    uint8_t flags)
 {
-	*out = (struct tcp_seg){ .addr = k->addr,
-				 .port = k->port,
-				 .seq = seq,
-				 .ack = k->rcv_nxt,
-				 .flags = flags | TCPF_ACK,
-				 .window =
-					 (uint16_t)(MMDS_RCV_BUF - k->rx_len) };
+	*out = (struct mmds_seg){ .addr = k->addr,
+				  .port = k->port,
+				  .seq = seq,
+				  .ack = k->rcv_nxt,
+				  .flags = flags | TCPF_ACK,
+				  .window = (uint16_t)(MMDS_RCV_BUF -
+						       k->rx_len) };
 }
 
 /* Marks sequence space up to snd_nxt as sent, arming the timer. */
@@ -379,7 +380,7 @@ static void sent(struct conn *k, uint64_t now_ms)
 	k->ack_pending = false;
 }
 
-static bool send_data(struct conn *k, struct tcp_seg *out, uint64_t now_ms)
+static bool send_data(struct conn *k, struct mmds_seg *out, uint64_t now_ms)
 {
 	size_t n = unsent(k);
 	uint32_t room = k->snd_wnd_edge - k->snd_nxt;
@@ -415,7 +416,7 @@ static void timeout(struct conn *k, uint64_t now_ms)
 }
 
 /* false: nothing to send now. */
-static bool conn_output(struct conn *k, struct tcp_seg *out, uint64_t now_ms)
+static bool conn_output(struct conn *k, struct mmds_seg *out, uint64_t now_ms)
 {
 	if (k->rto_at && now_ms >= k->rto_at)
 		timeout(k, now_ms);
@@ -448,7 +449,7 @@ static bool conn_output(struct conn *k, struct tcp_seg *out, uint64_t now_ms)
 	return true;
 }
 
-bool tcp_output(struct tcp_conns *c, struct tcp_seg *out, uint64_t now_ms)
+bool mmds_tcp_output(struct mmds_tcp *c, struct mmds_seg *out, uint64_t now_ms)
 {
 	unsigned i;
 
@@ -468,7 +469,7 @@ bool tcp_output(struct tcp_conns *c, struct tcp_seg *out, uint64_t now_ms)
 	return false;
 }
 
-uint64_t tcp_deadline(const struct tcp_conns *c)
+uint64_t mmds_tcp_deadline(const struct mmds_tcp *c)
 {
 	uint64_t at = UINT64_MAX;
 	unsigned i;
@@ -480,7 +481,7 @@ uint64_t tcp_deadline(const struct tcp_conns *c)
 	return at;
 }
 
-unsigned tcp_count(const struct tcp_conns *c)
+unsigned mmds_tcp_count(const struct mmds_tcp *c)
 {
 	unsigned i, n = 0;
 
