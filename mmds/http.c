@@ -451,6 +451,7 @@ static int imds_format(const cJSON *v, struct response *r)
 	r->owned = p = malloc(len + 1);
 	if (!p)
 		return -ENOMEM;
+	*p = '\0'; /* an empty object lists nothing */
 	cJSON_ArrayForEach(it, v) {
 		p += sprintf(p, "%s%s%s", p == r->owned ? "" : "\n", it->string,
 			     cJSON_IsObject(it) ? "/" : "");

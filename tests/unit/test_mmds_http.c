@@ -365,6 +365,9 @@ static void test_token_put_errors(void **state)
 
 static void test_empty_store(void **state)
 {
+	const char *err;
+	cJSON *v;
+
 	(void)state;
 	mmds_store_destroy(&m.store);
 	mmds_store_init(&m.store, MMDS_DEFAULT_SIZE_LIMIT);
@@ -374,6 +377,13 @@ static void test_empty_store(void **state)
 	       "null");
 	expect(ask(GET("/") END, 0), "HTTP/1.1 501", "text/plain",
 	       "Cannot retrieve value. The value has an unsupported type.");
+	/* an empty object lists nothing */
+	v = cJSON_Parse("{\"e\":{}}");
+	assert_int_equal(mmds_store_put(&m.store, v, &err), 0);
+	cJSON_Delete(v);
+	expect(ask(GET("/e") END, 0), "HTTP/1.1 200", "text/plain", "");
+	expect(ask(GET("/e") JSON END, 0), "HTTP/1.1 200", "application/json",
+	       "{}");
 }
 
 static void test_request_end(void **state)
