@@ -27,10 +27,13 @@
  *   s = mmds_stack_create(&m, ipv4);            one per listed interface
  *   TX: if (mmds_stack_from_guest(s, frame, len, partial, now)) consumed;
  *       else the frame goes to the tap unchanged.
- *   RX: while ((n = mmds_stack_to_guest(s, buf, cap, now))) deliver buf;
- *       arm a timer for mmds_stack_deadline(s) and pull again when it fires.
+ *   RX: after a consumed frame, when RX buffers come back, and when a
+ *       timer armed for mmds_stack_deadline(s) fires:
+ *       while ((n = mmds_stack_to_guest(s, buf, cap, now))) deliver buf;
+ *       (a frame pulled is gone from the stack: keep it until delivered).
  *   API: mmds_store_put / mmds_store_patch return 0 or -E2BIG (413) /
- *       -EINVAL (400) with Firecracker's message; mmds_store_json for GET.
+ *       -EINVAL (400) / -ENOMEM with Firecracker's message in *err;
+ *       mmds_store_json for GET /mmds.
  */
 #ifndef MICROVM_MMDS_H
 #define MICROVM_MMDS_H
