@@ -49,7 +49,8 @@ LDFLAGS := $(SANFLAGS)
 LDLIBS := -lcjson -luring -lseccomp -lpthread -lm
 
 # The layers, bottom up (README "Layout"); microvm/main.c is the program.
-LIB_SRCS := $(wildcard base/*.c) $(wildcard config/*.c) $(wildcard vmm/*.c) \
+LIB_SRCS := $(wildcard base/*.c) $(wildcard config/*.c) $(wildcard mmds/*.c) \
+	$(wildcard vmm/*.c) \
 	$(wildcard virtio/*.c) $(wildcard snapshot/*.c) $(wildcard api/*.c) \
 	$(filter-out microvm/main.c,$(wildcard microvm/*.c))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
