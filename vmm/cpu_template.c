@@ -33,9 +33,9 @@ static int fail(int ret, char *err, size_t err_size, const char *fmt, ...)
 /* ---- the static templates ---- */
 
 static const char *const kind_names[] = {
-	[CPU_TEMPLATE_NONE] = "None", [CPU_TEMPLATE_C3] = "C3",
-	[CPU_TEMPLATE_T2] = "T2",     [CPU_TEMPLATE_T2S] = "T2S",
-	[CPU_TEMPLATE_T2CL] = "T2CL", [CPU_TEMPLATE_T2A] = "T2A",
+	[CPU_TEMPLATE_NONE] = "None",	  [CPU_TEMPLATE_C3] = "C3",
+	[CPU_TEMPLATE_T2] = "T2",	  [CPU_TEMPLATE_T2S] = "T2S",
+	[CPU_TEMPLATE_T2CL] = "T2CL",	  [CPU_TEMPLATE_T2A] = "T2A",
 	[CPU_TEMPLATE_CUSTOM] = "Custom",
 };
 
@@ -55,22 +55,36 @@ static const struct static_cpuid_row {
 	const char *bitmap;
 } static_cpuid[] = {
 	/* leaf 1: signature (family 6, model 0x3f/0x3e), feature flags */
-	{ T2_FAMILY, 0x1, 0, 0, CPUID_EAX, "0bxxxx000000000011xx00011011110010" },
-	{ T2_FAMILY, 0x1, 0, 0, CPUID_ECX, "0bxxxxxxxxxxxxx0xx00xx00x0000000xx" },
-	{ T2_FAMILY, 0x1, 0, 0, CPUID_EDX, "0b000x0xxxx00xx0xxxxx1xxxx1xxxxxxx" },
-	{ TMPL(C3), 0x1, 0, 0, CPUID_EAX, "0bxxxx000000000011xx00011011100100" },
-	{ TMPL(C3), 0x1, 0, 0, CPUID_ECX, "0bxxxxxxxxx0xxxxxx00x000x0xx0000xx" },
-	{ TMPL(C3), 0x1, 0, 0, CPUID_EDX, "0b0x0x0xxxx00xx0xxxxx1xxxx1xxxxxxx" },
+	{ T2_FAMILY, 0x1, 0, 0, CPUID_EAX,
+	  "0bxxxx000000000011xx00011011110010" },
+	{ T2_FAMILY, 0x1, 0, 0, CPUID_ECX,
+	  "0bxxxxxxxxxxxxx0xx00xx00x0000000xx" },
+	{ T2_FAMILY, 0x1, 0, 0, CPUID_EDX,
+	  "0b000x0xxxx00xx0xxxxx1xxxx1xxxxxxx" },
+	{ TMPL(C3), 0x1, 0, 0, CPUID_EAX,
+	  "0bxxxx000000000011xx00011011100100" },
+	{ TMPL(C3), 0x1, 0, 0, CPUID_ECX,
+	  "0bxxxxxxxxx0xxxxxx00x000x0xx0000xx" },
+	{ TMPL(C3), 0x1, 0, 0, CPUID_EDX,
+	  "0b0x0x0xxxx00xx0xxxxx1xxxx1xxxxxxx" },
 	/* leaf 7.0: structured extended features */
-	{ T2_FAMILY, 0x7, 0, 1, CPUID_EBX, "0b00000000000x000000x00x1xxxx0x0xx" },
-	{ T2_FAMILY, 0x7, 0, 1, CPUID_ECX, "0bx0xxxxxxx0xxxxx0x0x00000x0x0000x" },
-	{ T2_FAMILY, 0x7, 0, 1, CPUID_EDX, "0bxxxxxxxxxxxxxxxxxxxxxxx0xxx000xx" },
-	{ TMPL(C3), 0x7, 0, 1, CPUID_EBX, "0b000000000x0x000000x000x0xx0000xx" },
-	{ TMPL(C3), 0x7, 0, 1, CPUID_ECX, "0bx0xxxxxxx0xxxxx0x0xx0xxxxxx0000x" },
-	{ TMPL(C3), 0x7, 0, 1, CPUID_EDX, "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxx00xx" },
+	{ T2_FAMILY, 0x7, 0, 1, CPUID_EBX,
+	  "0b00000000000x000000x00x1xxxx0x0xx" },
+	{ T2_FAMILY, 0x7, 0, 1, CPUID_ECX,
+	  "0bx0xxxxxxx0xxxxx0x0x00000x0x0000x" },
+	{ T2_FAMILY, 0x7, 0, 1, CPUID_EDX,
+	  "0bxxxxxxxxxxxxxxxxxxxxxxx0xxx000xx" },
+	{ TMPL(C3), 0x7, 0, 1, CPUID_EBX,
+	  "0b000000000x0x000000x000x0xx0000xx" },
+	{ TMPL(C3), 0x7, 0, 1, CPUID_ECX,
+	  "0bx0xxxxxxx0xxxxx0x0xx0xxxxxx0000x" },
+	{ TMPL(C3), 0x7, 0, 1, CPUID_EDX,
+	  "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxx00xx" },
 	/* leaf 0xd: no MPX, AVX-512 or PKRU state; no XSAVEC, XGETBV1, XSAVES */
-	{ ALL_STATIC, 0xd, 0, 1, CPUID_EAX, "0bxxxxxxxxxxxxxxxxxxxxxx0x00000xxx" },
-	{ ALL_STATIC, 0xd, 1, 1, CPUID_EAX, "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxx000x" },
+	{ ALL_STATIC, 0xd, 0, 1, CPUID_EAX,
+	  "0bxxxxxxxxxxxxxxxxxxxxxx0x00000xxx" },
+	{ ALL_STATIC, 0xd, 1, 1, CPUID_EAX,
+	  "0bxxxxxxxxxxxxxxxxxxxxxxxxxxxx000x" },
 	/* leaf 0x80000001: extended features */
 	{ TMPL(T2) | TMPL(T2S), 0x80000001, 0, 0, CPUID_ECX,
 	  "0bxx0xxxxxxxxxxxxxxxxxxxx0xxxxxxxx" },
@@ -110,7 +124,8 @@ static const struct static_msr_row {
 
 /* The hosts a static template is for: CPUID leaf 0's vendor and leaf 1's
  * family/model/stepping (Firecracker's cpu_model.rs). */
-#define SIGNATURE_MASK 0x0fff0fffu /* ext. family/model, family, model, stepping */
+/* extended family and model, family, model, stepping */
+#define SIGNATURE_MASK 0x0fff0fffu
 #define SKYLAKE 0x00050654u
 #define CASCADE_LAKE 0x00050657u
 #define ICE_LAKE 0x000606a6u
@@ -119,8 +134,10 @@ static const struct static_host {
 	const char *vendor;
 	uint32_t models[4]; /* 0-terminated */
 } static_hosts[] = {
-	[CPU_TEMPLATE_C3] = { "GenuineIntel", { SKYLAKE, CASCADE_LAKE, ICE_LAKE } },
-	[CPU_TEMPLATE_T2] = { "GenuineIntel", { SKYLAKE, CASCADE_LAKE, ICE_LAKE } },
+	[CPU_TEMPLATE_C3] = { "GenuineIntel",
+			      { SKYLAKE, CASCADE_LAKE, ICE_LAKE } },
+	[CPU_TEMPLATE_T2] = { "GenuineIntel",
+			      { SKYLAKE, CASCADE_LAKE, ICE_LAKE } },
 	[CPU_TEMPLATE_T2S] = { "GenuineIntel", { SKYLAKE, CASCADE_LAKE } },
 	[CPU_TEMPLATE_T2CL] = { "GenuineIntel", { CASCADE_LAKE, ICE_LAKE } },
 	[CPU_TEMPLATE_T2A] = { "AuthenticAMD", { MILAN } },
@@ -221,7 +238,9 @@ static const char *parse_digits(const char *s, unsigned radix, uint64_t max,
 static int parse_number(const char *s, uint32_t *out, char *err,
 			size_t err_size)
 {
-	unsigned radix = !strncmp(s, "0x", 2) ? 16 : !strncmp(s, "0b", 2) ? 2 : 0;
+	unsigned radix = !strncmp(s, "0x", 2) ? 16 :
+			 !strncmp(s, "0b", 2) ? 2 :
+						0;
 	const char *why;
 	uint64_t v;
 
@@ -251,13 +270,14 @@ static void leaf_add_register(struct cpuid_leaf_modifier *l,
 	l->filter[reg] |= filter;
 }
 
-static struct cpuid_leaf_modifier *
-find_leaf(struct cpu_template *t, uint32_t leaf, uint32_t subleaf)
+static struct cpuid_leaf_modifier *find_leaf(struct cpu_template *t,
+					     uint32_t leaf, uint32_t subleaf)
 {
 	unsigned i;
 
 	for (i = 0; i < t->nr_leaves; i++)
-		if (t->leaves[i].leaf == leaf && t->leaves[i].subleaf == subleaf)
+		if (t->leaves[i].leaf == leaf &&
+		    t->leaves[i].subleaf == subleaf)
 			return &t->leaves[i];
 	return NULL;
 }
@@ -268,7 +288,8 @@ static int add_static_cpuid(struct cpu_template *t,
 	struct cpuid_leaf_modifier *l = find_leaf(t, r->leaf, r->subleaf);
 	uint64_t filter, value;
 	char err[160];
-	int ret = parse_bitmap(r->bitmap, 32, &filter, &value, err, sizeof(err));
+	int ret =
+		parse_bitmap(r->bitmap, 32, &filter, &value, err, sizeof(err));
 
 	if (ret)
 		return ret;
@@ -357,8 +378,9 @@ static int get_string(struct parser *p, const cJSON *obj, const char *where,
 
 static int check_object(struct parser *p, const cJSON *j, const char *where)
 {
-	return cJSON_IsObject(j) ? 0 :
-				   parse_fail(p, "%s: expected an object", where);
+	return cJSON_IsObject(j) ?
+		       0 :
+		       parse_fail(p, "%s: expected an object", where);
 }
 
 /* Prefixes the error a value parser wrote with where it was. */
@@ -695,11 +717,12 @@ static int decode_header(const uint8_t **p, size_t len, struct cpu_template *t,
 	if (t->nr_leaves > CPU_TEMPLATE_MAX_LEAVES ||
 	    t->nr_msrs > CPU_TEMPLATE_MAX_MSRS ||
 	    t->nr_caps > CPU_TEMPLATE_MAX_CAPS)
-		return fail(-EINVAL, err, err_size,
-			    "CPU template: %u leaves, %u MSRs, %u capabilities (at most %u, %u, %u)",
-			    t->nr_leaves, t->nr_msrs, t->nr_caps,
-			    CPU_TEMPLATE_MAX_LEAVES, CPU_TEMPLATE_MAX_MSRS,
-			    CPU_TEMPLATE_MAX_CAPS);
+		return fail(
+			-EINVAL, err, err_size,
+			"CPU template: %u leaves, %u MSRs, %u capabilities (at most %u, %u, %u)",
+			t->nr_leaves, t->nr_msrs, t->nr_caps,
+			CPU_TEMPLATE_MAX_LEAVES, CPU_TEMPLATE_MAX_MSRS,
+			CPU_TEMPLATE_MAX_CAPS);
 	if (len != cpu_template_encoded_size(t))
 		return fail(-EINVAL, err, err_size,
 			    "CPU template: %zu bytes, expected %zu", len,
@@ -762,8 +785,9 @@ int cpu_template_decode(const uint8_t *buf, size_t len, struct cpu_template *t,
 	for (i = 0; !ret && i < t->nr_caps; i++)
 		ok &= decode_cap(&p, &t->caps[i]);
 	if (!ret && !ok)
-		ret = fail(-EINVAL, err, err_size,
-			   "CPU template: a modifier sets bits outside its filter, or a capability flag is not 0 or 1");
+		ret = fail(
+			-EINVAL, err, err_size,
+			"CPU template: a modifier sets bits outside its filter, or a capability flag is not 0 or 1");
 	if (ret)
 		memset(t, 0, sizeof(*t));
 	return ret;
@@ -798,7 +822,8 @@ int cpu_template_check_host(const struct cpu_template *t,
 			    const struct kvm_cpuid2 *supported, char *err,
 			    size_t err_size)
 {
-	int i0 = entry_index(supported, 0, 0), i1 = entry_index(supported, 1, 0);
+	int i0 = entry_index(supported, 0, 0),
+	    i1 = entry_index(supported, 1, 0);
 	const char *name = cpu_template_name(t->kind);
 	const struct static_host *h;
 	char vendor[13];
@@ -808,30 +833,34 @@ int cpu_template_check_host(const struct cpu_template *t,
 		return 0;
 	h = &static_hosts[t->kind];
 	if (i0 < 0 || i1 < 0)
-		return fail(-ENOTSUP, err, err_size,
-			    "Failed to get CPU template: Failed to get CPU vendor information: KVM's CPUID has no leaf %s",
-			    i0 < 0 ? "0" : "1");
+		return fail(
+			-ENOTSUP, err, err_size,
+			"Failed to get CPU template: Failed to get CPU vendor information: KVM's CPUID has no leaf %s",
+			i0 < 0 ? "0" : "1");
 	memcpy(vendor, &supported->entries[i0].ebx, 4);
 	memcpy(vendor + 4, &supported->entries[i0].edx, 4);
 	memcpy(vendor + 8, &supported->entries[i0].ecx, 4);
 	vendor[12] = '\0';
 	if (strcmp(vendor, h->vendor))
-		return fail(-ENOTSUP, err, err_size,
-			    "Failed to get CPU template: CPU vendor mismatched between actual CPU and CPU template. (%s is for %s hosts; this one is %s)",
-			    name, h->vendor, vendor);
+		return fail(
+			-ENOTSUP, err, err_size,
+			"Failed to get CPU template: CPU vendor mismatched between actual CPU and CPU template. (%s is for %s hosts; this one is %s)",
+			name, h->vendor, vendor);
 	signature = supported->entries[i1].eax & SIGNATURE_MASK;
 	if (!model_fits(h, signature))
-		return fail(-ENOTSUP, err, err_size,
-			    "Failed to get CPU template: The current CPU model is not permitted to apply the CPU template. (%s; CPUID signature 0x%x)",
-			    name, signature);
+		return fail(
+			-ENOTSUP, err, err_size,
+			"Failed to get CPU template: The current CPU model is not permitted to apply the CPU template. (%s; CPUID signature 0x%x)",
+			name, signature);
 	if (t->kind == CPU_TEMPLATE_C3 && signature == SKYLAKE)
-		log_warn("On processors that do not enumerate FBSDP_NO, PSDP_NO and SBDR_SSDP_NO on IA32_ARCH_CAPABILITIES MSR, the guest kernel does not apply the mitigation against MMIO stale data vulnerability.");
+		log_warn(
+			"On processors that do not enumerate FBSDP_NO, PSDP_NO and SBDR_SSDP_NO on IA32_ARCH_CAPABILITIES MSR, the guest kernel does not apply the mitigation against MMIO stale data vulnerability.");
 	return 0;
 }
 
 /* Firecracker checks these on every x86 host (arch/x86_64/kvm.rs). */
 static const uint32_t default_caps[] = {
-	KVM_CAP_IRQCHIP,     KVM_CAP_IOEVENTFD,	  KVM_CAP_IRQFD,
+	KVM_CAP_IRQCHIP,     KVM_CAP_IOEVENTFD,	   KVM_CAP_IRQFD,
 	KVM_CAP_USER_MEMORY, KVM_CAP_SET_TSS_ADDR, KVM_CAP_PIT2,
 	KVM_CAP_PIT_STATE2,  KVM_CAP_ADJUST_CLOCK, KVM_CAP_DEBUGREGS,
 	KVM_CAP_MP_STATE,    KVM_CAP_VCPU_EVENTS,  KVM_CAP_XCRS,
@@ -863,11 +892,12 @@ int cpu_template_check_kvm(const struct cpu_template *t, int kvm_fd, char *err,
 	unsigned n = combine_caps(t, caps), i;
 
 	for (i = 0; i < n; i++)
-		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION, (unsigned long)caps[i]) <=
-		    0)
-			return fail(-ENOTSUP, err, err_size,
-				    "Missing KVM capabilities: 0x%x (KVM_CHECK_EXTENSION %u says this KVM lacks it)",
-				    caps[i], caps[i]);
+		if (ioctl(kvm_fd, KVM_CHECK_EXTENSION,
+			  (unsigned long)caps[i]) <= 0)
+			return fail(
+				-ENOTSUP, err, err_size,
+				"Missing KVM capabilities: 0x%x (KVM_CHECK_EXTENSION %u says this KVM lacks it)",
+				caps[i], caps[i]);
 	return 0;
 }
 
@@ -899,9 +929,10 @@ int cpu_template_apply_cpuid(const struct cpu_template *t,
 		int at = entry_index(cpuid, l->leaf, l->subleaf);
 
 		if (at < 0)
-			return fail(-ENOENT, err, err_size,
-				    "Template changes a CPUID entry not supported by KVM: Leaf: %x, Subleaf: %x",
-				    l->leaf, l->subleaf);
+			return fail(
+				-ENOENT, err, err_size,
+				"Template changes a CPUID entry not supported by KVM: Leaf: %x, Subleaf: %x",
+				l->leaf, l->subleaf);
 		apply_leaf(&cpuid->entries[at], l);
 	}
 	return 0;
@@ -919,9 +950,10 @@ int cpu_template_apply_msrs(const struct cpu_template *t,
 		for (j = 0; j < n && msrs[j].index != m->addr; j++)
 			;
 		if (j == n)
-			return fail(-ENOENT, err, err_size,
-				    "Template changes an MSR entry not supported by KVM: Register Address: %x",
-				    m->addr);
+			return fail(
+				-ENOENT, err, err_size,
+				"Template changes an MSR entry not supported by KVM: Register Address: %x",
+				m->addr);
 		msrs[j].data = (msrs[j].data & ~m->filter) | m->value;
 	}
 	return 0;
@@ -937,8 +969,9 @@ static unsigned msr_addresses(const struct cpu_template *t,
 		for (j = 0; j < n && out[j].index != t->msrs[i].addr; j++)
 			;
 		if (j == n)
-			out[n++] = (struct kvm_msr_entry){ .index =
-								   t->msrs[i].addr };
+			out[n++] = (struct kvm_msr_entry){
+				.index = t->msrs[i].addr
+			};
 	}
 	return n;
 }
@@ -947,8 +980,8 @@ int cpu_template_read_msrs(const struct cpu_template *t, int vcpu_fd,
 			   struct kvm_msr_entry *out, unsigned *n, char *err,
 			   size_t err_size)
 {
-	struct kvm_msrs *msrs = calloc(
-		1, sizeof(*msrs) + CPU_TEMPLATE_MAX_MSRS * sizeof(*out));
+	struct kvm_msrs *msrs =
+		calloc(1, sizeof(*msrs) + CPU_TEMPLATE_MAX_MSRS * sizeof(*out));
 	int got, ret = 0;
 
 	if (!msrs)

@@ -27,7 +27,10 @@ struct expect {
 	unsigned reg;
 	uint32_t filter, value;
 };
-#define END { 0, 0, 0, 0, 0 }
+#define END                   \
+	{                     \
+		0, 0, 0, 0, 0 \
+	}
 static const struct expect t2_common[] = {
 	{ 0x1, 0, EAX, 0x0fff3fff, 0x000306f2 },
 	{ 0x1, 0, ECX, 0x0004cdfc, 0 },
@@ -39,7 +42,8 @@ static const struct expect t2_common[] = {
 	{ 0xd, 1, EAX, 0x0000000e, 0 },
 	END,
 };
-static const struct expect t2_ext[] = { /* T2 and T2S */
+static const struct expect t2_ext[] = {
+	/* T2 and T2S */
 	{ 0x80000001, 0, ECX, 0x20000100, 0 },
 	{ 0x80000001, 0, EDX, 0x04000000, 0 },
 	{ 0x80000008, 0, EBX, 0x00000200, 0 },
@@ -88,7 +92,7 @@ static const struct expect c3_all[] = {
 static struct kvm_cpuid2 *host(bool intel, uint32_t signature, uint32_t fill)
 {
 	static const uint32_t leaves[][2] = {
-		{ 0x1, 0 }, { 0x7, 0 },		 { 0xd, 0 },
+		{ 0x1, 0 }, { 0x7, 0 },	       { 0xd, 0 },
 		{ 0xd, 1 }, { 0x80000001, 0 }, { 0x80000008, 0 },
 	};
 	unsigned n = ARRAY_SIZE(leaves) + 1, i;
@@ -151,8 +155,8 @@ static void check_static(enum cpu_template_kind kind, bool intel,
 		struct kvm_cpuid2 *c = host(intel, signature, fills[f]);
 		struct kvm_cpuid2 *before = host(intel, signature, fills[f]);
 
-		assert_int_equal(cpu_template_check_host(&t, c, err, sizeof(err)),
-				 0);
+		assert_int_equal(
+			cpu_template_check_host(&t, c, err, sizeof(err)), 0);
 		assert_int_equal(
 			cpu_template_apply_cpuid(&t, c, err, sizeof(err)), 0);
 		for (i = 0; i < c->nent; i++)
@@ -163,10 +167,11 @@ static void check_static(enum cpu_template_kind kind, bool intel,
 					*reg_of(&before->entries[i], r));
 
 				if (*reg_of(e, r) != want)
-					fail_msg("%s leaf 0x%x.%u reg %u: 0x%x, expected 0x%x",
-						 cpu_template_name(kind),
-						 e->function, e->index, r,
-						 *reg_of(e, r), want);
+					fail_msg(
+						"%s leaf 0x%x.%u reg %u: 0x%x, expected 0x%x",
+						cpu_template_name(kind),
+						e->function, e->index, r,
+						*reg_of(e, r), want);
 			}
 		/* leaves 7 and 0xd get KVM_CPUID_FLAG_SIGNIFCANT_INDEX */
 		assert_int_equal(c->entries[2].flags, 1);
@@ -213,7 +218,8 @@ static void test_static_templates_named_bits(void **state)
 	assert_int_equal(cpu_template_apply_cpuid(&t, c, err, sizeof(err)), 0);
 	/* T2A sets RstrFpErrPtrs and IbrsPreferred/SameMode/EferLmsle */
 	assert_int_equal(c->entries[6].ebx, 0x001c0004);
-	assert_int_equal(c->entries[1].edx, (1u << 7) | (1u << 12)); /* MCE, MTRR */
+	assert_int_equal(c->entries[1].edx,
+			 (1u << 7) | (1u << 12)); /* MCE, MTRR */
 	free(c);
 }
 
@@ -291,7 +297,8 @@ static void accepted_on(enum cpu_template_kind kind, bool intel,
 }
 
 #define VENDOR "CPU vendor mismatched between actual CPU and CPU template."
-#define MODEL "The current CPU model is not permitted to apply the CPU template."
+#define MODEL \
+	"The current CPU model is not permitted to apply the CPU template."
 
 static void test_vendor_and_model(void **state)
 {
@@ -425,8 +432,9 @@ static void rejects(const char *json, const char *needle)
 
 #define LEAF(fields) "{\"cpuid_modifiers\": [{" fields "}]}"
 #define OK_LEAF "\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, "
-#define REG(r, b) \
-	LEAF(OK_LEAF "\"modifiers\": [{\"register\": " r ", \"bitmap\": " b "}]")
+#define REG(r, b)                                                           \
+	LEAF(OK_LEAF "\"modifiers\": [{\"register\": " r ", \"bitmap\": " b \
+		     "}]")
 #define MSR(a, b) "{\"msr_modifiers\": [{\"addr\": " a ", \"bitmap\": " b "}]}"
 #define X32 "xxxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx"
 
@@ -438,7 +446,8 @@ static void test_parse_rejections(void **state)
 		"'vcpu_features' is for aarch64 hosts");
 	rejects("{\"reg_modifiers\": []}", "'reg_modifiers' is for aarch64");
 	rejects("{\"cpu_template\": \"T2\"}", "unknown field 'cpu_template'");
-	rejects("{\"cpuid_modifiers\": {}}", "cpuid_modifiers: expected an array");
+	rejects("{\"cpuid_modifiers\": {}}",
+		"cpuid_modifiers: expected an array");
 	rejects("{\"cpuid_modifiers\": [1]}",
 		"cpuid_modifiers[0]: expected an object");
 	rejects(LEAF("\"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": []"),
@@ -447,7 +456,8 @@ static void test_parse_rejections(void **state)
 		"cpuid_modifiers[0].leaf: expected a string");
 	rejects(LEAF("\"leaf\": \"1\""),
 		"cpuid_modifiers[0].leaf: No supported number system prefix found in value [1]");
-	rejects(LEAF("\"leaf\": \"0x1g\""), "[0x1g] as a number for CPU template - invalid digit");
+	rejects(LEAF("\"leaf\": \"0x1g\""),
+		"[0x1g] as a number for CPU template - invalid digit");
 	rejects(LEAF("\"leaf\": \"0x-1\""), "invalid digit");
 	rejects(LEAF("\"leaf\": \"0x100000000\""), "number too large");
 	rejects(LEAF("\"leaf\": \"0b\""), "empty string");
@@ -461,11 +471,13 @@ static void test_parse_rejections(void **state)
 		"flags: expected an integer");
 	rejects(LEAF("\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": \"0\""),
 		"flags: expected an integer");
-	rejects(LEAF(OK_LEAF "\"x\": 1"), "cpuid_modifiers[0]: missing 'modifiers'");
+	rejects(LEAF(OK_LEAF "\"x\": 1"),
+		"cpuid_modifiers[0]: missing 'modifiers'");
 	rejects(REG("\"EAX\"", "\"0b1\""),
 		"modifiers[0].register: Invalid CPUID register. Must be one of [eax, ebx, ecx, edx]");
 	rejects(REG("\"esi\"", "\"0b1\""), "Invalid CPUID register");
-	rejects(REG("\"eax\"", "\"0bx" X32 "\""), "as a bitmap - string is too long");
+	rejects(REG("\"eax\"", "\"0bx" X32 "\""),
+		"as a bitmap - string is too long");
 	/* Firecracker counts a leading '_' past the 32 digits as too long */
 	rejects(REG("\"eax\"", "\"0b_" X32 "\""), "string is too long");
 	rejects(REG("\"eax\"", "\"0b12\""), "unknown character: 2");
@@ -476,7 +488,8 @@ static void test_parse_rejections(void **state)
 	rejects(LEAF(OK_LEAF "\"modifiers\": [\"eax\"]"),
 		"modifiers[0]: expected an object");
 	rejects(MSR("\"0x10a\"", "\"0bx" X32 X32 "\""), "string is too long");
-	rejects(MSR("\"10a\"", "\"0b1\""), "msr_modifiers[0].addr: No supported");
+	rejects(MSR("\"10a\"", "\"0b1\""),
+		"msr_modifiers[0].addr: No supported");
 	rejects(MSR("\"0x100000000\"", "\"0b1\""), "too large");
 	rejects("{\"kvm_capabilities\": [171]}",
 		"kvm_capabilities[0]: expected a string");
@@ -521,15 +534,18 @@ static void test_parse_counts(void **state)
 	(void)state;
 	accepts_up_to("kvm_capabilities", "\"1\"", CPU_TEMPLATE_MAX_CAPS,
 		      "kvm_capabilities: more than 64 entries");
-	accepts_up_to("msr_modifiers", "{\"addr\": \"0x10\", \"bitmap\": \"0b1\"}",
+	accepts_up_to("msr_modifiers",
+		      "{\"addr\": \"0x10\", \"bitmap\": \"0b1\"}",
 		      CPU_TEMPLATE_MAX_MSRS,
 		      "msr_modifiers: more than 256 entries");
-	accepts_up_to("cpuid_modifiers",
-		      "{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": []}",
-		      CPU_TEMPLATE_MAX_LEAVES,
-		      "cpuid_modifiers: more than 256 entries");
+	accepts_up_to(
+		"cpuid_modifiers",
+		"{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, \"modifiers\": []}",
+		CPU_TEMPLATE_MAX_LEAVES,
+		"cpuid_modifiers: more than 256 entries");
 	/* register modifiers in one leaf: 16 */
-	snprintf(reg, sizeof(reg), "{\"register\": \"eax\", \"bitmap\": \"0b1\"}");
+	snprintf(reg, sizeof(reg),
+		 "{\"register\": \"eax\", \"bitmap\": \"0b1\"}");
 	{
 		char *mods = repeated("modifiers", reg, 17);
 		char *body = malloc(strlen(mods) + 128);
@@ -538,7 +554,8 @@ static void test_parse_counts(void **state)
 		sprintf(body,
 			"{\"cpuid_modifiers\": [{\"leaf\": \"0x1\", \"subleaf\": \"0x0\", \"flags\": 0, %s}]}",
 			mods + 1);
-		rejects(body, "cpuid_modifiers[0].modifiers: more than 16 entries");
+		rejects(body,
+			"cpuid_modifiers[0].modifiers: more than 16 entries");
 		free(body);
 		free(mods);
 	}
@@ -569,15 +586,17 @@ static void test_apply_errors(void **state)
 	assert_int_equal(c->entries[5].flags, 4);
 	assert_int_equal(c->entries[5].ecx, 0);
 	/* MSRs: one the list lacks is refused; x bits keep the value */
-	assert_int_equal(parse("{\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}]}"),
-			 0);
+	assert_int_equal(
+		parse("{\"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}]}"),
+		0);
 	assert_int_equal(cpu_template_apply_msrs(&t, &m, 1, err, sizeof(err)),
 			 -ENOENT);
 	assert_string_equal(
 		err,
 		"Template changes an MSR entry not supported by KVM: Register Address: 10a");
-	assert_int_equal(parse("{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": \"0b1x0\"}]}"),
-			 0);
+	assert_int_equal(
+		parse("{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": \"0b1x0\"}]}"),
+		0);
 	assert_int_equal(cpu_template_apply_msrs(&t, &m, 1, err, sizeof(err)),
 			 0);
 	assert_int_equal(m.data, 6); /* 0b011 -> 0b110: bit 1 kept */
@@ -610,7 +629,8 @@ static void test_encode_roundtrip(void **state)
 		parse("{\"kvm_capabilities\": [\"171\", \"!56\"],"
 		      " \"cpuid_modifiers\": [{\"leaf\": \"0x7\", \"subleaf\": \"0x1\","
 		      " \"flags\": 1, \"modifiers\": [{\"register\": \"edx\", \"bitmap\": \"0b1x0\"}]}],"
-		      " \"msr_modifiers\": [{\"addr\": \"0xc0000080\", \"bitmap\": \"0b1" X32 "\"}]}"),
+		      " \"msr_modifiers\": [{\"addr\": \"0xc0000080\", \"bitmap\": \"0b1" X32
+		      "\"}]}"),
 		0);
 	roundtrip(&t);
 	memset(&t, 0, sizeof(t));
@@ -677,7 +697,8 @@ static void test_kvm_capabilities(void **state)
 	(void)state;
 	if (kvm < 0)
 		skip();
-	assert_int_equal(cpu_template_check_kvm(NULL, kvm, err, sizeof(err)), 0);
+	assert_int_equal(cpu_template_check_kvm(NULL, kvm, err, sizeof(err)),
+			 0);
 	assert_int_equal(parse("{\"kvm_capabilities\": [\"0\", \"!56\"]}"), 0);
 	assert_int_equal(cpu_template_check_kvm(&t, kvm, err, sizeof(err)), 0);
 	/* a capability no KVM has */
@@ -686,8 +707,9 @@ static void test_kvm_capabilities(void **state)
 			 -ENOTSUP);
 	assert_non_null(strstr(err, "Missing KVM capabilities: 0xf4240"));
 	/* removing it again after adding it */
-	assert_int_equal(parse("{\"kvm_capabilities\": [\"1000000\", \"!1000000\"]}"),
-			 0);
+	assert_int_equal(
+		parse("{\"kvm_capabilities\": [\"1000000\", \"!1000000\"]}"),
+		0);
 	assert_int_equal(cpu_template_check_kvm(&t, kvm, err, sizeof(err)), 0);
 	close(kvm);
 }
@@ -713,22 +735,21 @@ static void test_kvm_msrs(void **state)
 	/* T2S sets IA32_ARCH_CAPABILITIES whole; listed twice, read once */
 	assert_int_equal(cpu_template_get_static(CPU_TEMPLATE_T2S, &t), 0);
 	t.msrs[t.nr_msrs++] = t.msrs[0];
-	assert_int_equal(cpu_template_read_msrs(&t, vcpu, out, &n, err,
-						sizeof(err)),
-			 0);
+	assert_int_equal(
+		cpu_template_read_msrs(&t, vcpu, out, &n, err, sizeof(err)), 0);
 	assert_int_equal(n, 1);
 	assert_int_equal(out[0].index, 0x10a);
 	assert_int_equal(out[0].data, 0x0c0a0c4c);
 	/* T2CL keeps only what KVM reports among the mitigation bits */
 	assert_int_equal(cpu_template_get_static(CPU_TEMPLATE_T2CL, &t), 0);
-	assert_int_equal(cpu_template_read_msrs(&t, vcpu, out, &n, err,
-						sizeof(err)),
-			 0);
+	assert_int_equal(
+		cpu_template_read_msrs(&t, vcpu, out, &n, err, sizeof(err)), 0);
 	assert_int_equal(out[0].data & 0xffffffffe2f51e00ull, 0);
 	/* an MSR KVM does not know */
-	assert_int_equal(parse("{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": \"0b1\"},"
-			       " {\"addr\": \"0xdeadbeef\", \"bitmap\": \"0b1\"}]}"),
-			 0);
+	assert_int_equal(
+		parse("{\"msr_modifiers\": [{\"addr\": \"0x10\", \"bitmap\": \"0b1\"},"
+		      " {\"addr\": \"0xdeadbeef\", \"bitmap\": \"0b1\"}]}"),
+		0);
 	assert_int_equal(cpu_template_read_msrs(&t, vcpu, out, &n, err,
 						sizeof(err)),
 			 -EIO);
