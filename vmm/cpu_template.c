@@ -162,6 +162,19 @@ int cpu_template_from_name(const char *name, enum cpu_template_kind *kind)
 
 /* ---- bitmaps and numbers as Firecracker writes them ---- */
 
+static int bad_character(const char *s, char c, char *err, size_t err_size)
+{
+	if (c > ' ' && c < 0x7f)
+		return fail(
+			-EINVAL, err, err_size,
+			"Failed to parse string [%s] as a bitmap - unknown character: '%c'",
+			s, c);
+	return fail(
+		-EINVAL, err, err_size,
+		"Failed to parse string [%s] as a bitmap - unknown character: byte 0x%02x",
+		s, (unsigned char)c);
+}
+
 /* An optional "0b", then '0', '1' and 'x' (and '_' separators) read from
  * the least significant end: at most `bits` digits, the missing high ones
  * are 'x'. Firecracker's RegisterValueFilter deserialiser. */
@@ -184,10 +197,7 @@ static int parse_bitmap(const char *s, unsigned bits, uint64_t *filter,
 		if (c == '_')
 			continue;
 		if (c != '0' && c != '1' && c != 'x')
-			return fail(
-				-EINVAL, err, err_size,
-				"Failed to parse string [%s] as a bitmap - unknown character: %c",
-				s, c);
+			return bad_character(s, c, err, err_size);
 		if (c != 'x')
 			*filter |= 1ull << bit;
 		if (c == '1')
@@ -208,10 +218,9 @@ static unsigned digit_value(char c)
 	return 16;
 }
 
-/* Rust's from_str_radix, which Firecracker uses: an optional '+', then
- * one digit or more. NULL, or why not (Rust's words). */
-static const char *parse_digits(const char *s, unsigned radix, uint64_t max,
-				uint64_t *out)
+/* A u32 by Rust's from_str_radix, which Firecracker uses: an optional
+ * '+', then one digit or more. NULL, or why not (Rust's words). */
+static const char *parse_digits(const char *s, unsigned radix, uint32_t *out)
 {
 	uint64_t v = 0;
 
@@ -226,11 +235,11 @@ static const char *parse_digits(const char *s, unsigned radix, uint64_t max,
 
 		if (d >= radix)
 			return "invalid digit found in string";
-		if (v > (max - d) / radix)
+		if (v > (UINT32_MAX - d) / radix)
 			return "number too large to fit in target type";
 		v = v * radix + d;
 	}
-	*out = v;
+	*out = (uint32_t)v;
 	return NULL;
 }
 
@@ -242,20 +251,18 @@ static int parse_number(const char *s, uint32_t *out, char *err,
 			 !strncmp(s, "0b", 2) ? 2 :
 						0;
 	const char *why;
-	uint64_t v;
 
 	if (!radix)
 		return fail(
 			-EINVAL, err, err_size,
 			"No supported number system prefix found in value [%s]. Make sure to prefix the number with '0x' for hexadecimal numbers or '0b' for binary numbers.",
 			s);
-	why = parse_digits(s + 2, radix, UINT32_MAX, &v);
+	why = parse_digits(s + 2, radix, out);
 	if (why)
 		return fail(
 			-EINVAL, err, err_size,
 			"Failed to parse string [%s] as a number for CPU template - %s",
 			s, why);
-	*out = (uint32_t)v;
 	return 0;
 }
 
@@ -343,18 +350,6 @@ struct parser {
 	size_t err_size;
 };
 
-static int parse_fail(struct parser *p, const char *fmt, ...)
-	__attribute__((format(printf, 2, 3)));
-static int parse_fail(struct parser *p, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(p->err, p->err_size, fmt, ap);
-	va_end(ap);
-	return -EINVAL;
-}
-
 /* A value that is null counts as absent. */
 static const cJSON *member(const cJSON *obj, const char *key)
 {
@@ -369,18 +364,20 @@ static int get_string(struct parser *p, const cJSON *obj, const char *where,
 	const cJSON *v = member(obj, key);
 
 	if (!v)
-		return parse_fail(p, "%s: missing '%s'", where, key);
+		return fail(-EINVAL, p->err, p->err_size, "%s: missing '%s'",
+			    where, key);
 	if (!cJSON_IsString(v))
-		return parse_fail(p, "%s.%s: expected a string", where, key);
+		return fail(-EINVAL, p->err, p->err_size,
+			    "%s.%s: expected a string", where, key);
 	*out = v->valuestring;
 	return 0;
 }
 
 static int check_object(struct parser *p, const cJSON *j, const char *where)
 {
-	return cJSON_IsObject(j) ?
-		       0 :
-		       parse_fail(p, "%s: expected an object", where);
+	return cJSON_IsObject(j) ? 0 :
+				   fail(-EINVAL, p->err, p->err_size,
+					"%s: expected an object", where);
 }
 
 /* Prefixes the error a value parser wrote with where it was. */
@@ -392,7 +389,7 @@ static int located(struct parser *p, int ret, const char *where,
 	if (!ret)
 		return 0;
 	snprintf(why, sizeof(why), "%s", p->err);
-	return parse_fail(p, "%s.%s: %s", where, key, why);
+	return fail(-EINVAL, p->err, p->err_size, "%s.%s: %s", where, key, why);
 }
 
 static int get_number(struct parser *p, const cJSON *obj, const char *where,
@@ -437,11 +434,13 @@ static int for_each_item(struct parser *p, const cJSON *obj, const char *where,
 	if (!a)
 		return 0;
 	if (!cJSON_IsArray(a))
-		return parse_fail(p, "%s%s%s: expected an array", where,
-				  *where ? "." : "", key);
+		return fail(-EINVAL, p->err, p->err_size,
+			    "%s%s%s: expected an array", where,
+			    *where ? "." : "", key);
 	if ((unsigned)cJSON_GetArraySize(a) > max)
-		return parse_fail(p, "%s%s%s: more than %u entries", where,
-				  *where ? "." : "", key, max);
+		return fail(-EINVAL, p->err, p->err_size,
+			    "%s%s%s: more than %u entries", where,
+			    *where ? "." : "", key, max);
 	cJSON_ArrayForEach(it, a) {
 		snprintf(item_where, sizeof(item_where), "%s%s%s[%u]", where,
 			 *where ? "." : "", key, i++);
@@ -470,8 +469,8 @@ static int parse_register(struct parser *p, const cJSON *j, const char *where,
 	for (r = 0; r < ARRAY_SIZE(names) && strcmp(name, names[r]); r++)
 		;
 	if (r == ARRAY_SIZE(names))
-		return parse_fail(
-			p,
+		return fail(
+			-EINVAL, p->err, p->err_size,
 			"%s.register: Invalid CPUID register. Must be one of [eax, ebx, ecx, edx]",
 			where);
 	ret = get_bitmap(p, j, where, 32, &filter, &value);
@@ -486,12 +485,14 @@ static int parse_flags(struct parser *p, const cJSON *j, const char *where,
 	const cJSON *v = member(j, "flags");
 
 	if (!v)
-		return parse_fail(p, "%s: missing 'flags'", where);
+		return fail(-EINVAL, p->err, p->err_size, "%s: missing 'flags'",
+			    where);
 	if (!cJSON_IsNumber(v) || v->valuedouble < 0 ||
 	    v->valuedouble > UINT32_MAX ||
 	    v->valuedouble != (double)(uint32_t)v->valuedouble)
-		return parse_fail(
-			p, "%s.flags: expected an integer from 0 to 4294967295",
+		return fail(
+			-EINVAL, p->err, p->err_size,
+			"%s.flags: expected an integer from 0 to 4294967295",
 			where);
 	*flags = (uint32_t)v->valuedouble;
 	return 0;
@@ -513,7 +514,8 @@ static int parse_leaf(struct parser *p, const cJSON *j, const char *where,
 	if (!ret)
 		ret = parse_flags(p, j, where, &l->flags);
 	if (!ret && !member(j, "modifiers"))
-		ret = parse_fail(p, "%s: missing 'modifiers'", where);
+		ret = fail(-EINVAL, p->err, p->err_size,
+			   "%s: missing 'modifiers'", where);
 	if (!ret)
 		ret = for_each_item(p, j, where, "modifiers",
 				    MAX_REGISTER_MODIFIERS, parse_register, l);
@@ -544,20 +546,19 @@ static int parse_cap(struct parser *p, const cJSON *j, const char *where,
 {
 	struct kvm_cap_modifier *c = &p->t->caps[p->t->nr_caps];
 	const char *s, *why;
-	uint64_t v;
 
 	(void)opaque;
 	if (!cJSON_IsString(j))
-		return parse_fail(p, "%s: expected a string", where);
+		return fail(-EINVAL, p->err, p->err_size,
+			    "%s: expected a string", where);
 	s = j->valuestring;
 	c->remove = s[0] == '!';
-	why = parse_digits(s + c->remove, 10, UINT32_MAX, &v);
+	why = parse_digits(s + c->remove, 10, &c->cap);
 	if (why)
-		return parse_fail(
-			p,
+		return fail(
+			-EINVAL, p->err, p->err_size,
 			"%s: Failed to parse string [%s] as a kvm capability - can not convert to numeric: %s",
 			where, s, why);
-	c->cap = (uint32_t)v;
 	p->t->nr_caps++;
 	return 0;
 }
@@ -574,12 +575,12 @@ static int check_top_keys(struct parser *p, const cJSON *j)
 		    !strcmp(k, "msr_modifiers"))
 			continue;
 		if (!strcmp(k, "vcpu_features") || !strcmp(k, "reg_modifiers"))
-			return parse_fail(
-				p,
+			return fail(
+				-EINVAL, p->err, p->err_size,
 				"cpu-config: '%s' is for aarch64 hosts; on x86_64 a template has kvm_capabilities, cpuid_modifiers and msr_modifiers",
 				k);
-		return parse_fail(
-			p,
+		return fail(
+			-EINVAL, p->err, p->err_size,
 			"cpu-config: unknown field '%s', expected one of kvm_capabilities, cpuid_modifiers, msr_modifiers",
 			k);
 	}
@@ -595,7 +596,8 @@ int cpu_template_parse(const cJSON *j, struct cpu_template *t, char *err,
 	memset(t, 0, sizeof(*t));
 	t->kind = CPU_TEMPLATE_CUSTOM;
 	if (!cJSON_IsObject(j))
-		return parse_fail(&p, "cpu-config: expected a JSON object");
+		return fail(-EINVAL, p.err, p.err_size,
+			    "cpu-config: expected a JSON object");
 	ret = check_top_keys(&p, j);
 	if (!ret)
 		ret = for_each_item(&p, j, "", "kvm_capabilities",

@@ -480,8 +480,10 @@ static void test_parse_rejections(void **state)
 		"as a bitmap - string is too long");
 	/* Firecracker counts a leading '_' past the 32 digits as too long */
 	rejects(REG("\"eax\"", "\"0b_" X32 "\""), "string is too long");
-	rejects(REG("\"eax\"", "\"0b12\""), "unknown character: 2");
-	rejects(REG("\"eax\"", "\"0b 1\""), "unknown character:  ");
+	rejects(REG("\"eax\"", "\"0b12\""), "unknown character: '2'");
+	rejects(REG("\"eax\"", "\"0b 1\""), "unknown character: byte 0x20");
+	rejects(REG("\"eax\"", "\"0b1\\u00e9\""),
+		"unknown character: byte 0xa9");
 	rejects(REG("\"eax\"", "7"), "modifiers[0].bitmap: expected a string");
 	rejects(LEAF(OK_LEAF "\"modifiers\": [{\"register\": \"eax\"}]"),
 		"cpuid_modifiers[0].modifiers[0]: missing 'bitmap'");
