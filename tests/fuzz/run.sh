@@ -14,13 +14,15 @@ dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$(ls "$root"/virtio/*.c) $root/vmm/memory.c $root/vmm/bus.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
-for target in http json config vq vsock snapshot \
+for target in http json config vq vsock snapshot cpu_template \
 	dev_block dev_net dev_vsock dev_rng; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
 	[ "$target" = vsock ] && srcs=$vsock_srcs
 	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
+	[ "$target" = cpu_template ] &&
+		srcs="$root/vmm/cpu_template.c $root/vmm/log.c $root/vmm/metrics.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
