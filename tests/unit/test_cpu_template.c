@@ -762,6 +762,48 @@ static void test_kvm_msrs(void **state)
 	close(kvm);
 }
 
+static struct kvm_cpuid_entry2 *find(struct kvm_cpuid2 *c, uint32_t function)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nent; i++)
+		if (c->entries[i].function == function && !c->entries[i].index)
+			return &c->entries[i];
+	fail_msg("no CPUID leaf 0x%x", function);
+	return NULL;
+}
+
+/* A templated CPUID (T2A's, whatever this CPU is) is what a real vCPU
+ * takes and reports back. */
+static void test_kvm_templated_cpuid(void **state)
+{
+	int kvm = open("/dev/kvm", O_RDWR | O_CLOEXEC), vm, vcpu;
+	struct kvm_cpuid2 *c, *got;
+
+	(void)state;
+	if (kvm < 0)
+		skip();
+	vm = ioctl(kvm, KVM_CREATE_VM, 0);
+	assert_true(vm >= 0);
+	vcpu = ioctl(vm, KVM_CREATE_VCPU, 0UL);
+	assert_true(vcpu >= 0);
+	c = cpuid_get_supported(kvm);
+	assert_non_null(c);
+	assert_int_equal(cpu_template_get_static(CPU_TEMPLATE_T2A, &t), 0);
+	assert_int_equal(cpu_template_apply_cpuid(&t, c, err, sizeof(err)), 0);
+	assert_int_equal(ioctl(vcpu, KVM_SET_CPUID2, c), 0);
+	got = cpuid_get_vcpu(vcpu);
+	assert_non_null(got);
+	assert_int_equal(find(got, 1)->eax & 0x0fff3fff, 0x000306f2);
+	assert_int_equal(find(got, 7)->ebx & (1u << 16), 0); /* AVX512F */
+	assert_int_equal(find(got, 0x80000008)->ebx & 0x001c0205, 0x001c0004);
+	free(got);
+	free(c);
+	close(vcpu);
+	close(vm);
+	close(kvm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -779,6 +821,7 @@ int main(void)
 		cmocka_unit_test(test_decode_rejections),
 		cmocka_unit_test(test_kvm_capabilities),
 		cmocka_unit_test(test_kvm_msrs),
+		cmocka_unit_test(test_kvm_templated_cpuid),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
