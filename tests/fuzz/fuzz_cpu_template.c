@@ -13,6 +13,7 @@
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static struct cpu_template t, again;
+static struct config_err ce;
 static char err[512];
 
 static void apply(void)
@@ -35,7 +36,7 @@ static void apply(void)
 	(void)cpu_template_apply_cpuid(&t, c, err, sizeof(err));
 	(void)cpu_template_apply_msrs(&t, msrs, 2, err, sizeof(err));
 	cpu_template_encode(&t, buf);
-	if (cpu_template_decode(buf, len, &again, err, sizeof(err)) ||
+	if (cpu_template_decode(buf, len, &again, &ce) ||
 	    memcmp(&t, &again, sizeof(t)))
 		abort();
 	free(buf);
@@ -50,14 +51,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (size < 1)
 		return 0;
 	if (data[0] & 1) {
-		if (!cpu_template_decode(data + 1, size - 1, &t, err,
-					 sizeof(err)))
+		if (!cpu_template_decode(data + 1, size - 1, &t, &ce))
 			apply();
 		return 0;
 	}
 	text = strndup((const char *)data + 1, size - 1);
 	j = text ? cJSON_Parse(text) : NULL;
-	if (j && !cpu_template_parse(j, &t, err, sizeof(err)))
+	if (j && !cpu_template_parse(j, &t, &ce))
 		apply();
 	cJSON_Delete(j);
 	free(text);

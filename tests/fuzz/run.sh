@@ -22,7 +22,7 @@ for target in http json config vq vsock snapshot cpu_template \
 	[ "$target" = vsock ] && srcs=$vsock_srcs
 	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
 	[ "$target" = cpu_template ] &&
-		srcs="$root/vmm/cpu_template.c $root/vmm/log.c $root/vmm/metrics.c"
+		srcs="$api_srcs $root/config/cpu_template.c $root/vmm/cpu_template.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
