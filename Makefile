@@ -83,6 +83,13 @@ $(LIB_OBJS) $(UNIT_BINS): | $(ARM64_LIBFDT)
 $(ARM64_LIBFDT):
 	scripts/deps-arm64.sh $(ARM64_SYSROOT)
 deps: deps-arm64
+# /dev/kvm in the arm64 machine runs a guest (tests/l1-arm64/kvm-smoke.c).
+.PHONY: kvm-smoke
+kvm-smoke: $(BUILD)/kvm-smoke
+	tests/l1-arm64/run.sh $(BUILD)/kvm-smoke
+$(BUILD)/kvm-smoke: tests/l1-arm64/kvm-smoke.c $(BUILD)/libmicrovm.a
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -static -o $@ $^ $(LDLIBS)
 else
 LIB_OBJS += $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
