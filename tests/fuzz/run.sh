@@ -15,12 +15,13 @@ dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$root/vmm/event_loop.c $root/vmm/log.c $root/vmm/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot \
-	dev_block dev_net dev_vsock dev_rng; do
+	dev_block dev_net dev_vsock dev_rng arm64_image; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
 	[ "$target" = vsock ] && srcs=$vsock_srcs
 	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
+	[ "$target" = arm64_image ] && srcs="$root/vmm/arm64/image.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
