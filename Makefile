@@ -83,13 +83,25 @@ $(LIB_OBJS) $(UNIT_BINS): | $(ARM64_LIBFDT)
 $(ARM64_LIBFDT):
 	scripts/deps-arm64.sh $(ARM64_SYSROOT)
 deps: deps-arm64
-# /dev/kvm in the arm64 machine runs a guest (tests/l1-arm64/kvm-smoke.c).
+# /dev/kvm in the arm64 machine runs a guest, and the arm64 guest kernel
+# boots with vmm/arm64's device tree (tests/l1-arm64/kvm-smoke.c).
+ARM64_GUEST := build/guest-arm64
 .PHONY: kvm-smoke
-kvm-smoke: $(BUILD)/kvm-smoke
-	tests/l1-arm64/run.sh $(BUILD)/kvm-smoke
+kvm-smoke: $(BUILD)/kvm-smoke $(ARM64_GUEST)/Image $(BUILD)/smoke-initrd.cpio
+	tests/l1-arm64/run.sh sh -c '$(BUILD)/kvm-smoke && \
+		$(BUILD)/kvm-smoke $(ARM64_GUEST)/Image $(BUILD)/smoke-initrd.cpio'
 $(BUILD)/kvm-smoke: tests/l1-arm64/kvm-smoke.c $(BUILD)/libmicrovm.a
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -static -o $@ $^ $(LDLIBS)
+$(BUILD)/smoke-init: tests/l1-arm64/guest-init.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -static -o $@ $<
+$(BUILD)/smoke-initrd.cpio: $(BUILD)/smoke-init
+	rm -rf $@.d && mkdir -p $@.d/dev && cp $< $@.d/init
+	(cd $@.d && find . | cpio -o -H newc --quiet) > $@ && rm -rf $@.d
+$(ARM64_GUEST)/Image: tests/guest/build-kernel.sh tests/guest/kernel-arm64.fragment
+	KERNEL_ARCH=arm64 tests/guest/build-kernel.sh $(ARM64_GUEST)
+	@touch $@
 else
 LIB_OBJS += $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
