@@ -5,6 +5,8 @@
 #   make demo       deps + build + guest, then boot it and show the boot time
 #   make test       deps + guest + unit tests + integration tests
 #   make check      unit tests (cmocka);  make SAN=1 check: under ASan+UBSan;
+#                   make ARCH=arm64 check: the arm64 ones cross-built, under
+#                   qemu-aarch64-static (see the arm64 block below);
 #                   make CLANG=1 check: built with clang
 #   make integration  boots real guests on this machine's /dev/kvm
 #                   (INTEGRATION_TESTS=test_boot.py: one file)
@@ -200,6 +202,7 @@ test: deps
 	$(MAKE) check
 	$(MAKE) SAN=1 check
 	$(MAKE) CLANG=1 check
+	$(MAKE) ARCH=arm64 check
 	$(MAKE) fuzz
 	$(MAKE) integration-l1
 	$(MAKE) integration INTEGRATION_TESTS=test_boot.py

@@ -380,6 +380,7 @@ static void boot_linux(int vm, int vcpu, struct kvm_run *r, uint64_t mpidr,
 	printf("\nkvm-smoke: guest powered off after %.2f s (%lu other MMIO "
 	       "reads)\n",
 	       seconds_since(&t0), other_mmio);
+	printf("kvm-smoke: system event type %u\n", r->system_event.type);
 	check(r->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN,
 	      "PSCI SYSTEM_OFF from the guest");
 	check(strstr(uart.out, INIT_MARK) != NULL,
