@@ -99,8 +99,8 @@ $(BUILD)/smoke-init: tests/l1-arm64/guest-init.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -static -o $@ $<
 $(BUILD)/smoke-initrd.cpio: $(BUILD)/smoke-init
-	rm -rf $@.d && mkdir -p $@.d/dev && cp $< $@.d/init
-	(cd $@.d && find . | cpio -o -H newc --quiet) > $@ && rm -rf $@.d
+	rm -rf $@.root && mkdir -p $@.root/dev && cp $< $@.root/init
+	(cd $@.root && find . | cpio -o -H newc --quiet) > $@ && rm -rf $@.root
 $(ARM64_GUEST)/Image: tests/guest/build-kernel.sh tests/guest/kernel-arm64.fragment
 	KERNEL_ARCH=arm64 tests/guest/build-kernel.sh $(ARM64_GUEST)
 	@touch $@
