@@ -65,7 +65,8 @@ def describe():
                     kvm_module(), cpu_model(),
                     os.environ.get("BENCH_HOST_CPU", "not told (set "
                                    "BENCH_HOST_CPU)")))
-    return "host CPU %s, %s" % (cpu_model(), kvm_module())
+    return "host CPU %s, %s" % (cpu_model(), kvm_module() if have_kvm()
+                                else "no /dev/kvm")
 
 
 def qemu_cpu():

@@ -20,6 +20,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
 from microvm_harness import guest_cmdline  # noqa: E402
+import benchenv  # noqa: E402
 GUEST = os.path.join(ROOT, "build", "guest")
 MICROVM = os.path.join(ROOT, "build", "microvm")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
@@ -58,7 +59,8 @@ def qemu_argv(disk):
     head, _, tail = cmdline().partition(" -- ")
     return ["qemu-system-x86_64", "-M",
             "microvm,x-option-roms=off,rtc=off,ioapic2=off,acpi=off",
-            "-accel", "kvm", "-cpu", "host", "-m", "256", "-smp", "1",
+            *benchenv.qemu_kvm_args(),
+            "-m", "256", "-smp", "1",
             "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
             "-kernel", GUEST + "/vmlinux", "-initrd", GUEST + "/initrd.cpio",
             "-append", head + extra + " -- " + tail, "-no-reboot",
@@ -97,6 +99,7 @@ def run_once(argv):
 
 
 def main():
+    benchenv.run_with_kvm()
     names = ("microvm-sync", "microvm-async", "qemu")
     results = {n: [] for n in names}
     with tempfile.TemporaryDirectory(dir=os.environ.get("BENCH_DIR", "/var/tmp")) as tmp:
@@ -112,7 +115,9 @@ def main():
                 results[n].append(run_once(argvs[n]))
                 print("run %d %-14s %r" % (i + 1, n, results[n][-1]),
                       file=sys.stderr)
-    print("\nblock: %d rounds, 128 MiB raw file, 1 vCPU, guest O_DIRECT" % RUNS)
+    print("\nblock: %d rounds, %d MiB raw file, 1 vCPU, guest O_DIRECT\n%s; "
+          "QEMU -cpu %s" % (RUNS, SEQ_MIB, benchenv.describe(),
+                            benchenv.qemu_cpu()))
     print("%-14s %12s %12s %12s %14s" % ("monitor", "write MiB/s", "read MiB/s",
                                          "4K rand IOPS", "CPU s per GiB"))
     for n in names:
