@@ -2,7 +2,7 @@
 # SPDX-License-Identifier: Apache-2.0
 """Block benchmark: the guest's blkbench (tests/guest/blkbench.c) measures
 sequential 1 MiB O_DIRECT read and write MiB/s and 4 KiB random-read IOPS on
-a 128 MiB drive, under microvm (Sync and Async engines) and QEMU -M microvm
+a drive of BENCH_BLOCK_MIB (default 128) MiB, under microvm (Sync and Async engines) and QEMU -M microvm
 (virtio-blk on the same raw file, aio=io_uring, cache=none), same kernel,
 initrd and command line, alternating, BENCH_RUNS rounds (default 3). Also
 the monitor's host CPU (utime+stime of the whole process) per GiB moved
@@ -24,8 +24,8 @@ import benchenv  # noqa: E402
 GUEST = os.path.join(ROOT, "build", "guest")
 MICROVM = os.path.join(ROOT, "build", "microvm")
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
-SEQ_MIB = 128
-RAND_OPS = 2000
+SEQ_MIB = int(os.environ.get("BENCH_BLOCK_MIB", "128"))
+RAND_OPS = int(os.environ.get("BENCH_BLOCK_RANDOM_READS", "2000"))
 HZ = os.sysconf("SC_CLK_TCK")
 COMMAND = ('sh -c "echo phase-start; blkbench seqwrite /dev/vda %d; '
            'blkbench seqread /dev/vda %d; echo phase-end; '
