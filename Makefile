@@ -216,7 +216,12 @@ test: deps
 	$(MAKE) integration-l1
 	$(MAKE) integration INTEGRATION_TESTS=test_boot.py
 
-bench: all guest
+# The KVM floor bench/boot.py compares microvm's start with (bench/kvm-floor.c).
+$(BUILD)/kvm-floor: $(BUILD)/obj/bench/kvm-floor.o
+	@echo "  LD      $@"
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^
+
+bench: all guest $(BUILD)/kvm-floor
 	python3 bench/api.py
 	python3 bench/boot.py
 	python3 bench/block.py
@@ -238,4 +243,4 @@ PREFIX ?= /usr/local
 
 clean:
 	rm -rf build/obj build/san build/hooks build/clang build/tests build/microvm \
-		build/microvm-jailer build/libmicrovm.a
+		build/microvm-jailer build/libmicrovm.a build/kvm-floor
