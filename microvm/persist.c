@@ -255,8 +255,7 @@ static int read_vcpu_cpuids(struct vm *vm)
 
 		if (!v->cpuid && !(v->cpuid = cpuid_get_vcpu(v->fd)))
 			return vm_fail(vm, -EIO,
-					  "KVM_GET_CPUID2 of vCPU %u failed",
-					  i);
+				       "KVM_GET_CPUID2 of vCPU %u failed", i);
 	}
 	return 0;
 }
@@ -285,7 +284,7 @@ static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 			m->smt ? "on" : "off");
 	if (m->huge_pages_2m)
 		return vm_fail(vm, -EINVAL,
-				  "a warm VM cannot take huge-page memory");
+			       "a warm VM cannot take huge-page memory");
 	boot_timer_start(&vm->boot_timer);
 	return 0;
 }
@@ -334,7 +333,6 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 		ret = vm_setup_stdin(vm);
 	return ret;
 }
-
 
 int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 		  struct vm_config *cfg, const struct restore_opts *o,
