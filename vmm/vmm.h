@@ -322,7 +322,7 @@ struct vm {
 	struct vdev *vdevs[CONFIG_MAX_DEVICES];
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
-	/* Built by vm_warm() and waiting for a snapshot load: vm_restore()
+	/* Built by vm_warm() and waiting for a snapshot load: snapshot_load()
 	 * uses its KVM VM, memory slots and (parked) vCPU threads. A load
 	 * refused before it replaced the memory leaves it warm (!warm_used). */
 	bool warm, warm_used;
