@@ -9,14 +9,17 @@
  *   struct vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
- * - Every field's type, range and shape is checked when a JSON body or the
- *   config file becomes a struct (resources.c, config.c), and a rejection
- *   carries a message that names the field. The rules between resources
- *   (one root drive, unique ids, host devices and MACs, room for a device)
- *   are config.c's, shared by the config file and the API. Phase rules
- *   (pre-boot / post-boot) are the VMM thread's (microvm/controller.c).
+ * - Each resource's JSON form is one table (resources.c): every field's
+ *   name, type, place, range and whether a PATCH may change it. One engine
+ *   (schema.c) reads PUT and PATCH bodies and the config file with the
+ *   tables, checking every field, and writes GET /vm/config with them; a
+ *   rejection carries a message that names the field. The rules between
+ *   resources (one root drive, unique ids, host devices and MACs, room for
+ *   a device) are config.c's, shared by the config file and the API. Phase
+ *   rules (pre-boot / post-boot) are the VMM thread's
+ *   (microvm/controller.c).
  * - The JSON text of the configuration (GET /vm/config, a snapshot's saved
- *   config) is written and read here too (config.c).
+ *   config) is written and read here too (config.c's table of keys).
  * - The api_channel (channel.c) carries one typed request at a time from
  *   the API thread to the VMM thread and its reply back.
  * - Everything read from a client or a config file is size-capped.
@@ -261,7 +264,7 @@ struct field {
 #define CONFIGURED(type, member) .set = offsetof(type, member) + 1
 
 struct schema {
-	const struct field *fields; /* ends with a { NULL } row */
+	const struct field *fields; /* ends with a { .name = NULL } row */
 	size_t size; /* of the struct a PUT fills */
 	size_t patch_size; /* of the struct a PATCH fills; 0: no PATCH */
 	/* offset + 1 of a bool: the resource is configured (set by a PUT;

@@ -36,7 +36,7 @@ static const struct field bucket_fields[] = {
 	      .max = JSON_MAX_SAFE_INT),
 	FIELD("refill_time", T_INT, struct token_bucket, refill_time_ms,
 	      .flags = F_REQUIRED, .max = (double)RL_MAX_REFILL_TIME_MS),
-	NONE_ROW,
+	{ .name = NULL },
 };
 static const struct schema bucket_schema = {
 	.fields = bucket_fields,
@@ -54,7 +54,7 @@ static const struct field rate_limiter_fields[] = {
 	FIELD("ops", T_OBJECT, struct rate_limiter_cfg, ops,
 	      .sub = &bucket_schema,
 	      GIVEN(struct rate_limiter_cfg, ops.present)),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema rate_limiter_schema = {
 	.fields = rate_limiter_fields,
@@ -70,7 +70,7 @@ static const struct field boot_source_fields[] = {
 	      .flags = F_READABLE | F_OMIT_EMPTY),
 	FIELD("boot_args", T_STRING, struct boot_source_cfg, boot_args,
 	      .dflt = DEFAULT_BOOT_ARGS),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema boot_source_schema = {
 	.fields = boot_source_fields,
@@ -125,7 +125,7 @@ static const struct field machine_fields[] = {
 	  .type = T_ENUM,
 	  .names = cpu_templates,
 	  PATCH(struct machine_patch, v) },
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema machine_schema = {
 	.fields = machine_fields,
@@ -160,7 +160,7 @@ static const struct field drive_fields[] = {
 	FIELD("rate_limiter", T_OBJECT, struct drive_cfg, rl,
 	      .sub = &rate_limiter_schema, PATCH(struct drive_patch, rl),
 	      PATCH_GIVEN(struct drive_patch, has_rl)),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema drive_schema = {
 	.fields = drive_fields,
@@ -208,7 +208,7 @@ static const struct field net_fields[] = {
 	      .sub = &rate_limiter_schema, PATCH(struct net_patch, rx)),
 	FIELD("tx_rate_limiter", T_OBJECT, struct net_cfg, tx,
 	      .sub = &rate_limiter_schema, PATCH(struct net_patch, tx)),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema net_schema = {
 	.fields = net_fields,
@@ -225,7 +225,7 @@ static const struct field vsock_fields[] = {
 	      .flags = F_REQUIRED, .min = 3, .max = UINT32_MAX - 1),
 	FIELD("uds_path", T_STRING, struct vsock_cfg, uds_path,
 	      .flags = F_REQUIRED | F_NONEMPTY),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema vsock_schema = {
 	.fields = vsock_fields,
@@ -236,7 +236,7 @@ const struct schema vsock_schema = {
 static const struct field entropy_fields[] = {
 	FIELD("rate_limiter", T_OBJECT, struct entropy_cfg, rl,
 	      .sub = &rate_limiter_schema),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema entropy_schema = {
 	.fields = entropy_fields,
@@ -286,7 +286,7 @@ static const struct field logger_fields[] = {
 	      GIVEN(struct logger_cfg, has_show_origin)),
 	FIELD("module", T_STRING, struct logger_cfg, module,
 	      GIVEN(struct logger_cfg, has_module)),
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema logger_schema = {
 	.fields = logger_fields,
@@ -297,7 +297,7 @@ const struct schema logger_schema = {
 static const struct field metrics_fields[] = {
 	FIELD("metrics_path", T_STRING, struct metrics_cfg, path,
 	      .flags = F_REQUIRED | F_NONEMPTY),
-	NONE_ROW,
+	{ .name = NULL },
 };
 /* As Firecracker's, it takes fields it does not know (emit_id...). */
 const struct schema metrics_schema = {
@@ -319,7 +319,7 @@ static const struct field snapshot_create_fields[] = {
 	FIELD("snapshot_type", T_ENUM, struct snapshot_create_cfg, diff,
 	      .names = snapshot_types),
 	{ .name = "version", .type = T_IGNORED },
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema snapshot_create_schema = {
 	.fields = snapshot_create_fields,
@@ -334,7 +334,7 @@ static const struct field mem_backend_fields[] = {
 	      .flags = F_REQUIRED, .names = backend_types),
 	FIELD("backend_path", T_STRING, struct snapshot_load_cfg, backend_path,
 	      .flags = F_REQUIRED | F_NONEMPTY),
-	NONE_ROW,
+	{ .name = NULL },
 };
 static const struct schema mem_backend_schema = {
 	.fields = mem_backend_fields,
@@ -345,7 +345,7 @@ static const struct field net_override_fields[] = {
 	      .flags = F_REQUIRED),
 	FIELD("host_dev_name", T_STRING, struct net_override, host_dev,
 	      .flags = F_REQUIRED | F_NONEMPTY),
-	NONE_ROW,
+	{ .name = NULL },
 };
 static const struct schema net_override_schema = {
 	.fields = net_override_fields,
@@ -355,7 +355,7 @@ static const struct schema net_override_schema = {
 static const struct field vsock_override_fields[] = {
 	FIELD("uds_path", T_STRING, struct snapshot_load_cfg, vsock_uds,
 	      .flags = F_REQUIRED | F_NONEMPTY),
-	NONE_ROW,
+	{ .name = NULL },
 };
 static const struct schema vsock_override_schema = {
 	.fields = vsock_override_fields,
@@ -405,7 +405,7 @@ static const struct field snapshot_load_fields[] = {
 	  .type = T_OBJECT,
 	  .sub = &vsock_override_schema,
 	  GIVEN(struct snapshot_load_cfg, has_vsock_override) },
-	NONE_ROW,
+	{ .name = NULL },
 };
 const struct schema snapshot_load_schema = {
 	.fields = snapshot_load_fields,

@@ -115,9 +115,9 @@ static int read_string(const struct field *f, const cJSON *v,
 	if ((f->flags & F_NONEMPTY) && !s[0])
 		return fail(r, f, "must not be empty");
 	if (f->type == T_ID && !config_valid_id(s))
-		return config_fail(r->e,
-				   "%s.%s: '%.64s' must be 1-63 of [A-Za-z0-9_]",
-				   r->where, f->name, s);
+		return config_fail(
+			r->e, "%s.%s: '%.64s' must be 1-63 of [A-Za-z0-9_]",
+			r->where, f->name, s);
 	if ((f->flags & F_READABLE) && (s[0] || (f->flags & F_REQUIRED)) &&
 	    access(s, R_OK))
 		return config_fail(r->e, "%s.%s: cannot read '%s': %s",
@@ -287,8 +287,7 @@ static int read_field(const struct field *f, const cJSON *j, bool patch,
 	void *dst = at(base, patch ? f->patch_off - 1 : f->off);
 
 	if (!v && (f->flags & need))
-		return config_fail(r->e, "%s: missing '%s'", r->where,
-				   f->name);
+		return config_fail(r->e, "%s: missing '%s'", r->where, f->name);
 	if (!v && f->dflt && !patch)
 		strcpy(dst, f->dflt);
 	if (!v)
