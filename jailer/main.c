@@ -435,6 +435,7 @@ int main(int argc, char **argv)
 			   start_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID);
 	struct jail_opts o;
 	char root[PATH_MAX], exec[PATH_MAX], base[PATH_MAX], *name;
+	unsigned long long jailer_cpu_us;
 	int null_fd;
 
 	jail_parse_args(argc, argv, &o);
@@ -457,6 +458,8 @@ int main(int argc, char **argv)
 	enter_jail(root);
 	make_folders(o.uid, o.gid);
 	make_devices(o.uid, o.gid);
+	/* before the forks: a child's CPU clock starts at 0 */
+	jailer_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID) - start_cpu_us;
 	if (o.daemonize)
 		daemonize(null_fd);
 	if (o.new_pid_ns)
@@ -464,7 +467,6 @@ int main(int argc, char **argv)
 	else
 		write_pid_file(name, getpid());
 	drop_privileges(o.uid, o.gid);
-	exec_monitor(&o, name, start_us,
-		     now_us(CLOCK_PROCESS_CPUTIME_ID) - start_cpu_us);
+	exec_monitor(&o, name, start_us, jailer_cpu_us);
 	return 1;
 }
