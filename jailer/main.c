@@ -265,7 +265,7 @@ static void make_devices(uid_t uid, gid_t gid)
 			continue;
 		if (!mknod(d->path, S_IFCHR | 0600,
 			   makedev(d->major, d->minor)) &&
-		    !chown(d->path, uid, gid))
+		    !fchownat(AT_FDCWD, d->path, uid, gid, AT_SYMLINK_NOFOLLOW))
 			continue;
 		if (!d->optional)
 			jail_fail("%s: %s", d->path, strerror(errno));
