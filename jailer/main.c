@@ -429,12 +429,29 @@ static void resolve_paths(struct jail_opts *o, char *exec, char *base)
 	o->base_dir = base;
 }
 
+/* The name the exec file is given by: a symlink's own name, not its
+ * target's (Firecracker's jailer takes the target's), so that the jail
+ * folder, the exec'd name and the pid file are what a client computes
+ * from the path it passes (the Go SDK: <base>/<basename>/<id>/root) when
+ * `firecracker` is make install-compat's symlink to microvm. */
+static const char *exec_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+
+	jail_step = "exec-file";
+	if (!name[0] || !strcmp(name, ".") || !strcmp(name, ".."))
+		jail_fail("%s names no file", path);
+	return name;
+}
+
 int main(int argc, char **argv)
 {
 	unsigned long long start_us = now_us(CLOCK_MONOTONIC),
 			   start_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID);
 	struct jail_opts o;
-	char root[PATH_MAX], exec[PATH_MAX], base[PATH_MAX], *name;
+	char root[PATH_MAX], exec[PATH_MAX], base[PATH_MAX];
+	const char *name;
 	unsigned long long jailer_cpu_us;
 	int null_fd;
 
@@ -444,8 +461,8 @@ int main(int argc, char **argv)
 		jail_fail("close_range: %s", strerror(errno));
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	clearenv();
+	name = exec_name(o.exec_file);
 	resolve_paths(&o, exec, base);
-	name = strrchr(exec, '/') + 1;
 	jail_cgroups_prepare(&o, o.parent_cgroup ? o.parent_cgroup : name);
 	build_jail(&o, exec, name, root, sizeof(root));
 	if (o.netns)

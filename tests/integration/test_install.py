@@ -84,6 +84,35 @@ class Install(unittest.TestCase):
         self.check_firecracker_default_socket(os.path.join(usr, "bin",
                                                            "firecracker"))
 
+    def test_compat_jailer_with_compat_firecracker(self):
+        """The Go SDK's jailer path on a platform configured with
+        Firecracker's binary names: `jailer --exec-file .../firecracker`
+        (the symlink) builds <base>/firecracker/<id>/root, where the SDK
+        looks, and microvm, exec'd as /firecracker, binds Firecracker's
+        default /run/firecracker.socket there."""
+        r = make("install-compat", "DESTDIR=" + self.dest, "PREFIX=/usr")
+        self.assertEqual(r.returncode, 0, r.stderr)
+        bindir = os.path.join(self.dest, "usr", "bin")
+        base = os.path.join(self.dest, "jails")
+        r = subprocess.run(
+            [os.path.join(bindir, "jailer"), "--id", "sdk", "--exec-file",
+             os.path.join(bindir, "firecracker"), "--uid", str(UID), "--gid",
+             str(GID), "--chroot-base-dir", base, "--new-pid-ns"],
+            stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL, timeout=20)
+        self.assertEqual(r.returncode, 0)
+        root = os.path.join(base, "firecracker", "sdk", "root")
+        pid = int(read(os.path.join(root, "firecracker.pid")))
+        self.addCleanup(kill_pid, pid)
+        sock = os.path.join(root, "run", "firecracker.socket")
+        deadline = time.monotonic() + 10
+        while not os.path.exists(sock):
+            self.assertLess(time.monotonic(), deadline, "no " + sock)
+            time.sleep(0.01)
+        self.assertEqual(request(sock, "GET", "/")[1]["id"], "sdk")
+        with open("/proc/%d/cmdline" % pid) as f:
+            self.assertEqual(f.read().split("\0")[0], "/firecracker")
+
     def check_firecracker_default_socket(self, firecracker):
         """Run as `firecracker` without --api-sock, in a mount namespace of
         its own with an empty /run: the API is on /run/firecracker.socket."""
