@@ -79,7 +79,7 @@ static void parse_cgroup(const char *s, struct jail_opts *o)
 static int parse_cgroup_version(const char *s)
 {
 	if (strcmp(s, "1") && strcmp(s, "2"))
-		bad("is an invalid cgroup version specifier (1 or 2)", s);
+		bad("invalid cgroup version specifier (1 or 2)", s);
 	return s[0] - '0';
 }
 
