@@ -14,7 +14,7 @@ import unittest
 from microvm_harness import ROOT, BUILD, needs_kvm
 from test_errors import crash_kernel
 from test_jailer import (JAILER, UID, GID, SPIN, request, status, read,
-                         kill_pid)
+                         kill_pid, wait_listening)
 
 STATIC = os.path.join(ROOT, "build", "static", "microvm")
 MAN_PAGES = ["microvm.1", "microvm-jailer.1", "microvm-uffd.1"]
@@ -105,10 +105,7 @@ class Install(unittest.TestCase):
         pid = int(read(os.path.join(root, "firecracker.pid")))
         self.addCleanup(kill_pid, pid)
         sock = os.path.join(root, "run", "firecracker.socket")
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            self.assertLess(time.monotonic(), deadline, "no " + sock)
-            time.sleep(0.01)
+        wait_listening(sock)
         self.assertEqual(request(sock, "GET", "/")[1]["id"], "sdk")
         with open("/proc/%d/cmdline" % pid) as f:
             self.assertEqual(f.read().split("\0")[0], "/firecracker")
@@ -118,10 +115,10 @@ class Install(unittest.TestCase):
         its own with an empty /run: the API is on /run/firecracker.socket."""
         script = ("mount -t tmpfs run /run || exit 1; "
                   "%s --id fc >/dev/null 2>&1 & pid=$!; "
-                  "i=0; while [ ! -S /run/firecracker.socket ] && "
-                  "[ $i -lt 500 ]; do sleep 0.01; i=$((i+1)); done; "
-                  "ls /run; curl -s --unix-socket /run/firecracker.socket "
-                  "http://localhost/; kill -9 $pid" % firecracker)
+                  "i=0; until out=$(curl -sf --unix-socket "
+                  "/run/firecracker.socket http://localhost/) || "
+                  "[ $i -ge 500 ]; do sleep 0.01; i=$((i+1)); done; "
+                  "ls /run; echo \"$out\"; kill -9 $pid" % firecracker)
         r = subprocess.run(["unshare", "--mount", "--propagation", "private",
                             "sh", "-c", script], capture_output=True,
                            text=True, timeout=30)
@@ -152,10 +149,7 @@ class StaticInJail(unittest.TestCase):
         pid = int(read(os.path.join(self.root, "microvm.pid")))
         self.addCleanup(kill_pid, pid)
         sock = os.path.join(self.root, "run", "firecracker.socket")
-        deadline = time.monotonic() + 10
-        while not os.path.exists(sock):
-            self.assertLess(time.monotonic(), deadline, "no API socket")
-            time.sleep(0.01)
+        wait_listening(sock)
         return pid, sock
 
     def test_static_binary_alone_in_the_jail_serves(self):

@@ -8,6 +8,7 @@ arguments fail clearly and leave no jail. Needs root (it is what the
 jailer needs); only the guest-booting tests need /dev/kvm."""
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -97,9 +98,29 @@ def cgroup_limit():
     return None
 
 
+def listening(path):
+    """The API socket accepts (bound is not enough: listen() follows)."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    try:
+        s.connect(path)
+        return True
+    except OSError:
+        return False
+    finally:
+        s.close()
+
+
+def wait_listening(path, deadline=None):
+    deadline = deadline or time.monotonic() + 10
+    while not listening(path):
+        if time.monotonic() > deadline:
+            raise AssertionError("%s never accepted" % path)
+        time.sleep(0.01)
+
+
 def wait_for(path, proc, timeout=10):
     deadline = time.monotonic() + timeout
-    while not os.path.exists(path):
+    while not listening(path):
         if proc.poll() is not None or time.monotonic() > deadline:
             raise AssertionError("no %s: %s" % (path, proc.stderr.read()))
         time.sleep(0.01)
@@ -151,9 +172,7 @@ class Jailer(unittest.TestCase):
         pid = int(read(pid_file))
         self.addCleanup(kill_pid, pid)
         sock = os.path.join(self.root(id, name), sock.lstrip("/"))
-        while not os.path.exists(sock):
-            self.assertLess(time.monotonic(), deadline, "no socket " + sock)
-            time.sleep(0.01)
+        wait_listening(sock, deadline)
         return pid, sock
 
     @needs_kvm
