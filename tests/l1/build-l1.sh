@@ -29,11 +29,12 @@ if [ -z "$pkg" ]; then # apt's lists are missing or stale
 fi
 [ -n "$pkg" ] || { echo "build-l1: Debian's archive has no linux-image-amd64" >&2; exit 1; }
 kver=${pkg#linux-image-}
-key=$( (echo "$RECIPE $pkg $MODULES"; cat "$here/init") | sha256sum | cut -c1-16)
+key=$( (echo "$RECIPE $pkg $MODULES"; cat "$here/init" "$here/kvm-holder.c") |
+	sha256sum | cut -c1-16)
 cached="$cache/l1-$key"
 mkdir -p "$out"
-if [ -s "$cached/vmlinuz" ] && [ -s "$cached/l1.cpio" ]; then
-	cp "$cached/vmlinuz" "$cached/l1.cpio" "$out/"
+if [ -s "$cached/vmlinuz" ] && [ -s "$cached/l1.cpio" ] && [ -s "$cached/System.map" ]; then
+	cp "$cached/vmlinuz" "$cached/l1.cpio" "$cached/System.map" "$out/"
 	echo "build-l1: cached $cached"
 	exit 0
 fi
@@ -55,6 +56,7 @@ mkdir -p "$root"/{bin,dev,proc,sys,lower,upper,newroot} "$root/$moddir"
 cp /bin/busybox "$root/bin/busybox"
 cp "$here/init" "$root/init"
 chmod 755 "$root/init"
+gcc -static -O2 -Wall -o "$root/bin/kvm-holder" "$here/kvm-holder.c"
 declare -A seen
 add_module() { # name or path relative to $moddir, with its dependencies
 	local rel=$1 dep
@@ -79,6 +81,9 @@ echo "$MODULES" > "$root/modules"
 mkdir -p "$cached.tmp"
 cp "$work/pkg/boot/vmlinuz-$kver" "$cached.tmp/vmlinuz"
 cp "$work/l1.cpio" "$cached.tmp/"
+# To name the kernel functions a frozen L1 sits in (QEMU's monitor,
+# `info registers -a`; L1 boots with nokaslr).
+cp "$work/pkg/boot/System.map-$kver" "$cached.tmp/System.map"
 rm -rf "$cached" && mv "$cached.tmp" "$cached"
-cp "$cached/vmlinuz" "$cached/l1.cpio" "$out/"
+cp "$cached/vmlinuz" "$cached/l1.cpio" "$cached/System.map" "$out/"
 echo "build-l1: built $cached ($(du -sh "$cached/l1.cpio" | cut -f1) initramfs)"
