@@ -124,6 +124,7 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PUT, "/boot-source", OP_PUT_BOOT_SOURCE, &boot_source_schema },
 	{ HTTP_PUT, "/machine-config", OP_PUT_MACHINE, &machine_schema },
 	{ HTTP_PATCH, "/machine-config", OP_PATCH_MACHINE, &machine_schema },
+	{ HTTP_PUT, "/cpu-config", OP_PUT_CPU_CONFIG, NULL }, /* a template */
 	{ HTTP_PUT, "/vsock", OP_PUT_VSOCK, &vsock_schema },
 	{ HTTP_PUT, "/entropy", OP_PUT_ENTROPY, &entropy_schema },
 	{ HTTP_PUT, "/logger", OP_PUT_LOGGER, &logger_schema },
@@ -144,6 +145,8 @@ static int parse_body(const struct body_route *r, const cJSON *j,
 				   &req->deprecated, e);
 	if (r->op == OP_INSTANCE_START)
 		return parse_action(j, req, e);
+	if (r->op == OP_PUT_CPU_CONFIG)
+		return cpu_template_parse(j, &req->u.cpu_config, e);
 	return parse_vm_state(j, req, e);
 }
 
@@ -179,8 +182,7 @@ static int route_get(const char *path, struct api_request *req)
 static bool is_later_feature(const char *path)
 {
 	static const char *const prefixes[] = { "/mmds", "/balloon",
-						"/cpu-config", "/hotplug",
-						NULL };
+						"/hotplug", NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)

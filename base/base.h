@@ -95,6 +95,8 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")            \
 	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")            \
 	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")      \
+	X(M_API_CPU_CONFIG, "put_api_requests", "cpu_cfg_count")             \
+	X(M_API_CPU_CONFIG_FAILS, "put_api_requests", "cpu_cfg_fails")       \
 	X(M_API_METRICS, "put_api_requests", "metrics_count")                \
 	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")          \
 	X(M_API_NET, "put_api_requests", "network_count")                    \

@@ -33,6 +33,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "config/cpu_template.h"
 
 #define CONFIG_MAX_FILE_SIZE (1u << 20) /* a config file is small */
 #define CONFIG_PATH_MAX 4096
@@ -80,6 +81,10 @@ struct machine_cfg {
 	bool smt;
 	bool track_dirty_pages;
 	bool huge_pages_2m;
+	/* a static template (enum cpu_template_kind, C3..T2A) or None; given
+	 * when a body named it (a PUT without it keeps the one configured) */
+	unsigned cpu_template;
+	bool cpu_template_given;
 };
 
 /* PUT /machine-config fills v (first: a PUT reads a machine_cfg); PATCH
@@ -87,7 +92,7 @@ struct machine_cfg {
 struct machine_patch {
 	struct machine_cfg v;
 	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages,
-		has_huge_pages;
+		has_huge_pages, has_cpu_template;
 };
 
 enum cache_type { CACHE_UNSAFE, CACHE_WRITEBACK };
@@ -181,6 +186,10 @@ struct vm_config {
 	struct entropy_cfg entropy;
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
+	/* PUT /cpu-config's custom template (kind CPU_TEMPLATE_CUSTOM), or
+	 * kind CPU_TEMPLATE_NONE; it and machine.cpu_template: the last one
+	 * configured wins (config_cpu_template) */
+	struct cpu_template cpu_config;
 };
 
 /* Sets the defaults: 1 vCPU, 128 MiB, nothing else configured. */
@@ -312,6 +321,10 @@ int config_fail(struct config_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* ---- config.c: the config file and GET /vm/config ---- */
+/* The CPU template InstanceStart applies: the custom one, the static one
+ * (filled into *buf), or NULL for None. */
+const struct cpu_template *config_cpu_template(const struct vm_config *cfg,
+					       struct cpu_template *buf);
 /* Parses and validates a config text. 0, or -EINVAL with e->msg. */
 MUST_CHECK int config_parse(const char *json, size_t len, struct vm_config *cfg,
 			    struct config_err *e);
@@ -326,6 +339,8 @@ MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
  * PATCH-style machine update (then machine_check), drive/interface insert
  * or replace by id (one root drive, unique host devices and MACs), and
  * room for a new device (CONFIG_MAX_DEVICES in all). */
+void config_put_machine(struct vm_config *cfg, const struct machine_cfg *m);
+void config_put_cpu_config(struct vm_config *cfg, const struct cpu_template *t);
 MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 				    const struct machine_patch *p,
 				    struct config_err *e);
@@ -355,6 +370,7 @@ enum api_op {
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
+	OP_PUT_CPU_CONFIG,
 	OP_PUT_DRIVE,
 	OP_PATCH_DRIVE,
 	OP_PUT_NET,
@@ -378,6 +394,7 @@ struct api_request {
 	union {
 		struct boot_source_cfg boot;
 		struct machine_patch machine;
+		struct cpu_template cpu_config;
 		struct drive_cfg drive;
 		struct drive_patch drive_patch;
 		struct net_cfg net;

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/cpu_template.h"
 
 /* How many register modifiers one CPUID leaf modifier may list (one per

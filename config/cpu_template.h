@@ -2,8 +2,8 @@
 /*
  * CPU templates as configuration (cpu_template.c), Firecracker's: what the
  * guest's CPUID and MSRs show, changed bit by bit from what the host's KVM
- * offers. (To be folded into config/config.h.) Applying one is vmm/'s
- * (vmm/cpu_template.h).
+ * offers. config/config.h includes it (struct vm_config keeps one).
+ * Applying one is vmm/'s (vmm/cpu_template.h).
  *
  * - One model serves the static templates (C3, T2, T2S, T2CL for Intel
  *   hosts, T2A for AMD hosts; PUT /machine-config "cpu_template") and the
@@ -23,9 +23,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "base/base.h"
 
 struct cJSON;
+struct config_err;
 
 /* Limits on a custom template (a 400 on more). KVM's CPUID has at most 256
  * entries, and Firecracker reads at most 256 MSRs in one KVM_GET_MSRS. */

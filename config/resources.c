@@ -98,7 +98,9 @@ static int machine_check_put(void *obj, const cJSON *j, const char *where,
 }
 
 static const char *const huge_pages[] = { "None", "2M", NULL };
-static const char *const cpu_templates[] = { "None", NULL };
+/* by enum cpu_template_kind */
+static const char *const cpu_templates[] = { "None", "C3",   "T2", "T2S",
+					     "T2CL", "T2A", NULL };
 
 /* A PATCH is checked by config_patch_machine(), on the merged result. */
 static const struct field machine_fields[] = {
@@ -120,11 +122,13 @@ static const struct field machine_fields[] = {
 	FIELD("huge_pages", T_ENUM, struct machine_cfg, huge_pages_2m,
 	      .names = huge_pages, PATCH(struct machine_patch, v.huge_pages_2m),
 	      PATCH_GIVEN(struct machine_patch, has_huge_pages)),
-	/* only "None", so nothing to keep (size 0) */
-	{ .name = "cpu_template",
-	  .type = T_ENUM,
-	  .names = cpu_templates,
-	  PATCH(struct machine_patch, v) },
+	/* deprecated in Firecracker (Deprecation: true even for "None");
+	 * GET shows a static one only */
+	FIELD("cpu_template", T_ENUM, struct machine_cfg, cpu_template,
+	      .names = cpu_templates, .flags = F_DEPRECATED | F_OMIT_EMPTY,
+	      GIVEN(struct machine_cfg, cpu_template_given),
+	      PATCH(struct machine_patch, v.cpu_template),
+	      PATCH_GIVEN(struct machine_patch, has_cpu_template)),
 	{ .name = NULL },
 };
 const struct schema machine_schema = {

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "microvm/microvm.h"
+#include "vmm/cpu_template.h"
 #include "virtio/virtio.h"
 
 static struct termios saved_termios;
@@ -186,21 +187,54 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	return 0;
 }
 
-int vm_create_vcpus(struct vm *vm, bool smt, const struct kernel_image *k)
+/* A CPU template on this host: it fits the host's CPU and KVM (checked
+ * again on a snapshot load), its CPUID changes go into KVM's supported
+ * CPUID before each vCPU's normalisation, and its MSRs are remembered so
+ * snapshots save them. */
+int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
+			struct kvm_cpuid2 *cpuid)
+{
+	char why[sizeof(vm->err)];
+	unsigned i;
+	int ret = cpu_template_check_host(t, cpuid, why, sizeof(why));
+
+	if (!ret)
+		ret = cpu_template_check_kvm(t, vm->kvm_fd, why, sizeof(why));
+	if (!ret)
+		ret = cpu_template_apply_cpuid(t, cpuid, why, sizeof(why));
+	if (ret)
+		return vm_fail(vm, ret, "%s", why);
+	for (i = 0; i < t->nr_msrs; i++)
+		vm->template_msrs[i] = t->msrs[i].addr;
+	vm->nr_template_msrs = t->nr_msrs;
+	return 0;
+}
+
+int vm_create_vcpus(struct vm *vm, bool smt, const struct cpu_template *t,
+		    const struct kernel_image *k)
 {
 	struct kvm_cpuid2 *cpuid = cpuid_get_supported(vm->kvm_fd);
+	char why[sizeof(vm->err)];
 	unsigned i;
 	int ret = 0;
 
 	if (!cpuid)
 		return vm_fail(vm, -EIO, "KVM_GET_SUPPORTED_CPUID failed");
+	if (t && (ret = vm_use_cpu_template(vm, t, cpuid))) {
+		free(cpuid);
+		return ret;
+	}
 	vm->smt = smt;
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
-		ret = vcpu_create(vm, i, cpuid, smt);
+		ret = vcpu_create(vm, i, cpuid, smt, t);
 	free(cpuid);
-	if (ret)
+	if (ret) {
+		/* a template MSR's failure is named in vm->err */
+		snprintf(why, sizeof(why), "%s",
+			 vm->err[0] ? vm->err : strerror(-ret));
 		return vm_fail(vm, ret, "cannot create vCPU %u: %s", i - 1,
-			       strerror(-ret));
+			       why);
+	}
 	ret = k ? vcpu_setup_boot_regs(&vm->vcpus[0], k) : 0;
 	if (ret)
 		return vm_fail(vm, ret, "cannot set boot registers: %s",
@@ -294,7 +328,8 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 {
 	struct kernel_image k;
 	struct boot_layout b = { 0 };
-	int ret = vm_open(vm, cfg->machine.vcpu_count, loop);
+	struct cpu_template *buf = malloc(sizeof(*buf));
+	int ret = buf ? vm_open(vm, cfg->machine.vcpu_count, loop) : -ENOMEM;
 
 	if (!ret)
 		ret = vm_create_memory(vm, &cfg->machine);
@@ -309,9 +344,11 @@ int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
 	if (!ret)
 		ret = write_boot_info(vm, cfg->boot.boot_args, &k, &b);
 	if (!ret)
-		ret = vm_create_vcpus(vm, cfg->machine.smt, &k);
+		ret = vm_create_vcpus(vm, cfg->machine.smt,
+				      config_cpu_template(cfg, buf), &k);
 	if (!ret)
 		ret = vm_setup_stdin(vm);
+	free(buf);
 	return ret;
 }
 

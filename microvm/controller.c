@@ -213,6 +213,7 @@ static bool is_pre_boot_op(enum api_op op)
 	case OP_PUT_BOOT_SOURCE:
 	case OP_PUT_MACHINE:
 	case OP_PATCH_MACHINE:
+	case OP_PUT_CPU_CONFIG:
 	case OP_PUT_DRIVE:
 	case OP_PUT_NET:
 	case OP_PUT_VSOCK:
@@ -317,7 +318,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		m->cfg.boot = req->u.boot;
 		break;
 	case OP_PUT_MACHINE:
-		m->cfg.machine = req->u.machine.v;
+		config_put_machine(&m->cfg, &req->u.machine.v);
+		break;
+	case OP_PUT_CPU_CONFIG:
+		config_put_cpu_config(&m->cfg, &req->u.cpu_config);
 		break;
 	case OP_PATCH_MACHINE:
 		ret = config_patch_machine(&m->cfg, &req->u.machine, &e);

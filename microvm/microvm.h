@@ -54,10 +54,17 @@ MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
 /* KVM's memory slots over vm->mem (dirty logging when track_dirty). */
 MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
-/* The vCPUs; with k, the boot CPU's registers for that kernel. */
+/* The vCPUs, with the CPU template t (NULL: none) checked and applied;
+ * with k, the boot CPU's registers for that kernel. */
 struct kernel_image;
 MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
+			       const struct cpu_template *t,
 			       const struct kernel_image *k);
+/* t checked against this host's CPU and KVM and applied to cpuid (KVM's
+ * supported one); its MSRs join what snapshots save. */
+struct kvm_cpuid2;
+MUST_CHECK int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
+				   struct kvm_cpuid2 *cpuid);
 MUST_CHECK int vm_add_devices(struct vm *vm, const struct vm_config *cfg,
 			      bool boot_timer);
 /* A terminal on stdin becomes the guest's console input. */

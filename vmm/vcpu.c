@@ -15,6 +15,7 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include "vmm/cpu_template.h"
 #include "vmm/vmm.h"
 
 #define MSR_IA32_TSC 0x10
@@ -86,6 +87,34 @@ static int vcpu_set_msrs(struct vcpu *v)
 	return 0;
 }
 
+/* The template's MSRs: read from this vCPU (its CPUID set: KVM reads
+ * CPUID-dependent MSRs as 0 before), changed, set back. */
+static int vcpu_set_template_msrs(struct vcpu *v, const struct cpu_template *t)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[CPU_TEMPLATE_MAX_MSRS];
+	} msrs;
+	unsigned n;
+	int ret;
+
+	if (!t || !t->nr_msrs)
+		return 0;
+	memset(&msrs, 0, sizeof(msrs));
+	ret = cpu_template_read_msrs(t, v->fd, msrs.e, &n, v->vm->err,
+				     sizeof(v->vm->err));
+	if (ret)
+		return ret;
+	msrs.hdr.nmsrs = n;
+	ret = ioctl(v->fd, KVM_SET_MSRS, &msrs);
+	if (ret == (int)n)
+		return 0;
+	snprintf(v->vm->err, sizeof(v->vm->err),
+		 "KVM refused the CPU template's MSR 0x%x",
+		 ret >= 0 ? msrs.e[ret].index : 0);
+	return -EIO;
+}
+
 static uint32_t lvt_mode(uint32_t reg, uint32_t mode)
 {
 	return (reg & ~0x700u) | (mode << 8);
@@ -135,7 +164,8 @@ static int vcpu_set_cpuid(struct vcpu *v, const struct kvm_cpuid2 *supported,
 }
 
 int vcpu_create(struct vm *vm, unsigned index,
-		const struct kvm_cpuid2 *supported, bool smt)
+		const struct kvm_cpuid2 *supported, bool smt,
+		const struct cpu_template *t)
 {
 	struct vcpu *v = &vm->vcpus[index];
 	int size, ret;
@@ -156,6 +186,8 @@ int vcpu_create(struct vm *vm, unsigned index,
 		return -errno;
 	}
 	ret = vcpu_set_cpuid(v, supported, smt);
+	if (!ret)
+		ret = vcpu_set_template_msrs(v, t);
 	if (!ret)
 		ret = vcpu_set_msrs(v);
 	if (!ret)

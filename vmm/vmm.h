@@ -322,6 +322,9 @@ struct vm {
 	struct vdev *vdevs[CONFIG_MAX_DEVICES];
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
+	/* the CPU template's MSRs: snapshots save them with KVM's list */
+	uint32_t template_msrs[CPU_TEMPLATE_MAX_MSRS];
+	unsigned nr_template_msrs;
 	/* Built by vm_warm() and waiting for a snapshot load: snapshot_load()
 	 * uses its KVM VM, memory slots and (parked) vCPU threads. A load
 	 * refused before it replaced the memory leaves it warm (!warm_used). */
@@ -338,8 +341,11 @@ void vm_irq_pulse(void *vm, unsigned irq);
 void vm_request_exit(struct vm *vm, int code);
 
 /* vcpu.c */
+/* With t (NULL: none), its MSRs as this vCPU reads them, changed by the
+ * template, set before the boot MSRs (which win, as in Firecracker). */
 MUST_CHECK int vcpu_create(struct vm *vm, unsigned index,
-			   const struct kvm_cpuid2 *supported, bool smt);
+			   const struct kvm_cpuid2 *supported, bool smt,
+			   const struct cpu_template *t);
 /* Sets the boot CPU's registers for the loaded kernel. */
 MUST_CHECK int vcpu_setup_boot_regs(struct vcpu *v,
 				    const struct kernel_image *k);
