@@ -187,21 +187,26 @@ static int add_legacy_devices(struct vm *vm, bool boot_timer)
 	return 0;
 }
 
-/* A CPU template on this host: it fits the host's CPU and KVM (checked
- * again on a snapshot load), its CPUID changes go into KVM's supported
- * CPUID before each vCPU's normalisation, and its MSRs are remembered so
- * snapshots save them. */
+/* A CPU template on this host: it fits the host's CPU and KVM, its CPUID
+ * changes go into KVM's supported CPUID before each vCPU's normalisation,
+ * and its MSRs are remembered so snapshots save them. A snapshot load
+ * (cpuid NULL: the vCPUs get their saved CPUID) checks KVM only. */
 int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
 			struct kvm_cpuid2 *cpuid)
 {
 	char why[sizeof(vm->err)];
 	unsigned i;
-	int ret = cpu_template_check_host(t, cpuid, why, sizeof(why));
+	int ret = cpuid ? cpu_template_check_host(t, cpuid, why, sizeof(why)) :
+			  0;
 
 	if (!ret)
 		ret = cpu_template_check_kvm(t, vm->kvm_fd, why, sizeof(why));
-	if (!ret)
+	if (!ret && cpuid)
 		ret = cpu_template_apply_cpuid(t, cpuid, why, sizeof(why));
+	if (ret && !cpuid)
+		return vm_fail(vm, ret,
+			       "the snapshot's CPU template (%s) cannot run here: %s",
+			       cpu_template_name(t->kind), why);
 	if (ret)
 		return vm_fail(vm, ret, "%s", why);
 	for (i = 0; i < t->nr_msrs; i++)

@@ -61,7 +61,8 @@ MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
 			       const struct cpu_template *t,
 			       const struct kernel_image *k);
 /* t checked against this host's CPU and KVM and applied to cpuid (KVM's
- * supported one); its MSRs join what snapshots save. */
+ * supported one); its MSRs join what snapshots save. cpuid NULL (a
+ * snapshot load): KVM's capabilities only. */
 struct kvm_cpuid2;
 MUST_CHECK int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
 				   struct kvm_cpuid2 *cpuid);
