@@ -181,8 +181,8 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/mmds", "/balloon",
-						"/hotplug", NULL };
+	static const char *const prefixes[] = { "/mmds", "/balloon", "/hotplug",
+						NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)

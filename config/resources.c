@@ -99,7 +99,7 @@ static int machine_check_put(void *obj, const cJSON *j, const char *where,
 
 static const char *const huge_pages[] = { "None", "2M", NULL };
 /* by enum cpu_template_kind */
-static const char *const cpu_templates[] = { "None", "C3",   "T2", "T2S",
+static const char *const cpu_templates[] = { "None", "C3",  "T2", "T2S",
 					     "T2CL", "T2A", NULL };
 
 /* A PATCH is checked by config_patch_machine(), on the merged result. */

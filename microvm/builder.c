@@ -204,9 +204,10 @@ int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
 	if (!ret && cpuid)
 		ret = cpu_template_apply_cpuid(t, cpuid, why, sizeof(why));
 	if (ret && !cpuid)
-		return vm_fail(vm, ret,
-			       "the snapshot's CPU template (%s) cannot run here: %s",
-			       cpu_template_name(t->kind), why);
+		return vm_fail(
+			vm, ret,
+			"the snapshot's CPU template (%s) cannot run here: %s",
+			cpu_template_name(t->kind), why);
 	if (ret)
 		return vm_fail(vm, ret, "%s", why);
 	for (i = 0; i < t->nr_msrs; i++)

@@ -37,8 +37,7 @@ static bool msr_saved(const struct snap_vcpu *v, uint32_t index)
 }
 
 /* The CPU template's MSRs that KVM's list lacks (its feature MSRs). */
-static int save_template_msrs(const struct vm *vm, int fd,
-			      struct snap_vcpu *v)
+static int save_template_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
 {
 	unsigned i;
 
