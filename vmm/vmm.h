@@ -176,8 +176,8 @@ struct cpu_topology {
 	bool smt; /* two threads per core */
 };
 /* Rewrites KVM's supported CPUID for one vCPU: APIC ids, topology,
- * hypervisor leaves, features this machine's KVM cannot honour.
- * The single place to grow CPU templates from. */
+ * hypervisor leaves, features this machine's KVM cannot honour. A CPU
+ * template's changes are made before it (vmm/cpu_template.h); it wins. */
 void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd struct, plus the TSC-deadline
  * timer when KVM_CAP_TSC_DEADLINE_TIMER says KVM emulates it; NULL on
