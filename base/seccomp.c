@@ -183,6 +183,8 @@ static const struct {
 	{ KVM_SET_LAPIC, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_MSRS, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_VCPU_EVENTS, LOAD, "warm load: vCPU state" },
+	{ KVM_CHECK_EXTENSION, LOAD,
+	  "warm load: the CPU template's KVM capabilities" },
 	{ TUNSETIFF, LOAD, "warm load: attach a tap" },
 	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
 	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
