@@ -141,11 +141,14 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PATCH, "/vm", OP_PATCH_VM },
 	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE },
 	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD },
+	{ HTTP_PUT, "/mmds/config", OP_PUT_MMDS_CONFIG },
 };
 
 static int parse_body(const cJSON *j, struct api_request *req,
 		      struct config_err *e)
 {
+	int ret;
+
 	switch (req->op) {
 	case OP_INSTANCE_START:
 		return parse_action(j, req, e);
@@ -169,6 +172,10 @@ static int parse_body(const cJSON *j, struct api_request *req,
 	case OP_SNAPSHOT_LOAD:
 		return parse_snapshot_load(j, &req->u.snap_load,
 					   &req->deprecated, e);
+	case OP_PUT_MMDS_CONFIG: /* V1 is deprecated, as Firecracker says */
+		ret = parse_mmds_config(j, "mmds/config", &req->u.mmds_cfg, e);
+		req->deprecated = !ret && !req->u.mmds_cfg.v2;
+		return ret;
 	default:
 		return parse_vm_state(j, req, e);
 	}
@@ -200,6 +207,8 @@ static int route_get(const char *path, struct api_request *req)
 		req->op = OP_GET_MACHINE;
 	else if (!strcmp(path, "/vm/config"))
 		req->op = OP_GET_VM_CONFIG;
+	else if (!strcmp(path, "/mmds"))
+		req->op = OP_GET_MMDS;
 	else
 		return -ENOENT;
 	return 0;
@@ -207,9 +216,8 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/mmds", "/balloon",
-						"/cpu-config", "/hotplug",
-						NULL };
+	static const char *const prefixes[] = { "/balloon", "/cpu-config",
+						"/hotplug", NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)
@@ -228,6 +236,12 @@ static int route_with_body(const struct http_request *http,
 	if (!j) {
 		api_error(resp, 400, "invalid JSON body");
 		return -EINVAL;
+	}
+	if (!strcmp(http->path, "/mmds")) { /* any JSON: the store's data */
+		req->op = http->method == HTTP_PUT ? OP_PUT_MMDS :
+						     OP_PATCH_MMDS;
+		req->u.mmds_data = j; /* api_request_release frees it */
+		return 0;
 	}
 	ret = route_body(http->path, http->method, j, req, &e);
 	cJSON_Delete(j);

@@ -117,6 +117,11 @@ void log_write(enum log_level level, const char *file, int line,
 	  "machine_cfg_fails")                                               \
 	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")                  \
 	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")            \
+	X(M_API_GET_MMDS, "get_api_requests", "mmds_count")                  \
+	X(M_API_MMDS, "put_api_requests", "mmds_count")                      \
+	X(M_API_MMDS_FAILS, "put_api_requests", "mmds_fails")                \
+	X(M_API_PATCH_MMDS, "patch_api_requests", "mmds_count")              \
+	X(M_API_PATCH_MMDS_FAILS, "patch_api_requests", "mmds_fails")        \
 	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")             \
 	X(M_API_STARTUP_US, "api_server", "process_startup_time_us")         \
 	X(M_API_STARTUP_CPU_US, "api_server", "process_startup_time_cpu_us") \
@@ -180,7 +185,7 @@ struct evl_source {
 	evl_fn fn;
 	void *opaque;
 };
-#define EVL_MAX_SOURCES 128 /* up to 6 per virtio device, and ours */
+#define EVL_MAX_SOURCES 160 /* up to 7 per virtio device, and ours */
 struct event_loop {
 	int epfd;
 	bool stop;

@@ -2,6 +2,7 @@
 /* The VM configuration as data: defaults, the rules between resources
  * (unique ids, one root drive), the config file (--config-file: kebab-case
  * keys holding the API bodies) and its JSON form for GET /vm/config. */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -136,6 +137,32 @@ int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 	return 0;
 }
 
+int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+		    struct config_err *e)
+{
+	unsigned i, k;
+
+	for (i = 0; i < c->nr_ifaces; i++) {
+		for (k = 0; k < cfg->nr_nets && strcmp(cfg->nets[k].id, c->ifaces[i]);
+		     k++)
+			;
+		if (k == cfg->nr_nets)
+			return config_fail(e, MMDS_CONFIG_ERR_NO_IFACE);
+	}
+	cfg->mmds = *c;
+	return 0;
+}
+
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_ifaces; i++)
+		if (!strcmp(c->ifaces[i], id))
+			return true;
+	return false;
+}
+
 /* Applies each element of a JSON array through parse + put. */
 static int parse_drives(const cJSON *arr, struct vm_config *cfg,
 			struct config_err *e)
@@ -205,8 +232,7 @@ static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
  * is warned about and ignored, as Firecracker does. */
 static int parse_other_key(const cJSON *it, struct config_err *e)
 {
-	static const char *const later[] = { "balloon",	       "mmds-config",
-					     "cpu-config",     "pmem",
+	static const char *const later[] = { "balloon", "cpu-config", "pmem",
 					     "memory-hotplug", NULL };
 	const char *const *k;
 
@@ -250,6 +276,21 @@ static int parse_key(const cJSON *it, struct vm_config *cfg,
 	return parse_other_key(it, e);
 }
 
+/* mmds-config names interfaces: it is read after every other key, as
+ * Firecracker does. */
+static int parse_mmds_key(const cJSON *root, struct vm_config *cfg,
+			  struct config_err *e)
+{
+	const cJSON *j = cJSON_GetObjectItemCaseSensitive(root, "mmds-config");
+	struct mmds_cfg c;
+
+	if (!j || cJSON_IsNull(j))
+		return 0;
+	if (parse_mmds_config(j, "mmds-config", &c, e))
+		return -EINVAL;
+	return config_put_mmds(cfg, &c, e);
+}
+
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 		      bool saved, struct config_err *e)
 {
@@ -270,12 +311,16 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 		return config_fail(e, "the config must be a JSON object");
 	}
 	cJSON_ArrayForEach(it, root) {
-		if (saved && !strcmp(it->string, "boot-source"))
-			continue; /* the kernel is in the snapshot's memory */
+		/* a snapshot's kernel is in its memory; mmds-config last */
+		if ((saved && !strcmp(it->string, "boot-source")) ||
+		    !strcmp(it->string, "mmds-config"))
+			continue;
 		ret = parse_key(it, cfg, e);
 		if (ret)
 			break;
 	}
+	if (!ret)
+		ret = parse_mmds_key(root, cfg, e);
 	if (!ret && !saved && !cfg->boot.set)
 		ret = config_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);
@@ -407,6 +452,31 @@ static cJSON *net_json(const struct net_cfg *n)
 	return o;
 }
 
+/* As Firecracker's: the interfaces in the order they were configured. */
+static void add_mmds(cJSON *root, const struct vm_config *cfg)
+{
+	const struct mmds_cfg *m = &cfg->mmds;
+	struct in_addr a = { htonl(m->ipv4) };
+	char ip[INET_ADDRSTRLEN];
+	cJSON *o, *arr;
+	unsigned i;
+
+	if (!m->set) {
+		cJSON_AddNullToObject(root, "mmds-config");
+		return;
+	}
+	o = cJSON_AddObjectToObject(root, "mmds-config");
+	cJSON_AddStringToObject(o, "version", m->v2 ? "V2" : "V1");
+	arr = cJSON_AddArrayToObject(o, "network_interfaces");
+	for (i = 0; i < cfg->nr_nets; i++)
+		if (config_mmds_iface(m, cfg->nets[i].id))
+			cJSON_AddItemToArray(
+				arr, cJSON_CreateString(cfg->nets[i].id));
+	inet_ntop(AF_INET, &a, ip, sizeof(ip));
+	cJSON_AddStringToObject(o, "ipv4_address", ip);
+	cJSON_AddBoolToObject(o, "imds_compat", m->imds_compat);
+}
+
 static void add_optional(cJSON *root, const struct vm_config *cfg)
 {
 	cJSON *o;
@@ -429,6 +499,7 @@ static void add_optional(cJSON *root, const struct vm_config *cfg)
 					"metrics_path", cfg->metrics.path);
 	else
 		cJSON_AddNullToObject(root, "metrics");
+	add_mmds(root, cfg);
 }
 
 char *config_to_json(const struct vm_config *cfg)

@@ -165,6 +165,18 @@ struct snapshot_load_cfg {
 	char vsock_uds[108];
 };
 
+/* PUT /mmds/config (before boot): which interfaces reach the metadata
+ * service, at which address, in which version. The data store itself is
+ * not configuration (mmds/). */
+struct mmds_cfg {
+	bool set;
+	bool v2; /* version V2 (session tokens), else V1 */
+	bool imds_compat;
+	uint32_t ipv4; /* host order; 169.254.169.254 by default */
+	unsigned nr_ifaces;
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX];
+};
+
 /* The whole configuration of a VM: what GET /vm/config returns. */
 struct vm_config {
 	struct boot_source_cfg boot;
@@ -177,6 +189,7 @@ struct vm_config {
 	struct entropy_cfg entropy;
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
+	struct mmds_cfg mmds;
 };
 
 /* Sets the defaults: 1 vCPU, 128 MiB, nothing else configured. */
@@ -216,6 +229,15 @@ MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
 			     struct entropy_cfg *out, struct config_err *e);
 MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
 			    struct logger_cfg *out, struct config_err *e);
+#define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
+#define MMDS_CONFIG_ERR_NO_IFACE                                                   \
+	MMDS_CONFIG_ERR "The list of network interface IDs provided contains at " \
+			"least one ID that does not correspond to any existing "  \
+			"network interface."
+/* Checks the address (link-local, as Firecracker's) and that the
+ * interface list is not empty; config_put_mmds that each interface is. */
+MUST_CHECK int parse_mmds_config(const struct cJSON *j, const char *where,
+				 struct mmds_cfg *out, struct config_err *e);
 MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
 			     struct metrics_cfg *out, struct config_err *e);
 /* A log level name as Firecracker reads it: case-insensitive Off, Error,
@@ -260,6 +282,10 @@ MUST_CHECK int config_put_vsock(struct vm_config *cfg,
 MUST_CHECK int config_put_entropy(struct vm_config *cfg,
 				  const struct entropy_cfg *en,
 				  struct config_err *e);
+MUST_CHECK int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+			       struct config_err *e);
+/* Whether interface id reaches the metadata service. */
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */
@@ -272,6 +298,7 @@ enum api_op {
 	OP_GET_VERSION,
 	OP_GET_MACHINE,
 	OP_GET_VM_CONFIG,
+	OP_GET_MMDS,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
@@ -289,6 +316,9 @@ enum api_op {
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
+	OP_PUT_MMDS_CONFIG,
+	OP_PUT_MMDS,
+	OP_PATCH_MMDS,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -308,6 +338,9 @@ struct api_request {
 		struct metrics_cfg metrics;
 		struct snapshot_create_cfg snap_create;
 		struct snapshot_load_cfg snap_load;
+		struct mmds_cfg mmds_cfg;
+		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
+					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
 	} u;
 };
@@ -317,6 +350,9 @@ struct api_response {
 	char *body; /* malloc'd JSON or NULL */
 	bool deprecation;
 };
+
+/* Frees what a request owns (the API thread, once it is answered). */
+void api_request_release(struct api_request *req);
 
 /* A 400 (or other status) response with {"fault_message": msg}. */
 void api_error(struct api_response *resp, int status, const char *fmt, ...)

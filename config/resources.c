@@ -3,6 +3,7 @@
  * config file. Untrusted input: unknown fields, wrong types and values out
  * of range are rejected with a message that names the field. */
 #include <cjson/cJSON.h>
+#include <arpa/inet.h>
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -573,6 +574,89 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 		ret = get_string(j, where, "module", false, out->module,
 				 sizeof(out->module), e);
 	out->has_module = member(j, "module") != NULL;
+	out->set = !ret;
+	return ret;
+}
+
+
+/* 169.254.0.0/16 without its first and last /24, as Firecracker's. */
+static bool mmds_link_local(uint32_t a)
+{
+	return (a >> 16) == 0xa9fe && ((a >> 8) & 0xff) != 0 &&
+	       ((a >> 8) & 0xff) != 0xff;
+}
+
+static int get_mmds_ipv4(const cJSON *j, const char *where, uint32_t *out,
+			 struct config_err *e)
+{
+	char s[INET_ADDRSTRLEN] = "";
+	struct in_addr a;
+	int ret = get_string(j, where, "ipv4_address", false, s, sizeof(s), e);
+
+	*out = 0xa9fea9feu; /* 169.254.169.254 */
+	if (ret || !s[0])
+		return ret;
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return config_fail(e, "%s.ipv4_address: '%s' is not an IPv4 address",
+				   where, s);
+	*out = ntohl(a.s_addr);
+	if (!mmds_link_local(*out))
+		return config_fail(e, MMDS_CONFIG_ERR "The MMDS IPv4 address is not link local.");
+	return 0;
+}
+
+/* network_interfaces: ids, each once (config_put_mmds checks that they
+ * exist). */
+static int get_mmds_ifaces(const cJSON *j, const char *where,
+			   struct mmds_cfg *out, struct config_err *e)
+{
+	const cJSON *arr = member(j, "network_interfaces"), *it;
+
+	if (!arr)
+		return config_fail(e, "%s: missing 'network_interfaces'", where);
+	if (!cJSON_IsArray(arr))
+		return config_fail(e, "%s.network_interfaces: expected an array",
+				   where);
+	cJSON_ArrayForEach(it, arr) {
+		if (!cJSON_IsString(it))
+			return config_fail(
+				e, "%s.network_interfaces: expected strings",
+				where);
+		if (config_mmds_iface(out, it->valuestring))
+			continue;
+		if (out->nr_ifaces == CONFIG_MAX_NETS ||
+		    strlen(it->valuestring) >= CONFIG_ID_MAX)
+			return config_fail(e, MMDS_CONFIG_ERR_NO_IFACE);
+		strcpy(out->ifaces[out->nr_ifaces++], it->valuestring);
+	}
+	if (!out->nr_ifaces)
+		return config_fail(
+			e, MMDS_CONFIG_ERR
+			"The list of network interface IDs that allow forwarding MMDS requests is empty.");
+	return 0;
+}
+
+int parse_mmds_config(const cJSON *j, const char *where, struct mmds_cfg *out,
+		      struct config_err *e)
+{
+	static const char *const keys[] = { "version", "network_interfaces",
+					    "ipv4_address", "imds_compat",
+					    NULL };
+	static const char *const versions[] = { "V1", "V2", NULL };
+	unsigned version = 0;
+	int ret = check_keys(j, where, keys, e);
+
+	memset(out, 0, sizeof(*out));
+	if (!ret)
+		ret = get_enum(j, where, "version", versions, &version, NULL, e);
+	if (!ret)
+		ret = get_bool(j, where, "imds_compat", false, &out->imds_compat,
+			       NULL, e);
+	if (!ret)
+		ret = get_mmds_ipv4(j, where, &out->ipv4, e);
+	if (!ret)
+		ret = get_mmds_ifaces(j, where, out, e);
+	out->v2 = version == 1;
 	out->set = !ret;
 	return ret;
 }

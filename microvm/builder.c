@@ -230,6 +230,9 @@ static int add_nets(struct vm *vm, const struct vm_config *cfg)
 	for (i = 0; i < cfg->nr_nets; i++) {
 		ret = vnet_create(vm, &cfg->nets[i], &vm->nets[vm->nr_nets++],
 				  vm->cmdline_extra, sizeof(vm->cmdline_extra));
+		if (!ret && config_mmds_iface(&cfg->mmds, cfg->nets[i].id))
+			ret = vnet_enable_mmds(vm->nets[vm->nr_nets - 1], vm->mmds,
+					       cfg->mmds.ipv4);
 		if (ret)
 			return build_fail(vm, ret,
 					  "network interface '%s' (tap %s): %s",
@@ -377,12 +380,13 @@ static void advise_huge_pages(struct vm *vm)
 }
 
 int vm_build(struct vm *vm, const struct vm_config *cfg, bool boot_timer,
-	     struct event_loop *loop)
+	     struct mmds *mmds, struct event_loop *loop)
 {
 	struct kernel_image k;
 	struct boot_layout b = { 0 };
 	int ret = open_vm(vm, cfg->machine.vcpu_count, loop);
 
+	vm->mmds = mmds;
 	if (!ret)
 		ret = create_memory(vm, &cfg->machine);
 	if (!ret && !cfg->machine.huge_pages_2m)
@@ -572,6 +576,7 @@ int vm_restore(struct vm *vm, const struct vm_config *cfg,
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
 	vm->warm_used = vm->warm && !ret;
+	vm->mmds = o->mmds;
 	if (!ret)
 		ret = add_devices(vm, cfg, o->boot_timer);
 	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,

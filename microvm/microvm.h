@@ -27,19 +27,22 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "mmds/mmds.h"
 #include "vmm/vmm.h"
 
 /* ---- builder.c ----
  * Assembles a VM from its config in one readable order; on
  * failure vm->err says why. The VM's exit eventfd is not yet watched. */
 MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
-			bool boot_timer, struct event_loop *loop);
+			bool boot_timer, struct mmds *mmds,
+			struct event_loop *loop);
 /* The same VM from a snapshot: memory from the backend, the devices of
  * cfg in the same slots, then every saved state; the vCPUs have not run. */
 struct snap_state;
 struct restore_opts {
 	bool boot_timer;
 	const char *prefetch; /* File backend: working-set file, or NULL */
+	struct mmds *mmds; /* the VMM's metadata service */
 };
 MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
 			  const struct snap_state *s,
@@ -77,12 +80,16 @@ struct vmm {
 	const char *prefetch; /* --prefetch */
 	bool warm; /* --warm: vm was built ahead, for one snapshot load */
 	struct api_channel ch;
+	struct mmds mmds; /* its data store lives before, through and after
+			     InstanceStart; listed interfaces reach it */
 	int metrics_timer_fd, signal_fd;
 	int exit_code;
 };
 
-/* Sets up the event loop, the API channel and the metrics timer. */
-MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer);
+/* Sets up the event loop, the API channel, the metrics timer and the
+ * metadata service (its store capped at mmds_limit bytes). */
+MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer,
+			size_t mmds_limit);
 /* Builds and starts the VM from m->cfg. 0, or -errno with err filled. */
 MUST_CHECK int vmm_instance_start(struct vmm *m, char *err, size_t err_size);
 /* --warm: builds the VM ahead (vm_warm) and watches its exit; then, once

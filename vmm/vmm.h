@@ -211,6 +211,7 @@ struct vrng;
 struct vnet;
 struct vvsock;
 struct vdev;
+struct mmds; /* mmds/mmds.h */
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 /* The most bytes a VM's console writes to out_fd (--serial-out-limit; 0:
  * no limit): a guest cannot fill the host's disk through a console
@@ -328,6 +329,7 @@ struct vm {
 	struct vvsock *vsock; /* NULL without /vsock */
 	struct vnet *nets[CONFIG_MAX_NETS];
 	unsigned nr_nets;
+	struct mmds *mmds; /* the VMM's metadata service (not owned) */
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
 	/* Built by vm_warm() and waiting for a snapshot load: vm_restore()
