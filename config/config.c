@@ -143,7 +143,8 @@ int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
 	unsigned i, k;
 
 	for (i = 0; i < c->nr_ifaces; i++) {
-		for (k = 0; k < cfg->nr_nets && strcmp(cfg->nets[k].id, c->ifaces[i]);
+		for (k = 0;
+		     k < cfg->nr_nets && strcmp(cfg->nets[k].id, c->ifaces[i]);
 		     k++)
 			;
 		if (k == cfg->nr_nets)

@@ -5,7 +5,7 @@
  * Contract:
  * - The structs below are the configuration of every resource (boot
  *   source, machine, drives, network interfaces, vsock, entropy, metrics,
- *   snapshot requests; the logger's settings are its own, in base/) and
+ *   the MMDS configuration (not its data store: mmds/), snapshot requests; the logger's settings are its own, in base/) and
  *   struct vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
@@ -230,10 +230,10 @@ MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
 MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
 			    struct logger_cfg *out, struct config_err *e);
 #define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
-#define MMDS_CONFIG_ERR_NO_IFACE                                                   \
-	MMDS_CONFIG_ERR "The list of network interface IDs provided contains at " \
-			"least one ID that does not correspond to any existing "  \
-			"network interface."
+#define MMDS_CONFIG_ERR_NO_IFACE                                         \
+	"MMDS config error: The list of network interface IDs provided " \
+	"contains at least one ID that does not correspond to any "      \
+	"existing network interface."
 /* Checks the address (link-local, as Firecracker's) and that the
  * interface list is not empty; config_put_mmds that each interface is. */
 MUST_CHECK int parse_mmds_config(const struct cJSON *j, const char *where,

@@ -578,7 +578,6 @@ int parse_logger(const cJSON *j, const char *where, struct logger_cfg *out,
 	return ret;
 }
 
-
 /* 169.254.0.0/16 without its first and last /24, as Firecracker's. */
 static bool mmds_link_local(uint32_t a)
 {
@@ -597,11 +596,13 @@ static int get_mmds_ipv4(const cJSON *j, const char *where, uint32_t *out,
 	if (ret || !s[0])
 		return ret;
 	if (inet_pton(AF_INET, s, &a) != 1)
-		return config_fail(e, "%s.ipv4_address: '%s' is not an IPv4 address",
-				   where, s);
+		return config_fail(
+			e, "%s.ipv4_address: '%s' is not an IPv4 address",
+			where, s);
 	*out = ntohl(a.s_addr);
 	if (!mmds_link_local(*out))
-		return config_fail(e, MMDS_CONFIG_ERR "The MMDS IPv4 address is not link local.");
+		return config_fail(e, MMDS_CONFIG_ERR
+				   "The MMDS IPv4 address is not link local.");
 	return 0;
 }
 
@@ -613,10 +614,11 @@ static int get_mmds_ifaces(const cJSON *j, const char *where,
 	const cJSON *arr = member(j, "network_interfaces"), *it;
 
 	if (!arr)
-		return config_fail(e, "%s: missing 'network_interfaces'", where);
-	if (!cJSON_IsArray(arr))
-		return config_fail(e, "%s.network_interfaces: expected an array",
+		return config_fail(e, "%s: missing 'network_interfaces'",
 				   where);
+	if (!cJSON_IsArray(arr))
+		return config_fail(
+			e, "%s.network_interfaces: expected an array", where);
 	cJSON_ArrayForEach(it, arr) {
 		if (!cJSON_IsString(it))
 			return config_fail(
@@ -648,10 +650,11 @@ int parse_mmds_config(const cJSON *j, const char *where, struct mmds_cfg *out,
 
 	memset(out, 0, sizeof(*out));
 	if (!ret)
-		ret = get_enum(j, where, "version", versions, &version, NULL, e);
+		ret = get_enum(j, where, "version", versions, &version, NULL,
+			       e);
 	if (!ret)
-		ret = get_bool(j, where, "imds_compat", false, &out->imds_compat,
-			       NULL, e);
+		ret = get_bool(j, where, "imds_compat", false,
+			       &out->imds_compat, NULL, e);
 	if (!ret)
 		ret = get_mmds_ipv4(j, where, &out->ipv4, e);
 	if (!ret)

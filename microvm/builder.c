@@ -231,8 +231,8 @@ static int add_nets(struct vm *vm, const struct vm_config *cfg)
 		ret = vnet_create(vm, &cfg->nets[i], &vm->nets[vm->nr_nets++],
 				  vm->cmdline_extra, sizeof(vm->cmdline_extra));
 		if (!ret && config_mmds_iface(&cfg->mmds, cfg->nets[i].id))
-			ret = vnet_enable_mmds(vm->nets[vm->nr_nets - 1], vm->mmds,
-					       cfg->mmds.ipv4);
+			ret = vnet_enable_mmds(vm->nets[vm->nr_nets - 1],
+					       vm->mmds, cfg->mmds.ipv4);
 		if (ret)
 			return build_fail(vm, ret,
 					  "network interface '%s' (tap %s): %s",

@@ -554,8 +554,7 @@ static int start_metrics_timer(struct vmm *m)
 	return evl_add(&m->loop, m->metrics_timer_fd, on_metrics_timer, m);
 }
 
-int vmm_init(struct vmm *m, const char *id, bool boot_timer,
-	     size_t mmds_limit)
+int vmm_init(struct vmm *m, const char *id, bool boot_timer, size_t mmds_limit)
 {
 	int ret;
 

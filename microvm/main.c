@@ -502,18 +502,25 @@ static int load_config(const struct options *o, struct vm_config *cfg)
 static int load_metadata(const char *path, struct mmds *mmds)
 {
 	size_t cap = mmds->store.limit * 4 + 4096;
-	const char *why = "cannot read it";
 	char *buf = malloc(cap + 1);
 	FILE *f = fopen(path, "re");
+	int open_errno = f ? 0 : errno;
 	size_t n = buf && f ? fread(buf, 1, cap + 1, f) : 0;
+	const char *why;
 	cJSON *j = NULL;
 	int ret = -EINVAL;
 
-	if (f && !ferror(f) && n > cap)
+	if (!f)
+		why = strerror(open_errno);
+	else if (!buf)
+		why = "out of memory";
+	else if (ferror(f))
+		why = "cannot read it";
+	else if (n > cap)
 		why = "larger than 4 times --mmds-size-limit";
-	else if (f && !ferror(f) && !(j = cJSON_ParseWithLength(buf, n)))
+	else if (!(j = cJSON_ParseWithLength(buf, n)))
 		why = "not valid JSON";
-	else if (j)
+	else
 		ret = mmds_store_put(&mmds->store, j, &why);
 	if (ret)
 		log_err("--metadata %s: %s", path, why);

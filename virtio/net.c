@@ -204,6 +204,20 @@ static void rx_process(struct vnet *n)
 	vdev_notify_used(&n->dev, RXQ);
 }
 
+/* One tx chain to the metadata service or, when not for it, to the tap:
+ * the bytes taken, or the tap's -1. */
+static ssize_t send_frame(struct vnet *n, bool *to_mmds)
+{
+	size_t len = n->mmds ? net_mmds_from_guest(n->mmds, n->chain.iov,
+						   n->chain.nr_out) :
+			       0;
+
+	*to_mmds = len > 0;
+	if (len)
+		return (ssize_t)len;
+	return writev(n->tap_fd, n->chain.iov, (int)n->chain.nr_out);
+}
+
 /* Sends every chain the guest queued to the metadata service or, when
  * not for it, to the tap; when the tap is full, the chain is given back
  * and retried from the retry timer. */
@@ -216,13 +230,8 @@ static void tx_process(struct vnet *n)
 
 	while (rl_admit(&n->tx_rl) &&
 	       (ret = vq_pop(q, &n->dev.vm->mem, &n->chain)) > 0) {
-		size_t to_mmds = n->mmds ? net_mmds_from_guest(
-						   n->mmds, n->chain.iov,
-						   n->chain.nr_out) :
-					   0;
-		ssize_t sent = to_mmds ? (ssize_t)to_mmds :
-					 writev(n->tap_fd, n->chain.iov,
-						(int)n->chain.nr_out);
+		bool to_mmds;
+		ssize_t sent = send_frame(n, &to_mmds);
 
 		if (sent < 0 && errno == EAGAIN) {
 			vq_unpop(q, 1);
@@ -233,7 +242,7 @@ static void tx_process(struct vnet *n)
 			log_debug("virtio-net: tap refused a frame: %s",
 				  strerror(errno));
 		rl_consume(&n->tx_rl, sent > 0 ? (uint64_t)sent : 0);
-		answered |= to_mmds > 0;
+		answered |= to_mmds;
 		if (vq_push(q, n->chain.head, 0)) {
 			vdev_fail(&n->dev, "bad tx used ring");
 			return;

@@ -273,8 +273,7 @@ struct net_patch;
 MUST_CHECK int vnet_update(struct vnet *n, const struct net_patch *p);
 /* The metadata service answers at ipv4 on this interface (net_mmds.c):
  * the guest's frames for it never reach the tap. Before the guest runs. */
-MUST_CHECK int vnet_enable_mmds(struct vnet *n, struct mmds *m,
-				uint32_t ipv4);
+MUST_CHECK int vnet_enable_mmds(struct vnet *n, struct mmds *m, uint32_t ipv4);
 void vnet_destroy(struct vnet *n);
 
 /* ---- net_mmds.c: virtio-net's detour to the metadata service ---- */

@@ -155,9 +155,10 @@ static void test_firecracker_vm_config_accepted(void **state)
 		"metrics: missing 'metrics_path'");
 }
 
-#define NET "\"network-interfaces\": [{\"iface_id\": \"eth0\"," \
-	    " \"host_dev_name\": \"tap0\"}, {\"iface_id\": \"eth1\","  \
-	    " \"host_dev_name\": \"tap1\"}]"
+#define NET                                                       \
+	"\"network-interfaces\": [{\"iface_id\": \"eth0\","       \
+	" \"host_dev_name\": \"tap0\"}, {\"iface_id\": \"eth1\"," \
+	" \"host_dev_name\": \"tap1\"}]"
 
 /* mmds-config as Firecracker's: version, interfaces that exist (read after
  * the interfaces, wherever it stands), a link-local address; and back out
@@ -167,7 +168,8 @@ static void test_mmds_config(void **state)
 	static struct vm_config again;
 	char *json;
 
-	assert_int_equal(parse("{" BOOT ", \"mmds-config\": {\"network_interfaces\":"
+	assert_int_equal(parse("{" BOOT
+			       ", \"mmds-config\": {\"network_interfaces\":"
 			       " [\"eth1\", \"eth1\"]}, " NET "}"),
 			 0);
 	assert_true(cfg.mmds.set && !cfg.mmds.v2 && !cfg.mmds.imds_compat);
@@ -175,11 +177,12 @@ static void test_mmds_config(void **state)
 	assert_int_equal(cfg.mmds.nr_ifaces, 1);
 	assert_true(config_mmds_iface(&cfg.mmds, "eth1"));
 	assert_false(config_mmds_iface(&cfg.mmds, "eth0"));
-	assert_int_equal(parse("{" BOOT ", " NET ", \"mmds-config\": {\"version\":"
-			       " \"V2\", \"network_interfaces\": [\"eth1\","
-			       " \"eth0\"], \"ipv4_address\": \"169.254.170.2\","
-			       " \"imds_compat\": true}}"),
-			 0);
+	assert_int_equal(
+		parse("{" BOOT ", " NET ", \"mmds-config\": {\"version\":"
+		      " \"V2\", \"network_interfaces\": [\"eth1\","
+		      " \"eth0\"], \"ipv4_address\": \"169.254.170.2\","
+		      " \"imds_compat\": true}}"),
+		0);
 	assert_true(cfg.mmds.v2 && cfg.mmds.imds_compat);
 	assert_int_equal(cfg.mmds.ipv4, 0xa9feaa02);
 	json = config_to_json(&cfg);
@@ -201,16 +204,19 @@ static void test_mmds_config(void **state)
 
 static void test_mmds_config_rejections(void **state)
 {
-	rejects("{" BOOT ", \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}",
+	rejects("{" BOOT
+		", \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}",
 		"MMDS config error: The list of network interface IDs provided "
 		"contains at least one ID that does not correspond to any "
 		"existing network interface.");
-	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\": []}}",
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": []}}",
 		"MMDS config error: The list of network interface IDs that "
 		"allow forwarding MMDS requests is empty.");
 	rejects("{" BOOT ", " NET ", \"mmds-config\": {}}",
 		"mmds-config: missing 'network_interfaces'");
-	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\": [1]}}",
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": [1]}}",
 		"network_interfaces: expected strings");
 	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
 		" [\"eth0\"], \"version\": \"V3\"}}",

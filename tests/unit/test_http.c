@@ -149,10 +149,11 @@ static void test_routes(void **state)
 	assert_int_equal(cJSON_GetArraySize(req.u.mmds_data), 2);
 	api_request_release(&req);
 	assert_null(req.u.mmds_data);
-	assert_int_equal(route("PUT", "/mmds/config",
-			       "{\"network_interfaces\":[\"eth0\"],\"version\":\"V2\"}",
-			       &req, &resp),
-			 0);
+	assert_int_equal(
+		route("PUT", "/mmds/config",
+		      "{\"network_interfaces\":[\"eth0\"],\"version\":\"V2\"}",
+		      &req, &resp),
+		0);
 	assert_int_equal(req.op, OP_PUT_MMDS_CONFIG);
 	assert_true(req.u.mmds_cfg.v2);
 	assert_false(req.deprecated);
