@@ -131,7 +131,7 @@ integration: all guest
 # L1 (tests/l1/): Debian's amd64 kernel with kvm_amd under QEMU TCG with
 # SVM emulated, the host's root shared read-only; built once, cached.
 # Unit tests that use /dev/kvm run there too (they skip where it is missing).
-KVM_UNIT_BINS := $(BUILD)/tests/test_cpuid
+KVM_UNIT_BINS := $(BUILD)/tests/test_cpuid $(BUILD)/tests/test_cpu_template
 integration-l1: all guest $(KVM_UNIT_BINS)
 	$(MAKE) TEST_HOOKS=1 all
 	tests/l1/run.sh tests/l1/suite.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)

@@ -14,7 +14,7 @@ dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$(ls "$root"/virtio/*.c "$root"/mmds/*.c) $root/vmm/memory.c $root/vmm/bus.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
-for target in http json config vq vsock snapshot \
+for target in http json config vq vsock snapshot cpu_template \
 	dev_block dev_net dev_vsock dev_rng mmds; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
@@ -22,6 +22,8 @@ for target in http json config vq vsock snapshot \
 	[ "$target" = vsock ] && srcs=$vsock_srcs
 	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
 	[ "$target" = mmds ] && srcs="$(ls "$root"/mmds/*.c)"
+	[ "$target" = cpu_template ] &&
+		srcs="$api_srcs $root/config/cpu_template.c $root/vmm/cpu_template.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
