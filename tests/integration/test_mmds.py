@@ -135,7 +135,7 @@ class MmdsGuest(unittest.TestCase):
                            timeout=BOOT_TIMEOUT)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("leaf=ami-12345678", r.stdout)
-        self.assertIn("listing=ami-id,tags/,", r.stdout)
+        self.assertIn("listing=ami-id,tags/\n", r.stdout)  # no last newline
         self.assertIn('json={"env":"test","role":"sandbox"}', r.stdout)
         self.assertIn("ping-through-tap", r.stdout)
 
