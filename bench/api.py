@@ -13,6 +13,8 @@ import subprocess
 import tempfile
 import time
 
+import benchenv
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MICROVM = os.path.join(ROOT, "build", "microvm")
 STARTS = int(os.environ.get("BENCH_STARTS", "50"))
@@ -107,7 +109,8 @@ def main():
         s.close()
         proc.terminate()
         proc.wait()
-    print("api: %d starts, %d requests each" % (STARTS, REQUESTS))
+    print("api: %d starts, %d requests each\n%s" % (STARTS, REQUESTS,
+                                                   benchenv.describe()))
     print("harness baseline: spawn + reap /bin/true median %.2f ms"
           % spawn_baseline())
     print("start -> socket accepting: median %.2f ms (p90 %.2f ms) wall; "

@@ -23,6 +23,7 @@ ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
 from microvm_harness import guest_cmdline  # noqa: E402
+import benchenv  # noqa: E402
 GUEST = os.path.join(ROOT, "build", "guest")
 TRACING = "/sys/kernel/tracing"
 EVENTS = ("kvm/kvm_exit", "kvm/kvm_pio", "kvm/kvm_mmio")
@@ -92,11 +93,8 @@ def microvm_argv(binary, tmp):
 
 
 def qemu_argv():
-    return ["qemu-system-x86_64", "-M", "microvm,x-option-roms=off,rtc=off",
-            "-accel", "kvm", "-cpu", "host", "-m", "128", "-smp", "1",
-            "-nodefaults", "-no-user-config", "-nographic", "-serial", "stdio",
-            "-kernel", GUEST + "/vmlinux", "-initrd", GUEST + "/initrd.cpio",
-            "-append", cmdline(), "-no-reboot"]
+    return benchenv.qemu_argv(GUEST + "/vmlinux", 128) + [
+        "-initrd", GUEST + "/initrd.cpio", "-append", cmdline()]
 
 
 def run_to_init_exit(name, argv):
@@ -135,11 +133,10 @@ def measure(name, argv):
 
 
 def main():
-    with open("/proc/cpuinfo") as f:
-        model = re.search(r"model name\s*: (.*)", f.read())
+    benchenv.run_with_kvm()
     print("exits: one boot of the test guest to init and back (`%s`), "
-          "1 vCPU, 128 MiB; CPU: %s" % (COMMAND, model.group(1) if model
-                                        else "unknown"))
+          "1 vCPU, 128 MiB\n%s; QEMU -cpu %s" % (
+              COMMAND, benchenv.describe(), benchenv.qemu_cpu()))
     monitors = [a.split("=", 1) for a in sys.argv[1:]] or [
         ("microvm", os.path.join(ROOT, "build", "microvm"))]
     with tempfile.TemporaryDirectory() as tmp:

@@ -12,6 +12,8 @@ import subprocess
 import tempfile
 import time
 
+import benchenv
+
 ROOT = os.path.abspath(os.path.join(os.path.dirname(__file__), ".."))
 MICROVM = os.path.join(ROOT, "build", "microvm")
 JAILER = os.path.join(ROOT, "build", "microvm-jailer")
@@ -81,6 +83,7 @@ def stop(proc):
 
 
 def main():
+    benchenv.run_with_kvm()
     alone, jailed = [], []
     base = tempfile.mkdtemp(dir="/var/tmp")
     try:
@@ -105,7 +108,7 @@ def main():
     finally:
         shutil.rmtree(base, ignore_errors=True)
         remove_cgroups()
-    print("jailer: %d starts each" % STARTS)
+    print("jailer: %d starts each\n%s" % (STARTS, benchenv.describe()))
     print("microvm alone   start -> socket: median %.2f ms" % statistics.median(alone))
     print("through jailer  start -> socket: median %.2f ms (ratio %.2f)" % (
         statistics.median(jailed),

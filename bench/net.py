@@ -21,6 +21,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
 from microvm_harness import (INITRD, MICROVM, VMLINUX, guest_cmdline,  # noqa
                              write_config)
+import benchenv  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MIB = int(os.environ.get("BENCH_NET_MIB", "2"))
@@ -53,7 +54,7 @@ def qemu_argv(tmp):
     del tmp
     return ["qemu-system-x86_64", "-M",
             "microvm,x-option-roms=off,rtc=off,acpi=off,"
-            "auto-kernel-cmdline=off", "-accel", "kvm", "-cpu", "host",
+            "auto-kernel-cmdline=off", *benchenv.qemu_kvm_args(),
             "-m", "128", "-smp", "1", "-nodefaults", "-no-user-config",
             "-nographic", "-serial", "null", "-kernel", VMLINUX,
             "-initrd", INITRD, "-no-reboot",
@@ -126,8 +127,9 @@ def inside_namespace():
                 print("run %d %-7s guest->host %.3f MiB/s host->guest "
                       "%.3f MiB/s" % ((i + 1, name) + res[name][-1]),
                       file=sys.stderr)
-    print("\nnet: %d runs each, %d MiB each way, tap in a netns, 1 vCPU" % (
-        RUNS, MIB))
+    print("\nnet: %d runs each, %d MiB each way, tap in a netns, 1 vCPU\n"
+          "%s; QEMU -cpu %s" % (RUNS, MIB, benchenv.describe(),
+                                benchenv.qemu_cpu()))
     print("%-8s %18s %18s" % ("monitor", "guest->host MiB/s",
                               "host->guest MiB/s"))
     med = {}
@@ -142,6 +144,7 @@ def inside_namespace():
 def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
         return inside_namespace()
+    benchenv.run_with_kvm()
     if os.geteuid() != 0:
         raise SystemExit("bench/net.py needs root (netns and tap)")
     subprocess.run(["ip", "netns", "delete", NS], stderr=subprocess.DEVNULL)

@@ -33,6 +33,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
 from microvm_harness import (BUILD, INITRD, MICROVM, VMLINUX,  # noqa: E402
                              ApiProcess, LineReader, guest_cmdline)
+import benchenv  # noqa: E402
 
 RESTORES = int(os.environ.get("BENCH_RESTORES", "50"))
 REPLIES = int(os.environ.get("BENCH_REPLIES", "5"))
@@ -224,7 +225,7 @@ def qmp(sock_path):
 
 def qemu_argv(d, extra):
     return ["qemu-system-x86_64", "-M", "microvm,x-option-roms=off,rtc=off",
-            "-accel", "kvm", "-cpu", "host", "-m", str(MEM), "-smp", "1",
+            *benchenv.qemu_kvm_args(), "-m", str(MEM), "-smp", "1",
             "-nodefaults", "-no-user-config", "-display", "none",
             "-serial", "file:" + os.path.join(d, "qemu-console"),
             "-kernel", VMLINUX, "-initrd", INITRD,
@@ -298,14 +299,16 @@ def plot(res):
 
 
 def main():
+    benchenv.run_with_kvm()
     with tempfile.TemporaryDirectory() as d:
         fig = make_snapshot(d)
         res, ws_pages = run_variants(d)
         idle = idle_pool_restores(d)
         mv_proc = microvm_process_to_loaded(d)
         q_save, q_size, q_times = qemu_restore_ms(d)
-    print("\nsnapshot: 1 vCPU, %d MiB guest, %d restores per variant"
-          % (MEM, RESTORES))
+    print("\nsnapshot: 1 vCPU, %d MiB guest, %d restores per variant\n"
+          "%s; QEMU -cpu %s" % (MEM, RESTORES, benchenv.describe(),
+                                benchenv.qemu_cpu()))
     print("cold boot (InstanceStart -> init ready): %.2f s" % fig["boot_s"])
     for kind in ("Full", "Diff"):
         t, state, mem = fig[kind]

@@ -21,6 +21,7 @@ import time
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
 from microvm_harness import MICROVM, linux_config, write_config  # noqa: E402
+import benchenv  # noqa: E402
 
 RUNS = int(os.environ.get("BENCH_RUNS", "3"))
 MIB = int(os.environ.get("BENCH_VSOCK_MIB", "16"))
@@ -126,6 +127,7 @@ def run_once(tmp):
 
 
 def main():
+    benchenv.run_with_kvm()
     rows = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(RUNS):
@@ -135,8 +137,8 @@ def main():
                       i + 1, rows[-1][0], rows[-1][1],
                       statistics.median(rows[-1][2])), file=sys.stderr)
     pings = [t for r in rows for t in r[2]]
-    print("\nvsock: %d runs, %d MiB per transfer, %d pings per run" % (
-        RUNS, MIB, PINGS))
+    print("\nvsock: %d runs, %d MiB per transfer, %d pings per run\n%s" % (
+        RUNS, MIB, PINGS, benchenv.describe()))
     print("microvm  echo host->guest->host  median %.2f MiB/s" %
           statistics.median(r[0] for r in rows))
     print("microvm  guest->host (vsock-cat) median %.2f MiB/s" %

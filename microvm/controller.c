@@ -16,7 +16,6 @@
 #include <cjson/cJSON.h>
 
 #include "microvm/microvm.h"
-#include "snapshot/snapshot.h"
 #include "virtio/virtio.h"
 
 #define METRICS_PERIOD_S 60
@@ -104,7 +103,7 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 	return run_built_vm(m, ret, false, err, err_size);
 }
 
-/* After vm_build/vm_restore (`ret` is theirs): watch the VM's exit, start
+/* After vm_build/snapshot_load (`ret` is theirs): watch the VM's exit, start
  * the vCPUs (parked at once when `paused`), filter the VMM thread. */
 static int run_built_vm(struct vmm *m, int ret, bool paused, char *err,
 			size_t err_size)
@@ -176,9 +175,9 @@ static void handle_snapshot_load(struct vmm *m,
 				 struct api_response *r)
 {
 	struct vm_config cfg = m->cfg;
+	struct restore_opts o = { m->boot_timer, m->prefetch, &m->mmds };
 	struct timespec start;
 	bool warm = m->vm.warm;
-	struct snap_state s;
 	char err[512];
 	int ret;
 
@@ -196,15 +195,8 @@ static void handle_snapshot_load(struct vmm *m,
 			"this warm microvm's VM was released by a failed snapshot/load; start a new microvm --warm");
 		return;
 	}
-	ret = snapshot_prepare_load(l, &s, &cfg, err, sizeof(err));
-	if (!ret) {
-		struct restore_opts o = { m->boot_timer, m->prefetch,
-					  &m->mmds };
-
-		ret = vm_restore(&m->vm, &cfg, &s, l, &o, &m->loop);
-		snap_state_free(&s);
-		ret = run_built_vm(m, ret, !l->resume_vm, err, sizeof(err));
-	}
+	ret = snapshot_load(&m->vm, l, &cfg, &o, &m->loop);
+	ret = run_built_vm(m, ret, !l->resume_vm, err, sizeof(err));
 	if (ret) {
 		api_error(r, 400, "snapshot/load failed: %s", err);
 		return;
@@ -391,45 +383,45 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 static void patch_drive(struct vmm *m, const struct drive_patch *p,
 			struct api_response *r)
 {
-	unsigned i;
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_BLOCK, p->id);
 	int ret;
 
-	for (i = 0; i < m->vm.nr_blks; i++) {
-		if (strcmp(vblk_id(m->vm.blks[i]), p->id))
-			continue;
-		ret = vblk_update(m->vm.blks[i], p);
-		if (ret == -ENOTSUP)
-			api_error(r, 400, MSG_NO_LIMITER, "drive", p->id,
-				  "drive");
-		else if (ret)
-			api_error(r, 400, "drive '%s': cannot use '%s': %s",
-				  p->id, p->path, strerror(-ret));
-		else
-			update_drive_cfg(&m->cfg, p);
+	if (!d) {
+		api_error(r, 400, "drive '%s' does not exist", p->id);
 		return;
 	}
-	api_error(r, 400, "drive '%s' does not exist", p->id);
+	ret = vblk_update(d, p);
+	if (ret == -ENOTSUP)
+		api_error(r, 400, MSG_NO_LIMITER, "drive", p->id, "drive");
+	else if (ret)
+		api_error(r, 400, "drive '%s': cannot use '%s': %s", p->id,
+			  p->path, strerror(-ret));
+	else
+		update_drive_cfg(&m->cfg, p);
 }
 
-/* The VM's nets were made in the config's order. */
 static void patch_net(struct vmm *m, const struct net_patch *p,
 		      struct api_response *r)
 {
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_NET, p->id);
 	unsigned i;
 
-	for (i = 0; i < m->cfg.nr_nets && i < m->vm.nr_nets; i++) {
-		if (strcmp(m->cfg.nets[i].id, p->id))
-			continue;
-		if (vnet_update(m->vm.nets[i], p)) {
-			api_error(r, 400, MSG_NO_LIMITER, "network interface",
-				  p->id, "direction");
-			return;
-		}
-		config_patch_rate_limiter(&m->cfg.nets[i].rx, &p->rx);
-		config_patch_rate_limiter(&m->cfg.nets[i].tx, &p->tx);
+	if (!d) {
+		api_error(r, 400, "network interface '%s' does not exist",
+			  p->id);
 		return;
 	}
-	api_error(r, 400, "network interface '%s' does not exist", p->id);
+	if (vnet_update(d, p)) {
+		api_error(r, 400, MSG_NO_LIMITER, "network interface", p->id,
+			  "direction");
+		return;
+	}
+	for (i = 0; i < m->cfg.nr_nets; i++) {
+		if (strcmp(m->cfg.nets[i].id, p->id))
+			continue;
+		config_patch_rate_limiter(&m->cfg.nets[i].rx, &p->rx);
+		config_patch_rate_limiter(&m->cfg.nets[i].tx, &p->tx);
+	}
 }
 
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
@@ -560,7 +552,7 @@ int vmm_init(struct vmm *m, const char *id, bool boot_timer, size_t mmds_limit)
 
 	memset(m, 0, sizeof(*m));
 	m->metrics_timer_fd = m->signal_fd = -1;
-	m->vm.exit_efd = m->vm.vm_fd = m->vm.kvm_fd = m->vm.uffd_sock = -1;
+	vm_init_empty(&m->vm, &m->loop);
 	vm_config_init(&m->cfg);
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	m->boot_timer = boot_timer;

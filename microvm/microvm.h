@@ -10,12 +10,14 @@
  *   configuration before InstanceStart and the VM after it, and answers
  *   every request the api_channel brings, in the order they come.
  * - builder.c assembles a VM (vmm/) with its devices (virtio/) from a
- *   vm_config, or from a snapshot (snapshot/), in one readable order; and
- *   takes it apart again.
+ *   vm_config in one readable order, and takes it apart again.
+ * - persist.c is PUT /snapshot/create and /snapshot/load from end to end:
+ *   the state file and its configuration, memory, devices and KVM state,
+ *   through snapshot/'s mechanisms and the builder's steps.
  * - With --warm, the VM, its memory slots and parked vCPU threads exist
  *   before the first request (vm_warm) and every thread is filtered; a
  *   snapshot load then only maps memory, makes devices and sets state
- *   (vm_restore), under the VMM + LOAD filter.
+ *   (snapshot_load), under the VMM + LOAD filter.
  * - Only main.c exits the process early (bad_args() and the like, before
  *   the guest runs); everything else returns an error.
  * - Nothing below includes this header.
@@ -36,34 +38,66 @@
 MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
 			bool boot_timer, struct mmds *mmds,
 			struct event_loop *loop);
-/* The same VM from a snapshot: memory from the backend, the devices of
- * cfg in the same slots, then every saved state; the vCPUs have not run. */
-struct snap_state;
+/* Starts every vCPU thread not yet started and lets them run, or keeps
+ * them parked when `paused`. */
+MUST_CHECK int vm_start(struct vm *vm, bool paused);
+/* Stops the vCPUs and frees everything vm_build made. */
+void vm_destroy(struct vm *vm);
+/* An empty VM (no fd open, nothing mapped): vm_destroy() is safe on it. */
+void vm_init_empty(struct vm *vm, struct event_loop *loop);
+
+/* The builder's steps, for persist.c. Each returns 0 or -errno with
+ * vm->err (and the log) saying why (vm_fail). */
+int vm_fail(struct vm *vm, int ret, const char *fmt, ...)
+	__attribute__((format(printf, 3, 4)));
+/* An empty VM, then its KVM VM for nr_vcpus vCPUs. */
+MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
+		       struct event_loop *loop);
+MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
+/* KVM's memory slots over vm->mem (dirty logging when track_dirty). */
+MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
+/* The vCPUs; with k, the boot CPU's registers for that kernel. */
+struct kernel_image;
+MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
+			       const struct kernel_image *k);
+MUST_CHECK int vm_add_devices(struct vm *vm, const struct vm_config *cfg,
+			      bool boot_timer);
+/* A terminal on stdin becomes the guest's console input. */
+MUST_CHECK int vm_setup_stdin(struct vm *vm);
+
+/* ---- persist.c: snapshots, create and load ---- */
+/* PUT /snapshot/create of a paused VM: devices quiesced and saved, the
+ * KVM state, the memory file, then the state file (written last and
+ * atomically, so a state file always names a complete memory file). */
+MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
+			       const struct snapshot_create_cfg *c, char *err,
+			       size_t err_size);
 struct restore_opts {
 	bool boot_timer;
 	const char *prefetch; /* File backend: working-set file, or NULL */
 	struct mmds *mmds; /* the VMM's metadata service */
 };
-MUST_CHECK int vm_restore(struct vm *vm, const struct vm_config *cfg,
-			  const struct snap_state *s,
-			  const struct snapshot_load_cfg *l,
-			  const struct restore_opts *o,
-			  struct event_loop *loop);
-/* After vm_restore and vm_start, once the VMM thread's final filter is
+/* PUT /snapshot/load: the untrusted state file and its configuration with
+ * the request's overrides, into *cfg (logger and metrics kept); then the
+ * VM from it: memory from the backend, the devices of cfg in the same
+ * slots, every saved state; its vCPUs have not run. On failure vm->err
+ * says why; a VM refused before anything was built is left as it was (a
+ * warm one stays warm). */
+MUST_CHECK int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
+			     struct vm_config *cfg,
+			     const struct restore_opts *o,
+			     struct event_loop *loop);
+/* After snapshot_load and vm_start, once the VMM thread's final filter is
  * installed: the devices' first look at the guest's rings (kicks pending
- * at snapshot time, vsock's transport reset). A guest's rings are never
- * read by an unfiltered thread. */
+ * at snapshot time, then each device's post-restore hook: vsock's
+ * transport reset). A guest's rings are never read by an unfiltered
+ * thread. */
 void vm_serve_restored(struct vm *vm);
-/* Starts every vCPU thread not yet started and lets them run, or keeps
- * them parked when `paused`. */
-MUST_CHECK int vm_start(struct vm *vm, bool paused);
 /* A VM made ahead of a snapshot load (--warm): KVM VM and irqchip, memory
  * slots over placeholder anonymous memory of m's size, m's vCPUs with
  * their threads parked. */
 MUST_CHECK int vm_warm(struct vm *vm, const struct machine_cfg *m,
 		       struct event_loop *loop);
-/* Stops the vCPUs and frees everything vm_build made. */
-void vm_destroy(struct vm *vm);
 
 /* ---- controller.c: the VMM thread's state machine ----
  * Owns the configuration before InstanceStart and the VM after it, and

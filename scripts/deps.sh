@@ -4,7 +4,7 @@
 set -euo pipefail
 pkgs=(
 	build-essential libc6-dev pkg-config patch perl clang libclang-rt-14-dev clang-format
-	libseccomp-dev liburing-dev libfdt-dev libcjson-dev libcmocka-dev
+	libseccomp-dev liburing-dev libfdt-dev device-tree-compiler libcjson-dev libcmocka-dev
 	linux-source-6.1 flex bison bc libelf-dev libssl-dev cpio gzip xz-utils
 	busybox-static e2fsprogs python3 curl qemu-system-x86 iproute2 procps
 	gnuplot-nox

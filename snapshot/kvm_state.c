@@ -226,7 +226,7 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
  * KVM_CLOCK_REALTIME, stalled a restored Linux guest for tens of seconds
  * once minutes had passed: its timers all came due at once.) Only with
  * clock_realtime, as in Firecracker, does it advance; the saved clock has
- * its real time then (snapshot_prepare_load checked). */
+ * its real time then (microvm/persist.c checked). */
 static int restore_vm(struct vm *vm, const struct snap_vm *s,
 		      bool clock_realtime, const char **what)
 {

@@ -11,17 +11,18 @@
  *   length, CRC-32 of the payload) and typed sections of fixed sizes: the
  *   VM's configuration as JSON, the VM (irqchips, PIT, KVM clock), each
  *   vCPU (its CPUID included), the serial port and each virtio device with
- *   its queues.
+ *   its queues and its own state (rate-limiter buckets).
  * - A load gives each vCPU the CPUID it had, after checking that this
  *   host's KVM offers every feature in it (else the load is refused).
  * - The state file is untrusted: snap_read_file() caps its size, checks
  *   the header, the CRC and every section before the caller maps or creates
  *   anything, and names what is wrong.
- * - snapshot_create() runs on the VMM thread with every vCPU parked;
- *   snapshot_load() on the VMM thread of a process that has not started a
- *   VM, or whose VM was made ahead by --warm (vm_warm). Guest memory for
- *   Uffd restores is served by a separate process (uffd/, `microvm-uffd`)
- *   over the handshake of API-CONTRACT.md.
+ * - The mechanisms only: microvm/persist.c orders them into PUT
+ *   /snapshot/create (VMM thread, every vCPU parked) and /snapshot/load
+ *   (VMM thread of a process that has not started a VM, or whose VM was
+ *   made ahead by --warm). Guest memory for Uffd restores is served by a
+ *   separate process (uffd/, `microvm-uffd`) over the handshake of
+ *   API-CONTRACT.md.
  */
 #ifndef MICROVM_SNAPSHOT_H
 #define MICROVM_SNAPSHOT_H
@@ -32,7 +33,7 @@
 #include "virtio/virtio.h"
 
 #define SNAP_MAGIC "MVMSNAP"
-#define SNAP_VERSION 2 /* 2: CPUID per vCPU */
+#define SNAP_VERSION 3 /* 2: CPUID per vCPU; 3: devices' own state */
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
 #define SNAP_MAX_FILE (4U << 20)
 #define SNAP_MAX_CONFIG (64U << 10)
@@ -127,17 +128,5 @@ size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size);
  * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */
 MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
 				const char *sock_path, int *sock_out);
-
-/* ---- snapshot.c: PUT /snapshot/create and /snapshot/load ---- */
-MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
-			       const struct snapshot_create_cfg *c, char *err,
-			       size_t err_size);
-/* Reads and checks the state file (and, for clock_realtime, that its KVM
- * clock has the real time), then the saved configuration with the
- * request's overrides applied, into *cfg (logger and metrics kept). */
-MUST_CHECK int snapshot_prepare_load(const struct snapshot_load_cfg *l,
-				     struct snap_state *s,
-				     struct vm_config *cfg, char *err,
-				     size_t err_size);
 
 #endif

@@ -18,7 +18,6 @@
 
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_BLOCK 2
 #define VIRTIO_BLK_F_SEG_MAX 2
 #define VIRTIO_BLK_F_RO 5
 #define VIRTIO_BLK_F_FLUSH 9
@@ -56,7 +55,8 @@ struct vblk {
 	int fd;
 	uint64_t size; /* bytes; capacity is size / 512 */
 	bool read_only, writeback;
-	char id[VIRTIO_BLK_ID_BYTES + 1];
+	char drive_id[CONFIG_ID_MAX]; /* the API's (PATCH) */
+	char id[VIRTIO_BLK_ID_BYTES + 1]; /* what GET_ID answers */
 	struct vq_chain chain;
 	struct iovec data[VQ_MAX_SIZE];
 	bool async;
@@ -317,18 +317,6 @@ static void on_ring_completion(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&b->dev.lock);
 }
 
-/* The rate limiter's timer: tokens are back, serve what waits. */
-static void on_rl_timer(void *opaque, uint32_t events)
-{
-	struct vblk *b = opaque;
-
-	pthread_mutex_lock(&b->dev.lock);
-	rl_timer_fired(&b->rl);
-	if (vdev_live(&b->dev))
-		blk_process(&b->dev);
-	pthread_mutex_unlock(&b->dev.lock);
-}
-
 /* Waits for every request in flight; push: complete them to the guest. */
 static void finish_inflight(struct vblk *b, bool push)
 {
@@ -352,6 +340,19 @@ static void blk_quiesce(struct vdev *d)
 	vdev_notify_used(d, 0);
 }
 
+static void blk_save(struct vdev *d, uint8_t *own)
+{
+	rl_save(&((struct vblk *)d->priv)->rl, own);
+}
+
+static int blk_restore(struct vdev *d, const uint8_t *own)
+{
+	rl_restore(&((struct vblk *)d->priv)->rl, own);
+	return 0;
+}
+
+static void blk_destroy(struct vdev *d);
+
 static const struct vdev_ops blk_ops = {
 	.name = "virtio-blk",
 	.device_id = VIRTIO_ID_BLOCK,
@@ -361,6 +362,9 @@ static const struct vdev_ops blk_ops = {
 	.queue_notify = blk_queue_notify,
 	.reset = blk_reset,
 	.quiesce = blk_quiesce,
+	.destroy = blk_destroy,
+	.save = blk_save,
+	.restore = blk_restore,
 };
 
 /* io_uring_register(2) itself: Debian's liburing 2.3 does not export
@@ -433,11 +437,6 @@ static int open_backing(const char *path, bool read_only, int *fd,
 	return 0;
 }
 
-const char *vblk_id(const struct vblk *b)
-{
-	return b->id;
-}
-
 static int swap_backing(struct vblk *b, const char *path)
 {
 	uint64_t size;
@@ -454,8 +453,9 @@ static int swap_backing(struct vblk *b, const char *path)
 	return 0;
 }
 
-int vblk_update(struct vblk *b, const struct drive_patch *p)
+int vblk_update(struct vdev *d, const struct drive_patch *p)
 {
+	struct vblk *b = d->priv;
 	int ret = 0;
 
 	pthread_mutex_lock(&b->dev.lock);
@@ -472,8 +472,7 @@ int vblk_update(struct vblk *b, const struct drive_patch *p)
 	return ret;
 }
 
-int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
-		char *cmdline_extra, size_t extra_size)
+int vblk_create(struct vm *vm, const struct drive_cfg *cfg)
 {
 	struct vblk *b = calloc(1, sizeof(*b));
 	int ret;
@@ -484,27 +483,30 @@ int vblk_create(struct vm *vm, const struct drive_cfg *cfg, struct vblk **out,
 	b->ring_efd = -1;
 	b->rl.timer_fd = -1;
 	vdev_preinit(&b->dev);
+	b->dev.priv = b;
 	b->read_only = cfg->read_only;
 	b->writeback = cfg->cache == CACHE_WRITEBACK;
+	snprintf(b->drive_id, sizeof(b->drive_id), "%s", cfg->id);
 	memcpy(b->id, cfg->id, strnlen(cfg->id, VIRTIO_BLK_ID_BYTES));
-	*out = b;
 	b->loop = vm->loop;
 	ret = open_backing(cfg->path, cfg->read_only, &b->fd, &b->size);
 	if (!ret && cfg->engine == IO_ENGINE_ASYNC)
 		ret = setup_ring(vm, b);
 	if (!ret)
 		ret = rl_init(&b->rl, &cfg->rl);
-	if (!ret && b->rl.timer_fd >= 0)
-		ret = evl_add(vm->loop, b->rl.timer_fd, on_rl_timer, b);
+	if (!ret)
+		ret = rl_watch(&b->rl, vm->loop, &b->dev, blk_process);
+	if (!ret)
+		ret = vdev_attach(vm, &b->dev, &blk_ops, b, b->drive_id);
 	if (ret)
-		return ret;
-	return vdev_attach(vm, &b->dev, &blk_ops, b, cmdline_extra, extra_size);
+		blk_destroy(&b->dev);
+	return ret;
 }
 
-void vblk_destroy(struct vblk *b)
+static void blk_destroy(struct vdev *d)
 {
-	if (!b)
-		return;
+	struct vblk *b = d->priv;
+
 	vdev_detach(&b->dev);
 	if (b->async) {
 		blk_reset(&b->dev);
@@ -514,10 +516,44 @@ void vblk_destroy(struct vblk *b)
 		evl_remove(b->loop, b->ring_efd);
 		close(b->ring_efd);
 	}
-	if (b->rl.timer_fd >= 0)
-		evl_remove(b->loop, b->rl.timer_fd);
 	rl_destroy(&b->rl);
 	if (b->fd >= 0)
 		close(b->fd);
 	free(b);
 }
+
+/* The root drive is attached first, so it is /dev/vda. */
+static int add_drive(struct vm *vm, const struct drive_cfg *d)
+{
+	int ret = vblk_create(vm, d);
+	size_t used;
+
+	if (ret) {
+		snprintf(vm->err, sizeof(vm->err), "drive '%s' (%s): %s", d->id,
+			 d->path, strerror(-ret));
+		return ret;
+	}
+	used = strlen(vm->cmdline_extra);
+	if (d->is_root)
+		snprintf(vm->cmdline_extra + used,
+			 sizeof(vm->cmdline_extra) - used,
+			 d->partuuid[0] ? " root=PARTUUID=%s %s" :
+					  "%.0s root=/dev/vda %s",
+			 d->partuuid, d->read_only ? "ro" : "rw");
+	return 0;
+}
+
+/* Drives: the root device first, then the others in configuration order. */
+static int add_drives(struct vm *vm, const struct vm_config *cfg)
+{
+	unsigned i, pass;
+	int ret = 0;
+
+	for (pass = 0; pass < 2; pass++)
+		for (i = 0; i < cfg->nr_drives && !ret; i++)
+			if (cfg->drives[i].is_root == (pass == 0))
+				ret = add_drive(vm, &cfg->drives[i]);
+	return ret;
+}
+
+const struct vdev_kind vblk_kind = { add_drives };

@@ -321,8 +321,10 @@ void vdev_preinit(struct vdev *d)
 }
 
 int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
-		void *priv, char *cmdline_extra, size_t extra_size)
+		void *priv, const char *id)
 {
+	char *cmdline_extra = vm->cmdline_extra;
+	size_t extra_size = sizeof(vm->cmdline_extra);
 	uint64_t base = VIRTIO_MMIO_BASE + vm->nr_vdevs * VIRTIO_MMIO_SIZE;
 	unsigned irq = VIRTIO_MMIO_IRQ_BASE + vm->nr_vdevs, q;
 	struct kvm_irqfd irqfd = { .gsi = irq };
@@ -335,6 +337,7 @@ int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 	pthread_mutex_init(&d->lock, NULL);
 	d->ops = ops;
 	d->priv = priv;
+	d->id = id;
 	d->vm = vm;
 	d->index = vm->nr_vdevs;
 	for (q = 0; q < VDEV_MAX_QUEUES; q++)
@@ -376,6 +379,29 @@ void vdev_detach(struct vdev *d)
 	d->irq_fd = -1;
 }
 
+struct vdev *vdev_find(const struct vm *vm, uint32_t device_id, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_vdevs; i++) {
+		struct vdev *d = vm->vdevs[i];
+
+		if (d->ops->device_id == device_id &&
+		    (!id || (d->id && !strcmp(d->id, id))))
+			return d;
+	}
+	return NULL;
+}
+
+void vdev_destroy_all(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_vdevs; i++)
+		vm->vdevs[i]->ops->destroy(vm->vdevs[i]);
+	vm->nr_vdevs = 0;
+}
+
 void vdev_save(struct vdev *d, struct vdev_state *out)
 {
 	unsigned i;
@@ -414,6 +440,8 @@ void vdev_save(struct vdev *d, struct vdev_state *out)
 		if (d->activated && q->ready)
 			gmem_mark_dirty(&d->vm->mem, q->used, 6 + 8u * q->size);
 	}
+	if (d->ops->save)
+		d->ops->save(d, out->own);
 	pthread_mutex_unlock(&d->lock);
 }
 
@@ -453,6 +481,8 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 	d->activated = in->activated;
 	for (i = 0; i < d->ops->num_queues && !ret; i++)
 		ret = restore_queue(d, &d->queues[i], &in->queues[i]);
+	if (!ret && d->ops->restore)
+		ret = d->ops->restore(d, in->own);
 	if (!ret && d->activated && d->ops->activate)
 		ret = d->ops->activate(d);
 	if (ret) {
@@ -476,4 +506,6 @@ void vdev_serve_restored(struct vdev *d)
 		log_warn("%s: cannot raise the restored interrupt",
 			 d->ops->name);
 	pthread_mutex_unlock(&d->lock);
+	if (d->ops->restored)
+		d->ops->restored(d);
 }

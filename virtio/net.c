@@ -20,7 +20,6 @@
 
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_NET 1
 #define F_CSUM 0
 #define F_GUEST_CSUM 1
 #define F_MTU 3
@@ -38,6 +37,7 @@
 
 struct vnet {
 	struct vdev dev;
+	char iface_id[CONFIG_ID_MAX]; /* the API's (PATCH) */
 	struct event_loop *loop;
 	int tap_fd, retry_fd;
 	uint8_t mac[6];
@@ -279,6 +279,26 @@ static void net_reset(struct vdev *d)
 	n->offloads_set = false;
 }
 
+static void net_save(struct vdev *d, uint8_t *own)
+{
+	struct vnet *n = d->priv;
+
+	rl_save(&n->rx_rl, own);
+	rl_save(&n->tx_rl, own + RL_STATE_SIZE);
+}
+
+static int net_restore(struct vdev *d, const uint8_t *own)
+{
+	struct vnet *n = d->priv;
+
+	rl_restore(&n->rx_rl, own);
+	rl_restore(&n->tx_rl, own + RL_STATE_SIZE);
+	return 0;
+}
+_Static_assert(2 * RL_STATE_SIZE <= VDEV_OWN_STATE_MAX, "two limiters");
+
+static void net_destroy(struct vdev *d);
+
 static const struct vdev_ops net_ops = {
 	.name = "virtio-net",
 	.device_id = VIRTIO_ID_NET,
@@ -287,6 +307,9 @@ static const struct vdev_ops net_ops = {
 	.config_rw = net_config_rw,
 	.queue_notify = net_queue_notify,
 	.reset = net_reset,
+	.destroy = net_destroy,
+	.save = net_save,
+	.restore = net_restore,
 };
 
 /* Tap readable, a limiter's tokens back, or the tap has room again. */
@@ -362,18 +385,18 @@ static int watch_fds(struct vm *vm, struct vnet *n)
 	return ret;
 }
 
-int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
-		char *cmdline_extra, size_t extra_size)
+int vnet_create(struct vm *vm, const struct net_cfg *cfg)
 {
 	struct vnet *n = calloc(1, sizeof(*n));
 	int ret;
 
 	if (!n)
 		return -ENOMEM;
-	*out = n;
 	n->loop = vm->loop;
 	n->tap_fd = n->retry_fd = n->rx_rl.timer_fd = n->tx_rl.timer_fd = -1;
 	vdev_preinit(&n->dev);
+	n->dev.priv = n;
+	snprintf(n->iface_id, sizeof(n->iface_id), "%s", cfg->id);
 	n->has_mac = cfg->has_mac;
 	memcpy(n->mac, cfg->mac, 6);
 	n->mtu = (uint16_t)cfg->mtu;
@@ -391,18 +414,22 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg, struct vnet **out,
 	if (!ret)
 		ret = watch_fds(vm, n);
 	if (!ret)
-		ret = vdev_attach(vm, &n->dev, &net_ops, n, cmdline_extra,
-				  extra_size);
+		ret = vdev_attach(vm, &n->dev, &net_ops, n, n->iface_id);
+	if (ret)
+		net_destroy(&n->dev);
 	return ret;
 }
 
-int vnet_enable_mmds(struct vnet *n, struct mmds *m, uint32_t ipv4)
+int vnet_enable_mmds(struct vdev *d, struct mmds *m, uint32_t ipv4)
 {
+	struct vnet *n = d->priv;
+
 	return net_mmds_create(m, ipv4, n->loop, on_event, n, &n->mmds);
 }
 
-int vnet_update(struct vnet *n, const struct net_patch *p)
+int vnet_update(struct vdev *d, const struct net_patch *p)
 {
+	struct vnet *n = d->priv;
 	int ret = rl_check_update(&n->rx_rl, &p->rx);
 
 	if (!ret)
@@ -420,8 +447,9 @@ int vnet_update(struct vnet *n, const struct net_patch *p)
 	return 0;
 }
 
-void vnet_destroy(struct vnet *n)
+static void net_destroy(struct vdev *d)
 {
+	struct vnet *n = d->priv;
 	int *fds[] = { &n->tap_fd, &n->retry_fd, &n->rx_rl.timer_fd,
 		       &n->tx_rl.timer_fd };
 	unsigned i;
@@ -437,3 +465,24 @@ void vnet_destroy(struct vnet *n)
 	}
 	free(n);
 }
+
+static int add_nets(struct vm *vm, const struct vm_config *cfg)
+{
+	unsigned i;
+	int ret = 0;
+
+	for (i = 0; i < cfg->nr_nets && !ret; i++) {
+		ret = vnet_create(vm, &cfg->nets[i]);
+		if (!ret && config_mmds_iface(&cfg->mmds, cfg->nets[i].id))
+			ret = vnet_enable_mmds(vm->vdevs[vm->nr_vdevs - 1],
+					       vm->mmds, cfg->mmds.ipv4);
+		if (ret)
+			snprintf(vm->err, sizeof(vm->err),
+				 "network interface '%s' (tap %s): %s",
+				 cfg->nets[i].id, cfg->nets[i].host_dev,
+				 strerror(-ret));
+	}
+	return ret;
+}
+
+const struct vdev_kind vnet_kind = { add_nets };

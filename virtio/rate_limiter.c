@@ -108,11 +108,81 @@ void rl_update(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg)
 		bucket_init(&rl->ops, &cfg->ops, now);
 }
 
+/* The timer fired: tokens are back, serve what waits. */
+static void on_timer(void *opaque, uint32_t events)
+{
+	struct rate_limiter *rl = opaque;
+	struct vdev *d = rl->dev;
+
+	pthread_mutex_lock(&d->lock);
+	rl_timer_fired(rl);
+	if (vdev_live(d))
+		rl->serve(d);
+	pthread_mutex_unlock(&d->lock);
+}
+
+int rl_watch(struct rate_limiter *rl, struct event_loop *loop, struct vdev *d,
+	     void (*serve)(struct vdev *d))
+{
+	int ret;
+
+	if (rl->timer_fd < 0)
+		return 0;
+	rl->dev = d;
+	rl->serve = serve;
+	ret = evl_add(loop, rl->timer_fd, on_timer, rl);
+	if (!ret)
+		rl->loop = loop;
+	return ret;
+}
+
 void rl_destroy(struct rate_limiter *rl)
 {
+	if (rl->loop)
+		evl_remove(rl->loop, rl->timer_fd);
+	rl->loop = NULL;
 	if (rl->timer_fd >= 0)
 		close(rl->timer_fd);
 	rl->timer_fd = -1;
+}
+
+struct rl_state {
+	int64_t bytes_tokens, bytes_burst, ops_tokens, ops_burst;
+};
+_Static_assert(sizeof(struct rl_state) == RL_STATE_SIZE, "RL_STATE_SIZE");
+
+void rl_save(const struct rate_limiter *rl, uint8_t out[RL_STATE_SIZE])
+{
+	struct rl_state st = { rl->bytes.tokens, rl->bytes.burst,
+			       rl->ops.tokens, rl->ops.burst };
+
+	memcpy(out, &st, sizeof(st));
+}
+
+/* The most a bucket may owe: far below what overflows when it is charged
+ * again (a request is less than 2^32 bytes). */
+#define MAX_DEBT (-(INT64_C(1) << 62))
+
+static void bucket_restore(struct bucket *b, int64_t tokens, int64_t burst,
+			   uint64_t now_ns)
+{
+	if (!b->on)
+		return;
+	b->tokens = tokens > b->size  ? b->size :
+		    tokens < MAX_DEBT ? MAX_DEBT :
+					tokens;
+	b->burst = burst < 0 ? 0 : burst < b->burst ? burst : b->burst;
+	b->last_ns = now_ns;
+}
+
+void rl_restore(struct rate_limiter *rl, const uint8_t in[RL_STATE_SIZE])
+{
+	uint64_t now = rl_now_ns();
+	struct rl_state st;
+
+	memcpy(&st, in, sizeof(st));
+	bucket_restore(&rl->bytes, st.bytes_tokens, st.bytes_burst, now);
+	bucket_restore(&rl->ops, st.ops_tokens, st.ops_burst, now);
 }
 
 uint64_t rl_now_ns(void)

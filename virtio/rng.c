@@ -3,17 +3,15 @@
  * are filled from getrandom() on the VMM thread, under the entropy rate
  * limiter (bytes and ops). */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/random.h>
 
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_RNG 4
-
 struct vrng {
 	struct vdev dev;
-	struct event_loop *loop;
 	struct rate_limiter rl;
 	struct vq_chain chain;
 };
@@ -73,6 +71,26 @@ static void rng_queue_notify(struct vdev *d, unsigned q)
 	rng_process(d);
 }
 
+static void rng_save(struct vdev *d, uint8_t *own)
+{
+	rl_save(&((struct vrng *)d->priv)->rl, own);
+}
+
+static int rng_restore(struct vdev *d, const uint8_t *own)
+{
+	rl_restore(&((struct vrng *)d->priv)->rl, own);
+	return 0;
+}
+
+static void rng_destroy(struct vdev *d)
+{
+	struct vrng *r = d->priv;
+
+	vdev_detach(&r->dev);
+	rl_destroy(&r->rl);
+	free(r);
+}
+
 static const struct vdev_ops rng_ops = {
 	.name = "virtio-rng",
 	.device_id = VIRTIO_ID_RNG,
@@ -80,46 +98,38 @@ static const struct vdev_ops rng_ops = {
 	.features = rng_features,
 	.config_rw = rng_config_rw,
 	.queue_notify = rng_queue_notify,
+	.destroy = rng_destroy,
+	.save = rng_save,
+	.restore = rng_restore,
 };
 
-static void on_rl_timer(void *opaque, uint32_t events)
-{
-	struct vrng *r = opaque;
-
-	pthread_mutex_lock(&r->dev.lock);
-	rl_timer_fired(&r->rl);
-	if (vdev_live(&r->dev))
-		rng_process(&r->dev);
-	pthread_mutex_unlock(&r->dev.lock);
-}
-
-int vrng_create(struct vm *vm, const struct entropy_cfg *cfg, struct vrng **out,
-		char *cmdline_extra, size_t extra_size)
+int vrng_create(struct vm *vm, const struct entropy_cfg *cfg)
 {
 	struct vrng *r = calloc(1, sizeof(*r));
 	int ret;
 
 	if (!r)
 		return -ENOMEM;
-	*out = r;
-	r->loop = vm->loop;
 	vdev_preinit(&r->dev);
+	r->dev.priv = r;
 	ret = rl_init(&r->rl, &cfg->rl);
-	if (!ret && r->rl.timer_fd >= 0)
-		ret = evl_add(vm->loop, r->rl.timer_fd, on_rl_timer, r);
 	if (!ret)
-		ret = vdev_attach(vm, &r->dev, &rng_ops, r, cmdline_extra,
-				  extra_size);
+		ret = rl_watch(&r->rl, vm->loop, &r->dev, rng_process);
+	if (!ret)
+		ret = vdev_attach(vm, &r->dev, &rng_ops, r, NULL);
+	if (ret)
+		rng_destroy(&r->dev);
 	return ret;
 }
 
-void vrng_destroy(struct vrng *r)
+static int add_entropy(struct vm *vm, const struct vm_config *cfg)
 {
-	if (!r)
-		return;
-	vdev_detach(&r->dev);
-	if (r->rl.timer_fd >= 0)
-		evl_remove(r->loop, r->rl.timer_fd);
-	rl_destroy(&r->rl);
-	free(r);
+	int ret = cfg->entropy.set ? vrng_create(vm, &cfg->entropy) : 0;
+
+	if (ret)
+		snprintf(vm->err, sizeof(vm->err), "entropy device: %s",
+			 strerror(-ret));
+	return ret;
 }
+
+const struct vdev_kind vrng_kind = { add_entropy };

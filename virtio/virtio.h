@@ -113,7 +113,17 @@ unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
 		   struct iovec *out);
 
 /* ---- mmio.c: the virtio-mmio transport ---- */
+/* virtio device types (vdev_ops.device_id, vdev_find) */
+#define VIRTIO_ID_NET 1
+#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_VSOCK 19
+/* Room in a snapshot for a device's own state (vdev_ops.save). */
+#define VDEV_OWN_STATE_MAX 64
+
 struct vdev;
+/* What a device kind does; the transport and the VM's lifecycle (destroy,
+ * snapshot save and restore) call it for every device alike. */
 struct vdev_ops {
 	const char *name;
 	uint32_t device_id; /* virtio device type */
@@ -129,12 +139,23 @@ struct vdev_ops {
 	void (*reset)(struct vdev *d);
 	/* Before a snapshot: finish in-flight requests (optional). */
 	void (*quiesce)(struct vdev *d);
+	/* Frees the device: vdev_detach() and what the device owns. Safe on
+	 * a device whose creation failed halfway (vdev_preinit() first). */
+	void (*destroy)(struct vdev *d);
+	/* Snapshot: the device's own state beyond transport and queues (its
+	 * rate limiters...) into VDEV_OWN_STATE_MAX bytes, and back from
+	 * them, untrusted (optional; under the device lock). 0 or -EINVAL. */
+	void (*save)(struct vdev *d, uint8_t *own);
+	int (*restore)(struct vdev *d, const uint8_t *own);
+	/* After a restore, once the guest's rings may be read (optional). */
+	void (*restored)(struct vdev *d);
 };
 
 #define VDEV_MAX_QUEUES 4
 struct vdev {
 	const struct vdev_ops *ops;
 	void *priv;
+	const char *id; /* the API's id (drive_id, iface_id) or NULL */
 	struct vm *vm;
 	pthread_mutex_t lock;
 	unsigned index; /* slot: MMIO base and IRQ */
@@ -158,11 +179,18 @@ struct vdev {
 void vdev_preinit(struct vdev *d);
 /* Places a device in the next MMIO slot: registers its MMIO range, an
  * ioeventfd per queue (watched by the VMM loop) and an irqfd; appends
- * "virtio_mmio.device=4K@0x...:IRQ" to cmdline_extra. 0 or -errno. */
+ * "virtio_mmio.device=4K@0x...:IRQ" to vm->cmdline_extra; the device is
+ * then vm->vdevs[its slot]. id (kept, not copied) names it for
+ * vdev_find(). 0 or -errno. */
 MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
 			   const struct vdev_ops *ops, void *priv,
-			   char *cmdline_extra, size_t extra_size);
+			   const char *id);
 void vdev_detach(struct vdev *d);
+/* The VM's device of this type with this id (id NULL: the first of the
+ * type), or NULL. */
+struct vdev *vdev_find(const struct vm *vm, uint32_t device_id, const char *id);
+/* Destroys every device of the VM (ops->destroy); no slot is left used. */
+void vdev_destroy_all(struct vm *vm);
 /* Whether device code may touch the queues: the driver set DRIVER_OK
  * with every queue ready (so all are mapped) and has not broken one since.
  * Caller holds the device lock. */
@@ -188,17 +216,19 @@ struct vdev_state {
 	uint32_t interrupt_status, activated, nr_queues;
 	uint64_t driver_features;
 	struct vq_state queues[VDEV_MAX_QUEUES];
+	uint8_t own[VDEV_OWN_STATE_MAX]; /* vdev_ops.save's */
 };
-/* Snapshot: finishes in-flight work and copies the state out; marks the
- * used rings dirty (devices write them). VMM thread, vCPUs parked. */
+/* Snapshot: finishes in-flight work and copies the state out (the
+ * device's own with ops->save); marks the used rings dirty (devices write
+ * them). VMM thread, vCPUs parked. */
 void vdev_save(struct vdev *d, struct vdev_state *out);
 /* Restore into a freshly attached device of the same type: registers and
  * queues (rings checked against guest RAM again); no ring is read yet.
  * -EINVAL when the state does not fit this device. */
 MUST_CHECK int vdev_restore(struct vdev *d, const struct vdev_state *in);
 /* After vdev_restore, once the VMM thread's final seccomp filter is in
- * place: serves each queue once (kicks pending at snapshot time) and
- * raises a pending interrupt again. */
+ * place: serves each queue once (kicks pending at snapshot time), raises a
+ * pending interrupt again, then runs the device's ops->restored. */
 void vdev_serve_restored(struct vdev *d);
 /* Register access entry point for the MMIO bus (vCPU threads). */
 void vdev_mmio_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
@@ -215,7 +245,14 @@ struct rate_limiter {
 	struct bucket bytes, ops;
 	int timer_fd; /* -1 when unlimited; else watched by the device */
 	bool armed;
+	/* rl_watch's: where timer_fd is watched, and what it then serves */
+	struct event_loop *loop;
+	struct vdev *dev;
+	void (*serve)(struct vdev *d);
 };
+/* A limiter's state in a snapshot (rl_save): each bucket's tokens and
+ * what is left of its one-time burst, in RL_STATE_SIZE bytes. */
+#define RL_STATE_SIZE 32
 struct rate_limiter_cfg;
 /* Sets up from the API's config (unset buckets are unlimited). */
 MUST_CHECK int rl_init(struct rate_limiter *rl,
@@ -227,7 +264,16 @@ MUST_CHECK int rl_check_update(const struct rate_limiter *rl,
 /* Applies a PATCH that rl_check_update accepted: each bucket cfg names
  * starts afresh with its new limit (or none); the others are kept. */
 void rl_update(struct rate_limiter *rl, const struct rate_limiter_cfg *cfg);
+/* Watches the timer on loop (nothing when unlimited): when it fires,
+ * serve(d) runs under the device lock if the device is live. 0 or -errno. */
+MUST_CHECK int rl_watch(struct rate_limiter *rl, struct event_loop *loop,
+			struct vdev *d, void (*serve)(struct vdev *d));
+/* Stops watching (rl_watch) and closes the timer. */
 void rl_destroy(struct rate_limiter *rl);
+void rl_save(const struct rate_limiter *rl, uint8_t out[RL_STATE_SIZE]);
+/* Takes a saved state (untrusted: clamped to the buckets this limiter has
+ * now); the buckets refill from now on. */
+void rl_restore(struct rate_limiter *rl, const uint8_t in[RL_STATE_SIZE]);
 uint64_t rl_now_ns(void);
 /* How long until both buckets have a token (0: a request may go now). */
 uint64_t rl_blocked_ns(struct rate_limiter *rl, uint64_t now_ns);
@@ -238,14 +284,23 @@ bool rl_admit(struct rate_limiter *rl);
 /* The timerfd fired: acknowledge it; the device then retries. */
 void rl_timer_fired(struct rate_limiter *rl);
 
+/* ---- the device kinds: one file each, listed in devices.c ---- */
+/* A device's create attaches it in the next slot or, failing, frees
+ * it; its destroy is ops->destroy (vdev_destroy_all). */
+struct vdev_kind {
+	/* Creates the devices of this kind that cfg has, in cfg's order. On
+	 * failure, -errno and vm->err says which device and why. */
+	int (*add)(struct vm *vm, const struct vm_config *cfg);
+};
+/* Every kind, in the order their devices take the MMIO slots; NULL
+ * ends it. A new device kind is one line here. */
+extern const struct vdev_kind *const vdev_kinds[];
+extern const struct vdev_kind vblk_kind, vnet_kind, vrng_kind, vvsock_kind;
+
 /* ---- block.c: virtio-blk ---- */
 struct drive_cfg;
-struct vblk;
 /* Opens the drive's file and attaches a virtio-blk device. */
-MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg,
-			   struct vblk **out, char *cmdline_extra,
-			   size_t extra_size);
-void vblk_destroy(struct vblk *b);
+MUST_CHECK int vblk_create(struct vm *vm, const struct drive_cfg *cfg);
 /* The Async engine's io_uring, completions signalled on efd. Created
  * disabled and enabled only once restricted to readv, writev and fsync
  * SQEs without flags, with no io_uring_register operation left: code that
@@ -254,27 +309,22 @@ void vblk_destroy(struct vblk *b);
  * 0 or -errno. */
 struct io_uring;
 MUST_CHECK int vblk_ring_init(struct io_uring *ring, int efd);
-/* The drive's id (for PATCH /drives/{id}). */
-const char *vblk_id(const struct vblk *b);
-/* PATCH /drives/{id} after boot: a new backing file (the guest is told
- * its new size) and/or a new rate limiter. VMM thread. 0 or -errno. */
-MUST_CHECK int vblk_update(struct vblk *b, const struct drive_patch *p);
+/* PATCH /drives/{id} after boot (d: vdev_find's VIRTIO_ID_BLOCK): a new
+ * backing file (the guest is told its new size) and/or a new rate
+ * limiter. VMM thread. 0 or -errno. */
+MUST_CHECK int vblk_update(struct vdev *d, const struct drive_patch *p);
 
 /* ---- net.c: virtio-net on a tap device ---- */
 struct net_cfg;
-struct vnet;
-MUST_CHECK int vnet_create(struct vm *vm, const struct net_cfg *cfg,
-			   struct vnet **out, char *cmdline_extra,
-			   size_t extra_size);
+MUST_CHECK int vnet_create(struct vm *vm, const struct net_cfg *cfg);
 struct net_patch;
-/* PATCH /network-interfaces/{id} after boot: the rx and tx rate limiters'
- * buckets it names. VMM thread. 0, or -ENOTSUP (nothing changed) when it
- * would limit a direction created unlimited. */
-MUST_CHECK int vnet_update(struct vnet *n, const struct net_patch *p);
+/* PATCH /network-interfaces/{id} after boot (d: VIRTIO_ID_NET): the rx
+ * and tx rate limiters' buckets it names. VMM thread. 0, or -ENOTSUP
+ * (nothing changed) when it would limit a direction created unlimited. */
+MUST_CHECK int vnet_update(struct vdev *d, const struct net_patch *p);
 /* The metadata service answers at ipv4 on this interface (net_mmds.c):
  * the guest's frames for it never reach the tap. Before the guest runs. */
-MUST_CHECK int vnet_enable_mmds(struct vnet *n, struct mmds *m, uint32_t ipv4);
-void vnet_destroy(struct vnet *n);
+MUST_CHECK int vnet_enable_mmds(struct vdev *d, struct mmds *m, uint32_t ipv4);
 
 /* ---- net_mmds.c: virtio-net's detour to the metadata service ---- */
 #define VIRTIO_NET_HDR_LEN 12 /* virtio_net_hdr_v1 */
@@ -296,11 +346,7 @@ size_t net_mmds_to_guest(struct net_mmds *nm, uint8_t *buf, size_t cap);
 
 /* ---- rng.c: virtio-rng ---- */
 struct entropy_cfg;
-struct vrng;
-MUST_CHECK int vrng_create(struct vm *vm, const struct entropy_cfg *cfg,
-			   struct vrng **out, char *cmdline_extra,
-			   size_t extra_size);
-void vrng_destroy(struct vrng *r);
+MUST_CHECK int vrng_create(struct vm *vm, const struct entropy_cfg *cfg);
 
 /* ---- vsock_mux.c: the vsock host side, on Unix sockets ----
  * Host -> guest: a client connects to uds_path and sends "CONNECT <port>\n";
@@ -360,13 +406,10 @@ unsigned vsock_mux_nr_conns(const struct vsock_mux *m);
 
 /* ---- vsock.c: virtio-vsock ---- */
 struct vsock_cfg;
-struct vvsock;
-MUST_CHECK int vvsock_create(struct vm *vm, const struct vsock_cfg *cfg,
-			     struct vvsock **out, char *cmdline_extra,
-			     size_t extra_size);
-void vvsock_destroy(struct vvsock *v);
-/* After a snapshot restore: every connection is dropped and the guest gets
- * VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the event queue. */
-void vvsock_transport_reset(struct vvsock *v);
+MUST_CHECK int vvsock_create(struct vm *vm, const struct vsock_cfg *cfg);
+/* After a snapshot restore (its ops->restored): every connection is
+ * dropped and the guest gets VIRTIO_VSOCK_EVENT_TRANSPORT_RESET on the
+ * event queue. */
+void vvsock_transport_reset(struct vdev *d);
 
 #endif

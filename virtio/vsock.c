@@ -4,12 +4,12 @@
  * (vsock_mux.c); this file only moves them between the queues and the
  * muxer, on the VMM thread, under the device lock. */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "virtio/virtio.h"
 
-#define VIRTIO_ID_VSOCK 19
 #define RXQ 0
 #define TXQ 1
 #define EVQ 2
@@ -134,16 +134,6 @@ static void vsock_reset(struct vdev *d)
 	v->reset_pending = false;
 }
 
-static const struct vdev_ops vsock_ops = {
-	.name = "virtio-vsock",
-	.device_id = VIRTIO_ID_VSOCK,
-	.num_queues = 3,
-	.features = vsock_features,
-	.config_rw = vsock_config_rw,
-	.queue_notify = vsock_queue_notify,
-	.reset = vsock_reset,
-};
-
 /* A host socket is ready (VMM thread). */
 static void on_mux_event(void *opaque, uint32_t events)
 {
@@ -156,8 +146,9 @@ static void on_mux_event(void *opaque, uint32_t events)
 	pthread_mutex_unlock(&v->dev.lock);
 }
 
-void vvsock_transport_reset(struct vvsock *v)
+void vvsock_transport_reset(struct vdev *d)
 {
+	struct vvsock *v = d->priv;
 	uint32_t event = EVENT_TRANSPORT_RESET;
 	struct vq_chain *c = &v->chain;
 
@@ -181,34 +172,59 @@ void vvsock_transport_reset(struct vvsock *v)
 	pthread_mutex_unlock(&v->dev.lock);
 }
 
-int vvsock_create(struct vm *vm, const struct vsock_cfg *cfg,
-		  struct vvsock **out, char *cmdline_extra, size_t extra_size)
+static void vsock_destroy(struct vdev *d)
 {
-	struct vvsock *v = calloc(1, sizeof(*v));
-	int ret;
+	struct vvsock *v = d->priv;
 
-	if (!v)
-		return -ENOMEM;
-	*out = v;
-	v->loop = vm->loop;
-	v->guest_cid = cfg->guest_cid;
-	vdev_preinit(&v->dev);
-	ret = vsock_mux_create(cfg->guest_cid, cfg->uds_path, &v->mux);
-	if (!ret)
-		ret = evl_add(vm->loop, vsock_mux_fd(v->mux), on_mux_event, v);
-	if (!ret)
-		ret = vdev_attach(vm, &v->dev, &vsock_ops, v, cmdline_extra,
-				  extra_size);
-	return ret;
-}
-
-void vvsock_destroy(struct vvsock *v)
-{
-	if (!v)
-		return;
 	vdev_detach(&v->dev);
 	if (v->mux)
 		evl_remove(v->loop, vsock_mux_fd(v->mux));
 	vsock_mux_destroy(v->mux);
 	free(v);
 }
+
+static const struct vdev_ops vsock_ops = {
+	.name = "virtio-vsock",
+	.device_id = VIRTIO_ID_VSOCK,
+	.num_queues = 3,
+	.features = vsock_features,
+	.config_rw = vsock_config_rw,
+	.queue_notify = vsock_queue_notify,
+	.reset = vsock_reset,
+	.destroy = vsock_destroy,
+	.restored = vvsock_transport_reset,
+};
+
+int vvsock_create(struct vm *vm, const struct vsock_cfg *cfg)
+{
+	struct vvsock *v = calloc(1, sizeof(*v));
+	int ret;
+
+	if (!v)
+		return -ENOMEM;
+	v->loop = vm->loop;
+	v->guest_cid = cfg->guest_cid;
+	vdev_preinit(&v->dev);
+	v->dev.priv = v;
+	ret = vsock_mux_create(cfg->guest_cid, cfg->uds_path, &v->mux);
+	if (!ret)
+		ret = evl_add(vm->loop, vsock_mux_fd(v->mux), on_mux_event, v);
+	if (!ret)
+		ret = vdev_attach(vm, &v->dev, &vsock_ops, v, NULL);
+	if (ret)
+		vsock_destroy(&v->dev);
+	return ret;
+}
+
+static int add_vsock(struct vm *vm, const struct vm_config *cfg)
+{
+	int ret = cfg->vsock.set ? vvsock_create(vm, &cfg->vsock) : 0;
+
+	if (ret)
+		snprintf(vm->err, sizeof(vm->err),
+			 "vsock device (uds_path %s): %s", cfg->vsock.uds_path,
+			 strerror(-ret));
+	return ret;
+}
+
+const struct vdev_kind vvsock_kind = { add_vsock };

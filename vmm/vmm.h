@@ -206,11 +206,7 @@ bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
 struct vm;
 struct serial;
-struct vblk; /* virtio/virtio.h */
-struct vrng;
-struct vnet;
-struct vvsock;
-struct vdev;
+struct vdev; /* virtio/virtio.h */
 struct mmds; /* mmds/mmds.h */
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 /* The most bytes a VM's console writes to out_fd (--serial-out-limit; 0:
@@ -321,18 +317,14 @@ struct vm {
 	unsigned nr_running, nr_paused;
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
-	unsigned nr_vdevs; /* virtio-mmio slots used */
-	struct vdev *vdevs[CONFIG_MAX_DEVICES]; /* by slot */
-	struct vblk *blks[CONFIG_MAX_DRIVES];
-	unsigned nr_blks;
-	struct vrng *rng; /* NULL without /entropy */
-	struct vvsock *vsock; /* NULL without /vsock */
-	struct vnet *nets[CONFIG_MAX_NETS];
-	unsigned nr_nets;
+	/* The virtio devices, by slot: every kind alike (virtio/virtio.h's
+	 * vdev_find() looks one up by type and id) */
+	unsigned nr_vdevs;
+	struct vdev *vdevs[CONFIG_MAX_DEVICES];
 	struct mmds *mmds; /* the VMM's metadata service (not owned) */
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
-	/* Built by vm_warm() and waiting for a snapshot load: vm_restore()
+	/* Built by vm_warm() and waiting for a snapshot load: snapshot_load()
 	 * uses its KVM VM, memory slots and (parked) vCPU threads. A load
 	 * refused before it replaced the memory leaves it warm (!warm_used). */
 	bool warm, warm_used;

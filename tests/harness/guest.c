@@ -51,17 +51,11 @@ int guest_init(size_t mem_size)
 
 void guest_remove_devices(void)
 {
-	vvsock_destroy(guest.vsock);
-	vblk_destroy(guest.blk);
-	if (guest.net)
-		vnet_destroy(guest.net);
-	if (guest.rng)
-		vrng_destroy(guest.rng);
+	vdev_destroy_all(&guest.vm);
 	guest.vsock = NULL;
 	guest.blk = NULL;
 	guest.net = NULL;
 	guest.rng = NULL;
-	guest.vm.nr_vdevs = 0;
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }
@@ -96,6 +90,14 @@ void guest_fini(void)
 		fprintf(stderr, "guest: cannot remove %s\n", guest.dir);
 }
 
+/* A device created (ret 0) is the VM's last: *slot names it. */
+static int added(int ret, struct vdev **slot)
+{
+	if (!ret)
+		*slot = guest.vm.vdevs[guest.vm.nr_vdevs - 1];
+	return ret;
+}
+
 int guest_add_blk(struct drive_cfg *cfg, const char *text, off_t size)
 {
 	int fd;
@@ -112,8 +114,7 @@ int guest_add_blk(struct drive_cfg *cfg, const char *text, off_t size)
 		return -EIO;
 	}
 	close(fd);
-	return vblk_create(&guest.vm, cfg, &guest.blk, guest.vm.cmdline_extra,
-			   sizeof(guest.vm.cmdline_extra));
+	return added(vblk_create(&guest.vm, cfg), &guest.blk);
 }
 
 int guest_add_net(struct net_cfg *cfg)
@@ -129,10 +130,7 @@ int guest_add_net(struct net_cfg *cfg)
 		snprintf(guest.tap, sizeof(guest.tap), "%s", cfg->host_dev);
 		ret = persist_tap(true);
 	}
-	return ret ? ret :
-		     vnet_create(&guest.vm, cfg, &guest.net,
-				 guest.vm.cmdline_extra,
-				 sizeof(guest.vm.cmdline_extra));
+	return ret ? ret : added(vnet_create(&guest.vm, cfg), &guest.net);
 }
 
 int guest_add_vsock(void)
@@ -141,15 +139,12 @@ int guest_add_vsock(void)
 
 	snprintf(cfg.uds_path, sizeof(cfg.uds_path), "%s/v.sock", guest.dir);
 	snprintf(guest.uds_path, sizeof(guest.uds_path), "%s", cfg.uds_path);
-	return vvsock_create(&guest.vm, &cfg, &guest.vsock,
-			     guest.vm.cmdline_extra,
-			     sizeof(guest.vm.cmdline_extra));
+	return added(vvsock_create(&guest.vm, &cfg), &guest.vsock);
 }
 
 int guest_add_rng(const struct entropy_cfg *cfg)
 {
-	return vrng_create(&guest.vm, cfg, &guest.rng, guest.vm.cmdline_extra,
-			   sizeof(guest.vm.cmdline_extra));
+	return added(vrng_create(&guest.vm, cfg), &guest.rng);
 }
 
 void guest_serve(int timeout_ms)
@@ -286,9 +281,7 @@ int guest_snapshot_cycle(size_t at, uint8_t flip)
 	((uint8_t *)&st)[at % sizeof(st)] ^= flip;
 	guest_reg_write(R_STATUS, 0);
 	ret = vdev_restore(d, &st);
-	vdev_serve_restored(d);
-	if (guest.vsock)
-		vvsock_transport_reset(guest.vsock);
+	vdev_serve_restored(d); /* and its post-restore hook */
 	return ret;
 }
 

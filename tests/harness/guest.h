@@ -48,10 +48,8 @@ struct guest {
 	struct vm vm;
 	struct event_loop loop;
 	char dir[64]; /* a temporary folder for drives and sockets */
-	struct vblk *blk;
-	struct vnet *net;
-	struct vvsock *vsock;
-	struct vrng *rng;
+	/* the device of each kind last added, NULL when none */
+	struct vdev *blk, *net, *vsock, *rng;
 	char tap[16]; /* the net device's tap */
 	char uds_path[108]; /* the vsock device's socket */
 };

@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Runs a command inside L1, a Linux with a faithful KVM (kvm_amd, nested
-# paging) under qemu-system-x86_64 -accel tcg -cpu max (SVM emulated): the
+# paging) under qemu-system-x86_64 -accel tcg -cpu max (SVM emulated), or
+# with L1_ARCH=arm64 (tests/l1-arm64/run.sh) inside the arm64 machine: arm64
+# KVM under qemu-system-aarch64 -accel tcg with EL2 emulated. In both, the
 # host's root is L1's root (read-only share, writes kept in L1's memory),
 # the working directory, PATH, MICROVM_* and BENCH_* variables carry over, and the
 # command's exit status is this script's. Its output goes to L1's console,
@@ -11,22 +13,36 @@
 # in L1's int3 handler while L1 patched its kernel text (docs/kvm-here.md).
 # Concurrent callers (several worktrees, helpers) queue on the lock file
 # /var/tmp/microvm-l1.lock (L1_LOCK overrides) rather than share the CPUs.
-# Env: L1_MEM_MIB (default 4096), L1_CPUS (default 2),
+# Env: L1_MEM_MIB (default 4096; arm64: 2048), L1_CPUS (default 2),
 #      L1_TIMEOUT seconds (default 1200).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
 # folder is printed): `info registers -a` shows where a stuck L1 is.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
-l1=$here/../../build/l1
-"$here/build-l1.sh" "$l1" >&2
+case ${L1_ARCH:-x86_64} in
+x86_64)
+	l1=$here/../../build/l1
+	"$here/build-l1.sh" "$l1" >&2
+	machine=(qemu-system-x86_64 -M pc -cpu max -kernel "$l1/vmlinuz")
+	console=ttyS0 mem=4096 what="Debian's kernel with kvm_amd" ;;
+arm64)
+	l1=$here/../../build/l1-arm64
+	"$here/../l1-arm64/build.sh" "$l1" >&2
+	# pauth-impdef: QEMU's own pointer-authentication algorithm, much
+	# cheaper to emulate than the architected one (docs/kvm-here.md).
+	machine=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3
+		-cpu max,pauth-impdef=on -kernel "$l1/Image")
+	console=ttyAMA0 mem=2048 what="Debian's arm64 kernel with KVM at EL2" ;;
+*) echo "l1: L1_ARCH is x86_64 or arm64" >&2; exit 2 ;;
+esac
 lock=${L1_LOCK:-/var/tmp/microvm-l1.lock}
 exec 9>"$lock"
 if ! flock -n 9; then
 	echo "l1: another L1 is running; waiting for $lock" >&2
 	flock 9
 fi
-echo "l1: running $* inside L1 (Debian's kernel with kvm_amd under QEMU TCG)" >&2
+echo "l1: running $* inside L1 ($what under QEMU TCG)" >&2
 cpus=${L1_CPUS:-2}
 run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
 trap 'rm -rf "$run"' EXIT
@@ -40,11 +56,11 @@ trap 'rm -rf "$run"' EXIT
 	echo
 } > "$run/cmd"
 echo "l1: run folder $run" >&2
-timeout --foreground "${L1_TIMEOUT:-1200}" qemu-system-x86_64 \
-	-accel tcg -M pc -cpu max -smp "$cpus" -m "${L1_MEM_MIB:-4096}" \
+timeout --foreground "${L1_TIMEOUT:-1200}" "${machine[@]}" \
+	-accel tcg -smp "$cpus" -m "${L1_MEM_MIB:-$mem}" \
 	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
-	-kernel "$l1/vmlinuz" -initrd "$l1/l1.cpio" \
-	-append "console=ttyS0 rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
+	-initrd "$l1/l1.cpio" \
+	-append "console=$console rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
 	-virtfs "local,path=$run,mount_tag=out,security_model=passthrough" \
 	</dev/null

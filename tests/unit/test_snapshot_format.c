@@ -175,7 +175,7 @@ static void test_header_damage(void **state)
 	expect_refused(b, x.len, "bad magic");
 	memcpy(b, x.buf, x.len);
 	b[8] = 1; /* before CPUID was saved */
-	expect_refused(b, x.len, "format version 1, this microvm reads 2");
+	expect_refused(b, x.len, "format version 1, this microvm reads 3");
 	memcpy(b, x.buf, x.len);
 	b[12] = 40;
 	expect_refused(b, x.len, "architecture 40");

@@ -177,6 +177,39 @@ static void test_net_patch_rate_limiter(void **state)
 	assert_int_equal(guest_ring_idx(TXQ, USED_OFF), 2);
 }
 
+/* A snapshot keeps what the entropy device's rate limiter spent (one
+ * request per 100 s): a new device restored from it, its bucket full
+ * until then, leaves the guest's next request waiting. The same device
+ * restored from a state whose bucket was not spent serves it. */
+static void test_rng_restore_keeps_spent_tokens(void **state)
+{
+	const struct token_bucket one_per_100s = { true, 1, 0, 100000, true };
+	struct entropy_cfg cfg = { .set = true, .rl.ops = one_per_100s };
+	struct vdev_state spent, unspent;
+
+	assert_int_equal(guest_add_rng(&cfg), 0);
+	vdev_save(guest.rng, &unspent);
+	assert_false(driver_init(1, ALL_QUEUES(1)) & VIRTIO_STATUS_NEEDS_RESET);
+	guest_post_buffer(0, NULL, 16);
+	guest_kick(0);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), 1);
+	vdev_save(guest.rng, &spent);
+
+	guest_remove_devices();
+	assert_int_equal(guest_add_rng(&cfg), 0);
+	assert_int_equal(vdev_restore(guest.rng, &spent), 0);
+	guest_post_buffer(0, NULL, 16);
+	vdev_serve_restored(guest.rng);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), 1); /* it waits */
+
+	memcpy(spent.own, unspent.own, sizeof(spent.own));
+	guest_remove_devices();
+	assert_int_equal(guest_add_rng(&cfg), 0);
+	assert_int_equal(vdev_restore(guest.rng, &spent), 0);
+	vdev_serve_restored(guest.rng);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), 2);
+}
+
 /* The guest's ARP request for `ip`, after a virtio-net header. */
 static void arp_request(uint8_t *b, uint32_t ip)
 {
@@ -403,6 +436,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_net_mtu, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_mmds_detour, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(
+			test_rng_restore_keeps_spent_tokens, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_patch_rate_limiter,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(

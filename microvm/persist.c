@@ -1,0 +1,352 @@
+// SPDX-License-Identifier: Apache-2.0
+/* Snapshots from end to end, on the VMM thread. PUT /snapshot/create: the
+ * devices quiesced and saved, the KVM state, the memory file, then the
+ * state file. PUT /snapshot/load: the untrusted state file and its
+ * configuration with the request's overrides, then the VM from it (with
+ * the builder's steps, or into the VM --warm made ahead): memory from the
+ * File or Uffd backend, the devices in their slots, the KVM and device
+ * state. snapshot/ holds the mechanisms (format, KVM state, memory file,
+ * uffd); this file the order. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "microvm/microvm.h"
+#include "snapshot/snapshot.h"
+
+static int save_devices(struct vm *vm, struct snap_state *s)
+{
+	unsigned i;
+
+	serial_save(vm->serial, &s->serial);
+	for (i = 0; i < vm->nr_vdevs; i++)
+		vdev_save(vm->vdevs[i], &s->vdevs[i]);
+	s->nr_vdevs = vm->nr_vdevs;
+	return snap_save_kvm(vm, s);
+}
+
+int snapshot_create(struct vm *vm, const struct vm_config *cfg,
+		    const struct snapshot_create_cfg *c, char *err,
+		    size_t err_size)
+{
+	struct snap_state s = { 0 };
+	struct timespec t0;
+	uint64_t pages = 0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	s.config_json = config_to_json(cfg);
+	if (!s.config_json)
+		return -ENOMEM;
+	ret = save_devices(vm, &s);
+	if (ret)
+		snprintf(err, err_size, "cannot read the VM's state: %s",
+			 strerror(-ret));
+	if (!ret &&
+	    (ret = snap_write_memory(vm, c->mem_file_path, c->diff, &pages)))
+		snprintf(err, err_size, "memory file %s: %s", c->mem_file_path,
+			 ret == -ENOTSUP ?
+				 "a Diff snapshot needs track_dirty_pages" :
+			 ret == -ERANGE ?
+				 "not this VM's memory file (size differs)" :
+				 strerror(-ret));
+	if (!ret && (ret = snap_write_file(c->snapshot_path, &s)))
+		snprintf(err, err_size, "state file %s: %s", c->snapshot_path,
+			 strerror(-ret));
+	if (!ret)
+		log_info("snapshot: %s of %llu pages to %s, state %s, %.1f ms",
+			 c->diff ? "diff" : "full", (unsigned long long)pages,
+			 c->mem_file_path, c->snapshot_path,
+			 elapsed_us(&t0, CLOCK_MONOTONIC) / 1e3);
+	snap_state_free(&s);
+	return ret;
+}
+
+static int apply_overrides(const struct snapshot_load_cfg *l,
+			   struct vm_config *cfg, char *err, size_t err_size)
+{
+	unsigned i, k;
+
+	for (i = 0; i < l->nr_net_overrides; i++) {
+		for (k = 0; k < cfg->nr_nets; k++)
+			if (!strcmp(cfg->nets[k].id,
+				    l->net_overrides[i].iface_id))
+				break;
+		if (k == cfg->nr_nets) {
+			snprintf(
+				err, err_size,
+				"network_overrides: the snapshot has no interface '%s'",
+				l->net_overrides[i].iface_id);
+			return -EINVAL;
+		}
+		snprintf(cfg->nets[k].host_dev, sizeof(cfg->nets[k].host_dev),
+			 "%s", l->net_overrides[i].host_dev);
+	}
+	if (l->has_vsock_override && !cfg->vsock.set) {
+		snprintf(err, err_size,
+			 "vsock_override: the snapshot has no vsock device");
+		return -EINVAL;
+	}
+	if (l->has_vsock_override)
+		snprintf(cfg->vsock.uds_path, sizeof(cfg->vsock.uds_path), "%s",
+			 l->vsock_uds);
+	cfg->machine.track_dirty_pages = l->track_dirty_pages;
+	return 0;
+}
+
+static int check_fits(const struct snap_state *s, const struct vm_config *cfg,
+		      const struct snapshot_load_cfg *l, char *err,
+		      size_t err_size)
+{
+	if (l->clock_realtime && !(s->vm.clock.flags & KVM_CLOCK_REALTIME)) {
+		snprintf(
+			err, err_size,
+			"clock_realtime: the snapshot's KVM clock carries no real time (its host's KVM did not give KVM_CLOCK_REALTIME)");
+		return -EINVAL;
+	}
+	if (s->nr_vcpus != cfg->machine.vcpu_count) {
+		snprintf(err, err_size,
+			 "the state file has %u vCPUs, its config %u",
+			 s->nr_vcpus, cfg->machine.vcpu_count);
+		return -EINVAL;
+	}
+	if (cfg->machine.huge_pages_2m) {
+		snprintf(err, err_size,
+			 "snapshots of VMs on huge pages cannot be loaded");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* The state file and its configuration, with the request's overrides,
+ * into *cfg (logger and metrics kept). */
+static int prepare_load(const struct snapshot_load_cfg *l, struct snap_state *s,
+			struct vm_config *cfg, char *err, size_t err_size)
+{
+	struct vm_config saved;
+	struct config_err e = { "" };
+	int ret = snap_read_file(l->snapshot_path, s, err, err_size);
+
+	if (ret)
+		return ret;
+	ret = config_parse_saved(s->config_json, strlen(s->config_json), &saved,
+				 &e);
+	if (ret)
+		snprintf(err, err_size, "the snapshot's configuration: %s",
+			 e.msg);
+	if (!ret)
+		ret = apply_overrides(l, &saved, err, err_size);
+	if (!ret)
+		ret = check_fits(s, &saved, l, err, err_size);
+	if (ret) {
+		snap_state_free(s);
+		return ret;
+	}
+	saved.logger = cfg->logger;
+	saved.metrics = cfg->metrics;
+	*cfg = saved;
+	return 0;
+}
+
+static void prefetch_memory(struct vm *vm, const char *path)
+{
+	uint64_t pages;
+	int ret = snap_prefetch(&vm->mem, path, &pages);
+
+	if (ret)
+		log_warn("--prefetch %s: %s (restoring without)", path,
+			 strerror(-ret));
+	else
+		log_info("prefetched %llu pages of %s",
+			 (unsigned long long)pages, path);
+}
+
+/* The memory file, mapped MAP_PRIVATE; -ERANGE when its size is not the
+ * VM's memory size. */
+static int map_memory_file(struct vm *vm, const char *path, uint64_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
+	struct stat st;
+
+	if (fd < 0)
+		return -errno;
+	ret = fstat(fd, &st) < 0	   ? -errno :
+	      (uint64_t)st.st_size != size ? -ERANGE :
+	      vm->warm			   ? gmem_remap_file(&vm->mem, fd) :
+					     gmem_map_file(&vm->mem, size, fd);
+	close(fd);
+	return ret;
+}
+
+/* File: the memory file (pages read on first touch, or prefetched).
+ * Uffd: anonymous memory whose pages the handler on backend_path gives.
+ * A warm VM keeps its memory's addresses, hence its KVM slots: the file
+ * replaces the placeholder, or the handler serves the placeholder. */
+static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
+			       const struct snapshot_load_cfg *l,
+			       const struct restore_opts *o)
+{
+	uint64_t size = (uint64_t)cfg->machine.mem_size_mib << 20;
+	int ret;
+
+	if (l->uffd) {
+		ret = vm->warm ? 0 : gmem_create(&vm->mem, size, false);
+		if (!ret)
+			ret = snap_uffd_attach(&vm->mem, l->backend_path,
+					       &vm->uffd_sock);
+	} else {
+		ret = map_memory_file(vm, l->backend_path, size);
+		if (!ret && o->prefetch)
+			prefetch_memory(vm, o->prefetch);
+	}
+	if (ret)
+		return vm_fail(
+			vm, ret, "%s backend %s: %s", l->uffd ? "Uffd" : "File",
+			l->backend_path,
+			ret == -ERANGE ?
+				"the memory file's size is not the VM's memory size" :
+				strerror(-ret));
+	if (vm->warm && !l->track_dirty_pages)
+		return 0; /* the slots are in place, without dirty logging */
+	return vm_register_memory(vm, l->track_dirty_pages);
+}
+
+static int restore_devices(struct vm *vm, const struct snap_state *s)
+{
+	unsigned i;
+
+	if (s->nr_vdevs != vm->nr_vdevs)
+		return vm_fail(
+			vm, -EINVAL,
+			"the snapshot has %u virtio devices, its config %u",
+			s->nr_vdevs, vm->nr_vdevs);
+	serial_restore(vm->serial, &s->serial);
+	for (i = 0; i < s->nr_vdevs; i++)
+		if (s->vdevs[i].index != i ||
+		    vdev_restore(vm->vdevs[i], &s->vdevs[i]))
+			return vm_fail(
+				vm, -EINVAL,
+				"virtio slot %u: the saved state does not fit the device",
+				i);
+	return 0;
+}
+
+void vm_serve_restored(struct vm *vm)
+{
+	unsigned i;
+
+	seccomp_test_hook("restored");
+	for (i = 0; i < vm->nr_vdevs; i++)
+		vdev_serve_restored(vm->vdevs[i]);
+}
+
+/* Each vCPU's CPUID as this host made it (a warm VM reads them ahead). */
+static int read_vcpu_cpuids(struct vm *vm)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		if (!v->cpuid && !(v->cpuid = cpuid_get_vcpu(v->fd)))
+			return vm_fail(vm, -EIO,
+				       "KVM_GET_CPUID2 of vCPU %u failed", i);
+	}
+	return 0;
+}
+
+static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
+{
+	char why[sizeof(vm->err)];
+	int ret = read_vcpu_cpuids(vm);
+
+	if (!ret && snap_check_cpuid(vm, s, why, sizeof(why)))
+		ret = vm_fail(vm, -ENOTSUP, "%s", why);
+	return ret;
+}
+
+/* A warm VM takes a snapshot of its own shape only. */
+static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
+{
+	if (m->vcpu_count != vm->nr_vcpus ||
+	    (uint64_t)m->mem_size_mib << 20 != vm->mem.size ||
+	    m->smt != vm->smt)
+		return vm_fail(
+			vm, -EINVAL,
+			"this microvm was warmed (--warm) for %u vCPUs, %llu MiB, smt %s; the snapshot has %u vCPUs, %u MiB, smt %s",
+			vm->nr_vcpus, (unsigned long long)(vm->mem.size >> 20),
+			vm->smt ? "on" : "off", m->vcpu_count, m->mem_size_mib,
+			m->smt ? "on" : "off");
+	if (m->huge_pages_2m)
+		return vm_fail(vm, -EINVAL,
+			       "a warm VM cannot take huge-page memory");
+	boot_timer_start(&vm->boot_timer);
+	return 0;
+}
+
+int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
+{
+	int ret = vm_open(vm, m->vcpu_count, loop);
+
+	if (!ret)
+		ret = vm_create_memory(vm, m);
+	if (!ret)
+		ret = vm_create_vcpus(vm, m->smt, NULL);
+	if (!ret)
+		ret = read_vcpu_cpuids(vm);
+	if (!ret)
+		ret = vm_start(vm, true);
+	vm->warm = !ret;
+	return ret;
+}
+
+/* The VM from a checked state: memory from the backend, the devices of
+ * cfg in the same slots, then every saved state. */
+static int restore_vm(struct vm *vm, const struct vm_config *cfg,
+		      const struct snap_state *s,
+		      const struct snapshot_load_cfg *l,
+		      const struct restore_opts *o, struct event_loop *loop)
+{
+	int ret = vm->warm ? take_warm_vm(vm, &cfg->machine) :
+			     vm_open(vm, cfg->machine.vcpu_count, loop);
+
+	if (!ret && !vm->warm)
+		ret = vm_create_vcpus(vm, cfg->machine.smt, NULL);
+	if (!ret)
+		ret = check_snapshot_cpu(vm, s);
+	if (!ret)
+		ret = map_snapshot_memory(vm, cfg, l, o);
+	vm->warm_used = vm->warm && !ret;
+	vm->mmds = o->mmds;
+	if (!ret)
+		ret = vm_add_devices(vm, cfg, o->boot_timer);
+	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
+					    sizeof(vm->err))))
+		return ret;
+	if (!ret)
+		ret = restore_devices(vm, s);
+	if (!ret)
+		ret = vm_setup_stdin(vm);
+	return ret;
+}
+
+int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
+		  struct vm_config *cfg, const struct restore_opts *o,
+		  struct event_loop *loop)
+{
+	struct snap_state s;
+	int ret;
+
+	vm->err[0] = '\0'; /* from a refused load before */
+	ret = prepare_load(l, &s, cfg, vm->err, sizeof(vm->err));
+	if (ret)
+		return ret;
+	ret = restore_vm(vm, cfg, &s, l, o, loop);
+	snap_state_free(&s);
+	return ret;
+}
