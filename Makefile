@@ -144,7 +144,7 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libmicrovm.a: $(LIB_OBJS)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/microvm: $(BUILD)/obj/microvm/main.o $(BUILD)/libmicrovm.a
 	@echo "  LD      $@"
