@@ -5,8 +5,9 @@
  * Contract:
  * - The structs below are the configuration of every resource (boot
  *   source, machine, drives, network interfaces, vsock, entropy, metrics,
- *   the MMDS configuration (not its data store: mmds/), snapshot requests; the logger's settings are its own, in base/) and
- *   struct vm_config holds a whole VM's.
+ *   the MMDS configuration (not its data store: mmds/), snapshot
+ *   requests; the logger's settings are its own, in base/) and struct
+ *   vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
  * - Each resource's JSON form is one table (resources.c): every field's
