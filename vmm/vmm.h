@@ -338,9 +338,13 @@ void vm_irq_pulse(void *vm, unsigned irq);
 void vm_request_exit(struct vm *vm, int code);
 
 /* vcpu.c */
+/* KVM_CREATE_VCPU and its kvm_run mapping: the architecture's vCPU set-up
+ * (vcpu_create on x86, arm64_vcpu_init) follows. */
+MUST_CHECK int vcpu_open(struct vm *vm, unsigned index);
+/* x86.c: vcpu_open, then CPUID, MSRs, LAPIC and FPU. */
 MUST_CHECK int vcpu_create(struct vm *vm, unsigned index,
 			   const struct kvm_cpuid2 *supported, bool smt);
-/* Sets the boot CPU's registers for the loaded kernel. */
+/* x86.c: the boot CPU's registers for the loaded kernel. */
 MUST_CHECK int vcpu_setup_boot_regs(struct vcpu *v,
 				    const struct kernel_image *k);
 MUST_CHECK int vcpu_start(struct vcpu *v);
