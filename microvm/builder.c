@@ -114,6 +114,7 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop)
 
 	memset(vm, 0, sizeof(*vm));
 	vm->kvm_fd = vm->vm_fd = vm->exit_efd = vm->uffd_sock = -1;
+	vm->irqchip_fd = -1;
 	vm->mem.memfd = -1;
 	vm->loop = loop;
 	pthread_mutex_init(&vm->exit_lock, NULL);
@@ -234,11 +235,13 @@ void vm_destroy(struct vm *vm)
 	if (vm->uffd_sock >= 0)
 		close(vm->uffd_sock);
 	vm->uffd_sock = -1;
+	if (vm->irqchip_fd >= 0)
+		close(vm->irqchip_fd);
 	if (vm->vm_fd >= 0)
 		close(vm->vm_fd);
 	if (vm->kvm_fd >= 0)
 		close(vm->kvm_fd);
-	vm->exit_efd = vm->vm_fd = vm->kvm_fd = -1;
+	vm->exit_efd = vm->vm_fd = vm->kvm_fd = vm->irqchip_fd = -1;
 	vm->nr_vcpus = 0;
 	vm->warm = vm->warm_used = false;
 }

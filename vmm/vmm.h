@@ -30,10 +30,18 @@
 
 #include "base/base.h"
 #include "config/config.h"
+#include "vmm/arm64/layout.h"
 
 /* ---- memory.c: guest RAM ---- */
-/* Guest RAM above this address starts again at 4 GiB (MMIO gap below). */
+#ifdef __aarch64__
+/* One region from 2 GiB (vmm/arm64/layout.h). */
+#define GMEM_BASE ARM64_DRAM_START
+#define GMEM_LOW_LIMIT (ARM64_DRAM_START + ARM64_DRAM_MAX_SIZE)
+#else
+/* From 0; RAM above GMEM_LOW_LIMIT starts again at 4 GiB (MMIO gap). */
+#define GMEM_BASE 0ULL
 #define GMEM_LOW_LIMIT 0xC0000000ULL
+#endif
 #define GMEM_HIGH_START 0x100000000ULL
 
 struct guest_mem {
@@ -123,7 +131,8 @@ MUST_CHECK int load_bzimage(const struct guest_mem *mem, const uint8_t *img,
 MUST_CHECK int read_file_capped(const char *path, size_t max, uint8_t **buf,
 				size_t *size);
 
-/* ---- bootparams.c: memory layout, e820, command line, zero page, PVH ---- */
+/* ---- bootparams.c (x86: memory layout, e820, zero page, PVH) and
+ * cmdline.c ---- */
 #define BOOT_GDT_ADDR 0x500
 #define BOOT_PVH_INFO_ADDR 0x6000
 #define BOOT_ZERO_PAGE_ADDR 0x7000
@@ -199,9 +208,14 @@ bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
 /* ---- devices: serial.c, i8042.c, cmos.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8
-#define SERIAL_IRQ 4
 #define I8042_PORT 0x60
+#ifdef __aarch64__
+#define SERIAL_IRQ ARM64_SERIAL_SPI
+#define BOOT_TIMER_ADDR ARM64_BOOT_TIMER_START
+#else
+#define SERIAL_IRQ 4
 #define BOOT_TIMER_ADDR 0xC0000000ULL
+#endif
 #define BOOT_TIMER_MAGIC 123
 
 struct vm;
@@ -295,6 +309,7 @@ struct vcpu {
 
 struct vm {
 	int kvm_fd, vm_fd;
+	int irqchip_fd; /* arm64: the GIC (KVM_CREATE_DEVICE); -1 on x86 */
 	struct guest_mem mem;
 	unsigned nr_vcpus;
 	struct vcpu vcpus[VM_MAX_VCPUS];
