@@ -127,12 +127,12 @@ MUST_CHECK int load_elf(const struct guest_mem *mem, const uint8_t *img,
 			size_t size, struct kernel_image *out);
 MUST_CHECK int load_bzimage(const struct guest_mem *mem, const uint8_t *img,
 			    size_t size, struct kernel_image *out);
-/* Reads a whole file of at most max bytes into a malloc'd buffer. */
+/* boot.c: reads a whole file of at most max bytes into a malloc'd buffer. */
 MUST_CHECK int read_file_capped(const char *path, size_t max, uint8_t **buf,
 				size_t *size);
 
 /* ---- bootparams.c (x86: memory layout, e820, zero page, PVH) and
- * cmdline.c ---- */
+ * boot.c (command line) ---- */
 #define BOOT_GDT_ADDR 0x500
 #define BOOT_PVH_INFO_ADDR 0x6000
 #define BOOT_ZERO_PAGE_ADDR 0x7000
