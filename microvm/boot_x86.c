@@ -15,6 +15,12 @@ static void on_guest_reset(void *opaque)
 	vm_request_exit(opaque, EXIT_OK);
 }
 
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+	i8042_send_ctrl_alt_del(&vm->i8042);
+	return 0;
+}
+
 static int load_kernel_file(struct vm *vm, const char *path,
 			    struct kernel_image *k)
 {

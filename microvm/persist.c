@@ -349,3 +349,9 @@ int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 	snap_state_free(&s);
 	return ret;
 }
+
+int snapshot_describe(const char *path, uint32_t *version, char *err,
+		      size_t err_size)
+{
+	return snap_describe(path, version, err, err_size);
+}

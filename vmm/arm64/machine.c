@@ -10,7 +10,7 @@
 #include "vmm/arm64/machine.h"
 
 #define MPIDR_EL1 ARM64_SYS_REG(3, 0, 0, 0, 5)
-#define CORE_REG(field)                                      \
+#define CORE_REG(field)                                        \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U64 | KVM_REG_ARM_CORE | \
 	 offsetof(struct kvm_regs, field) / sizeof(uint32_t))
 
