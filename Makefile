@@ -49,6 +49,16 @@ CFLAGS += -Wno-gnu-variable-sized-type-not-at-end
 endif
 LDFLAGS := $(SANFLAGS)
 LDLIBS := -lcjson -luring -lseccomp -lpthread -lm
+# STATIC=1 (make static): statically linked binaries in build/static, for
+# jails that hold only the exec file (Firecracker's jailer copies nothing
+# else). Debian ships no libcjson.a: cJSON.c from Debian's source package
+# is compiled in (scripts/cjson-source.sh says why and how).
+ifeq ($(STATIC),1)
+BUILD := build/static
+LDFLAGS += -static
+LDLIBS := $(filter-out -lcjson,$(LDLIBS))
+$(BUILD)/microvm: $(BUILD)/obj/cjson/cJSON.o
+endif
 
 # The layers, bottom up (README "Layout"); microvm/main.c is the program.
 LIB_SRCS := $(wildcard base/*.c) $(wildcard config/*.c) $(wildcard mmds/*.c) \
@@ -133,7 +143,7 @@ clean-arm64:
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo demo-snapshot test check layers integration integration-l1 fuzz bench format format-check clean install
+.PHONY: all deps guest demo demo-snapshot test check layers integration integration-l1 fuzz bench format format-check clean install install-compat static
 all: $(PROGRAMS)
 
 $(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
@@ -155,7 +165,7 @@ $(BUILD)/obj/%.o: %.c
 	$(Q)$(CC) $(CFLAGS) -MMD -MP -c -o $@ $<
 
 $(BUILD)/libmicrovm.a: $(LIB_OBJS)
-	$(Q)$(AR) rcs $@ $^
+	$(Q)rm -f $@ && $(AR) rcs $@ $^
 
 $(BUILD)/microvm: $(BUILD)/obj/microvm/main.o $(BUILD)/libmicrovm.a
 	@echo "  LD      $@"
@@ -245,13 +255,35 @@ format-check:
 	@clang-format --dry-run --Werror $$(git ls-files '*.c' '*.h')
 	@scripts/check-layers.sh
 
-install: all
-	install -D -m 0755 $(BUILD)/microvm $(DESTDIR)$(PREFIX)/bin/microvm
-	install -D -m 0755 $(BUILD)/microvm-jailer $(DESTDIR)$(PREFIX)/bin/microvm-jailer
-	install -D -m 0755 $(BUILD)/microvm-uffd $(DESTDIR)$(PREFIX)/bin/microvm-uffd
-
+# make install [PREFIX=/usr/local] [DESTDIR=]: the three binaries (the
+# static ones with STATIC=1) and their man pages (docs/man).
 PREFIX ?= /usr/local
+BINDIR = $(DESTDIR)$(PREFIX)/bin
+MAN1DIR = $(DESTDIR)$(PREFIX)/share/man/man1
+install: all
+	install -D -m 0755 $(BUILD)/microvm $(BINDIR)/microvm
+	install -D -m 0755 $(BUILD)/microvm-jailer $(BINDIR)/microvm-jailer
+	install -D -m 0755 $(BUILD)/microvm-uffd $(BINDIR)/microvm-uffd
+	install -D -m 0644 -t $(MAN1DIR) docs/man/microvm.1 \
+		docs/man/microvm-jailer.1 docs/man/microvm-uffd.1
+
+# Firecracker's names, for platforms configured with its binary paths: as
+# firecracker, microvm's default API socket is /run/firecracker.socket.
+install-compat: install
+	ln -sf microvm $(BINDIR)/firecracker
+	ln -sf microvm-jailer $(BINDIR)/jailer
+	ln -sf microvm.1 $(MAN1DIR)/firecracker.1
+	ln -sf microvm-jailer.1 $(MAN1DIR)/jailer.1
+
+static:
+	$(MAKE) STATIC=1 all
+
+$(BUILD)/obj/cjson/cJSON.o:
+	@mkdir -p $(dir $@)
+	@echo "  CC      cJSON.c (Debian's source)"
+	$(Q)src=$$(scripts/cjson-source.sh) && \
+		$(CC) -std=c89 -O2 -g -fstack-protector-strong -c -o $@ $$src/cJSON.c
 
 clean:
-	rm -rf build/obj build/san build/hooks build/clang build/tests build/microvm \
-		build/microvm-jailer build/libmicrovm.a build/kvm-floor
+	rm -rf build/obj build/san build/hooks build/clang build/static build/tests \
+		build/microvm build/microvm-jailer build/libmicrovm.a build/kvm-floor

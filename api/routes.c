@@ -69,109 +69,82 @@ static int check_path_id(const char *path_id, const char *body_id,
 	return 0;
 }
 
-static int route_drive(const cJSON *j, const char *id, bool patch,
-		       struct api_request *req, struct config_err *e)
-{
-	int ret;
+/* Resources with an id in the path. */
+struct id_route {
+	const char *prefix; /* "/drives/" */
+	const char *where; /* the resource in messages */
+	const char *key; /* the body's id field */
+	const struct schema *schema;
+	enum api_op put, patch;
+};
 
-	req->op = patch ? OP_PATCH_DRIVE : OP_PUT_DRIVE;
-	if (patch) {
-		ret = parse_drive_patch(j, "drive", &req->u.drive_patch, e);
-		return ret ? ret :
-			     check_path_id(id, req->u.drive_patch.id,
-					   "drive_id", e);
-	}
-	ret = parse_drive(j, "drive", &req->u.drive, e);
-	return ret ? ret : check_path_id(id, req->u.drive.id, "drive_id", e);
-}
+static const struct id_route id_routes[] = {
+	{ "/drives/", "drive", "drive_id", &drive_schema, OP_PUT_DRIVE,
+	  OP_PATCH_DRIVE },
+	{ "/network-interfaces/", "network-interface", "iface_id", &net_schema,
+	  OP_PUT_NET, OP_PATCH_NET },
+};
 
-static int route_net(const cJSON *j, const char *id, bool patch,
-		     struct api_request *req, struct config_err *e)
-{
-	int ret;
-
-	req->op = patch ? OP_PATCH_NET : OP_PUT_NET;
-	if (patch) {
-		ret = parse_net_patch(j, "network-interface", &req->u.net_patch,
-				      e);
-		return ret ? ret :
-			     check_path_id(id, req->u.net_patch.id, "iface_id",
-					   e);
-	}
-	ret = parse_net(j, "network-interface", &req->u.net, e);
-	return ret ? ret : check_path_id(id, req->u.net.id, "iface_id", e);
-}
-
-/* Resources with an id in the path: /drives/{id}, /network-interfaces/{id}.
- * Returns -ENOENT when the path is neither. */
+/* Returns -ENOENT when the path is none of id_routes. */
 static int route_with_id(const char *path, enum http_method m, const cJSON *j,
 			 struct api_request *req, struct config_err *e)
 {
-	bool drive = !strncmp(path, "/drives/", 8);
-	bool net = !strncmp(path, "/network-interfaces/", 20);
-	const char *id = path + (drive ? 8 : 20);
+	const struct id_route *r = id_routes, *end = r + ARRAY_SIZE(id_routes);
+	bool patch = m == HTTP_PATCH;
+	const char *id;
+	int ret;
 
-	if (!drive && !net)
+	while (r < end && strncmp(path, r->prefix, strlen(r->prefix)))
+		r++;
+	if (r == end)
 		return -ENOENT;
+	id = path + strlen(r->prefix);
 	if (!config_valid_id(id))
 		return config_fail(
 			e, "invalid id in path '%s': use 1-63 of [A-Za-z0-9_]",
 			path);
-	if (drive)
-		return route_drive(j, id, m == HTTP_PATCH, req, e);
-	return route_net(j, id, m == HTTP_PATCH, req, e);
+	req->op = patch ? r->patch : r->put;
+	ret = config_read(r->schema, j, r->where, patch, &req->u,
+			  &req->deprecated, e);
+	return ret ? ret :
+		     check_path_id(id, config_key(r->schema, patch, &req->u),
+				   r->key, e);
 }
 
 struct body_route {
 	enum http_method method;
-	const char *path;
+	const char *path; /* without its '/': the resource in messages */
 	enum api_op op;
+	const struct schema *schema; /* NULL: /actions and /vm */
 };
 
 /* PUT and PATCH routes without an id in the path. */
 static const struct body_route body_routes[] = {
-	{ HTTP_PUT, "/actions", OP_INSTANCE_START }, /* refined by the body */
-	{ HTTP_PUT, "/boot-source", OP_PUT_BOOT_SOURCE },
-	{ HTTP_PUT, "/machine-config", OP_PUT_MACHINE },
-	{ HTTP_PATCH, "/machine-config", OP_PATCH_MACHINE },
-	{ HTTP_PUT, "/vsock", OP_PUT_VSOCK },
-	{ HTTP_PUT, "/entropy", OP_PUT_ENTROPY },
-	{ HTTP_PUT, "/logger", OP_PUT_LOGGER },
-	{ HTTP_PUT, "/metrics", OP_PUT_METRICS },
-	{ HTTP_PATCH, "/vm", OP_PATCH_VM },
-	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE },
-	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD },
+	{ HTTP_PUT, "/actions", OP_INSTANCE_START, NULL }, /* by the body */
+	{ HTTP_PUT, "/boot-source", OP_PUT_BOOT_SOURCE, &boot_source_schema },
+	{ HTTP_PUT, "/machine-config", OP_PUT_MACHINE, &machine_schema },
+	{ HTTP_PATCH, "/machine-config", OP_PATCH_MACHINE, &machine_schema },
+	{ HTTP_PUT, "/vsock", OP_PUT_VSOCK, &vsock_schema },
+	{ HTTP_PUT, "/entropy", OP_PUT_ENTROPY, &entropy_schema },
+	{ HTTP_PUT, "/logger", OP_PUT_LOGGER, &logger_schema },
+	{ HTTP_PUT, "/metrics", OP_PUT_METRICS, &metrics_schema },
+	{ HTTP_PATCH, "/vm", OP_PATCH_VM, NULL },
+	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE,
+	  &snapshot_create_schema },
+	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD, &snapshot_load_schema },
 };
 
-static int parse_body(const cJSON *j, struct api_request *req,
-		      struct config_err *e)
+static int parse_body(const struct body_route *r, const cJSON *j,
+		      struct api_request *req, struct config_err *e)
 {
-	switch (req->op) {
-	case OP_INSTANCE_START:
+	req->op = r->op;
+	if (r->schema)
+		return config_read(r->schema, j, r->path + 1,
+				   r->method == HTTP_PATCH, &req->u,
+				   &req->deprecated, e);
+	if (r->op == OP_INSTANCE_START)
 		return parse_action(j, req, e);
-	case OP_PUT_BOOT_SOURCE:
-		return parse_boot_source(j, "boot-source", &req->u.boot, e);
-	case OP_PUT_MACHINE:
-	case OP_PATCH_MACHINE:
-		return parse_machine(j, "machine-config", &req->u.machine,
-				     req->op == OP_PATCH_MACHINE, e);
-	case OP_PUT_VSOCK:
-		return parse_vsock(j, "vsock", &req->u.vsock, &req->deprecated,
-				   e);
-	case OP_PUT_ENTROPY:
-		return parse_entropy(j, "entropy", &req->u.entropy, e);
-	case OP_PUT_LOGGER:
-		return parse_logger(j, "logger", &req->u.logger, e);
-	case OP_PUT_METRICS:
-		return parse_metrics(j, "metrics", &req->u.metrics, e);
-	case OP_SNAPSHOT_CREATE:
-		return parse_snapshot_create(j, &req->u.snap_create, e);
-	case OP_SNAPSHOT_LOAD:
-		return parse_snapshot_load(j, &req->u.snap_load,
-					   &req->deprecated, e);
-	default:
-		return parse_vm_state(j, req, e);
-	}
+	return parse_vm_state(j, req, e);
 }
 
 /* PUT and PATCH routes; -ENOENT when none matches. */
@@ -182,10 +155,8 @@ static int route_body(const char *path, enum http_method m, const cJSON *j,
 
 	for (i = 0; i < sizeof(body_routes) / sizeof(body_routes[0]); i++) {
 		if (body_routes[i].method == m &&
-		    !strcmp(body_routes[i].path, path)) {
-			req->op = body_routes[i].op;
-			return parse_body(j, req, e);
-		}
+		    !strcmp(body_routes[i].path, path))
+			return parse_body(&body_routes[i], j, req, e);
 	}
 	return route_with_id(path, m, j, req, e);
 }

@@ -22,26 +22,112 @@ int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
 {
 	struct machine_cfg m = cfg->machine;
 
-	if (p->has_vcpu_count)
-		m.vcpu_count = p->v.vcpu_count;
-	if (p->has_mem_size_mib)
-		m.mem_size_mib = p->v.mem_size_mib;
-	if (p->has_smt)
-		m.smt = p->v.smt;
-	if (p->has_track_dirty_pages)
-		m.track_dirty_pages = p->v.track_dirty_pages;
-	if (p->has_huge_pages)
-		m.huge_pages_2m = p->v.huge_pages_2m;
+	config_apply_patch(&machine_schema, &m, p);
 	if (machine_check(&m, e))
 		return -EINVAL;
 	cfg->machine = m;
 	return 0;
 }
 
+/* Rules between the entries of a list: a new or replaced `item` against
+ * each `other` one. */
+static int drive_conflict(const void *item, const void *other,
+			  struct config_err *e)
+{
+	const struct drive_cfg *d = item, *o = other;
+
+	if (d->is_root && o->is_root)
+		return config_fail(
+			e,
+			"drive '%s': a root device is already configured ('%s')",
+			d->id, o->id);
+	return 0;
+}
+
+static int net_conflict(const void *item, const void *other,
+			struct config_err *e)
+{
+	const struct net_cfg *n = item, *o = other;
+
+	if (!strcmp(o->host_dev, n->host_dev))
+		return config_fail(
+			e,
+			"network interface '%s': host device '%s' is already used by '%s'",
+			n->id, n->host_dev, o->id);
+	if (n->has_mac && o->has_mac && !memcmp(o->mac, n->mac, 6))
+		return config_fail(
+			e,
+			"network interface '%s': guest MAC already used by '%s'",
+			n->id, o->id);
+	return 0;
+}
+
+/* The resources of a VM: the config file's keys, in the order GET
+ * /vm/config writes them. */
+struct config_key {
+	const char *name; /* the config file's key */
+	const char *noun; /* in messages: "network interface" */
+	const struct schema *schema;
+	size_t off; /* the resource in struct vm_config */
+	size_t count; /* a list (an array by id): offset + 1 of its count */
+	bool device; /* each is a virtio device (CONFIG_MAX_DEVICES in all) */
+	bool nullable; /* null: not configured (and written so) */
+	bool quiet; /* read, never written */
+	int (*conflict)(const void *item, const void *other,
+			struct config_err *e);
+};
+
+#define AT_CFG(member) .off = offsetof(struct vm_config, member)
+#define COUNT(member) .count = offsetof(struct vm_config, member) + 1
+
+static const struct config_key config_keys[] = {
+	{ "boot-source", "boot-source", &boot_source_schema, AT_CFG(boot) },
+	{ "machine-config", "machine-config", &machine_schema,
+	  AT_CFG(machine) },
+	{ "drives", "drive", &drive_schema, AT_CFG(drives), COUNT(nr_drives),
+	  .device = true, .conflict = drive_conflict },
+	{ "network-interfaces", "network interface", &net_schema, AT_CFG(nets),
+	  COUNT(nr_nets), .device = true, .conflict = net_conflict },
+	{ "vsock", "vsock", &vsock_schema, AT_CFG(vsock), .device = true,
+	  .nullable = true },
+	{ "entropy", "entropy", &entropy_schema, AT_CFG(entropy),
+	  .device = true, .nullable = true },
+	{ "logger", "logger", &logger_schema, AT_CFG(logger), .nullable = true,
+	  .quiet = true },
+	{ "metrics", "metrics", &metrics_schema, AT_CFG(metrics),
+	  .nullable = true },
+};
+#define NR_KEYS ARRAY_SIZE(config_keys)
+
+static void *key_at(const struct config_key *k, struct vm_config *cfg)
+{
+	return (char *)cfg + k->off;
+}
+
+static unsigned *key_count(const struct config_key *k, struct vm_config *cfg)
+{
+	return (unsigned *)((char *)cfg + k->count - 1);
+}
+
+/* How many a key holds (a list's count; else 1 when it is set). */
+static unsigned nr_held(const struct config_key *k, const struct vm_config *cfg)
+{
+	const char *p = (const char *)cfg;
+
+	if (k->count)
+		return *(const unsigned *)(p + k->count - 1);
+	return config_is_set(k->schema, p + k->off);
+}
+
 static unsigned nr_devices(const struct vm_config *cfg)
 {
-	return cfg->nr_drives + cfg->nr_nets + cfg->vsock.set +
-	       cfg->entropy.set;
+	const struct config_key *k;
+	unsigned n = 0;
+
+	for (k = config_keys; k < config_keys + NR_KEYS; k++)
+		if (k->device)
+			n += nr_held(k, cfg);
+	return n;
 }
 
 /* Whether one more virtio device fits. */
@@ -56,154 +142,125 @@ static int check_room(const struct vm_config *cfg, const char *what,
 		what, CONFIG_MAX_DEVICES);
 }
 
-int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
-		     struct config_err *e)
+/* A list's entry: replaces the one of the same id, or is added. */
+static int put_entry(struct vm_config *cfg, const struct config_key *k,
+		     const void *item, struct config_err *e)
 {
-	unsigned i, slot = cfg->nr_drives;
+	const char *id = config_key(k->schema, false, item);
+	size_t size = k->schema->size;
+	unsigned *n = key_count(k, cfg), i, slot = *n;
+	char *arr = key_at(k, cfg);
+	int ret = 0;
 
-	for (i = 0; i < cfg->nr_drives; i++) {
-		if (!strcmp(cfg->drives[i].id, d->id))
+	for (i = 0; i < *n && !ret; i++) {
+		if (!strcmp(config_key(k->schema, false, arr + i * size), id))
 			slot = i;
-		else if (d->is_root && cfg->drives[i].is_root)
-			return config_fail(
-				e,
-				"drive '%s': a root device is already configured ('%s')",
-				d->id, cfg->drives[i].id);
+		else if (k->conflict)
+			ret = k->conflict(item, arr + i * size, e);
 	}
-	if (slot == cfg->nr_drives && check_room(cfg, "drive", e))
-		return -EINVAL;
-	cfg->drives[slot] = *d;
-	if (slot == cfg->nr_drives)
-		cfg->nr_drives++;
+	if (!ret && slot == *n && check_room(cfg, k->noun, e))
+		ret = -EINVAL;
+	if (ret)
+		return ret;
+	memcpy(arr + slot * size, item, size);
+	if (slot == *n)
+		(*n)++;
 	return 0;
 }
 
-void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
-			       const struct rate_limiter_cfg *p)
+/* A resource read by config_read() into the configuration. */
+static int put(struct vm_config *cfg, const struct config_key *k,
+	       const void *item, struct config_err *e)
 {
-	if (p->bandwidth.present)
-		cfg->bandwidth = p->bandwidth;
-	if (p->ops.present)
-		cfg->ops = p->ops;
+	void *dst = key_at(k, cfg);
+
+	if (k->count)
+		return put_entry(cfg, k, item, e);
+	if (k->device && !config_is_set(k->schema, dst) &&
+	    check_room(cfg, k->noun, e))
+		return -EINVAL;
+	memcpy(dst, item, k->schema->size);
+	return 0;
+}
+
+static const struct config_key *key_of(const struct schema *s)
+{
+	const struct config_key *k = config_keys;
+
+	while (k->schema != s)
+		k++;
+	return k;
+}
+
+int config_put_drive(struct vm_config *cfg, const struct drive_cfg *d,
+		     struct config_err *e)
+{
+	return put(cfg, key_of(&drive_schema), d, e);
 }
 
 int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 		   struct config_err *e)
 {
-	unsigned i, slot = cfg->nr_nets;
-
-	for (i = 0; i < cfg->nr_nets; i++) {
-		const struct net_cfg *o = &cfg->nets[i];
-
-		if (!strcmp(o->id, n->id)) {
-			slot = i;
-			continue;
-		}
-		if (!strcmp(o->host_dev, n->host_dev))
-			return config_fail(
-				e,
-				"network interface '%s': host device '%s' is already used by '%s'",
-				n->id, n->host_dev, o->id);
-		if (n->has_mac && o->has_mac && !memcmp(o->mac, n->mac, 6))
-			return config_fail(
-				e,
-				"network interface '%s': guest MAC already used by '%s'",
-				n->id, o->id);
-	}
-	if (slot == cfg->nr_nets && check_room(cfg, "network interface", e))
-		return -EINVAL;
-	cfg->nets[slot] = *n;
-	if (slot == cfg->nr_nets)
-		cfg->nr_nets++;
-	return 0;
+	return put(cfg, key_of(&net_schema), n, e);
 }
 
 int config_put_vsock(struct vm_config *cfg, const struct vsock_cfg *v,
 		     struct config_err *e)
 {
-	if (!cfg->vsock.set && check_room(cfg, "vsock", e))
-		return -EINVAL;
-	cfg->vsock = *v;
-	return 0;
+	return put(cfg, key_of(&vsock_schema), v, e);
 }
 
 int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 		       struct config_err *e)
 {
-	if (!cfg->entropy.set && check_room(cfg, "entropy", e))
-		return -EINVAL;
-	cfg->entropy = *en;
-	return 0;
+	return put(cfg, key_of(&entropy_schema), en, e);
 }
 
-/* Applies each element of a JSON array through parse + put. */
-static int parse_drives(const cJSON *arr, struct vm_config *cfg,
-			struct config_err *e)
+/* ---- the config file ---- */
+
+/* One object of the file: read, then put. */
+static int read_item(const struct config_key *k, const cJSON *j,
+		     const char *where, struct vm_config *cfg,
+		     struct config_err *e)
 {
+	void *item = malloc(k->schema->size);
+	int ret;
+
+	if (!item)
+		return config_fail(e, "out of memory");
+	ret = config_read(k->schema, j, where, false, item, NULL, e);
+	if (!ret)
+		ret = put(cfg, k, item, e);
+	free(item);
+	return ret;
+}
+
+static int read_key(const struct config_key *k, const cJSON *j,
+		    struct vm_config *cfg, struct config_err *e)
+{
+	char where[64];
 	const cJSON *it;
-	struct drive_cfg d;
+	int ret = 0;
 
-	if (!cJSON_IsArray(arr))
-		return config_fail(e, "drives: expected an array");
-	cJSON_ArrayForEach(it, arr) {
-		if (parse_drive(it, "drives[]", &d, e) ||
-		    config_put_drive(cfg, &d, e))
-			return -EINVAL;
+	if (k->nullable && cJSON_IsNull(j))
+		return 0;
+	if (!k->count)
+		return read_item(k, j, k->name, cfg, e);
+	if (!cJSON_IsArray(j))
+		return config_fail(e, "%s: expected an array", k->name);
+	snprintf(where, sizeof(where), "%s[]", k->name);
+	cJSON_ArrayForEach(it, j) {
+		ret = read_item(k, it, where, cfg, e);
+		if (ret)
+			break;
 	}
-	return 0;
-}
-
-static int parse_nets(const cJSON *arr, struct vm_config *cfg,
-		      struct config_err *e)
-{
-	const cJSON *it;
-	struct net_cfg n;
-
-	if (!cJSON_IsArray(arr))
-		return config_fail(e, "network-interfaces: expected an array");
-	cJSON_ArrayForEach(it, arr) {
-		if (parse_net(it, "network-interfaces[]", &n, e) ||
-		    config_put_net(cfg, &n, e))
-			return -EINVAL;
-	}
-	return 0;
-}
-
-static int parse_machine_key(const cJSON *j, struct vm_config *cfg,
-			     struct config_err *e)
-{
-	struct machine_patch p;
-
-	if (parse_machine(j, "machine-config", &p, false, e))
-		return -EINVAL;
-	return config_patch_machine(cfg, &p, e);
-}
-
-static int parse_vsock_key(const cJSON *j, struct vm_config *cfg,
-			   struct config_err *e)
-{
-	struct vsock_cfg v;
-	bool deprecated;
-
-	if (parse_vsock(j, "vsock", &v, &deprecated, e))
-		return -EINVAL;
-	return config_put_vsock(cfg, &v, e);
-}
-
-static int parse_entropy_key(const cJSON *j, struct vm_config *cfg,
-			     struct config_err *e)
-{
-	struct entropy_cfg en;
-
-	if (parse_entropy(j, "entropy", &en, e))
-		return -EINVAL;
-	return config_put_entropy(cfg, &en, e);
+	return ret;
 }
 
 /* Keys of Firecracker's GET /vm/config for what microvm does not have yet:
  * accepted empty (null, or [] for pmem), refused otherwise. Any other key
  * is warned about and ignored, as Firecracker does. */
-static int parse_other_key(const cJSON *it, struct config_err *e)
+static int read_other_key(const cJSON *it, struct config_err *e)
 {
 	static const char *const later[] = { "balloon",	       "mmds-config",
 					     "cpu-config",     "pmem",
@@ -223,31 +280,15 @@ static int parse_other_key(const cJSON *it, struct config_err *e)
 			   it->string);
 }
 
-static int parse_key(const cJSON *it, struct vm_config *cfg,
-		     struct config_err *e)
+static int read_member(const cJSON *it, struct vm_config *cfg,
+		       struct config_err *e)
 {
-	const char *k = it->string;
+	const struct config_key *k;
 
-	if (!strcmp(k, "boot-source"))
-		return parse_boot_source(it, k, &cfg->boot, e);
-	if (!strcmp(k, "machine-config"))
-		return parse_machine_key(it, cfg, e);
-	if (!strcmp(k, "drives"))
-		return parse_drives(it, cfg, e);
-	if (!strcmp(k, "network-interfaces"))
-		return parse_nets(it, cfg, e);
-	if (!strcmp(k, "vsock"))
-		return cJSON_IsNull(it) ? 0 : parse_vsock_key(it, cfg, e);
-	if (!strcmp(k, "entropy"))
-		return cJSON_IsNull(it) ? 0 : parse_entropy_key(it, cfg, e);
-	if (!strcmp(k, "logger"))
-		return cJSON_IsNull(it) ? 0 :
-					  parse_logger(it, k, &cfg->logger, e);
-	if (!strcmp(k, "metrics"))
-		return cJSON_IsNull(it) ?
-			       0 :
-			       parse_metrics(it, k, &cfg->metrics, e);
-	return parse_other_key(it, e);
+	for (k = config_keys; k < config_keys + NR_KEYS; k++)
+		if (!strcmp(k->name, it->string))
+			return read_key(k, it, cfg, e);
+	return read_other_key(it, e);
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
@@ -272,7 +313,7 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 	cJSON_ArrayForEach(it, root) {
 		if (saved && !strcmp(it->string, "boot-source"))
 			continue; /* the kernel is in the snapshot's memory */
-		ret = parse_key(it, cfg, e);
+		ret = read_member(it, cfg, e);
 		if (ret)
 			break;
 	}
@@ -319,143 +360,49 @@ int config_load(const char *path, struct vm_config *cfg, struct config_err *e)
 	return ret;
 }
 
-/* ---- JSON output (GET /vm/config, GET /machine-config) ---- */
+/* ---- GET /vm/config, GET /machine-config ---- */
 
-static cJSON *machine_json(const struct machine_cfg *m)
+static void write_key(cJSON *root, const struct config_key *k,
+		      const struct vm_config *cfg)
 {
-	cJSON *o = cJSON_CreateObject();
+	const char *obj = (const char *)cfg + k->off;
+	unsigned i, n = nr_held(k, cfg);
+	cJSON *arr;
 
-	cJSON_AddNumberToObject(o, "vcpu_count", m->vcpu_count);
-	cJSON_AddNumberToObject(o, "mem_size_mib", m->mem_size_mib);
-	cJSON_AddBoolToObject(o, "smt", m->smt);
-	cJSON_AddBoolToObject(o, "track_dirty_pages", m->track_dirty_pages);
-	cJSON_AddStringToObject(o, "huge_pages",
-				m->huge_pages_2m ? "2M" : "None");
-	return o;
+	if (k->count) {
+		arr = cJSON_AddArrayToObject(root, k->name);
+		for (i = 0; i < n; i++)
+			cJSON_AddItemToArray(
+				arr, config_write(k->schema,
+						  obj + i * k->schema->size));
+	} else if (n) {
+		cJSON_AddItemToObject(root, k->name,
+				      config_write(k->schema, obj));
+	} else if (k->nullable) {
+		cJSON_AddNullToObject(root, k->name);
+	}
 }
 
-char *machine_to_json(const struct machine_cfg *m)
+static char *print_and_delete(cJSON *o)
 {
-	cJSON *o = machine_json(m);
 	char *s = cJSON_PrintUnformatted(o);
 
 	cJSON_Delete(o);
 	return s;
 }
 
-static void add_bucket(cJSON *o, const char *key, const struct token_bucket *b)
-{
-	cJSON *j;
-
-	if (!b->set)
-		return;
-	j = cJSON_AddObjectToObject(o, key);
-	cJSON_AddNumberToObject(j, "size", (double)b->size);
-	cJSON_AddNumberToObject(j, "one_time_burst", (double)b->one_time_burst);
-	cJSON_AddNumberToObject(j, "refill_time", (double)b->refill_time_ms);
-}
-
-static void add_rate_limiter(cJSON *o, const char *key,
-			     const struct rate_limiter_cfg *rl)
-{
-	cJSON *j;
-
-	if (!rl->bandwidth.set && !rl->ops.set)
-		return;
-	j = cJSON_AddObjectToObject(o, key);
-	add_bucket(j, "bandwidth", &rl->bandwidth);
-	add_bucket(j, "ops", &rl->ops);
-}
-
-static cJSON *drive_json(const struct drive_cfg *d)
-{
-	cJSON *o = cJSON_CreateObject();
-
-	cJSON_AddStringToObject(o, "drive_id", d->id);
-	cJSON_AddStringToObject(o, "path_on_host", d->path);
-	cJSON_AddBoolToObject(o, "is_root_device", d->is_root);
-	cJSON_AddBoolToObject(o, "is_read_only", d->read_only);
-	if (d->partuuid[0])
-		cJSON_AddStringToObject(o, "partuuid", d->partuuid);
-	cJSON_AddStringToObject(o, "cache_type",
-				d->cache == CACHE_WRITEBACK ? "Writeback" :
-							      "Unsafe");
-	cJSON_AddStringToObject(o, "io_engine",
-				d->engine == IO_ENGINE_ASYNC ? "Async" :
-							       "Sync");
-	add_rate_limiter(o, "rate_limiter", &d->rl);
-	return o;
-}
-
-static cJSON *net_json(const struct net_cfg *n)
-{
-	cJSON *o = cJSON_CreateObject();
-	char mac[18];
-
-	cJSON_AddStringToObject(o, "iface_id", n->id);
-	cJSON_AddStringToObject(o, "host_dev_name", n->host_dev);
-	if (n->has_mac) {
-		snprintf(mac, sizeof(mac), "%02x:%02x:%02x:%02x:%02x:%02x",
-			 n->mac[0], n->mac[1], n->mac[2], n->mac[3], n->mac[4],
-			 n->mac[5]);
-		cJSON_AddStringToObject(o, "guest_mac", mac);
-	}
-	if (n->mtu)
-		cJSON_AddNumberToObject(o, "mtu", n->mtu);
-	add_rate_limiter(o, "rx_rate_limiter", &n->rx);
-	add_rate_limiter(o, "tx_rate_limiter", &n->tx);
-	return o;
-}
-
-static void add_optional(cJSON *root, const struct vm_config *cfg)
-{
-	cJSON *o;
-
-	if (cfg->vsock.set) {
-		o = cJSON_AddObjectToObject(root, "vsock");
-		cJSON_AddNumberToObject(o, "guest_cid", cfg->vsock.guest_cid);
-		cJSON_AddStringToObject(o, "uds_path", cfg->vsock.uds_path);
-	} else {
-		cJSON_AddNullToObject(root, "vsock");
-	}
-	if (cfg->entropy.set)
-		add_rate_limiter(cJSON_AddObjectToObject(root, "entropy"),
-				 "rate_limiter", &cfg->entropy.rl);
-	else
-		cJSON_AddNullToObject(root, "entropy");
-	if (cfg->metrics.set)
-		cJSON_AddStringToObject(cJSON_AddObjectToObject(root,
-								"metrics"),
-					"metrics_path", cfg->metrics.path);
-	else
-		cJSON_AddNullToObject(root, "metrics");
-}
-
 char *config_to_json(const struct vm_config *cfg)
 {
-	cJSON *root = cJSON_CreateObject(), *o, *arr;
-	unsigned i;
-	char *s;
+	cJSON *root = cJSON_CreateObject();
+	const struct config_key *k;
 
-	if (cfg->boot.set) {
-		o = cJSON_AddObjectToObject(root, "boot-source");
-		cJSON_AddStringToObject(o, "kernel_image_path",
-					cfg->boot.kernel_path);
-		if (cfg->boot.initrd_path[0])
-			cJSON_AddStringToObject(o, "initrd_path",
-						cfg->boot.initrd_path);
-		cJSON_AddStringToObject(o, "boot_args", cfg->boot.boot_args);
-	}
-	cJSON_AddItemToObject(root, "machine-config",
-			      machine_json(&cfg->machine));
-	arr = cJSON_AddArrayToObject(root, "drives");
-	for (i = 0; i < cfg->nr_drives; i++)
-		cJSON_AddItemToArray(arr, drive_json(&cfg->drives[i]));
-	arr = cJSON_AddArrayToObject(root, "network-interfaces");
-	for (i = 0; i < cfg->nr_nets; i++)
-		cJSON_AddItemToArray(arr, net_json(&cfg->nets[i]));
-	add_optional(root, cfg);
-	s = cJSON_PrintUnformatted(root);
-	cJSON_Delete(root);
-	return s;
+	for (k = config_keys; k < config_keys + NR_KEYS; k++)
+		if (!k->quiet)
+			write_key(root, k, cfg);
+	return print_and_delete(root);
+}
+
+char *machine_to_json(const struct machine_cfg *m)
+{
+	return print_and_delete(config_write(&machine_schema, m));
 }

@@ -9,14 +9,17 @@
  *   struct vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
- * - Every field's type, range and shape is checked when a JSON body or the
- *   config file becomes a struct (resources.c, config.c), and a rejection
- *   carries a message that names the field. The rules between resources
- *   (one root drive, unique ids, host devices and MACs, room for a device)
- *   are config.c's, shared by the config file and the API. Phase rules
- *   (pre-boot / post-boot) are the VMM thread's (microvm/controller.c).
+ * - Each resource's JSON form is one table (resources.c): every field's
+ *   name, type, place, range and whether a PATCH may change it. One engine
+ *   (schema.c) reads PUT and PATCH bodies and the config file with the
+ *   tables, checking every field, and writes GET /vm/config with them; a
+ *   rejection carries a message that names the field. The rules between
+ *   resources (one root drive, unique ids, host devices and MACs, room for
+ *   a device) are config.c's, shared by the config file and the API. Phase
+ *   rules (pre-boot / post-boot) are the VMM thread's
+ *   (microvm/controller.c).
  * - The JSON text of the configuration (GET /vm/config, a snapshot's saved
- *   config) is written and read here too (config.c).
+ *   config) is written and read here too (config.c's table of keys).
  * - The api_channel (channel.c) carries one typed request at a time from
  *   the API thread to the VMM thread and its reply back.
  * - Everything read from a client or a config file is size-capped.
@@ -79,11 +82,12 @@ struct machine_cfg {
 	bool huge_pages_2m;
 };
 
-/* PATCH /machine-config: only the fields present are applied. */
+/* PUT /machine-config fills v (first: a PUT reads a machine_cfg); PATCH
+ * fills v and marks the fields it names, and only those are applied. */
 struct machine_patch {
+	struct machine_cfg v;
 	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages,
 		has_huge_pages;
-	struct machine_cfg v;
 };
 
 enum cache_type { CACHE_UNSAFE, CACHE_WRITEBACK };
@@ -157,7 +161,7 @@ struct snapshot_load_cfg {
 	 * since the snapshot (else it continues from the saved value) */
 	bool clock_realtime;
 	unsigned nr_net_overrides;
-	struct {
+	struct net_override {
 		char iface_id[CONFIG_ID_MAX];
 		char host_dev[16];
 	} net_overrides[CONFIG_MAX_NETS];
@@ -182,42 +186,121 @@ struct vm_config {
 /* Sets the defaults: 1 vCPU, 128 MiB, nothing else configured. */
 void vm_config_init(struct vm_config *cfg);
 
-/* ---- resources.c: one JSON body -> one typed struct ---- */
+/* ---- schema.c: one table per resource drives every JSON form of it ----
+ *
+ * A resource is described once, as a table of its fields (resources.c).
+ * The engine reads a PUT body, a PATCH body and a config file's object with
+ * it, and writes GET /vm/config with it: a field added to the table is
+ * accepted, checked, patched and reported everywhere at once. */
 struct cJSON;
 struct config_err {
 	char msg[CONFIG_ERR_MAX];
 };
-/* Each returns 0, or -EINVAL with a message naming the field. `where`
- * prefixes messages (the route or the config key). */
-MUST_CHECK int parse_boot_source(const struct cJSON *j, const char *where,
-				 struct boot_source_cfg *out,
-				 struct config_err *e);
-MUST_CHECK int parse_machine(const struct cJSON *j, const char *where,
-			     struct machine_patch *out, bool patch,
-			     struct config_err *e);
-MUST_CHECK int parse_drive(const struct cJSON *j, const char *where,
-			   struct drive_cfg *out, struct config_err *e);
-MUST_CHECK int parse_drive_patch(const struct cJSON *j, const char *where,
-				 struct drive_patch *out, struct config_err *e);
-MUST_CHECK int parse_net(const struct cJSON *j, const char *where,
-			 struct net_cfg *out, struct config_err *e);
-MUST_CHECK int parse_net_patch(const struct cJSON *j, const char *where,
-			       struct net_patch *out, struct config_err *e);
-MUST_CHECK int parse_vsock(const struct cJSON *j, const char *where,
-			   struct vsock_cfg *out, bool *deprecated,
-			   struct config_err *e);
-MUST_CHECK int parse_snapshot_create(const struct cJSON *j,
-				     struct snapshot_create_cfg *out,
-				     struct config_err *e);
-MUST_CHECK int parse_snapshot_load(const struct cJSON *j,
-				   struct snapshot_load_cfg *out,
-				   bool *deprecated, struct config_err *e);
-MUST_CHECK int parse_entropy(const struct cJSON *j, const char *where,
-			     struct entropy_cfg *out, struct config_err *e);
-MUST_CHECK int parse_logger(const struct cJSON *j, const char *where,
-			    struct logger_cfg *out, struct config_err *e);
-MUST_CHECK int parse_metrics(const struct cJSON *j, const char *where,
-			     struct metrics_cfg *out, struct config_err *e);
+
+enum field_type {
+	T_STRING, /* a C string of the member's size */
+	T_ID, /* a resource id: [A-Za-z0-9_]{1,63} */
+	T_BOOL,
+	T_INT, /* an integer in [min, max], stored by the member's size */
+	T_ENUM, /* one of names[], stored as its index */
+	T_TEXT, /* a string that a codec turns into a value (a MAC) */
+	T_OBJECT, /* a nested object read with `sub`, at `off` */
+	T_LIST, /* an array of `sub` objects: at `off`, counted at `count` */
+	T_IGNORED, /* accepted with any value, kept nowhere */
+	T_REFUSED, /* refused unless null: `why` says why */
+};
+
+/* Field flags. */
+#define F_REQUIRED (1u << 0) /* a PUT must name it */
+#define F_NONEMPTY (1u << 1) /* a string that must not be "" */
+#define F_READABLE \
+	(1u << 2) /* a path that must be readable (if optional:
+				 unless "") */
+#define F_KEY (1u << 3) /* the id: required in PUT and PATCH, in the path */
+#define F_DEPRECATED \
+	(1u << 4) /* naming it marks the request deprecated;
+				 a bool alias can only turn its field on */
+#define F_QUIET (1u << 5) /* read, never written (GET /vm/config) */
+#define F_OMIT_EMPTY (1u << 6) /* written only when not 0 or "" */
+
+/* A value that is a string in JSON but not in C. */
+struct codec {
+	int (*parse)(const char *s, void *out); /* 0 or -EINVAL */
+	void (*print)(const void *in, char *buf, size_t size);
+	const char *expect; /* "a unicast MAC like 06:00:ac:10:00:02" */
+};
+
+struct schema;
+struct field {
+	const char *name; /* the JSON key */
+	enum field_type type;
+	unsigned flags;
+	size_t off, size; /* the value in the resource's struct (size 0:
+			     checked, not kept) */
+	/* offset + 1 of a bool set when the body names the field; 0: none */
+	size_t given;
+	/* offset + 1 of the value in the resource's PATCH struct: a PATCH may
+	 * name the field (0: it may not); patch_given as `given` there */
+	size_t patch_off, patch_given;
+	double min, max; /* T_INT */
+	const char *const *names; /* T_ENUM, NULL-terminated */
+	const struct codec *codec; /* T_TEXT */
+	const struct schema *sub; /* T_OBJECT, T_LIST */
+	size_t count; /* T_LIST: offset of its unsigned count */
+	unsigned max_items; /* T_LIST */
+	const char *dflt; /* T_STRING: the value when the body leaves it out */
+	const char *why; /* T_REFUSED */
+};
+
+/* Helpers for the tables: FIELD("name", T_x, struct, member, ...). */
+#define FIELD(json, t, st, member, ...)                                   \
+	{                                                                 \
+		.name = (json), .type = (t), .off = offsetof(st, member), \
+		.size = sizeof(((st *)0)->member), __VA_ARGS__            \
+	}
+#define GIVEN(type, member) .given = offsetof(type, member) + 1
+#define PATCH(type, member) .patch_off = offsetof(type, member) + 1
+#define PATCH_GIVEN(type, member) .patch_given = offsetof(type, member) + 1
+#define CONFIGURED(type, member) .set = offsetof(type, member) + 1
+
+struct schema {
+	const struct field *fields; /* ends with a { .name = NULL } row */
+	size_t size; /* of the struct a PUT fills */
+	size_t patch_size; /* of the struct a PATCH fills; 0: no PATCH */
+	/* offset + 1 of a bool: the resource is configured (set by a PUT;
+	 * written only when true); 0: none */
+	size_t set;
+	bool open; /* unknown fields are ignored, not refused (metrics) */
+	/* Rules between fields, after a PUT's fields are read. */
+	int (*check)(void *obj, const struct cJSON *j, const char *where,
+		     struct config_err *e);
+};
+
+/* The resources (resources.c). */
+extern const struct schema boot_source_schema, machine_schema, drive_schema,
+	net_schema, vsock_schema, entropy_schema, logger_schema, metrics_schema,
+	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema;
+
+/* Reads a body into `out` (zeroed first): a PUT fills the resource's
+ * struct (schema->size bytes); a PATCH (patch = true) fills its PATCH
+ * struct with the fields that may be patched. 0, or -EINVAL with a message
+ * naming the field (prefixed by `where`: the route or the config key).
+ * `deprecated` (may be NULL) is set when a deprecated field is named. */
+MUST_CHECK int config_read(const struct schema *s, const struct cJSON *j,
+			   const char *where, bool patch, void *out,
+			   bool *deprecated, struct config_err *e);
+/* The id (F_KEY field) a body read by config_read carried, or NULL. */
+const char *config_key(const struct schema *s, bool patch, const void *out);
+/* Copies the fields a PATCH struct names into the resource's struct. */
+void config_apply_patch(const struct schema *s, void *obj, const void *patch);
+/* A PATCH's rate limiter into a device's config: the buckets it names. */
+void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
+			       const struct rate_limiter_cfg *p);
+/* Whether a resource is configured (always, if it has no `set` flag). */
+bool config_is_set(const struct schema *s, const void *obj);
+/* The JSON object of a resource (GET /vm/config); cJSON_Delete it. */
+struct cJSON *config_write(const struct schema *s, const void *obj);
+
 /* A log level name as Firecracker reads it: case-insensitive Off, Error,
  * Warning (or Warn), Info, Debug, Trace. Its level, or -1. */
 int config_parse_log_level(const char *name);
@@ -249,9 +332,6 @@ MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 MUST_CHECK int config_put_drive(struct vm_config *cfg,
 				const struct drive_cfg *d,
 				struct config_err *e);
-/* A PATCH's rate limiter into a device's config: the buckets it names. */
-void config_patch_rate_limiter(struct rate_limiter_cfg *cfg,
-			       const struct rate_limiter_cfg *p);
 MUST_CHECK int config_put_net(struct vm_config *cfg, const struct net_cfg *n,
 			      struct config_err *e);
 MUST_CHECK int config_put_vsock(struct vm_config *cfg,

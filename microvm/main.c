@@ -338,6 +338,17 @@ static void parse_option(int opt, struct options *o)
 	}
 }
 
+/* Installed as "firecracker" (make install-compat), the default socket is
+ * Firecracker's, /run/firecracker.socket, which its clients rely on. */
+static const char *default_api_sock(const char *argv0)
+{
+	const char *name = strrchr(argv0, '/');
+
+	name = name ? name + 1 : argv0;
+	return strcmp(name, "firecracker") ? DEFAULT_API_SOCK :
+					     "/run/firecracker.socket";
+}
+
 static void parse_args(int argc, char **argv, struct options *o)
 {
 	int opt;
@@ -358,7 +369,7 @@ static void parse_args(int argc, char **argv, struct options *o)
 	if (o->no_api)
 		o->api_sock = NULL; /* Firecracker ignores it too */
 	else if (!o->api_sock)
-		o->api_sock = DEFAULT_API_SOCK;
+		o->api_sock = default_api_sock(argv[0]);
 	if (o->warm && (o->no_api || o->config_file))
 		bad_args(
 			"--warm waits for PUT /snapshot/load: it needs the API and no --config-file",

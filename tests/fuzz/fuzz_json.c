@@ -26,6 +26,8 @@ static const struct {
 	{ HTTP_PUT, "/logger" },
 	{ HTTP_PUT, "/metrics" },
 	{ HTTP_PATCH, "/vm" },
+	{ HTTP_PUT, "/snapshot/create" },
+	{ HTTP_PUT, "/snapshot/load" },
 };
 
 static void apply(const struct api_request *req)

@@ -6,7 +6,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
-api_srcs="$root/api/http.c $root/api/routes.c $root/config/resources.c $root/config/config.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
+api_srcs="$root/api/http.c $root/api/routes.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/base/log.c $root/base/metrics.c"
 # fuzz_dev_*: a device of the guest-side harness, driven by a script.

@@ -212,6 +212,51 @@ static void test_route_rejections(void **state)
 		"not one of Full, Diff");
 	route_fails("PUT", "/mmds", "{}",
 		    "not supported by this microvm version yet");
+	route_fails("PATCH", "/drives/a",
+		    "{\"drive_id\":\"a\",\"is_read_only\":true}",
+		    "drive: 'is_read_only' cannot be changed by a PATCH");
+	route_fails("PATCH", "/drives/a", "{\"path_on_host\":\"/dev/null\"}",
+		    "drive: missing 'drive_id'");
+	route_fails("PATCH", "/network-interfaces/e",
+		    "{\"iface_id\":\"e\",\"mtu\":1500}",
+		    "'mtu' cannot be changed by a PATCH");
+	route_fails("PATCH", "/vsock", "{}", "Invalid request method");
+}
+
+/* A PATCH fills the resource's PATCH struct with what it names. */
+static void test_patch_routes(void **state)
+{
+	struct api_request req;
+	struct api_response resp;
+	const struct drive_patch *d = &req.u.drive_patch;
+	const struct net_patch *n = &req.u.net_patch;
+
+	assert_int_equal(
+		route("PATCH", "/drives/a",
+		      "{\"drive_id\":\"a\",\"rate_limiter\":{\"ops\":{\"size\":0,\"refill_time\":0}}}",
+		      &req, &resp),
+		0);
+	assert_int_equal(req.op, OP_PATCH_DRIVE);
+	assert_string_equal(d->id, "a");
+	assert_true(d->has_rl && !d->has_path);
+	assert_true(d->rl.ops.present && !d->rl.ops.set);
+	assert_false(d->rl.bandwidth.present);
+	assert_int_equal(
+		route("PATCH", "/drives/a",
+		      "{\"drive_id\":\"a\",\"path_on_host\":\"/dev/zero\"}",
+		      &req, &resp),
+		0);
+	assert_true(d->has_path && !d->has_rl);
+	assert_string_equal(d->path, "/dev/zero");
+	assert_int_equal(
+		route("PATCH", "/network-interfaces/e",
+		      "{\"iface_id\":\"e\",\"tx_rate_limiter\":{\"bandwidth\":{\"size\":5,\"refill_time\":7}}}",
+		      &req, &resp),
+		0);
+	assert_int_equal(req.op, OP_PATCH_NET);
+	assert_true(n->tx.bandwidth.present && n->tx.bandwidth.set);
+	assert_int_equal(n->tx.bandwidth.refill_time_ms, 7);
+	assert_false(n->rx.bandwidth.present || n->rx.ops.present);
 }
 
 static void test_snapshot_routes(void **state)
@@ -249,6 +294,15 @@ static void test_snapshot_routes(void **state)
 	assert_false(l->uffd);
 	assert_true(l->track_dirty_pages);
 	assert_true(req.deprecated);
+	/* mem_file_path alone is deprecated too; the alias only turns on */
+	assert_int_equal(
+		route("PUT", "/snapshot/load",
+		      "{\"snapshot_path\":\"/s\",\"mem_file_path\":\"/m\",\"track_dirty_pages\":true,\"enable_diff_snapshots\":false}",
+		      &req, &resp),
+		0);
+	assert_true(l->track_dirty_pages);
+	assert_true(req.deprecated);
+	assert_string_equal(l->backend_path, "/m");
 }
 
 int main(void)
@@ -258,6 +312,7 @@ int main(void)
 		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_patch_routes),
 		cmocka_unit_test(test_route_rejections),
 		cmocka_unit_test(test_snapshot_routes),
 	};
