@@ -87,8 +87,9 @@ static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 	int ret = 0;
 
 	if (smt)
-		return vm_fail(vm, -EINVAL,
-			       "smt is not available on arm64; set it to false");
+		return vm_fail(
+			vm, -EINVAL,
+			"smt is not available on arm64; set it to false");
 	for (i = 0; i < vm->nr_vcpus && !ret; i++) {
 		ret = vcpu_open(vm, i);
 		if (!ret)
@@ -130,9 +131,9 @@ int vm_send_ctrl_alt_del(struct vm *vm)
 static int write_device_tree(struct vm *vm, const char *boot_args,
 			     const struct arm64_boot *b)
 {
-	static const struct arm64_mmio_dev serial = {
-		ARM64_SERIAL_START, ARM64_MMIO_LEN, ARM64_SERIAL_SPI
-	};
+	static const struct arm64_mmio_dev serial = { ARM64_SERIAL_START,
+						      ARM64_MMIO_LEN,
+						      ARM64_SERIAL_SPI };
 	struct arm64_machine m = {
 		.mem_base = GMEM_BASE,
 		.mem_size = vm->mem.size,
@@ -177,8 +178,8 @@ int vm_boot_setup(struct vm *vm, const struct vm_config *cfg, bool boot_timer)
 		ret = create_vcpus(vm, cfg->machine.smt, &b);
 	if (!ret)
 		ret = write_device_tree(vm, cfg->boot.boot_args, &b);
-	if (!ret && (ret = arm64_vcpu_set_boot_regs(&vm->vcpus[0], b.k.entry,
-						     b.fdt)))
+	if (!ret &&
+	    (ret = arm64_vcpu_set_boot_regs(&vm->vcpus[0], b.k.entry, b.fdt)))
 		vm_fail(vm, ret, "cannot set boot registers: %s",
 			strerror(-ret));
 	return ret;

@@ -37,8 +37,7 @@ void vm_serve_restored(struct vm *vm)
 {
 }
 
-int vm_warm(struct vm *vm, const struct machine_cfg *m,
-	    struct event_loop *loop)
+int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 {
 	return vm_fail(vm, -ENOTSUP, "--warm: " NOT_YET);
 }

@@ -27,6 +27,6 @@ int main(int argc, char **argv)
 	if (kmsg < 0 || write(kmsg, line, (size_t)len) != len)
 		reboot(RB_AUTOBOOT);
 	reboot(argc > 1 && !strcmp(argv[1], "reboot") ? RB_AUTOBOOT :
-						       RB_POWER_OFF);
+							RB_POWER_OFF);
 	return 1;
 }
