@@ -14,6 +14,8 @@
 #   make integration-l1  the same tests inside L1, a Linux under QEMU TCG
 #                   whose kvm_amd behaves like KVM on real hardware
 #                   (L1_TESTS=test_boot.py: one file)
+#   make test-arm64  the arm64 integration test in the arm64 KVM machine
+#                   (tests/l1-arm64; not part of make test yet)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check (format-check also checks the includes' layers)
