@@ -4,7 +4,7 @@
  * `Image` at the start of RAM, the initrd and the device tree at its end
  * (vmm/arm64), the boot CPU entering the kernel with x0 = the device tree;
  * the serial console as an 8250 on MMIO (Linux's earlycon finds it
- * through /chosen/stdout-path). Virtio devices on arm64 come with a later
+ * through /chosen/stdout-path) and a PL031 RTC. Virtio devices on arm64 come with a later
  * slice of issue 18: a configuration with any is refused. VMM thread. */
 #include <errno.h>
 #include <stdlib.h>
@@ -117,8 +117,13 @@ int vm_add_arch_devices(struct vm *vm)
 	int ret = bus_add(&vm->mmio, ARM64_SERIAL_START, 8, serial_access,
 			  vm->serial);
 
+	pl031_init(&vm->rtc, NULL);
+	if (!ret)
+		ret = bus_add(&vm->mmio, ARM64_RTC_START, ARM64_MMIO_LEN,
+			      pl031_access, &vm->rtc);
 	if (ret)
-		return vm_fail(vm, ret, "cannot place the serial port: %s",
+		return vm_fail(vm, ret,
+			       "cannot place the serial port and RTC: %s",
 			       strerror(-ret));
 	return 0;
 }
@@ -141,6 +146,7 @@ static int write_device_tree(struct vm *vm, const char *boot_args,
 		.mpidrs = b->mpidrs,
 		.gic = b->gic,
 		.serial = &serial,
+		.rtc = &rtc,
 		.bootargs = vm->cmdline,
 		.has_initrd = b->initrd_end > b->initrd_start,
 		.initrd_start = b->initrd_start,

@@ -280,6 +280,18 @@ void cmos_init(struct cmos *c, time_t (*clock_fn)(void));
 void cmos_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		 bool is_write);
 
+/* PL031 RTC (arm64): the time of clock_fn (NULL: the host's) plus the
+ * offset the guest set through LR; no alarm interrupt. */
+struct pl031 {
+	pthread_mutex_t lock;
+	int64_t offset; /* guest time - clock_fn() */
+	uint32_t lr, mr, imsc;
+	time_t (*clock_fn)(void);
+};
+void pl031_init(struct pl031 *r, time_t (*clock_fn)(void));
+void pl031_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		  bool is_write);
+
 struct boot_timer {
 	struct timespec start_wall, start_cpu; /* InstanceStart */
 	bool reported;
@@ -317,6 +329,7 @@ struct vm {
 	struct serial *serial;
 	struct i8042 i8042;
 	struct cmos cmos;
+	struct pl031 rtc; /* arm64 */
 	struct boot_timer boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */

@@ -7,6 +7,7 @@
 #     console) with that many CPUs up, and its PSCI SYSTEM_OFF ends
 #     microvm with exit status 0;
 #   - a guest reboot (PSCI SYSTEM_RESET) ends microvm with 0 too;
+#   - Linux's PL031 driver binds to the RTC (rtc0);
 #   - an x86 kernel is refused at InstanceStart with a clear 400.
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
 set -u
@@ -60,6 +61,8 @@ boot_case two-vcpus 2 "$args" "Brought up 1 node, 2 CPUs"
 boot_case reboot 1 "$args -- reboot" "reboot: Restarting system"
 grep -q "reboot: Power down" "$work/one-vcpu.out" ||
 	fail "one-vcpu: the guest did not power off"
+grep -q "rtc-pl031 .*registered as rtc0" "$work/one-vcpu.out" ||
+	fail "one-vcpu: the PL031 RTC was not registered"
 
 start_vm x86
 configure x86 1 "$x86_kernel" "$args" || fail "x86: configuration refused"
