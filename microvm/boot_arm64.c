@@ -139,6 +139,9 @@ static int write_device_tree(struct vm *vm, const char *boot_args,
 	static const struct arm64_mmio_dev serial = { ARM64_SERIAL_START,
 						      ARM64_MMIO_LEN,
 						      ARM64_SERIAL_SPI };
+	static const struct arm64_mmio_dev rtc = { ARM64_RTC_START,
+						   ARM64_MMIO_LEN,
+						   ARM64_RTC_SPI };
 	struct arm64_machine m = {
 		.mem_base = GMEM_BASE,
 		.mem_size = vm->mem.size,
