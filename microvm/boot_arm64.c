@@ -105,13 +105,6 @@ static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 	return 0;
 }
 
-int vm_create_vcpus(struct vm *vm, bool smt)
-{
-	struct arm64_boot b;
-
-	return create_vcpus(vm, smt, &b);
-}
-
 int vm_add_arch_devices(struct vm *vm)
 {
 	int ret = bus_add(&vm->mmio, ARM64_SERIAL_START, 8, serial_access,

@@ -55,7 +55,7 @@ MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
 /* KVM's memory slots over vm->mem (dirty logging when track_dirty). */
 MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
 /* ---- boot_x86.c / boot_arm64.c: the architecture's machine ---- */
-/* The vCPUs (arm64: and the GIC that needs them all); no registers set. */
+/* x86: the vCPUs, no registers set (a snapshot load sets them). */
 MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt);
 /* The architecture's devices beside the serial and the boot timer (x86:
  * serial on port I/O, i8042, CMOS; arm64: serial on MMIO, RTC). */

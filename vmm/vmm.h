@@ -3,10 +3,14 @@
  * vmm/ — the machine: the KVM virtual machine and its legacy devices.
  *
  * Contract:
- * - Owns the KVM VM and vCPU file descriptors, guest memory, the x86 boot
- *   (ELF/PVH and bzImage/64-bit boot protocol, e820, command line, MP
- *   table), CPUID and MSR setup, the legacy devices (8250 serial, i8042,
- *   CMOS RTC, boot timer: one file each) and the port-I/O and MMIO buses.
+ * - Owns the KVM VM and vCPU file descriptors, guest memory, the kernel
+ *   command line, the legacy devices (one file each) and the port-I/O and
+ *   MMIO buses. What differs by architecture is behind vmm/arch.h:
+ *   x86_64 (x86.c: irqchip, vCPU registers, CPUID and MSRs; the ELF/PVH
+ *   and bzImage boot, e820, MP table; 8250 serial on port I/O, i8042,
+ *   CMOS RTC) and arm64 (vmm/arm64: vCPU init with PSCI, the GIC, the
+ *   Image loader and device tree; the 8250 on MMIO, PL031 RTC). The boot
+ *   timer is on MMIO on both. Makefile's ARCH_*_SRCS pick the files.
  *   It builds on base/ and config/ only; virtio/ devices plug into its MMIO
  *   bus, and microvm/builder.c puts a VM together.
  * - Threads: the VMM thread (microvm/) runs the event loop: API requests,
