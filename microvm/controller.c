@@ -430,7 +430,10 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 	if (req->op == OP_PATCH_VM) {
 		handle_pause(m, req->u.pause, r);
 	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
-		i8042_send_ctrl_alt_del(&m->vm.i8042);
+		if (vm_send_ctrl_alt_del(&m->vm))
+			api_error(
+				r, 400,
+				"SendCtrlAltDel needs an i8042 keyboard: x86_64 only (as in Firecracker)");
 	} else if (req->op == OP_SNAPSHOT_CREATE) {
 		handle_snapshot_create(m, &req->u.snap_create, r);
 	} else if (req->op == OP_PATCH_DRIVE) {

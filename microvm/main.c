@@ -9,7 +9,6 @@
 
 #include "api/api.h"
 #include "microvm/microvm.h"
-#include "snapshot/snapshot.h"
 
 #define DEFAULT_API_SOCK "/run/microvm.socket"
 
@@ -445,7 +444,7 @@ static void describe_snapshot(const char *path)
 	char err[CONFIG_PATH_MAX + 64];
 	uint32_t version;
 
-	if (snap_describe(path, &version, err, sizeof(err))) {
+	if (snapshot_describe(path, &version, err, sizeof(err))) {
 		fprintf(stderr, "microvm: --describe-snapshot: %s\n", err);
 		exit(EXIT_INTERNAL);
 	}

@@ -56,16 +56,30 @@ MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
 /* KVM's memory slots over vm->mem (dirty logging when track_dirty). */
 MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
-/* The vCPUs; with k, the boot CPU's registers for that kernel. */
-struct kernel_image;
-MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
-			       const struct kernel_image *k);
+/* ---- boot_x86.c / boot_arm64.c: the architecture's machine ---- */
+/* x86: the vCPUs, no registers set (a snapshot load sets them). */
+MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt);
+/* The architecture's devices beside the serial and the boot timer (x86:
+ * serial on port I/O, i8042, CMOS; arm64: serial on MMIO, RTC). */
+MUST_CHECK int vm_add_arch_devices(struct vm *vm);
+/* SendCtrlAltDel: x86's i8042 keys; -ENOTSUP on arm64 (no keyboard). */
+MUST_CHECK int vm_send_ctrl_alt_del(struct vm *vm);
+/* After vm_create_memory: kernel and initrd loaded, every device added
+ * (vm_add_devices), boot data written, vCPUs created, the boot CPU's
+ * registers set. */
+MUST_CHECK int vm_boot_setup(struct vm *vm, const struct vm_config *cfg,
+			     bool boot_timer);
 MUST_CHECK int vm_add_devices(struct vm *vm, const struct vm_config *cfg,
 			      bool boot_timer);
 /* A terminal on stdin becomes the guest's console input. */
 MUST_CHECK int vm_setup_stdin(struct vm *vm);
 
-/* ---- persist.c: snapshots, create and load ---- */
+/* ---- persist.c: snapshots, create and load (persist_arm64.c on arm64:
+ * not there yet, each refuses clearly) ---- */
+/* --describe-snapshot: the format version a state file's header names.
+ * 0, or -EINVAL with err set. */
+MUST_CHECK int snapshot_describe(const char *path, uint32_t *version, char *err,
+				 size_t err_size);
 /* PUT /snapshot/create of a paused VM: devices quiesced and saved, the
  * KVM state, the memory file, then the state file (written last and
  * atomically, so a state file always names a complete memory file). */

@@ -296,7 +296,7 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 	if (!ret)
 		ret = vm_create_memory(vm, m);
 	if (!ret)
-		ret = vm_create_vcpus(vm, m->smt, NULL);
+		ret = vm_create_vcpus(vm, m->smt);
 	if (!ret)
 		ret = read_vcpu_cpuids(vm);
 	if (!ret)
@@ -316,7 +316,7 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 			     vm_open(vm, cfg->machine.vcpu_count, loop);
 
 	if (!ret && !vm->warm)
-		ret = vm_create_vcpus(vm, cfg->machine.smt, NULL);
+		ret = vm_create_vcpus(vm, cfg->machine.smt);
 	if (!ret)
 		ret = check_snapshot_cpu(vm, s);
 	if (!ret)
@@ -349,4 +349,10 @@ int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 	ret = restore_vm(vm, cfg, &s, l, o, loop);
 	snap_state_free(&s);
 	return ret;
+}
+
+int snapshot_describe(const char *path, uint32_t *version, char *err,
+		      size_t err_size)
+{
+	return snap_describe(path, version, err, err_size);
 }
