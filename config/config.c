@@ -110,9 +110,33 @@ struct config_key {
 	bool device; /* each is a virtio device (CONFIG_MAX_DEVICES in all) */
 	bool nullable; /* null: not configured (and written so) */
 	bool quiet; /* read, never written */
+	bool late; /* read after every other key of a file: it names them */
 	int (*conflict)(const void *item, const void *other,
 			struct config_err *e);
+	/* Rules against the rest of the configuration (optional). */
+	int (*fits)(const struct vm_config *cfg, const void *item,
+		    struct config_err *e);
 };
+
+/* Every interface the MMDS config names is configured. */
+static int mmds_fits(const struct vm_config *cfg, const void *item,
+		     struct config_err *e)
+{
+	const struct mmds_cfg *c = item;
+	unsigned i, k;
+
+	for (i = 0; i < c->nr_ifaces; i++) {
+		for (k = 0;
+		     k < cfg->nr_nets && strcmp(cfg->nets[k].id, c->ifaces[i]);
+		     k++)
+			;
+		if (k == cfg->nr_nets)
+			return config_fail(
+				e, MMDS_CONFIG_ERR
+				"The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.");
+	}
+	return 0;
+}
 
 #define AT_CFG(member) .off = offsetof(struct vm_config, member)
 #define COUNT(member) .count = offsetof(struct vm_config, member) + 1
@@ -133,6 +157,8 @@ static const struct config_key config_keys[] = {
 	  .quiet = true },
 	{ "metrics", "metrics", &metrics_schema, AT_CFG(metrics),
 	  .nullable = true },
+	{ "mmds-config", "mmds-config", &mmds_schema, AT_CFG(mmds),
+	  .nullable = true, .late = true, .fits = mmds_fits },
 };
 #define NR_KEYS ARRAY_SIZE(config_keys)
 
@@ -211,6 +237,8 @@ static int put(struct vm_config *cfg, const struct config_key *k,
 {
 	void *dst = key_at(k, cfg);
 
+	if (k->fits && k->fits(cfg, item, e))
+		return -EINVAL;
 	if (k->count)
 		return put_entry(cfg, k, item, e);
 	if (k->device && !config_is_set(k->schema, dst) &&
@@ -251,6 +279,22 @@ int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 		       struct config_err *e)
 {
 	return put(cfg, key_of(&entropy_schema), en, e);
+}
+
+int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+		    struct config_err *e)
+{
+	return put(cfg, key_of(&mmds_schema), c, e);
+}
+
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_ifaces; i++)
+		if (!strcmp(c->ifaces[i], id))
+			return true;
+	return false;
 }
 
 /* ---- the config file ---- */
@@ -299,7 +343,7 @@ static int read_key(const struct config_key *k, const cJSON *j,
  * is warned about and ignored, as Firecracker does. */
 static int read_other_key(const cJSON *it, struct config_err *e)
 {
-	static const char *const later[] = { "balloon", "mmds-config", "pmem",
+	static const char *const later[] = { "balloon", "pmem",
 					     "memory-hotplug", NULL };
 	const char *const *k;
 
@@ -366,6 +410,7 @@ static int read_cpu_config(const cJSON *it, struct vm_config *cfg,
 	return ret;
 }
 
+/* A member of the file, unless its key is read late (read_late). */
 static int read_member(const cJSON *it, struct vm_config *cfg,
 		       struct config_err *e)
 {
@@ -376,8 +421,22 @@ static int read_member(const cJSON *it, struct vm_config *cfg,
 
 	for (k = config_keys; k < config_keys + NR_KEYS; k++)
 		if (!strcmp(k->name, it->string))
-			return read_key(k, it, cfg, e);
+			return k->late ? 0 : read_key(k, it, cfg, e);
 	return read_other_key(it, e);
+}
+
+static int read_late(const cJSON *root, struct vm_config *cfg,
+		     struct config_err *e)
+{
+	const struct config_key *k;
+	const cJSON *j;
+	int ret = 0;
+
+	for (k = config_keys; k < config_keys + NR_KEYS && !ret; k++)
+		if (k->late &&
+		    (j = cJSON_GetObjectItemCaseSensitive(root, k->name)))
+			ret = read_key(k, j, cfg, e);
+	return ret;
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
@@ -406,6 +465,8 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 		if (ret)
 			break;
 	}
+	if (!ret)
+		ret = read_late(root, cfg, e);
 	if (!ret && !saved && !cfg->boot.set)
 		ret = config_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);

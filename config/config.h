@@ -5,8 +5,9 @@
  * Contract:
  * - The structs below are the configuration of every resource (boot
  *   source, machine, drives, network interfaces, vsock, entropy, metrics,
- *   snapshot requests; the logger's settings are its own, in base/) and
- *   struct vm_config holds a whole VM's.
+ *   the MMDS configuration (not its data store: mmds/), snapshot
+ *   requests; the logger's settings are its own, in base/) and struct
+ *   vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
  * - Each resource's JSON form is one table (resources.c): every field's
@@ -174,6 +175,18 @@ struct snapshot_load_cfg {
 	char vsock_uds[108];
 };
 
+/* PUT /mmds/config (before boot): which interfaces reach the metadata
+ * service, at which address, in which version. The data store itself is
+ * not configuration (mmds/). */
+struct mmds_cfg {
+	bool set;
+	bool v2; /* version V2 (session tokens), else V1 */
+	bool imds_compat;
+	uint32_t ipv4; /* host order; 169.254.169.254 by default */
+	unsigned nr_ifaces;
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX];
+};
+
 /* The whole configuration of a VM: what GET /vm/config returns. */
 struct vm_config {
 	struct boot_source_cfg boot;
@@ -186,6 +199,7 @@ struct vm_config {
 	struct entropy_cfg entropy;
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
+	struct mmds_cfg mmds;
 	/* PUT /cpu-config's custom template (kind CPU_TEMPLATE_CUSTOM), or
 	 * kind CPU_TEMPLATE_NONE; it and machine.cpu_template: the last one
 	 * configured wins (config_cpu_template) */
@@ -214,6 +228,8 @@ enum field_type {
 	T_ENUM, /* one of names[], stored as its index */
 	T_TEXT, /* a string that a codec turns into a value (a MAC) */
 	T_OBJECT, /* a nested object read with `sub`, at `off` */
+	T_STRINGS, /* an array of strings, each in size / max_items bytes,
+		      counted at `count` */
 	T_LIST, /* an array of `sub` objects: at `off`, counted at `count` */
 	T_IGNORED, /* accepted with any value, kept nowhere */
 	T_REFUSED, /* refused unless null: `why` says why */
@@ -255,8 +271,8 @@ struct field {
 	const char *const *names; /* T_ENUM, NULL-terminated */
 	const struct codec *codec; /* T_TEXT */
 	const struct schema *sub; /* T_OBJECT, T_LIST */
-	size_t count; /* T_LIST: offset of its unsigned count */
-	unsigned max_items; /* T_LIST */
+	size_t count; /* T_LIST, T_STRINGS: offset of its unsigned count */
+	unsigned max_items; /* T_LIST, T_STRINGS */
 	const char *dflt; /* T_STRING: the value when the body leaves it out */
 	const char *why; /* T_REFUSED */
 };
@@ -288,7 +304,9 @@ struct schema {
 /* The resources (resources.c). */
 extern const struct schema boot_source_schema, machine_schema, drive_schema,
 	net_schema, vsock_schema, entropy_schema, logger_schema, metrics_schema,
-	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema;
+	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema,
+	mmds_schema;
+#define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
 
 /* Reads a body into `out` (zeroed first): a PUT fills the resource's
  * struct (schema->size bytes); a PATCH (patch = true) fills its PATCH
@@ -355,6 +373,12 @@ MUST_CHECK int config_put_vsock(struct vm_config *cfg,
 MUST_CHECK int config_put_entropy(struct vm_config *cfg,
 				  const struct entropy_cfg *en,
 				  struct config_err *e);
+/* PUT /mmds/config: version, address (link-local, not empty: checked
+ * when read) and interfaces, each of which must be configured. */
+MUST_CHECK int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+			       struct config_err *e);
+/* Whether interface id reaches the metadata service. */
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */
@@ -367,6 +391,7 @@ enum api_op {
 	OP_GET_VERSION,
 	OP_GET_MACHINE,
 	OP_GET_VM_CONFIG,
+	OP_GET_MMDS,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
@@ -385,6 +410,9 @@ enum api_op {
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
+	OP_PUT_MMDS_CONFIG,
+	OP_PUT_MMDS,
+	OP_PATCH_MMDS,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -405,6 +433,9 @@ struct api_request {
 		struct metrics_cfg metrics;
 		struct snapshot_create_cfg snap_create;
 		struct snapshot_load_cfg snap_load;
+		struct mmds_cfg mmds_cfg;
+		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
+					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
 	} u;
 };
@@ -414,6 +445,9 @@ struct api_response {
 	char *body; /* malloc'd JSON or NULL */
 	bool deprecation;
 };
+
+/* Frees what a request owns (the API thread, once it is answered). */
+void api_request_release(struct api_request *req);
 
 /* A 400 (or other status) response with {"fault_message": msg}. */
 void api_error(struct api_response *resp, int status, const char *fmt, ...)

@@ -15,6 +15,10 @@
  *   the template sets) and a value (what it sets them to). A register
  *   becomes (host & ~filter) | value: a template may set a bit the host
  *   lacks, as Firecracker lets it (KVM may quietly refuse some).
+ * - x86_64 only: Firecracker's aarch64 templates (V1N1; reg_modifiers and
+ *   vcpu_features) are another model, not in microvm. On arm64 a
+ *   cpu_template other than None and any cpu-config are refused where they
+ *   are configured (cpu_template_arch_check), with a 400.
  */
 #ifndef MICROVM_CONFIG_CPU_TEMPLATE_H
 #define MICROVM_CONFIG_CPU_TEMPLATE_H
@@ -83,10 +87,14 @@ MUST_CHECK int cpu_template_from_name(const char *name,
 MUST_CHECK int cpu_template_get_static(enum cpu_template_kind kind,
 				       struct cpu_template *t);
 
+/* 0 on x86_64; on arm64 -EINVAL with e saying "<what>: CPU templates are
+ * x86_64's" and why. */
+MUST_CHECK int cpu_template_arch_check(const char *what, struct config_err *e);
+
 /* A custom template from a PUT /cpu-config body (or the config file's
- * "cpu-config" object): every field checked; on error -EINVAL and err
- * names the field and what is wrong with it (config_err, as
- * every resource's parser). */
+ * "cpu-config" object): refused on arm64, else every field checked; on
+ * error -EINVAL and err names the field and what is wrong with it
+ * (config_err, as every resource's parser). */
 MUST_CHECK int cpu_template_parse(const struct cJSON *j, struct cpu_template *t,
 				  struct config_err *e);
 

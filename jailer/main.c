@@ -5,10 +5,8 @@
 #include <fcntl.h>
 #include <dirent.h>
 #include <grp.h>
-#include <libgen.h>
 #include <limits.h>
 #include <sched.h>
-#include <signal.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,14 +17,13 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
-#include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "jailer/jailer.h"
 
-static const char *step = "start";
+const char *jail_step = "start";
 static char jail_dir[PATH_MAX]; /* <base>/<exec name>/<id> */
-static char cgroup_dir[PATH_MAX];
 static bool jail_created, pivoted;
 
 /* The mount an open file is on, or 0. */
@@ -88,30 +85,23 @@ static void remove_tree(const char *path)
 }
 
 /* Names the failed step, removes what this run built, exits 1. */
-static void fail(const char *fmt, ...)
-	__attribute__((format(printf, 1, 2), noreturn));
-
-static void fail(const char *fmt, ...)
+void jail_fail(const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "microvm-jailer: %s: ", step);
+	fprintf(stderr, "microvm-jailer: %s: ", jail_step);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
 	if (jail_created && !pivoted)
 		remove_tree(jail_dir);
-	if (cgroup_dir[0] && !pivoted)
-		rmdir(cgroup_dir);
+	if (!pivoted)
+		jail_cgroups_undo();
 	exit(1);
 }
 
-/* snprintf for paths: a path that does not fit is an error, not cut. */
-static void fmt_path(char *out, size_t size, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-static void fmt_path(char *out, size_t size, const char *fmt, ...)
+void jail_path(char *out, size_t size, const char *fmt, ...)
 {
 	va_list ap;
 	int n;
@@ -120,17 +110,17 @@ static void fmt_path(char *out, size_t size, const char *fmt, ...)
 	n = vsnprintf(out, size, fmt, ap);
 	va_end(ap);
 	if (n < 0 || (size_t)n >= size)
-		fail("path too long: %s", out);
+		jail_fail("path too long: %s", out);
 }
 
-static void write_file(const char *path, const char *text)
+void jail_write_file(const char *path, const char *text)
 {
 	int fd = open(path, O_WRONLY | O_CLOEXEC);
 	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
 
 	if (n != (ssize_t)strlen(text))
-		fail("cannot write '%s' to %s: %s", text, path,
-		     strerror(errno));
+		jail_fail("cannot write '%s' to %s: %s", text, path,
+			  strerror(errno));
 	close(fd);
 }
 
@@ -143,16 +133,17 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	out = in < 0 ? -1 :
 		       open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, mode);
 	if (in < 0 || out < 0)
-		fail("cannot copy %s to %s: %s", from, to, strerror(errno));
+		jail_fail("cannot copy %s to %s: %s", from, to,
+			  strerror(errno));
 	while ((n = read(in, buf, sizeof(buf))) > 0)
 		if (write(out, buf, (size_t)n) != n)
-			fail("cannot copy %s: %s", from, strerror(errno));
+			jail_fail("cannot copy %s: %s", from, strerror(errno));
 	if (n < 0 || close(out))
-		fail("cannot copy %s: %s", from, strerror(errno));
+		jail_fail("cannot copy %s: %s", from, strerror(errno));
 	close(in);
 }
 
-static void mkdirs(char *path, mode_t mode)
+void jail_mkdirs(char *path, mode_t mode)
 {
 	char *p;
 
@@ -161,54 +152,47 @@ static void mkdirs(char *path, mode_t mode)
 			continue;
 		*p = '\0';
 		if (mkdir(path, mode) && errno != EEXIST)
-			fail("mkdir %s: %s", path, strerror(errno));
+			jail_fail("mkdir %s: %s", path, strerror(errno));
 		*p = '/';
 	}
 	if (mkdir(path, mode) && errno != EEXIST)
-		fail("mkdir %s: %s", path, strerror(errno));
+		jail_fail("mkdir %s: %s", path, strerror(errno));
 }
 
 /* Builds <base>/<name>/<id>/root with the binary in it; a jail left over
  * by an earlier run with this id is removed first. */
-static void build_jail(const struct jail_opts *o, const char *name, char *root,
-		       size_t size)
+static void build_jail(const struct jail_opts *o, const char *exec,
+		       const char *name, char *root, size_t size)
 {
 	struct stat st;
 	char dst[PATH_MAX];
 
-	step = "exec-file";
-	if (stat(o->exec_file, &st) || !S_ISREG(st.st_mode) ||
-	    !(st.st_mode & S_IXUSR))
-		fail("%s is not an executable file", o->exec_file);
-	step = "jail";
-	fmt_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name,
-		 o->id);
-	fmt_path(root, size, "%s/root", jail_dir);
+	jail_step = "jail";
+	jail_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name,
+		  o->id);
+	jail_path(root, size, "%s/root", jail_dir);
 	if (!lstat(jail_dir, &st))
 		remove_tree(jail_dir); /* stale: its run was killed */
 	jail_created = true;
-	mkdirs(root, 0755);
-	fmt_path(dst, sizeof(dst), "%s/%s", root, name);
-	copy_file(o->exec_file, dst, 0755);
-	step = "libraries";
-	if (jail_copy_libraries(o->exec_file, root, copy_file, mkdirs))
-		fail("cannot find the shared libraries %s needs", o->exec_file);
-	step = "jail";
-	if (chown(root, o->uid, o->gid))
-		fail("chown %s: %s", root, strerror(errno));
+	jail_mkdirs(root, 0700);
+	jail_path(dst, sizeof(dst), "%s/%s", root, name);
+	copy_file(exec, dst, 0755);
+	jail_step = "libraries";
+	if (jail_copy_libraries(exec, root, copy_file, jail_mkdirs))
+		jail_fail("cannot find the shared libraries %s needs", exec);
 }
 
 static void join_netns(const char *path)
 {
 	int fd;
 
-	step = "netns";
+	jail_step = "netns";
 	fd = open(path, O_RDONLY | O_CLOEXEC);
 	if (fd < 0)
-		fail("cannot open network namespace %s: %s", path,
-		     strerror(errno));
+		jail_fail("cannot open network namespace %s: %s", path,
+			  strerror(errno));
 	if (setns(fd, CLONE_NEWNET))
-		fail("cannot join %s: %s", path, strerror(errno));
+		jail_fail("cannot join %s: %s", path, strerror(errno));
 	close(fd);
 }
 
@@ -217,144 +201,76 @@ static void set_limit(int resource, long long value, const char *name)
 	struct rlimit rl = { (rlim_t)value, (rlim_t)value };
 
 	if (value >= 0 && setrlimit(resource, &rl))
-		fail("%s=%lld: %s", name, value, strerror(errno));
-}
-
-/* The mount point of the cgroup v2 hierarchy, from /proc/self/mountinfo. */
-static bool find_cgroup2(char *out, size_t size)
-{
-	char line[1024], point[PATH_MAX];
-	FILE *f = fopen("/proc/self/mountinfo", "re");
-	bool found = false;
-
-	while (f && !found && fgets(line, sizeof(line), f)) {
-		const char *sep = strstr(line, " - cgroup2 ");
-
-		if (sep && sscanf(line, "%*s %*s %*s %*s %4095s", point) == 1) {
-			snprintf(out, size, "%s", point);
-			found = true;
-		}
-	}
-	if (f)
-		fclose(f);
-	return found;
-}
-
-/* Enables the controller a "memory.max=..." key needs down to dir. */
-static void enable_controller(const char *mnt, const char *parent,
-			      const char *key)
-{
-	char ctrl[64], path[PATH_MAX + 64];
-	size_t n = strcspn(key, ".");
-
-	if (n == 0 || n >= sizeof(ctrl) - 1)
-		fail("invalid key '%s'", key);
-	ctrl[0] = '+';
-	memcpy(ctrl + 1, key, n);
-	ctrl[n + 1] = '\0';
-	fmt_path(path, sizeof(path), "%s/cgroup.subtree_control", mnt);
-	write_file(path, ctrl);
-	fmt_path(path, sizeof(path), "%s/%s/cgroup.subtree_control", mnt,
-		 parent);
-	write_file(path, ctrl);
-}
-
-static void set_cgroup_value(const char *spec)
-{
-	char key[128], path[PATH_MAX + 128];
-	const char *eq = strchr(spec, '=');
-	size_t n = (size_t)(eq - spec);
-
-	snprintf(key, sizeof(key), "%.*s", (int)n, spec);
-	fmt_path(path, sizeof(path), "%s/%s", cgroup_dir, key);
-	if (access(path, W_OK))
-		fail("unknown or unavailable key '%s' (no %s: is its controller enabled on this host's cgroup v2?)",
-		     key, path);
-	write_file(path, eq + 1);
-}
-
-static char cgroup_mnt[PATH_MAX];
-
-/* Before anything of an old jail with this id is touched: its cgroup
- * <mnt>/<parent>/<id> is removed when empty; one that still holds a
- * process (or a child cgroup) means that microvm still runs: stop. */
-static void remove_old_cgroup(const struct jail_opts *o, const char *name)
-{
-	step = "cgroup";
-	if (!find_cgroup2(cgroup_mnt, sizeof(cgroup_mnt)))
-		fail("no cgroup v2 hierarchy is mounted");
-	fmt_path(cgroup_dir, sizeof(cgroup_dir), "%s/%s/%s", cgroup_mnt,
-		 o->parent_cgroup ? o->parent_cgroup : name, o->id);
-	if (rmdir(cgroup_dir) && errno != ENOENT)
-		fail("%s exists and is busy: a microvm with id %s still runs; its jail is left alone",
-		     cgroup_dir, o->id);
-}
-
-static void join_cgroup(const struct jail_opts *o, const char *name)
-{
-	const char *parent = o->parent_cgroup ? o->parent_cgroup : name;
-	char path[PATH_MAX * 2], pid[32];
-	unsigned i;
-
-	step = "cgroup";
-	fmt_path(path, sizeof(path), "%s/%s", cgroup_mnt, parent);
-	mkdirs(path, 0755);
-	for (i = 0; i < o->nr_cgroups; i++)
-		enable_controller(cgroup_mnt, parent, o->cgroups[i]);
-	if (mkdir(cgroup_dir, 0755))
-		fail("mkdir %s: %s", cgroup_dir, strerror(errno));
-	for (i = 0; i < o->nr_cgroups; i++)
-		set_cgroup_value(o->cgroups[i]);
-	fmt_path(path, sizeof(path), "%s/cgroup.procs", cgroup_dir);
-	snprintf(pid, sizeof(pid), "%d", getpid());
-	write_file(path, pid);
+		jail_fail("%s=%lld: %s", name, value, strerror(errno));
 }
 
 struct device {
 	const char *path;
-	bool required;
-	mode_t mode;
-	dev_t rdev; /* 0: absent on the host */
+	unsigned major, minor;
+	bool optional;
 };
 
+/* Firecracker's jailer's nodes, by their fixed numbers (devices.txt);
+ * userfaultfd's minor is dynamic: read from /proc/misc, absent when the
+ * host has none. */
 static struct device devices[] = {
-	{ "/dev/kvm", true, 0600, 0 },
-	{ "/dev/net/tun", true, 0600, 0 },
-	{ "/dev/urandom", true, 0600, 0 },
-	{ "/dev/userfaultfd", false, 0600, 0 },
+	{ "/dev/net/tun", 10, 200, false },
+	{ "/dev/kvm", 10, 232, false },
+	{ "/dev/urandom", 1, 9, true },
+	{ "/dev/userfaultfd", 10, 0, true },
 };
 
-/* Reads the host's device numbers while the host /dev is still visible. */
-static void find_devices(void)
-{
-	unsigned i;
-	struct stat st;
+#define UFFD_DEVICE 3
 
-	step = "devices";
-	for (i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (!stat(devices[i].path, &st) && S_ISCHR(st.st_mode))
-			devices[i].rdev = st.st_rdev;
-		else if (devices[i].required)
-			fail("%s is missing on this host", devices[i].path);
-	}
+/* Reads userfaultfd's minor while the host's /proc is still visible. */
+static void find_userfaultfd(void)
+{
+	char line[128], name[64];
+	unsigned minor;
+	FILE *f = fopen("/proc/misc", "re");
+
+	while (f && fgets(line, sizeof(line), f))
+		if (sscanf(line, "%u %63s", &minor, name) == 2 &&
+		    !strcmp(name, "userfaultfd"))
+			devices[UFFD_DEVICE].minor = minor;
+	if (f)
+		fclose(f);
+}
+
+/* Firecracker's folders in the jail, owned by uid:gid, mode 0700: / (for
+ * the API socket), /dev, /dev/net, and /run (its default API socket is
+ * /run/firecracker.socket). */
+static void make_folders(uid_t uid, gid_t gid)
+{
+	static const char *const folders[] = { "/", "/dev", "/dev/net",
+					       "/run" };
+	unsigned i;
+
+	jail_step = "folders";
+	for (i = 0; i < sizeof(folders) / sizeof(folders[0]); i++)
+		if ((mkdir(folders[i], 0700) && errno != EEXIST) ||
+		    chmod(folders[i], 0700) || chown(folders[i], uid, gid))
+			jail_fail("%s: %s", folders[i], strerror(errno));
 }
 
 static void make_devices(uid_t uid, gid_t gid)
 {
 	unsigned i;
 
-	step = "devices";
-	if ((mkdir("/dev", 0755) && errno != EEXIST) ||
-	    (mkdir("/dev/net", 0755) && errno != EEXIST))
-		fail("mkdir /dev: %s", strerror(errno));
+	jail_step = "devices";
 	for (i = 0; i < sizeof(devices) / sizeof(devices[0]); i++) {
-		if (!devices[i].rdev)
+		const struct device *d = &devices[i];
+
+		if (i == UFFD_DEVICE && !d->minor)
 			continue;
-		if (mknod(devices[i].path, S_IFCHR | devices[i].mode,
-			  devices[i].rdev) ||
-		    fchownat(AT_FDCWD, devices[i].path, uid, gid,
-			     AT_SYMLINK_NOFOLLOW))
-			fail("%s: %s", devices[i].path, strerror(errno));
+		if (!mknod(d->path, S_IFCHR | 0600,
+			   makedev(d->major, d->minor)) &&
+		    !fchownat(AT_FDCWD, d->path, uid, gid, AT_SYMLINK_NOFOLLOW))
+			continue;
+		if (!d->optional)
+			jail_fail("%s: %s", d->path, strerror(errno));
+		fprintf(stderr, "microvm-jailer: warning: no %s: %s\n", d->path,
+			strerror(errno));
 	}
 }
 
@@ -362,133 +278,212 @@ static void make_devices(uid_t uid, gid_t gid)
  * is detached. */
 static void enter_jail(const char *root)
 {
-	step = "pivot_root";
+	jail_step = "pivot_root";
 	if (unshare(CLONE_NEWNS))
-		fail("unshare(CLONE_NEWNS): %s", strerror(errno));
+		jail_fail("unshare(CLONE_NEWNS): %s", strerror(errno));
 	if (mount(NULL, "/", NULL, MS_SLAVE | MS_REC, NULL) ||
 	    mount(root, root, NULL, MS_BIND | MS_REC, NULL) || chdir(root) ||
 	    mkdir("old_root", 0700))
-		fail("preparing %s: %s", root, strerror(errno));
+		jail_fail("preparing %s: %s", root, strerror(errno));
 	if (syscall(SYS_pivot_root, ".", "old_root"))
-		fail("pivot_root: %s", strerror(errno));
+		jail_fail("pivot_root: %s", strerror(errno));
 	pivoted = true;
 	if (chdir("/") || umount2("/old_root", MNT_DETACH) ||
 	    rmdir("/old_root"))
-		fail("detaching the old root: %s", strerror(errno));
+		jail_fail("detaching the old root: %s", strerror(errno));
 }
 
-static pid_t pid_ns_child;
-
-static void forward_signal(int sig)
-{
-	kill(pid_ns_child, sig);
-}
-
-/* Runs the rest in a child that is pid 1 of a new pid namespace; this
- * process passes SIGTERM, SIGINT and SIGHUP on to it, waits, and exits with
- * its status (or at once with --daemonize). */
-static void enter_pid_ns(bool daemonize)
-{
-	struct sigaction sa = { .sa_handler = forward_signal };
-	int status;
-	pid_t child;
-
-	step = "new-pid-ns";
-	if (unshare(CLONE_NEWPID))
-		fail("unshare(CLONE_NEWPID): %s", strerror(errno));
-	child = fork();
-	if (child < 0)
-		fail("fork: %s", strerror(errno));
-	if (child == 0)
-		return;
-	if (daemonize)
-		exit(0);
-	pid_ns_child = child;
-	sigaction(SIGTERM, &sa, NULL);
-	sigaction(SIGINT, &sa, NULL);
-	sigaction(SIGHUP, &sa, NULL);
-	while (waitpid(child, &status, 0) < 0)
-		if (errno != EINTR)
-			exit(1);
-	exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
-}
-
+/* --daemonize as Firecracker's jailer: fork (the child is no process group
+ * leader, so setsid works), setsid, fork again (no session leader: it
+ * cannot get a controlling terminal), stdio to /dev/null. The first two
+ * exit 0. */
 static void daemonize(int null_fd)
 {
 	pid_t child;
 
-	step = "daemonize";
+	jail_step = "daemonize";
 	child = fork();
 	if (child < 0)
-		fail("fork: %s", strerror(errno));
+		jail_fail("fork: %s", strerror(errno));
 	if (child > 0)
 		exit(0);
-	if (setsid() < 0 || dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
+	if (setsid() < 0)
+		jail_fail("setsid: %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		jail_fail("fork: %s", strerror(errno));
+	if (child > 0)
+		exit(0);
+	if (dup2(null_fd, 0) < 0 || dup2(null_fd, 1) < 0 ||
 	    dup2(null_fd, 2) < 0)
 		exit(1);
 }
 
-static void drop_privileges(uid_t uid, gid_t gid)
+/* /<exec name>.pid in the jail: the monitor's pid as the host sees it. */
+static void write_pid_file(const char *name, pid_t pid)
 {
-	step = "drop privileges";
-	if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
-	    setresuid(uid, uid, uid))
-		fail("to %u:%u: %s", uid, gid, strerror(errno));
-	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-		fail("no_new_privs: %s", strerror(errno));
+	char path[PATH_MAX], text[32];
+	int fd, n;
+
+	jail_step = "pid file";
+	jail_path(path, sizeof(path), "/%s.pid", name);
+	n = snprintf(text, sizeof(text), "%d", pid);
+	fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC,
+		  0644);
+	if (fd < 0 || write(fd, text, (size_t)n) != n || close(fd))
+		jail_fail("%s: %s", path, strerror(errno));
 }
 
-static void exec_monitor(const struct jail_opts *o, const char *name)
+/* --new-pid-ns as Firecracker's jailer: the child is pid 1 of a new pid
+ * namespace and goes on to exec the monitor; this process writes the
+ * child's pid file and exits 0 at once. A child of a session leader gets
+ * a session of its own, so the jailer's exit sends it no SIGHUP. */
+static void enter_pid_ns(const char *name)
 {
-	char path[PATH_MAX], *argv[JAIL_MAX_ARGS + 4], *envp[] = { NULL };
-	static char id[72];
+	bool session_leader = getsid(0) == getpid();
+	pid_t child;
+
+	jail_step = "new-pid-ns";
+	if (unshare(CLONE_NEWPID))
+		jail_fail("unshare(CLONE_NEWPID): %s", strerror(errno));
+	child = fork();
+	if (child < 0)
+		jail_fail("fork: %s", strerror(errno));
+	if (child > 0) {
+		write_pid_file(name, child);
+		exit(0);
+	}
+	if (session_leader && setsid() < 0)
+		jail_fail("setsid: %s", strerror(errno));
+}
+
+static void drop_privileges(uid_t uid, gid_t gid)
+{
+	jail_step = "drop privileges";
+	if (setgroups(0, NULL) || setresgid(gid, gid, gid) ||
+	    setresuid(uid, uid, uid))
+		jail_fail("to %u:%u: %s", uid, gid, strerror(errno));
+	if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
+		jail_fail("no_new_privs: %s", strerror(errno));
+}
+
+static unsigned long long now_us(clockid_t clock)
+{
+	struct timespec ts;
+
+	clock_gettime(clock, &ts);
+	return (unsigned long long)ts.tv_sec * 1000000 +
+	       (unsigned long long)ts.tv_nsec / 1000;
+}
+
+/* Firecracker's jailer's arguments: --id, then the start times its
+ * boot-time metrics use (the jailer's start, this process's CPU time now,
+ * the jailer's CPU time), then the caller's. */
+static void exec_monitor(const struct jail_opts *o, const char *name,
+			 unsigned long long start_us,
+			 unsigned long long parent_cpu_us)
+{
+	char path[PATH_MAX], *argv[JAIL_MAX_ARGS + 10], *envp[] = { NULL };
+	static char id[72], start[24], cpu[24], parent_cpu[24];
 	int i, n = 0;
 
 	snprintf(id, sizeof(id), "%s", o->id);
-	step = "exec";
-	fmt_path(path, sizeof(path), "/%s", name);
+	snprintf(start, sizeof(start), "%llu", start_us);
+	snprintf(parent_cpu, sizeof(parent_cpu), "%llu", parent_cpu_us);
+	snprintf(cpu, sizeof(cpu), "%llu", now_us(CLOCK_PROCESS_CPUTIME_ID));
+	jail_step = "exec";
+	jail_path(path, sizeof(path), "/%s", name);
 	argv[n++] = path;
 	argv[n++] = "--id";
 	argv[n++] = id;
+	argv[n++] = "--start-time-us";
+	argv[n++] = start;
+	argv[n++] = "--start-time-cpu-us";
+	argv[n++] = cpu;
+	argv[n++] = "--parent-cpu-time-us";
+	argv[n++] = parent_cpu;
 	for (i = 0; i < o->nr_exec_args; i++)
 		argv[n++] = o->exec_args[i];
 	argv[n] = NULL;
 	execve(path, argv, envp);
-	fail("%s: %s", path, strerror(errno));
+	jail_fail("%s: %s", path, strerror(errno));
+}
+
+/* --exec-file and --chroot-base-dir may be relative, as Firecracker's
+ * jailer takes them (it canonicalizes both); the base is made if missing. */
+static void resolve_paths(struct jail_opts *o, char *exec, char *base)
+{
+	struct stat st;
+	char dir[PATH_MAX];
+
+	jail_step = "exec-file";
+	if (!realpath(o->exec_file, exec) || stat(exec, &st) ||
+	    !S_ISREG(st.st_mode) || !(st.st_mode & S_IXUSR))
+		jail_fail("%s is not an executable file", o->exec_file);
+	jail_step = "chroot-base-dir";
+	snprintf(dir, sizeof(dir), "%s", o->base_dir);
+	jail_mkdirs(dir, 0755);
+	if (!realpath(o->base_dir, base))
+		jail_fail("%s: %s", o->base_dir, strerror(errno));
+	o->exec_file = exec;
+	o->base_dir = base;
+}
+
+/* The name the exec file is given by: a symlink's own name, not its
+ * target's (Firecracker's jailer takes the target's), so that the jail
+ * folder, the exec'd name and the pid file are what a client computes
+ * from the path it passes (the Go SDK: <base>/<basename>/<id>/root) when
+ * `firecracker` is make install-compat's symlink to microvm. */
+static const char *exec_name(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	const char *name = slash ? slash + 1 : path;
+
+	jail_step = "exec-file";
+	if (!name[0] || !strcmp(name, ".") || !strcmp(name, ".."))
+		jail_fail("%s names no file", path);
+	return name;
 }
 
 int main(int argc, char **argv)
 {
+	unsigned long long start_us = now_us(CLOCK_MONOTONIC),
+			   start_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID);
 	struct jail_opts o;
-	char root[PATH_MAX], exec_copy[PATH_MAX], *name;
+	char root[PATH_MAX], exec[PATH_MAX], base[PATH_MAX];
+	const char *name;
+	unsigned long long jailer_cpu_us;
 	int null_fd;
 
 	jail_parse_args(argc, argv, &o);
-	step = "close fds";
+	jail_step = "close fds";
 	if (syscall(SYS_close_range, 3, ~0U, 0))
-		fail("close_range: %s", strerror(errno));
+		jail_fail("close_range: %s", strerror(errno));
 	null_fd = open("/dev/null", O_RDWR | O_CLOEXEC);
 	clearenv();
-	snprintf(exec_copy, sizeof(exec_copy), "%s", o.exec_file);
-	name = basename(exec_copy);
-	if (o.nr_cgroups || o.parent_cgroup)
-		remove_old_cgroup(&o, name);
-	build_jail(&o, name, root, sizeof(root));
+	name = exec_name(o.exec_file);
+	resolve_paths(&o, exec, base);
+	jail_cgroups_prepare(&o, o.parent_cgroup ? o.parent_cgroup : name);
+	build_jail(&o, exec, name, root, sizeof(root));
 	if (o.netns)
 		join_netns(o.netns);
-	step = "resource-limit";
+	jail_step = "resource-limit";
 	set_limit(RLIMIT_FSIZE, o.fsize, "fsize");
 	set_limit(RLIMIT_NOFILE, o.no_file, "no-file");
-	if (o.nr_cgroups || o.parent_cgroup)
-		join_cgroup(&o, name);
-	find_devices();
+	jail_cgroups_join(&o, o.parent_cgroup ? o.parent_cgroup : name);
+	find_userfaultfd();
 	enter_jail(root);
+	make_folders(o.uid, o.gid);
 	make_devices(o.uid, o.gid);
-	if (o.new_pid_ns)
-		enter_pid_ns(o.daemonize);
-	else if (o.daemonize)
+	/* before the forks: a child's CPU clock starts at 0 */
+	jailer_cpu_us = now_us(CLOCK_PROCESS_CPUTIME_ID) - start_cpu_us;
+	if (o.daemonize)
 		daemonize(null_fd);
+	if (o.new_pid_ns)
+		enter_pid_ns(name);
+	else
+		write_pid_file(name, getpid());
 	drop_privileges(o.uid, o.gid);
-	exec_monitor(&o, name);
+	exec_monitor(&o, name, start_us, jailer_cpu_us);
 	return 1;
 }

@@ -321,7 +321,7 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 	if (!ret)
 		ret = vm_create_memory(vm, m);
 	if (!ret)
-		ret = vm_create_vcpus(vm, m->smt, NULL, NULL);
+		ret = vm_create_vcpus(vm, m->smt, NULL);
 	if (!ret)
 		ret = read_vcpu_cpuids(vm);
 	if (!ret)
@@ -341,7 +341,7 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 			     vm_open(vm, cfg->machine.vcpu_count, loop);
 
 	if (!ret && !vm->warm)
-		ret = vm_create_vcpus(vm, cfg->machine.smt, NULL, NULL);
+		ret = vm_create_vcpus(vm, cfg->machine.smt, NULL);
 	if (!ret && s->cpu_template)
 		ret = vm_use_cpu_template(vm, s->cpu_template, NULL);
 	if (!ret)
@@ -349,6 +349,7 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
 	vm->warm_used = vm->warm && !ret;
+	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
 	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
@@ -375,4 +376,10 @@ int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 	ret = restore_vm(vm, cfg, &s, l, o, loop);
 	snap_state_free(&s);
 	return ret;
+}
+
+int snapshot_describe(const char *path, uint32_t *version, char *err,
+		      size_t err_size)
+{
+	return snap_describe(path, version, err, err_size);
 }

@@ -157,6 +157,93 @@ static void test_firecracker_vm_config_accepted(void **state)
 		"metrics: missing 'metrics_path'");
 }
 
+#define NET                                                       \
+	"\"network-interfaces\": [{\"iface_id\": \"eth0\","       \
+	" \"host_dev_name\": \"tap0\"}, {\"iface_id\": \"eth1\"," \
+	" \"host_dev_name\": \"tap1\"}]"
+
+/* mmds-config as Firecracker's: version, interfaces that exist (read after
+ * the interfaces, wherever it stands), a link-local address; and back out
+ * as GET /vm/config writes it, which parses to the same. */
+static void test_mmds_config(void **state)
+{
+	static struct vm_config again;
+	char *json;
+
+	assert_int_equal(parse("{" BOOT
+			       ", \"mmds-config\": {\"network_interfaces\":"
+			       " [\"eth1\", \"eth1\"]}, " NET "}"),
+			 0);
+	assert_true(cfg.mmds.set && !cfg.mmds.v2 && !cfg.mmds.imds_compat);
+	assert_int_equal(cfg.mmds.ipv4, 0xa9fea9fe);
+	assert_int_equal(cfg.mmds.nr_ifaces, 1);
+	assert_true(config_mmds_iface(&cfg.mmds, "eth1"));
+	assert_false(config_mmds_iface(&cfg.mmds, "eth0"));
+	assert_int_equal(
+		parse("{" BOOT ", " NET ", \"mmds-config\": {\"version\":"
+		      " \"V2\", \"network_interfaces\": [\"eth1\","
+		      " \"eth0\"], \"ipv4_address\": \"169.254.170.2\","
+		      " \"imds_compat\": true}}"),
+		0);
+	assert_true(cfg.mmds.v2 && cfg.mmds.imds_compat);
+	assert_int_equal(cfg.mmds.ipv4, 0xa9feaa02);
+	json = config_to_json(&cfg);
+	assert_non_null(strstr(
+		json,
+		"\"mmds-config\":{\"version\":\"V2\",\"network_interfaces\":[\"eth1\",\"eth0\"],\"ipv4_address\":\"169.254.170.2\",\"imds_compat\":true}"));
+	assert_int_equal(config_parse(json, strlen(json), &again, &e), 0);
+	assert_true(again.mmds.v2 && again.mmds.imds_compat);
+	assert_int_equal(again.mmds.ipv4, cfg.mmds.ipv4);
+	assert_int_equal(again.mmds.nr_ifaces, 2);
+	assert_true(config_mmds_iface(&again.mmds, "eth0") &&
+		    config_mmds_iface(&again.mmds, "eth1"));
+	free(json);
+	assert_int_equal(parse("{" BOOT "}"), 0);
+	json = config_to_json(&cfg);
+	assert_non_null(strstr(json, "\"mmds-config\":null"));
+	free(json);
+}
+
+static void test_mmds_config_rejections(void **state)
+{
+	rejects("{" BOOT
+		", \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}",
+		"MMDS config error: The list of network interface IDs provided "
+		"contains at least one ID that does not correspond to any "
+		"existing network interface.");
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": []}}",
+		"MMDS config error: The list of network interface IDs that "
+		"allow forwarding MMDS requests is empty.");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {}}",
+		"mmds-config: missing 'network_interfaces'");
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": [1]}}",
+		"network_interfaces: expected strings");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"version\": \"V3\"}}",
+		"mmds-config.version: 'V3' is not one of V1, V2");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"10.0.0.1\"}}",
+		"MMDS config error: The MMDS IPv4 address is not link local.");
+	/* Firecracker keeps 169.254.0.0/24 and 169.254.255.0/24 out */
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.0.9\"}}",
+		"not link local");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.255.1\"}}",
+		"not link local");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.1\"}}",
+		"ipv4_address: '169.254.1' is not an IPv4 address");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"imds_compat\": 1}}",
+		"imds_compat: expected true or false");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ttl\": 1}}",
+		"unknown field 'ttl'");
+}
+
 /* The logger as Firecracker reads it: level in any case (Warn too), a
  * module filter; what is left out is marked so. */
 static void test_logger(void **state)
@@ -292,7 +379,7 @@ static void test_vm_config_round_trip(void **state)
 		"\"one_time_burst\":0,\"refill_time\":10}}},{\"iface_id\":\"eth1\","
 		"\"host_dev_name\":\"tap1\"}],"
 		"\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/v\"},\"entropy\":{},"
-		"\"metrics\":{\"metrics_path\":\"/m\"},\"cpu-config\":null}";
+		"\"metrics\":{\"metrics_path\":\"/m\"},\"mmds-config\":null,\"cpu-config\":null}";
 	char *first, *second;
 
 	assert_int_equal(parse(expected), 0);
@@ -313,7 +400,7 @@ static void test_vm_config_round_trip(void **state)
 		"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":128,"
 		"\"smt\":false,\"track_dirty_pages\":false,\"huge_pages\":\"None\"},"
 		"\"drives\":[],\"network-interfaces\":[],\"vsock\":null,"
-		"\"entropy\":null,\"metrics\":null,\"cpu-config\":null}");
+		"\"entropy\":null,\"metrics\":null,\"mmds-config\":null,\"cpu-config\":null}");
 	free(first);
 }
 
@@ -418,6 +505,8 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_machine_config_rejections),
 		cmocka_unit_test(test_logger),
+		cmocka_unit_test(test_mmds_config),
+		cmocka_unit_test(test_mmds_config_rejections),
 		cmocka_unit_test(test_firecracker_vm_config_accepted),
 		cmocka_unit_test(test_device_capacity),
 		cmocka_unit_test(test_size_caps),
