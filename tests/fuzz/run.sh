@@ -12,7 +12,8 @@ vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/base/log.c $root/base/metric
 # fuzz_dev_*: a device of the guest-side harness, driven by a script.
 dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$(ls "$root"/virtio/*.c "$root"/mmds/*.c) $root/vmm/memory.c $root/vmm/bus.c \
-	$root/config/config.c $root/config/schema.c $root/config/resources.c \
+	$root/config/config.c $root/config/cpu_template.c $root/config/schema.c \
+	$root/config/resources.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot cpu_template \

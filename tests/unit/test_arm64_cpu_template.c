@@ -13,7 +13,7 @@
 
 #define REFUSED "CPU templates are x86_64's"
 #define BOOT "\"boot-source\": {\"kernel_image_path\": \"/dev/null\"}"
-#define CUSTOM                                                            \
+#define CUSTOM                                                                \
 	"{\"cpuid_modifiers\": [], \"msr_modifiers\": [{\"addr\": \"0x10a\"," \
 	" \"bitmap\": \"0b1\"}]}"
 
@@ -39,19 +39,26 @@ static void expect(int ret, const char *msg, const char *where)
 			 where, REFUSED);
 }
 
-/* An API request's answer: 0, or -EINVAL with the 400's body. */
-static void expect_route(int method, const char *path, const char *body,
-			 const char *where)
+/* An API request's answer: 0, or -EINVAL with the 400 in resp. */
+static int route(int method, const char *path, const char *body,
+		 struct api_response *resp)
 {
 	struct http_request h = { .method = method,
 				  .body = body,
 				  .body_len = strlen(body) };
 	struct api_request req;
-	struct api_response resp = { 0 };
-	int ret;
 
 	snprintf(h.path, sizeof(h.path), "%s", path);
-	ret = route_request(&h, &req, &resp);
+	memset(resp, 0, sizeof(*resp));
+	return route_request(&h, &req, resp);
+}
+
+static void expect_route(int method, const char *path, const char *body,
+			 const char *where)
+{
+	struct api_response resp;
+	int ret = route(method, path, body, &resp);
+
 	if (ret)
 		assert_int_equal(resp.status, 400);
 	expect(ret, resp.body, where);
@@ -60,16 +67,14 @@ static void expect_route(int method, const char *path, const char *body,
 
 static void test_api(void **state)
 {
-	struct api_request req;
-	struct api_response resp = { 0 };
-	struct http_request h = { .method = HTTP_PUT, .path = "/machine-config" };
+	struct api_response resp;
 
 	/* None is taken on both */
-	h.body = "{\"vcpu_count\": 1, \"mem_size_mib\": 128,"
-		 " \"cpu_template\": \"None\"}";
-	h.body_len = strlen(h.body);
-	assert_int_equal(route_request(&h, &req, &resp), 0);
-
+	assert_int_equal(route(HTTP_PUT, "/machine-config",
+			       "{\"vcpu_count\": 1, \"mem_size_mib\": 128,"
+			       " \"cpu_template\": \"None\"}",
+			       &resp),
+			 0);
 	expect_route(HTTP_PUT, "/machine-config",
 		     "{\"vcpu_count\": 1, \"mem_size_mib\": 128,"
 		     " \"cpu_template\": \"T2A\"}",
@@ -91,6 +96,7 @@ static void test_patch_and_config_file(void **state)
 	close(fd);
 
 	vm_config_init(&cfg);
+	/* a PATCH is checked on the merged result */
 	expect(config_patch_machine(&cfg, &p, &e), e.msg,
 	       "machine-config: cpu_template: ");
 	/* a refused PATCH leaves the configuration as it was */
