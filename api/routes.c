@@ -124,6 +124,7 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PUT, "/boot-source", OP_PUT_BOOT_SOURCE, &boot_source_schema },
 	{ HTTP_PUT, "/machine-config", OP_PUT_MACHINE, &machine_schema },
 	{ HTTP_PATCH, "/machine-config", OP_PATCH_MACHINE, &machine_schema },
+	{ HTTP_PUT, "/cpu-config", OP_PUT_CPU_CONFIG, NULL }, /* a template */
 	{ HTTP_PUT, "/vsock", OP_PUT_VSOCK, &vsock_schema },
 	{ HTTP_PUT, "/entropy", OP_PUT_ENTROPY, &entropy_schema },
 	{ HTTP_PUT, "/logger", OP_PUT_LOGGER, &logger_schema },
@@ -132,18 +133,27 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE,
 	  &snapshot_create_schema },
 	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD, &snapshot_load_schema },
+	{ HTTP_PUT, "/mmds/config", OP_PUT_MMDS_CONFIG, &mmds_schema },
 };
 
 static int parse_body(const struct body_route *r, const cJSON *j,
 		      struct api_request *req, struct config_err *e)
 {
+	int ret;
+
 	req->op = r->op;
-	if (r->schema)
-		return config_read(r->schema, j, r->path + 1,
-				   r->method == HTTP_PATCH, &req->u,
-				   &req->deprecated, e);
+	if (r->schema) {
+		ret = config_read(r->schema, j, r->path + 1,
+				  r->method == HTTP_PATCH, &req->u,
+				  &req->deprecated, e);
+		if (r->op == OP_PUT_MMDS_CONFIG) /* as Firecracker says */
+			req->deprecated = !req->u.mmds_cfg.v2; /* V1 */
+		return ret;
+	}
 	if (r->op == OP_INSTANCE_START)
 		return parse_action(j, req, e);
+	if (r->op == OP_PUT_CPU_CONFIG)
+		return cpu_template_parse(j, &req->u.cpu_config, e);
 	return parse_vm_state(j, req, e);
 }
 
@@ -171,6 +181,8 @@ static int route_get(const char *path, struct api_request *req)
 		req->op = OP_GET_MACHINE;
 	else if (!strcmp(path, "/vm/config"))
 		req->op = OP_GET_VM_CONFIG;
+	else if (!strcmp(path, "/mmds"))
+		req->op = OP_GET_MMDS;
 	else
 		return -ENOENT;
 	return 0;
@@ -178,9 +190,7 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/mmds", "/balloon",
-						"/cpu-config", "/hotplug",
-						NULL };
+	static const char *const prefixes[] = { "/balloon", "/hotplug", NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)
@@ -199,6 +209,12 @@ static int route_with_body(const struct http_request *http,
 	if (!j) {
 		api_error(resp, 400, "invalid JSON body");
 		return -EINVAL;
+	}
+	if (!strcmp(http->path, "/mmds")) { /* any JSON: the store's data */
+		req->op = http->method == HTTP_PUT ? OP_PUT_MMDS :
+						     OP_PATCH_MMDS;
+		req->u.mmds_data = j; /* api_request_release frees it */
+		return 0;
 	}
 	ret = route_body(http->path, http->method, j, req, &e);
 	cJSON_Delete(j);

@@ -49,9 +49,11 @@ static const struct {
 	[OP_GET_VERSION] = { M_API_GET_VERSION, M_API_GET_VERSION },
 	[OP_GET_MACHINE] = { M_API_GET_MACHINE, M_API_GET_MACHINE },
 	[OP_GET_VM_CONFIG] = { M_API_GET_VM_CONFIG, M_API_GET_VM_CONFIG },
+	[OP_GET_MMDS] = { M_API_GET_MMDS, M_API_GET_MMDS },
 	[OP_PUT_BOOT_SOURCE] = { M_API_BOOT, M_API_BOOT_FAILS },
 	[OP_PUT_MACHINE] = { M_API_MACHINE, M_API_MACHINE_FAILS },
 	[OP_PATCH_MACHINE] = { M_API_PATCH_MACHINE, M_API_PATCH_MACHINE_FAILS },
+	[OP_PUT_CPU_CONFIG] = { M_API_CPU_CONFIG, M_API_CPU_CONFIG_FAILS },
 	[OP_PUT_DRIVE] = { M_API_DRIVE, M_API_DRIVE_FAILS },
 	[OP_PATCH_DRIVE] = { M_API_PATCH_DRIVE, M_API_PATCH_DRIVE_FAILS },
 	[OP_PUT_NET] = { M_API_NET, M_API_NET_FAILS },
@@ -66,6 +68,9 @@ static const struct {
 	[OP_INSTANCE_START] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
 	[OP_SEND_CTRL_ALT_DEL] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
 	[OP_FLUSH_METRICS] = { M_API_ACTIONS, M_API_ACTIONS_FAILS },
+	[OP_PUT_MMDS_CONFIG] = { M_API_MMDS, M_API_MMDS_FAILS },
+	[OP_PUT_MMDS] = { M_API_MMDS, M_API_MMDS_FAILS },
+	[OP_PATCH_MMDS] = { M_API_PATCH_MMDS, M_API_PATCH_MMDS_FAILS },
 };
 
 static void count_request(const struct api_request *req, int status)
@@ -176,6 +181,7 @@ static void handle_request(struct api_server *s, struct conn *c,
 	log_request(http);
 	if (!route_request(http, &req, &resp))
 		api_channel_call(s->ch, &req, &resp);
+	api_request_release(&req);
 	count_request(&req, resp.status);
 	if (req.deprecated)
 		resp.deprecation = true;

@@ -85,6 +85,7 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_GET_VERSION, "get_api_requests", "vmm_version_count")        \
 	X(M_API_GET_MACHINE, "get_api_requests", "machine_cfg_count")        \
 	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")        \
+	X(M_API_GET_MMDS, "get_api_requests", "mmds_count")                  \
 	X(M_API_ACTIONS, "put_api_requests", "actions_count")                \
 	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")          \
 	X(M_API_BOOT, "put_api_requests", "boot_source_count")               \
@@ -95,6 +96,8 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_LOGGER_FAILS, "put_api_requests", "logger_fails")            \
 	X(M_API_MACHINE, "put_api_requests", "machine_cfg_count")            \
 	X(M_API_MACHINE_FAILS, "put_api_requests", "machine_cfg_fails")      \
+	X(M_API_CPU_CONFIG, "put_api_requests", "cpu_cfg_count")             \
+	X(M_API_CPU_CONFIG_FAILS, "put_api_requests", "cpu_cfg_fails")       \
 	X(M_API_METRICS, "put_api_requests", "metrics_count")                \
 	X(M_API_METRICS_FAILS, "put_api_requests", "metrics_fails")          \
 	X(M_API_NET, "put_api_requests", "network_count")                    \
@@ -108,6 +111,8 @@ void log_write(enum log_level level, const char *file, int line,
 	  "create_snapshot_fails")                                           \
 	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")        \
 	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails")  \
+	X(M_API_MMDS, "put_api_requests", "mmds_count")                      \
+	X(M_API_MMDS_FAILS, "put_api_requests", "mmds_fails")                \
 	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")            \
 	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")      \
 	X(M_API_PATCH_NET, "patch_api_requests", "network_count")            \
@@ -117,6 +122,8 @@ void log_write(enum log_level level, const char *file, int line,
 	  "machine_cfg_fails")                                               \
 	X(M_API_PATCH_VM, "patch_api_requests", "vm_count")                  \
 	X(M_API_PATCH_VM_FAILS, "patch_api_requests", "vm_fails")            \
+	X(M_API_PATCH_MMDS, "patch_api_requests", "mmds_count")              \
+	X(M_API_PATCH_MMDS_FAILS, "patch_api_requests", "mmds_fails")        \
 	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")             \
 	X(M_API_STARTUP_US, "api_server", "process_startup_time_us")         \
 	X(M_API_STARTUP_CPU_US, "api_server", "process_startup_time_cpu_us") \
@@ -180,7 +187,7 @@ struct evl_source {
 	evl_fn fn;
 	void *opaque;
 };
-#define EVL_MAX_SOURCES 128 /* up to 6 per virtio device, and ours */
+#define EVL_MAX_SOURCES 160 /* up to 7 per virtio device, and ours */
 struct event_loop {
 	int epfd;
 	bool stop;

@@ -66,6 +66,9 @@ static const struct {
 	{ "exit_group", ALL, "process exit" },
 	{ "epoll_wait", API | VMM, "event loops" },
 	{ "epoll_ctl", API | VMM, "connections, device fds" },
+#ifdef __aarch64__
+	{ "epoll_pwait", API | VMM, "event loops (aarch64 has no epoll_wait)" },
+#endif
 	{ "accept4", API | VMM, "API clients; vsock host clients" },
 	{ "sendto", API | VMM,
 	  "API replies (send with MSG_NOSIGNAL); vsock OK lines" },
@@ -86,7 +89,7 @@ static const struct {
 	{ "fdatasync", VMM, "virtio-blk flush" },
 	{ "io_uring_enter", VMM | VCPU,
 	  "virtio-blk Async submissions; a reset (vCPU) waits for in-flight I/O" },
-	{ "timerfd_settime", VMM, "rate limiter timers" },
+	{ "timerfd_settime", VMM, "rate limiter, net retry, MMDS timers" },
 	{ "getrandom", VMM, "virtio-rng: entropy for the guest" },
 	{ "writev", VMM, "virtio-net: frames to the tap" },
 	{ "unlink", VMM, "remove the API socket at exit" },
@@ -99,7 +102,8 @@ static const struct {
 	{ "renameat2", VMM, "the same" },
 	{ "unlinkat", VMM, "the same, as newer libcs call it" },
 	{ "eventfd2", LOAD, "warm load: virtio kick/interrupt fds, io_uring" },
-	{ "timerfd_create", LOAD, "warm load: rate limiters, net tx retry" },
+	{ "timerfd_create", LOAD,
+	  "warm load: rate limiters, net tx retry, MMDS" },
 	{ "io_uring_setup", LOAD, "warm load: virtio-blk Async rings" },
 	{ "io_uring_register", LOAD,
 	  "warm load: the ring's eventfd and restrictions, then enabling it" },
@@ -138,26 +142,38 @@ static const struct {
 	  "PATCH /drives, PUT /logger, PUT /metrics, snapshots: OPENAT_FLAGS only" },
 };
 
-/* ioctls: request numbers per thread kind. */
+/* ioctls: request numbers per thread kind; those of one architecture
+ * (x86 state, arm64 registers) only there. */
 static const struct {
 	unsigned long request;
 	unsigned threads;
 	const char *why;
 } allowed_ioctls[] = {
 	{ KVM_RUN, VCPU, "run the vCPU" },
-	{ KVM_GET_REGS, VCPU | VMM,
-	  "report a fatal exit's RIP; snapshot/create: vCPU state" },
-	{ KVM_TRANSLATE, VCPU, "instruction bytes of a fatal exit" },
 	{ KVM_IRQ_LINE, VCPU | VMM, "serial and i8042 interrupts" },
 	{ TCSETS, VMM, "restore the terminal at exit" },
 	{ TUNSETOFFLOAD, VMM, "virtio-net: the offloads the guest chose" },
 	{ TCGETS, VMM, "isatty() on the console" },
+	{ KVM_GET_MP_STATE, VMM, "snapshot/create: vCPU state" },
+	{ KVM_GET_DIRTY_LOG, VMM, "snapshot/create: pages the guest wrote" },
+	{ KVM_IRQFD, LOAD, "warm load: virtio interrupts" },
+	{ KVM_IOEVENTFD, LOAD, "warm load: virtio kicks" },
+	{ KVM_SET_USER_MEMORY_REGION, LOAD, "warm load: dirty page logging" },
+	{ KVM_SET_MP_STATE, LOAD, "warm load: vCPU state" },
+	{ TUNSETIFF, LOAD, "warm load: attach a tap" },
+	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
+	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
+	{ UFFDIO_REGISTER, LOAD, "the same" },
+	{ USERFAULTFD_IOC_NEW, LOAD, "the same, when the system call is off" },
+#ifdef __x86_64__
+	{ KVM_GET_REGS, VCPU | VMM,
+	  "report a fatal exit's RIP; snapshot/create: vCPU state" },
+	{ KVM_TRANSLATE, VCPU, "instruction bytes of a fatal exit" },
 	{ KVM_GET_SREGS, VCPU | VMM,
 	  "was a triple-faulted vCPU reset (AMD); snapshot/create: vCPU state" },
 	{ KVM_GET_XSAVE, VMM, "snapshot/create: vCPU state" },
 	{ KVM_GET_XCRS, VMM, "snapshot/create: vCPU state" },
 	{ KVM_GET_LAPIC, VMM, "snapshot/create: vCPU state" },
-	{ KVM_GET_MP_STATE, VMM, "snapshot/create: vCPU state" },
 	{ KVM_GET_VCPU_EVENTS, VMM, "snapshot/create: vCPU state" },
 	{ KVM_GET_DEBUGREGS, VMM, "snapshot/create: vCPU state" },
 	{ KVM_GET_MSRS, VMM, "snapshot/create: vCPU state" },
@@ -165,16 +181,11 @@ static const struct {
 	{ KVM_GET_IRQCHIP, VMM, "snapshot/create: PIC and IOAPIC" },
 	{ KVM_GET_PIT2, VMM, "snapshot/create: PIT" },
 	{ KVM_GET_CLOCK, VMM, "snapshot/create: KVM clock" },
-	{ KVM_GET_DIRTY_LOG, VMM, "snapshot/create: pages the guest wrote" },
-	{ KVM_IRQFD, LOAD, "warm load: virtio interrupts" },
-	{ KVM_IOEVENTFD, LOAD, "warm load: virtio kicks" },
-	{ KVM_SET_USER_MEMORY_REGION, LOAD, "warm load: dirty page logging" },
 	{ KVM_SET_IRQCHIP, LOAD, "warm load: PIC and IOAPIC" },
 	{ KVM_SET_PIT2, LOAD, "warm load: PIT" },
 	{ KVM_SET_CLOCK, LOAD, "warm load: KVM clock" },
 	{ KVM_GET_CPUID2, VMM, "snapshot/create: vCPU state" },
 	{ KVM_SET_CPUID2, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_MP_STATE, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_REGS, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_SREGS, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_XSAVE, LOAD, "warm load: vCPU state" },
@@ -183,11 +194,12 @@ static const struct {
 	{ KVM_SET_LAPIC, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_MSRS, LOAD, "warm load: vCPU state" },
 	{ KVM_SET_VCPU_EVENTS, LOAD, "warm load: vCPU state" },
-	{ TUNSETIFF, LOAD, "warm load: attach a tap" },
-	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
-	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
-	{ UFFDIO_REGISTER, LOAD, "the same" },
-	{ USERFAULTFD_IOC_NEW, LOAD, "the same, when the system call is off" },
+	{ KVM_CHECK_EXTENSION, LOAD,
+	  "warm load: the CPU template's KVM capabilities" },
+#endif
+#ifdef __aarch64__
+	{ KVM_GET_ONE_REG, VCPU, "report a fatal exit's PC" },
+#endif
 };
 
 static char syscall_names[512][24];

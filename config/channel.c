@@ -13,6 +13,14 @@
 
 #include "config/config.h"
 
+void api_request_release(struct api_request *req)
+{
+	if (req->op == OP_PUT_MMDS || req->op == OP_PATCH_MMDS) {
+		cJSON_Delete(req->u.mmds_data);
+		req->u.mmds_data = NULL;
+	}
+}
+
 void api_error(struct api_response *resp, int status, const char *fmt, ...)
 {
 	char msg[CONFIG_ERR_MAX];

@@ -17,6 +17,39 @@ void vm_config_init(struct vm_config *cfg)
 	cfg->machine.mem_size_mib = 128;
 }
 
+/* A static template named in machine-config replaces a custom one; a body
+ * without cpu_template keeps the one configured (Firecracker's). */
+void config_put_machine(struct vm_config *cfg, const struct machine_cfg *m)
+{
+	unsigned kept = cfg->machine.cpu_template;
+	bool kept_given = cfg->machine.cpu_template_given;
+
+	cfg->machine = *m;
+	if (m->cpu_template_given) {
+		cfg->cpu_config.kind = CPU_TEMPLATE_NONE;
+		return;
+	}
+	cfg->machine.cpu_template = kept;
+	cfg->machine.cpu_template_given = kept_given;
+}
+
+void config_put_cpu_config(struct vm_config *cfg, const struct cpu_template *t)
+{
+	cfg->cpu_config = *t;
+	cfg->machine.cpu_template = CPU_TEMPLATE_NONE;
+	cfg->machine.cpu_template_given = false;
+}
+
+const struct cpu_template *config_cpu_template(const struct vm_config *cfg,
+					       struct cpu_template *buf)
+{
+	if (cfg->cpu_config.kind == CPU_TEMPLATE_CUSTOM)
+		return &cfg->cpu_config;
+	if (cpu_template_get_static(cfg->machine.cpu_template, buf))
+		return NULL; /* None */
+	return buf;
+}
+
 int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
 			 struct config_err *e)
 {
@@ -25,6 +58,10 @@ int config_patch_machine(struct vm_config *cfg, const struct machine_patch *p,
 	config_apply_patch(&machine_schema, &m, p);
 	if (machine_check(&m, e))
 		return -EINVAL;
+	if (p->has_cpu_template) {
+		m.cpu_template_given = true;
+		cfg->cpu_config.kind = CPU_TEMPLATE_NONE;
+	}
 	cfg->machine = m;
 	return 0;
 }
@@ -73,9 +110,33 @@ struct config_key {
 	bool device; /* each is a virtio device (CONFIG_MAX_DEVICES in all) */
 	bool nullable; /* null: not configured (and written so) */
 	bool quiet; /* read, never written */
+	bool late; /* read after every other key of a file: it names them */
 	int (*conflict)(const void *item, const void *other,
 			struct config_err *e);
+	/* Rules against the rest of the configuration (optional). */
+	int (*fits)(const struct vm_config *cfg, const void *item,
+		    struct config_err *e);
 };
+
+/* Every interface the MMDS config names is configured. */
+static int mmds_fits(const struct vm_config *cfg, const void *item,
+		     struct config_err *e)
+{
+	const struct mmds_cfg *c = item;
+	unsigned i, k;
+
+	for (i = 0; i < c->nr_ifaces; i++) {
+		for (k = 0;
+		     k < cfg->nr_nets && strcmp(cfg->nets[k].id, c->ifaces[i]);
+		     k++)
+			;
+		if (k == cfg->nr_nets)
+			return config_fail(
+				e, MMDS_CONFIG_ERR
+				"The list of network interface IDs provided contains at least one ID that does not correspond to any existing network interface.");
+	}
+	return 0;
+}
 
 #define AT_CFG(member) .off = offsetof(struct vm_config, member)
 #define COUNT(member) .count = offsetof(struct vm_config, member) + 1
@@ -96,6 +157,8 @@ static const struct config_key config_keys[] = {
 	  .quiet = true },
 	{ "metrics", "metrics", &metrics_schema, AT_CFG(metrics),
 	  .nullable = true },
+	{ "mmds-config", "mmds-config", &mmds_schema, AT_CFG(mmds),
+	  .nullable = true, .late = true, .fits = mmds_fits },
 };
 #define NR_KEYS ARRAY_SIZE(config_keys)
 
@@ -174,6 +237,8 @@ static int put(struct vm_config *cfg, const struct config_key *k,
 {
 	void *dst = key_at(k, cfg);
 
+	if (k->fits && k->fits(cfg, item, e))
+		return -EINVAL;
 	if (k->count)
 		return put_entry(cfg, k, item, e);
 	if (k->device && !config_is_set(k->schema, dst) &&
@@ -214,6 +279,22 @@ int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 		       struct config_err *e)
 {
 	return put(cfg, key_of(&entropy_schema), en, e);
+}
+
+int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+		    struct config_err *e)
+{
+	return put(cfg, key_of(&mmds_schema), c, e);
+}
+
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id)
+{
+	unsigned i;
+
+	for (i = 0; i < c->nr_ifaces; i++)
+		if (!strcmp(c->ifaces[i], id))
+			return true;
+	return false;
 }
 
 /* ---- the config file ---- */
@@ -262,8 +343,7 @@ static int read_key(const struct config_key *k, const cJSON *j,
  * is warned about and ignored, as Firecracker does. */
 static int read_other_key(const cJSON *it, struct config_err *e)
 {
-	static const char *const later[] = { "balloon",	       "mmds-config",
-					     "cpu-config",     "pmem",
+	static const char *const later[] = { "balloon", "pmem",
 					     "memory-hotplug", NULL };
 	const char *const *k;
 
@@ -280,15 +360,83 @@ static int read_other_key(const cJSON *it, struct config_err *e)
 			   it->string);
 }
 
+/* A file's text, read whole (at most CONFIG_MAX_FILE_SIZE + 1 bytes, so
+ * a bigger one shows) into *text (malloc'd); -errno with e set. */
+static int read_text_file(const char *what, const char *path, char **text,
+			  size_t *len, struct config_err *e)
+{
+	FILE *f = fopen(path, "re");
+	int ret = -errno;
+
+	if (!f) {
+		config_fail(e, "cannot open %s %s: %s", what, path,
+			    strerror(-ret));
+		return ret;
+	}
+	*text = malloc(CONFIG_MAX_FILE_SIZE + 1);
+	*len = *text ? fread(*text, 1, CONFIG_MAX_FILE_SIZE + 1, f) : 0;
+	fclose(f);
+	if (!*text) {
+		config_fail(e, "out of memory");
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+/* "cpu-config": as in Firecracker, the path of a JSON file holding a PUT
+ * /cpu-config body (or null). It wins over machine-config's cpu_template,
+ * wherever it stands. */
+static int read_cpu_config(const cJSON *it, struct vm_config *cfg,
+			   struct config_err *e)
+{
+	size_t n;
+	char *text;
+	cJSON *j;
+	int ret;
+
+	if (cJSON_IsNull(it))
+		return 0;
+	if (!cJSON_IsString(it))
+		return config_fail(e, "cpu-config: expected a file path");
+	if (read_text_file("cpu-config", it->valuestring, &text, &n, e))
+		return -EINVAL;
+	j = n <= CONFIG_MAX_FILE_SIZE ? cJSON_ParseWithLength(text, n) : NULL;
+	free(text);
+	if (!j)
+		return config_fail(e, "cpu-config %s: not a JSON CPU template",
+				   it->valuestring);
+	ret = cpu_template_parse(j, &cfg->cpu_config, e);
+	cJSON_Delete(j);
+	return ret;
+}
+
+/* A member of the file, unless its key is read late (read_late). */
 static int read_member(const cJSON *it, struct vm_config *cfg,
 		       struct config_err *e)
 {
 	const struct config_key *k;
 
+	if (!strcmp(it->string, "cpu-config"))
+		return read_cpu_config(it, cfg, e);
+
 	for (k = config_keys; k < config_keys + NR_KEYS; k++)
 		if (!strcmp(k->name, it->string))
-			return read_key(k, it, cfg, e);
+			return k->late ? 0 : read_key(k, it, cfg, e);
 	return read_other_key(it, e);
+}
+
+static int read_late(const cJSON *root, struct vm_config *cfg,
+		     struct config_err *e)
+{
+	const struct config_key *k;
+	const cJSON *j;
+	int ret = 0;
+
+	for (k = config_keys; k < config_keys + NR_KEYS && !ret; k++)
+		if (k->late &&
+		    (j = cJSON_GetObjectItemCaseSensitive(root, k->name)))
+			ret = read_key(k, j, cfg, e);
+	return ret;
 }
 
 static int parse_root(const char *json, size_t len, struct vm_config *cfg,
@@ -317,6 +465,8 @@ static int parse_root(const char *json, size_t len, struct vm_config *cfg,
 		if (ret)
 			break;
 	}
+	if (!ret)
+		ret = read_late(root, cfg, e);
 	if (!ret && !saved && !cfg->boot.set)
 		ret = config_fail(e, "missing 'boot-source'");
 	cJSON_Delete(root);
@@ -337,24 +487,12 @@ int config_parse_saved(const char *json, size_t len, struct vm_config *cfg,
 
 int config_load(const char *path, struct vm_config *cfg, struct config_err *e)
 {
-	FILE *f = fopen(path, "re");
-	char *buf;
 	size_t n;
-	int ret;
+	char *buf;
+	int ret = read_text_file("config file", path, &buf, &n, e);
 
-	if (!f) {
-		ret = -errno;
-		config_fail(e, "cannot open config file %s: %s", path,
-			    strerror(errno));
+	if (ret)
 		return ret;
-	}
-	buf = malloc(CONFIG_MAX_FILE_SIZE + 1);
-	n = buf ? fread(buf, 1, CONFIG_MAX_FILE_SIZE + 1, f) : 0;
-	fclose(f);
-	if (!buf) {
-		config_fail(e, "out of memory");
-		return -ENOMEM;
-	}
 	ret = config_parse(buf, n, cfg, e);
 	free(buf);
 	return ret;
@@ -399,6 +537,8 @@ char *config_to_json(const struct vm_config *cfg)
 	for (k = config_keys; k < config_keys + NR_KEYS; k++)
 		if (!k->quiet)
 			write_key(root, k, cfg);
+	/* a path in Firecracker's, which writes null whatever is set */
+	cJSON_AddNullToObject(root, "cpu-config");
 	return print_and_delete(root);
 }
 

@@ -5,8 +5,9 @@
  * Contract:
  * - The structs below are the configuration of every resource (boot
  *   source, machine, drives, network interfaces, vsock, entropy, metrics,
- *   snapshot requests; the logger's settings are its own, in base/) and
- *   struct vm_config holds a whole VM's.
+ *   the MMDS configuration (not its data store: mmds/), snapshot
+ *   requests; the logger's settings are its own, in base/) and struct
+ *   vm_config holds a whole VM's.
  *   vmm/, virtio/ and snapshot/ take their settings from here; nothing here
  *   knows of KVM, devices or HTTP.
  * - Each resource's JSON form is one table (resources.c): every field's
@@ -33,6 +34,7 @@
 #include <stdint.h>
 
 #include "base/base.h"
+#include "config/cpu_template.h"
 
 #define CONFIG_MAX_FILE_SIZE (1u << 20) /* a config file is small */
 #define CONFIG_PATH_MAX 4096
@@ -80,6 +82,10 @@ struct machine_cfg {
 	bool smt;
 	bool track_dirty_pages;
 	bool huge_pages_2m;
+	/* a static template (enum cpu_template_kind, C3..T2A) or None; given
+	 * when a body named it (a PUT without it keeps the one configured) */
+	unsigned cpu_template;
+	bool cpu_template_given;
 };
 
 /* PUT /machine-config fills v (first: a PUT reads a machine_cfg); PATCH
@@ -87,7 +93,7 @@ struct machine_cfg {
 struct machine_patch {
 	struct machine_cfg v;
 	bool has_vcpu_count, has_mem_size_mib, has_smt, has_track_dirty_pages,
-		has_huge_pages;
+		has_huge_pages, has_cpu_template;
 };
 
 enum cache_type { CACHE_UNSAFE, CACHE_WRITEBACK };
@@ -169,6 +175,18 @@ struct snapshot_load_cfg {
 	char vsock_uds[108];
 };
 
+/* PUT /mmds/config (before boot): which interfaces reach the metadata
+ * service, at which address, in which version. The data store itself is
+ * not configuration (mmds/). */
+struct mmds_cfg {
+	bool set;
+	bool v2; /* version V2 (session tokens), else V1 */
+	bool imds_compat;
+	uint32_t ipv4; /* host order; 169.254.169.254 by default */
+	unsigned nr_ifaces;
+	char ifaces[CONFIG_MAX_NETS][CONFIG_ID_MAX];
+};
+
 /* The whole configuration of a VM: what GET /vm/config returns. */
 struct vm_config {
 	struct boot_source_cfg boot;
@@ -181,6 +199,11 @@ struct vm_config {
 	struct entropy_cfg entropy;
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
+	struct mmds_cfg mmds;
+	/* PUT /cpu-config's custom template (kind CPU_TEMPLATE_CUSTOM), or
+	 * kind CPU_TEMPLATE_NONE; it and machine.cpu_template: the last one
+	 * configured wins (config_cpu_template) */
+	struct cpu_template cpu_config;
 };
 
 /* Sets the defaults: 1 vCPU, 128 MiB, nothing else configured. */
@@ -205,6 +228,8 @@ enum field_type {
 	T_ENUM, /* one of names[], stored as its index */
 	T_TEXT, /* a string that a codec turns into a value (a MAC) */
 	T_OBJECT, /* a nested object read with `sub`, at `off` */
+	T_STRINGS, /* an array of strings, each in size / max_items bytes,
+		      counted at `count` */
 	T_LIST, /* an array of `sub` objects: at `off`, counted at `count` */
 	T_IGNORED, /* accepted with any value, kept nowhere */
 	T_REFUSED, /* refused unless null: `why` says why */
@@ -246,8 +271,8 @@ struct field {
 	const char *const *names; /* T_ENUM, NULL-terminated */
 	const struct codec *codec; /* T_TEXT */
 	const struct schema *sub; /* T_OBJECT, T_LIST */
-	size_t count; /* T_LIST: offset of its unsigned count */
-	unsigned max_items; /* T_LIST */
+	size_t count; /* T_LIST, T_STRINGS: offset of its unsigned count */
+	unsigned max_items; /* T_LIST, T_STRINGS */
 	const char *dflt; /* T_STRING: the value when the body leaves it out */
 	const char *why; /* T_REFUSED */
 };
@@ -279,7 +304,9 @@ struct schema {
 /* The resources (resources.c). */
 extern const struct schema boot_source_schema, machine_schema, drive_schema,
 	net_schema, vsock_schema, entropy_schema, logger_schema, metrics_schema,
-	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema;
+	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema,
+	mmds_schema;
+#define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
 
 /* Reads a body into `out` (zeroed first): a PUT fills the resource's
  * struct (schema->size bytes); a PATCH (patch = true) fills its PATCH
@@ -312,6 +339,10 @@ int config_fail(struct config_err *e, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
 /* ---- config.c: the config file and GET /vm/config ---- */
+/* The CPU template InstanceStart applies: the custom one, the static one
+ * (filled into *buf), or NULL for None. */
+const struct cpu_template *config_cpu_template(const struct vm_config *cfg,
+					       struct cpu_template *buf);
 /* Parses and validates a config text. 0, or -EINVAL with e->msg. */
 MUST_CHECK int config_parse(const char *json, size_t len, struct vm_config *cfg,
 			    struct config_err *e);
@@ -326,6 +357,8 @@ MUST_CHECK int config_load(const char *path, struct vm_config *cfg,
  * PATCH-style machine update (then machine_check), drive/interface insert
  * or replace by id (one root drive, unique host devices and MACs), and
  * room for a new device (CONFIG_MAX_DEVICES in all). */
+void config_put_machine(struct vm_config *cfg, const struct machine_cfg *m);
+void config_put_cpu_config(struct vm_config *cfg, const struct cpu_template *t);
 MUST_CHECK int config_patch_machine(struct vm_config *cfg,
 				    const struct machine_patch *p,
 				    struct config_err *e);
@@ -340,6 +373,12 @@ MUST_CHECK int config_put_vsock(struct vm_config *cfg,
 MUST_CHECK int config_put_entropy(struct vm_config *cfg,
 				  const struct entropy_cfg *en,
 				  struct config_err *e);
+/* PUT /mmds/config: version, address (link-local, not empty: checked
+ * when read) and interfaces, each of which must be configured. */
+MUST_CHECK int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
+			       struct config_err *e);
+/* Whether interface id reaches the metadata service. */
+bool config_mmds_iface(const struct mmds_cfg *c, const char *id);
 /* The configuration as the JSON text of GET /vm/config (malloc'd). */
 char *config_to_json(const struct vm_config *cfg);
 /* One resource as JSON (GET /machine-config). */
@@ -352,9 +391,11 @@ enum api_op {
 	OP_GET_VERSION,
 	OP_GET_MACHINE,
 	OP_GET_VM_CONFIG,
+	OP_GET_MMDS,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
+	OP_PUT_CPU_CONFIG,
 	OP_PUT_DRIVE,
 	OP_PATCH_DRIVE,
 	OP_PUT_NET,
@@ -369,6 +410,9 @@ enum api_op {
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
+	OP_PUT_MMDS_CONFIG,
+	OP_PUT_MMDS,
+	OP_PATCH_MMDS,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -378,6 +422,7 @@ struct api_request {
 	union {
 		struct boot_source_cfg boot;
 		struct machine_patch machine;
+		struct cpu_template cpu_config;
 		struct drive_cfg drive;
 		struct drive_patch drive_patch;
 		struct net_cfg net;
@@ -388,6 +433,9 @@ struct api_request {
 		struct metrics_cfg metrics;
 		struct snapshot_create_cfg snap_create;
 		struct snapshot_load_cfg snap_load;
+		struct mmds_cfg mmds_cfg;
+		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
+					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
 	} u;
 };
@@ -397,6 +445,9 @@ struct api_response {
 	char *body; /* malloc'd JSON or NULL */
 	bool deprecation;
 };
+
+/* Frees what a request owns (the API thread, once it is answered). */
+void api_request_release(struct api_request *req);
 
 /* A 400 (or other status) response with {"fault_message": msg}. */
 void api_error(struct api_response *resp, int status, const char *fmt, ...)

@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "config/config.h"
 #include "config/cpu_template.h"
 
 /* How many register modifiers one CPUID leaf modifier may list (one per
@@ -534,6 +535,18 @@ static int check_top_keys(struct parser *p, const cJSON *j)
 	return 0;
 }
 
+int cpu_template_arch_check(const char *what, struct config_err *e)
+{
+#ifdef __aarch64__
+	return config_fail(
+		e,
+		"%s: CPU templates are x86_64's (CPUID and MSRs); microvm on arm64 has none (Firecracker's aarch64 templates, V1N1 and reg_modifiers, are not implemented)",
+		what);
+#else
+	return 0;
+#endif
+}
+
 int cpu_template_parse(const cJSON *j, struct cpu_template *t,
 		       struct config_err *e)
 {
@@ -542,6 +555,8 @@ int cpu_template_parse(const cJSON *j, struct cpu_template *t,
 
 	memset(t, 0, sizeof(*t));
 	t->kind = CPU_TEMPLATE_CUSTOM;
+	if (cpu_template_arch_check("cpu-config", e))
+		return -EINVAL;
 	if (!cJSON_IsObject(j))
 		return config_fail(p.e, "cpu-config: expected a JSON object");
 	ret = check_top_keys(&p, j);

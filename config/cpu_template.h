@@ -2,8 +2,8 @@
 /*
  * CPU templates as configuration (cpu_template.c), Firecracker's: what the
  * guest's CPUID and MSRs show, changed bit by bit from what the host's KVM
- * offers. (To be folded into config/config.h.) Applying one is vmm/'s
- * (vmm/cpu_template.h).
+ * offers. config/config.h includes it (struct vm_config keeps one).
+ * Applying one is vmm/'s (vmm/cpu_template.h).
  *
  * - One model serves the static templates (C3, T2, T2S, T2CL for Intel
  *   hosts, T2A for AMD hosts; PUT /machine-config "cpu_template") and the
@@ -15,6 +15,10 @@
  *   the template sets) and a value (what it sets them to). A register
  *   becomes (host & ~filter) | value: a template may set a bit the host
  *   lacks, as Firecracker lets it (KVM may quietly refuse some).
+ * - x86_64 only: Firecracker's aarch64 templates (V1N1; reg_modifiers and
+ *   vcpu_features) are another model, not in microvm. On arm64 a
+ *   cpu_template other than None and any cpu-config are refused where they
+ *   are configured (cpu_template_arch_check), with a 400.
  */
 #ifndef MICROVM_CONFIG_CPU_TEMPLATE_H
 #define MICROVM_CONFIG_CPU_TEMPLATE_H
@@ -23,9 +27,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "config/config.h"
+#include "base/base.h"
 
 struct cJSON;
+struct config_err;
 
 /* Limits on a custom template (a 400 on more). KVM's CPUID has at most 256
  * entries, and Firecracker reads at most 256 MSRs in one KVM_GET_MSRS. */
@@ -82,10 +87,14 @@ MUST_CHECK int cpu_template_from_name(const char *name,
 MUST_CHECK int cpu_template_get_static(enum cpu_template_kind kind,
 				       struct cpu_template *t);
 
+/* 0 on x86_64; on arm64 -EINVAL with e saying "<what>: CPU templates are
+ * x86_64's" and why. */
+MUST_CHECK int cpu_template_arch_check(const char *what, struct config_err *e);
+
 /* A custom template from a PUT /cpu-config body (or the config file's
- * "cpu-config" object): every field checked; on error -EINVAL and err
- * names the field and what is wrong with it (config_err, as
- * every resource's parser). */
+ * "cpu-config" object): refused on arm64, else every field checked; on
+ * error -EINVAL and err names the field and what is wrong with it
+ * (config_err, as every resource's parser). */
 MUST_CHECK int cpu_template_parse(const struct cJSON *j, struct cpu_template *t,
 				  struct config_err *e);
 

@@ -3,6 +3,7 @@
  * JSON field, its type, where it lives, its bounds, whether a PUT needs it
  * and a PATCH may change it. schema.c reads and writes bodies with them;
  * CONTRIBUTING.md says how to add one. */
+#include <arpa/inet.h>
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <stdio.h>
@@ -16,6 +17,13 @@
 	{            \
 		NULL \
 	}
+
+static bool named(const cJSON *j, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
+
+	return v && !cJSON_IsNull(v);
+}
 
 /* ---- rate limiters: nested in drives, interfaces and entropy ---- */
 
@@ -88,6 +96,9 @@ int machine_check(const struct machine_cfg *m, struct config_err *e)
 		return config_fail(
 			e,
 			"machine-config: with 2M huge pages, mem_size_mib must be even");
+	if (m->cpu_template != CPU_TEMPLATE_NONE &&
+	    cpu_template_arch_check("machine-config: cpu_template", e))
+		return -EINVAL;
 	return 0;
 }
 
@@ -98,7 +109,9 @@ static int machine_check_put(void *obj, const cJSON *j, const char *where,
 }
 
 static const char *const huge_pages[] = { "None", "2M", NULL };
-static const char *const cpu_templates[] = { "None", NULL };
+/* by enum cpu_template_kind */
+static const char *const cpu_templates[] = { "None", "C3",  "T2", "T2S",
+					     "T2CL", "T2A", NULL };
 
 /* A PATCH is checked by config_patch_machine(), on the merged result. */
 static const struct field machine_fields[] = {
@@ -120,11 +133,13 @@ static const struct field machine_fields[] = {
 	FIELD("huge_pages", T_ENUM, struct machine_cfg, huge_pages_2m,
 	      .names = huge_pages, PATCH(struct machine_patch, v.huge_pages_2m),
 	      PATCH_GIVEN(struct machine_patch, has_huge_pages)),
-	/* only "None", so nothing to keep (size 0) */
-	{ .name = "cpu_template",
-	  .type = T_ENUM,
-	  .names = cpu_templates,
-	  PATCH(struct machine_patch, v) },
+	/* deprecated in Firecracker (Deprecation: true even for "None");
+	 * GET shows a static one only */
+	FIELD("cpu_template", T_ENUM, struct machine_cfg, cpu_template,
+	      .names = cpu_templates, .flags = F_DEPRECATED | F_OMIT_EMPTY,
+	      GIVEN(struct machine_cfg, cpu_template_given),
+	      PATCH(struct machine_patch, v.cpu_template),
+	      PATCH_GIVEN(struct machine_patch, has_cpu_template)),
 	{ .name = NULL },
 };
 const struct schema machine_schema = {
@@ -361,13 +376,6 @@ static const struct schema vsock_override_schema = {
 	.fields = vsock_override_fields,
 };
 
-static bool named(const cJSON *j, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(j, key);
-
-	return v && !cJSON_IsNull(v);
-}
-
 /* The memory comes from mem_backend, or the deprecated mem_file_path. */
 static int snapshot_load_check(void *obj, const cJSON *j, const char *where,
 			       struct config_err *e)
@@ -411,4 +419,86 @@ const struct schema snapshot_load_schema = {
 	.fields = snapshot_load_fields,
 	.size = sizeof(struct snapshot_load_cfg),
 	.check = snapshot_load_check,
+};
+
+/* ---- MMDS ---- */
+
+static int parse_ipv4(const char *s, void *out)
+{
+	struct in_addr a;
+
+	if (inet_pton(AF_INET, s, &a) != 1)
+		return -EINVAL;
+	*(uint32_t *)out = ntohl(a.s_addr);
+	return 0;
+}
+
+static void print_ipv4(const void *in, char *buf, size_t size)
+{
+	struct in_addr a = { htonl(*(const uint32_t *)in) };
+
+	inet_ntop(AF_INET, &a, buf, (socklen_t)size);
+}
+
+static const struct codec ipv4_codec = { parse_ipv4, print_ipv4,
+					 "an IPv4 address" };
+
+/* 169.254.0.0/16 without its first and last /24, as Firecracker's. */
+static bool link_local(uint32_t a)
+{
+	return (a >> 16) == 0xa9fe && ((a >> 8) & 0xff) != 0 &&
+	       ((a >> 8) & 0xff) != 0xff;
+}
+
+/* An interface named twice is listed once. */
+static void mmds_unique_ifaces(struct mmds_cfg *c)
+{
+	unsigned i, n = 0, given = c->nr_ifaces;
+
+	for (i = 0; i < given; i++) {
+		c->nr_ifaces = n; /* the unique ones so far */
+		if (!config_mmds_iface(c, c->ifaces[i]))
+			memmove(c->ifaces[n++], c->ifaces[i], CONFIG_ID_MAX);
+	}
+	c->nr_ifaces = n;
+}
+
+/* In Firecracker's order and words; config_put_mmds checks that each
+ * interface exists. */
+static int mmds_check(void *obj, const cJSON *j, const char *where,
+		      struct config_err *e)
+{
+	struct mmds_cfg *c = obj;
+
+	mmds_unique_ifaces(c);
+	if (!named(j, "ipv4_address"))
+		c->ipv4 = 0xa9fea9feu; /* 169.254.169.254 */
+	else if (!link_local(c->ipv4))
+		return config_fail(e, MMDS_CONFIG_ERR
+				   "The MMDS IPv4 address is not link local.");
+	if (!c->nr_ifaces)
+		return config_fail(
+			e, MMDS_CONFIG_ERR
+			"The list of network interface IDs that allow forwarding MMDS requests is empty.");
+	return 0;
+}
+
+static const char *const mmds_versions[] = { "V1", "V2", NULL };
+
+static const struct field mmds_fields[] = {
+	FIELD("version", T_ENUM, struct mmds_cfg, v2, .names = mmds_versions),
+	FIELD("network_interfaces", T_STRINGS, struct mmds_cfg, ifaces,
+	      .flags = F_REQUIRED,
+	      .count = offsetof(struct mmds_cfg, nr_ifaces),
+	      .max_items = CONFIG_MAX_NETS),
+	FIELD("ipv4_address", T_TEXT, struct mmds_cfg, ipv4,
+	      .codec = &ipv4_codec),
+	FIELD("imds_compat", T_BOOL, struct mmds_cfg, imds_compat),
+	{ .name = NULL },
+};
+const struct schema mmds_schema = {
+	.fields = mmds_fields,
+	.size = sizeof(struct mmds_cfg),
+	CONFIGURED(struct mmds_cfg, set),
+	.check = mmds_check,
 };

@@ -183,6 +183,31 @@ static int read_text(const struct field *f, const cJSON *v,
 	return 0;
 }
 
+/* Each string in an element of size / max_items bytes. */
+static int read_strings(const struct field *f, const cJSON *v,
+			const struct reader *r, char *dst)
+{
+	size_t each = f->size / f->max_items;
+	unsigned *count = (unsigned *)(dst - f->off + f->count);
+	const cJSON *it;
+
+	if (!cJSON_IsArray(v))
+		return fail(r, f, "expected an array");
+	cJSON_ArrayForEach(it, v) {
+		if (*count == f->max_items)
+			return config_fail(r->e, "%s.%s: more than %u entries",
+					   r->where, f->name, f->max_items);
+		if (!cJSON_IsString(it) || strlen(it->valuestring) >= each)
+			return config_fail(
+				r->e,
+				"%s.%s: expected strings of at most %zu bytes",
+				r->where, f->name, each - 1);
+		strcpy(dst + *count * each, it->valuestring);
+		(*count)++;
+	}
+	return 0;
+}
+
 static int read_object(const struct schema *s, const cJSON *j, bool patch,
 		       void *base, const struct reader *r);
 
@@ -230,6 +255,8 @@ static int read_value(const struct field *f, const cJSON *v,
 		return read_enum(f, v, r, dst);
 	case T_TEXT:
 		return read_text(f, v, r, dst);
+	case T_STRINGS:
+		return read_strings(f, v, r, dst);
 	case T_OBJECT:
 	case T_LIST:
 		return read_nested(f, v, r, dst);
@@ -392,6 +419,18 @@ static bool writes(const struct field *f, const void *obj)
 				     load_uint(p, f->size) != 0;
 }
 
+static void write_strings(cJSON *o, const struct field *f, const void *p)
+{
+	size_t each = f->size / f->max_items;
+	unsigned i,
+		n = *(const unsigned *)((const char *)p - f->off + f->count);
+	cJSON *arr = cJSON_AddArrayToObject(o, f->name);
+
+	for (i = 0; i < n; i++)
+		cJSON_AddItemToArray(
+			arr, cJSON_CreateString((const char *)p + i * each));
+}
+
 static void write_field(cJSON *o, const struct field *f, const void *p)
 {
 	char text[64];
@@ -416,6 +455,9 @@ static void write_field(cJSON *o, const struct field *f, const void *p)
 	case T_TEXT:
 		f->codec->print(p, text, sizeof(text));
 		cJSON_AddStringToObject(o, f->name, text);
+		break;
+	case T_STRINGS:
+		write_strings(o, f, p);
 		break;
 	default: /* T_OBJECT: left out when it has nothing to say */
 		sub = config_write(f->sub, p);

@@ -74,6 +74,14 @@ static void drop_failed_vm(struct vmm *m)
 	vm_destroy(&m->vm);
 }
 
+/* The version and format of the MMDS configuration (the data store and
+ * its tokens stay: a loaded snapshot has none, its tokens are foreign). */
+static void apply_mmds_cfg(struct vmm *m)
+{
+	m->mmds.version = m->cfg.mmds.v2 ? MMDS_V2 : MMDS_V1;
+	m->mmds.imds_compat = m->cfg.mmds.imds_compat;
+}
+
 int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 {
 	int ret;
@@ -90,7 +98,8 @@ int vmm_instance_start(struct vmm *m, char *err, size_t err_size)
 			"InstanceStart needs a boot source: PUT /boot-source first");
 		return -EINVAL;
 	}
-	ret = vm_build(&m->vm, &m->cfg, m->boot_timer, &m->loop);
+	apply_mmds_cfg(m);
+	ret = vm_build(&m->vm, &m->cfg, m->boot_timer, &m->mmds, &m->loop);
 	return run_built_vm(m, ret, false, err, err_size);
 }
 
@@ -135,6 +144,29 @@ static void handle_snapshot_create(struct vmm *m,
 		api_error(r, 400, "snapshot/create failed: %s", err);
 }
 
+/* PUT and PATCH /mmds answer 413 when the store would exceed its limit,
+ * 400 otherwise, in Firecracker's words; GET /mmds an empty store as {}. */
+static void handle_mmds(struct vmm *m, const struct api_request *req,
+			struct api_response *r)
+{
+	const char *err = "";
+	int ret;
+
+	if (req->op == OP_GET_MMDS) {
+		r->status = 200;
+		r->body = mmds_store_json(&m->mmds.store);
+		if (!r->body)
+			api_error(r, 400, "MMDS error: out of memory.");
+		return;
+	}
+	if (req->op == OP_PUT_MMDS)
+		ret = mmds_store_put(&m->mmds.store, req->u.mmds_data, &err);
+	else
+		ret = mmds_store_patch(&m->mmds.store, req->u.mmds_data, &err);
+	if (ret)
+		api_error(r, ret == -E2BIG ? 413 : 400, "%s", err);
+}
+
 /* Loads into this fresh process: nothing but the logger and metrics may
  * have been configured. Logs how long the load took on this thread (from
  * the request to the vCPUs released). */
@@ -143,7 +175,7 @@ static void handle_snapshot_load(struct vmm *m,
 				 struct api_response *r)
 {
 	struct vm_config cfg = m->cfg;
-	struct restore_opts o = { m->boot_timer, m->prefetch };
+	struct restore_opts o = { m->boot_timer, m->prefetch, &m->mmds };
 	struct timespec start;
 	bool warm = m->vm.warm;
 	char err[512];
@@ -171,6 +203,7 @@ static void handle_snapshot_load(struct vmm *m,
 	}
 	vm_serve_restored(&m->vm);
 	m->cfg = cfg;
+	apply_mmds_cfg(m);
 	log_info("snapshot %s loaded (%s backend%s) in %llu us, VM %s",
 		 l->snapshot_path, l->uffd ? "Uffd" : "File",
 		 warm ? ", warm" : "",
@@ -213,12 +246,14 @@ static bool is_pre_boot_op(enum api_op op)
 	case OP_PUT_BOOT_SOURCE:
 	case OP_PUT_MACHINE:
 	case OP_PATCH_MACHINE:
+	case OP_PUT_CPU_CONFIG:
 	case OP_PUT_DRIVE:
 	case OP_PUT_NET:
 	case OP_PUT_VSOCK:
 	case OP_PUT_ENTROPY:
 	case OP_INSTANCE_START:
 	case OP_SNAPSHOT_LOAD:
+	case OP_PUT_MMDS_CONFIG:
 		return true;
 	default:
 		return false;
@@ -317,7 +352,10 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		m->cfg.boot = req->u.boot;
 		break;
 	case OP_PUT_MACHINE:
-		m->cfg.machine = req->u.machine.v;
+		config_put_machine(&m->cfg, &req->u.machine.v);
+		break;
+	case OP_PUT_CPU_CONFIG:
+		config_put_cpu_config(&m->cfg, &req->u.cpu_config);
 		break;
 	case OP_PATCH_MACHINE:
 		ret = config_patch_machine(&m->cfg, &req->u.machine, &e);
@@ -330,6 +368,9 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		break;
 	case OP_PUT_VSOCK:
 		ret = config_put_vsock(&m->cfg, &req->u.vsock, &e);
+		break;
+	case OP_PUT_MMDS_CONFIG:
+		ret = config_put_mmds(&m->cfg, &req->u.mmds_cfg, &e);
 		break;
 	default: /* OP_PUT_ENTROPY */
 		ret = config_put_entropy(&m->cfg, &req->u.entropy, &e);
@@ -393,7 +434,10 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 	if (req->op == OP_PATCH_VM) {
 		handle_pause(m, req->u.pause, r);
 	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
-		i8042_send_ctrl_alt_del(&m->vm.i8042);
+		if (vm_send_ctrl_alt_del(&m->vm))
+			api_error(
+				r, 400,
+				"SendCtrlAltDel needs an i8042 keyboard: x86_64 only (as in Firecracker)");
 	} else if (req->op == OP_SNAPSHOT_CREATE) {
 		handle_snapshot_create(m, &req->u.snap_create, r);
 	} else if (req->op == OP_PATCH_DRIVE) {
@@ -425,6 +469,9 @@ static void dispatch(struct vmm *m, const struct api_request *req,
 		handle_metrics(m, &req->u.metrics, r);
 	} else if (req->op == OP_FLUSH_METRICS) {
 		handle_flush(r);
+	} else if (req->op == OP_GET_MMDS || req->op == OP_PUT_MMDS ||
+		   req->op == OP_PATCH_MMDS) {
+		handle_mmds(m, req, r);
 	} else if (is_post_boot_op(req->op)) {
 		handle_post_boot(m, req, r);
 	} else {
@@ -506,7 +553,7 @@ static int start_metrics_timer(struct vmm *m)
 	return evl_add(&m->loop, m->metrics_timer_fd, on_metrics_timer, m);
 }
 
-int vmm_init(struct vmm *m, const char *id, bool boot_timer)
+int vmm_init(struct vmm *m, const char *id, bool boot_timer, size_t mmds_limit)
 {
 	int ret;
 
@@ -516,7 +563,9 @@ int vmm_init(struct vmm *m, const char *id, bool boot_timer)
 	vm_config_init(&m->cfg);
 	snprintf(m->id, sizeof(m->id), "%s", id);
 	m->boot_timer = boot_timer;
-	ret = evl_init(&m->loop);
+	ret = mmds_init(&m->mmds, mmds_limit);
+	if (!ret)
+		ret = evl_init(&m->loop);
 	if (!ret)
 		ret = api_channel_init(&m->ch);
 	if (!ret)
@@ -550,4 +599,5 @@ void vmm_destroy(struct vmm *m)
 	if (m->signal_fd >= 0)
 		close(m->signal_fd);
 	evl_destroy(&m->loop);
+	mmds_destroy(&m->mmds);
 }

@@ -9,7 +9,6 @@
 
 #include "api/api.h"
 #include "microvm/microvm.h"
-#include "snapshot/snapshot.h"
 
 #define DEFAULT_API_SOCK "/run/microvm.socket"
 
@@ -29,6 +28,11 @@ static const char usage[] =
 	"                      then ignored, as by Firecracker)\n"
 	"  --http-api-max-payload-size N\n"
 	"                      largest accepted request body (default 51200)\n"
+	"  --mmds-size-limit N the metadata store's largest size, in bytes of\n"
+	"                      compact JSON (default: the payload size above;\n"
+	"                      below 2 GiB)\n"
+	"  --metadata FILE     fill the metadata store from FILE (JSON), as a\n"
+	"                      PUT /mmds would\n"
 	"  --boot-timer        log 'Guest-boot-time = ...' when the guest writes\n"
 	"                      123 to guest-physical 0xC0000000\n"
 	"  --id ID             instance id in logs and GET / ([A-Za-z0-9-]{1,64})\n"
@@ -72,7 +76,8 @@ struct options {
 	const char *prefetch;
 	const char *id;
 	const char *describe_snapshot;
-	size_t max_body;
+	const char *metadata;
+	size_t max_body, mmds_limit; /* mmds_limit 0: max_body */
 	bool no_api, boot_timer;
 	bool warm;
 	struct machine_cfg warm_shape;
@@ -141,6 +146,20 @@ static size_t parse_size(const char *s)
 	if (errno || *end || !*s || v == 0 || v > (64u << 20))
 		bad_args("invalid --http-api-max-payload-size (1..67108864)",
 			 s);
+	return (size_t)v;
+}
+
+/* Below 2 GiB: a store's JSON text must fit in an int (cJSON). */
+static size_t parse_mmds_limit(const char *s)
+{
+	char *end;
+	unsigned long long v;
+
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno || *end || *s < '0' || *s > '9' || v == 0 ||
+	    v >= (1ull << 31))
+		bad_args("invalid --mmds-size-limit (1..2147483647)", s);
 	return (size_t)v;
 }
 
@@ -224,6 +243,8 @@ enum {
 	O_PREFETCH,
 	O_WARM,
 	O_SECCOMP_FILTER,
+	O_MMDS_LIMIT,
+	O_METADATA,
 	O_VERSION,
 	O_HELP,
 };
@@ -250,6 +271,8 @@ static const struct option longopts[] = {
 	{ "prefetch", required_argument, NULL, O_PREFETCH },
 	{ "warm", required_argument, NULL, O_WARM },
 	{ "seccomp-filter", required_argument, NULL, O_SECCOMP_FILTER },
+	{ "mmds-size-limit", required_argument, NULL, O_MMDS_LIMIT },
+	{ "metadata", required_argument, NULL, O_METADATA },
 	{ "version", no_argument, NULL, O_VERSION },
 	{ "help", no_argument, NULL, O_HELP },
 	{ 0 },
@@ -328,6 +351,12 @@ static void parse_option(int opt, struct options *o)
 			"--seccomp-filter: custom filters are not supported; microvm installs its own (or use --no-seccomp)",
 			NULL);
 		break;
+	case O_MMDS_LIMIT:
+		o->mmds_limit = parse_mmds_limit(optarg);
+		break;
+	case O_METADATA:
+		o->metadata = optarg;
+		break;
 	case O_VERSION:
 		printf("microvm v%s\n", MICROVM_VERSION);
 		exit(EXIT_OK);
@@ -367,6 +396,8 @@ static void parse_args(int argc, char **argv, struct options *o)
 		bad_args("unexpected argument", argv[optind]);
 	if (o->no_api && !o->config_file)
 		bad_args("--no-api needs --config-file FILE", NULL);
+	if (!o->mmds_limit) /* as Firecracker */
+		o->mmds_limit = o->max_body;
 	if (o->no_api)
 		o->api_sock = NULL; /* Firecracker ignores it too */
 	else if (!o->api_sock)
@@ -413,7 +444,7 @@ static void describe_snapshot(const char *path)
 	char err[CONFIG_PATH_MAX + 64];
 	uint32_t version;
 
-	if (snap_describe(path, &version, err, sizeof(err))) {
+	if (snapshot_describe(path, &version, err, sizeof(err))) {
 		fprintf(stderr, "microvm: --describe-snapshot: %s\n", err);
 		exit(EXIT_INTERNAL);
 	}
@@ -476,6 +507,40 @@ static int load_config(const struct options *o, struct vm_config *cfg)
 	return 0;
 }
 
+/* --metadata FILE: read up to a few times the store's limit (the file
+ * may be indented), then stored as PUT /mmds would. */
+static int load_metadata(const char *path, struct mmds *mmds)
+{
+	size_t cap = mmds->store.limit * 4 + 4096;
+	char *buf = malloc(cap + 1);
+	FILE *f = fopen(path, "re");
+	int open_errno = f ? 0 : errno;
+	size_t n = buf && f ? fread(buf, 1, cap + 1, f) : 0;
+	const char *why;
+	cJSON *j = NULL;
+	int ret = -EINVAL;
+
+	if (!f)
+		why = strerror(open_errno);
+	else if (!buf)
+		why = "out of memory";
+	else if (ferror(f))
+		why = "cannot read it";
+	else if (n > cap)
+		why = "larger than 4 times --mmds-size-limit";
+	else if (!(j = cJSON_ParseWithLength(buf, n)))
+		why = "not valid JSON";
+	else
+		ret = mmds_store_put(&mmds->store, j, &why);
+	if (ret)
+		log_err("--metadata %s: %s", path, why);
+	cJSON_Delete(j);
+	if (f)
+		fclose(f);
+	free(buf);
+	return ret ? EXIT_BAD_CONFIG : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct vmm m;
@@ -496,12 +561,14 @@ int main(int argc, char **argv)
 			strerror(-ret));
 		return EXIT_INTERNAL;
 	}
-	if (vmm_init(&m, o.id, o.boot_timer)) {
+	if (vmm_init(&m, o.id, o.boot_timer, o.mmds_limit)) {
 		log_err("cannot set up the VMM thread: %s", strerror(errno));
 		return EXIT_INTERNAL;
 	}
 	m.prefetch = o.prefetch;
 	ret = load_config(&o, &m.cfg);
+	if (!ret && o.metadata)
+		ret = load_metadata(o.metadata, &m.mmds);
 	if (!ret)
 		ret = setup_outputs(&o, &m.cfg);
 	if (!ret && o.warm)

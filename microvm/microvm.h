@@ -29,13 +29,15 @@
 #include <stddef.h>
 
 #include "config/config.h"
+#include "mmds/mmds.h"
 #include "vmm/vmm.h"
 
 /* ---- builder.c ----
  * Assembles a VM from its config in one readable order; on
  * failure vm->err says why. The VM's exit eventfd is not yet watched. */
 MUST_CHECK int vm_build(struct vm *vm, const struct vm_config *cfg,
-			bool boot_timer, struct event_loop *loop);
+			bool boot_timer, struct mmds *mmds,
+			struct event_loop *loop);
 /* Starts every vCPU thread not yet started and lets them run, or keeps
  * them parked when `paused`. */
 MUST_CHECK int vm_start(struct vm *vm, bool paused);
@@ -54,16 +56,39 @@ MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
 /* KVM's memory slots over vm->mem (dirty logging when track_dirty). */
 MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
-/* The vCPUs; with k, the boot CPU's registers for that kernel. */
-struct kernel_image;
+/* ---- boot_x86.c / boot_arm64.c: the architecture's machine ---- */
+/* x86: the vCPUs, with the CPU template t (NULL: none) checked and
+ * applied (vm_use_cpu_template); no registers set (a snapshot load sets
+ * them). */
 MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
-			       const struct kernel_image *k);
+			       const struct cpu_template *t);
+/* x86: t checked against this host's CPU and KVM and applied to cpuid
+ * (KVM's supported one); its MSRs join what snapshots save. cpuid NULL (a
+ * snapshot load): KVM's capabilities only. */
+struct kvm_cpuid2;
+MUST_CHECK int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
+				   struct kvm_cpuid2 *cpuid);
+/* The architecture's devices beside the serial and the boot timer (x86:
+ * serial on port I/O, i8042, CMOS; arm64: serial on MMIO, RTC). */
+MUST_CHECK int vm_add_arch_devices(struct vm *vm);
+/* SendCtrlAltDel: x86's i8042 keys; -ENOTSUP on arm64 (no keyboard). */
+MUST_CHECK int vm_send_ctrl_alt_del(struct vm *vm);
+/* After vm_create_memory: kernel and initrd loaded, every device added
+ * (vm_add_devices), boot data written, vCPUs created, the boot CPU's
+ * registers set. */
+MUST_CHECK int vm_boot_setup(struct vm *vm, const struct vm_config *cfg,
+			     bool boot_timer);
 MUST_CHECK int vm_add_devices(struct vm *vm, const struct vm_config *cfg,
 			      bool boot_timer);
 /* A terminal on stdin becomes the guest's console input. */
 MUST_CHECK int vm_setup_stdin(struct vm *vm);
 
-/* ---- persist.c: snapshots, create and load ---- */
+/* ---- persist.c: snapshots, create and load (persist_arm64.c on arm64:
+ * not there yet, each refuses clearly) ---- */
+/* --describe-snapshot: the format version a state file's header names.
+ * 0, or -EINVAL with err set. */
+MUST_CHECK int snapshot_describe(const char *path, uint32_t *version, char *err,
+				 size_t err_size);
 /* PUT /snapshot/create of a paused VM: devices quiesced and saved, the
  * KVM state, the memory file, then the state file (written last and
  * atomically, so a state file always names a complete memory file). */
@@ -73,6 +98,7 @@ MUST_CHECK int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 struct restore_opts {
 	bool boot_timer;
 	const char *prefetch; /* File backend: working-set file, or NULL */
+	struct mmds *mmds; /* the VMM's metadata service */
 };
 /* PUT /snapshot/load: the untrusted state file and its configuration with
  * the request's overrides, into *cfg (logger and metrics kept); then the
@@ -111,12 +137,16 @@ struct vmm {
 	const char *prefetch; /* --prefetch */
 	bool warm; /* --warm: vm was built ahead, for one snapshot load */
 	struct api_channel ch;
+	struct mmds mmds; /* its data store lives before, through and after
+			     InstanceStart; listed interfaces reach it */
 	int metrics_timer_fd, signal_fd;
 	int exit_code;
 };
 
-/* Sets up the event loop, the API channel and the metrics timer. */
-MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer);
+/* Sets up the event loop, the API channel, the metrics timer and the
+ * metadata service (its store capped at mmds_limit bytes). */
+MUST_CHECK int vmm_init(struct vmm *m, const char *id, bool boot_timer,
+			size_t mmds_limit);
 /* Builds and starts the VM from m->cfg. 0, or -errno with err filled. */
 MUST_CHECK int vmm_instance_start(struct vmm *m, char *err, size_t err_size);
 /* --warm: builds the VM ahead (vm_warm) and watches its exit; then, once

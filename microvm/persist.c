@@ -30,6 +30,25 @@ static int save_devices(struct vm *vm, struct snap_state *s)
 	return snap_save_kvm(vm, s);
 }
 
+/* The template applied at boot goes into the state file. */
+static int keep_cpu_template(const struct vm_config *cfg, struct snap_state *s)
+{
+	struct cpu_template *t = malloc(sizeof(*t));
+	const struct cpu_template *used;
+
+	if (!t)
+		return -ENOMEM;
+	used = config_cpu_template(cfg, t);
+	if (!used) {
+		free(t);
+		return 0;
+	}
+	if (used != t)
+		*t = *used;
+	s->cpu_template = t;
+	return 0;
+}
+
 int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 		    const struct snapshot_create_cfg *c, char *err,
 		    size_t err_size)
@@ -41,8 +60,11 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
 	s.config_json = config_to_json(cfg);
-	if (!s.config_json)
-		return -ENOMEM;
+	ret = s.config_json ? keep_cpu_template(cfg, &s) : -ENOMEM;
+	if (ret) {
+		snap_state_free(&s);
+		return ret;
+	}
 	ret = save_devices(vm, &s);
 	if (ret)
 		snprintf(err, err_size, "cannot read the VM's state: %s",
@@ -139,6 +161,9 @@ static int prepare_load(const struct snapshot_load_cfg *l, struct snap_state *s,
 	if (ret)
 		snprintf(err, err_size, "the snapshot's configuration: %s",
 			 e.msg);
+	if (!ret && s->cpu_template &&
+	    s->cpu_template->kind == CPU_TEMPLATE_CUSTOM)
+		config_put_cpu_config(&saved, s->cpu_template);
 	if (!ret)
 		ret = apply_overrides(l, &saved, err, err_size);
 	if (!ret)
@@ -317,11 +342,14 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 
 	if (!ret && !vm->warm)
 		ret = vm_create_vcpus(vm, cfg->machine.smt, NULL);
+	if (!ret && s->cpu_template)
+		ret = vm_use_cpu_template(vm, s->cpu_template, NULL);
 	if (!ret)
 		ret = check_snapshot_cpu(vm, s);
 	if (!ret)
 		ret = map_snapshot_memory(vm, cfg, l, o);
 	vm->warm_used = vm->warm && !ret;
+	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
 	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
@@ -348,4 +376,10 @@ int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 	ret = restore_vm(vm, cfg, &s, l, o, loop);
 	snap_state_free(&s);
 	return ret;
+}
+
+int snapshot_describe(const char *path, uint32_t *version, char *err,
+		      size_t err_size)
+{
+	return snap_describe(path, version, err, err_size);
 }

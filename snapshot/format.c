@@ -19,6 +19,7 @@ enum section_type {
 	SEC_VCPU,
 	SEC_SERIAL,
 	SEC_VDEV,
+	SEC_CPU_TEMPLATE,
 };
 
 struct file_header {
@@ -86,6 +87,20 @@ static int put_section(struct writer *w, uint32_t type, const void *p, size_t n)
 	return put(w, &h, sizeof(h)) ?: put(w, p, n);
 }
 
+static int put_cpu_template(struct writer *w, const struct cpu_template *t)
+{
+	size_t n = cpu_template_encoded_size(t);
+	uint8_t *buf = malloc(n);
+	int ret;
+
+	if (!buf)
+		return -ENOMEM;
+	cpu_template_encode(t, buf);
+	ret = put_section(w, SEC_CPU_TEMPLATE, buf, n);
+	free(buf);
+	return ret;
+}
+
 int snap_encode(const struct snap_state *s, uint8_t **out, size_t *len)
 {
 	struct file_header h = { .magic = SNAP_MAGIC,
@@ -109,6 +124,8 @@ int snap_encode(const struct snap_state *s, uint8_t **out, size_t *len)
 	for (i = 0; i < s->nr_vdevs && !ret; i++)
 		ret = put_section(&w, SEC_VDEV, &s->vdevs[i],
 				  sizeof(s->vdevs[i]));
+	if (!ret && s->cpu_template)
+		ret = put_cpu_template(&w, s->cpu_template);
 	if (ret) {
 		free(w.buf);
 		return ret;
@@ -222,6 +239,20 @@ static int read_vdev(struct reader *r, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
+static int read_cpu_template(struct reader *r, const uint8_t *p, uint32_t len)
+{
+	struct config_err e = { "" };
+
+	if (r->s->cpu_template)
+		return fail(r, "two CPU template sections");
+	r->s->cpu_template = malloc(sizeof(*r->s->cpu_template));
+	if (!r->s->cpu_template)
+		return fail(r, "out of memory");
+	if (cpu_template_decode(p, len, r->s->cpu_template, &e))
+		return fail(r, "CPU template section: %s", e.msg);
+	return 0;
+}
+
 static int read_once(struct reader *r, bool *seen, const char *what, void *dst,
 		     size_t size, const uint8_t *p, uint32_t len)
 {
@@ -252,6 +283,8 @@ static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 				 sizeof(r->s->serial), p, len);
 	case SEC_VDEV:
 		return read_vdev(r, p, len);
+	case SEC_CPU_TEMPLATE:
+		return read_cpu_template(r, p, len);
 	default:
 		return fail(r, "unknown section type %u", type);
 	}
@@ -335,6 +368,7 @@ void snap_state_free(struct snap_state *s)
 {
 	free(s->config_json);
 	free(s->vcpus);
+	free(s->cpu_template);
 	memset(s, 0, sizeof(*s));
 }
 

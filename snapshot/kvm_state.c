@@ -26,6 +26,36 @@ struct one_msr {
 	struct kvm_msr_entry e;
 };
 
+static bool msr_saved(const struct snap_vcpu *v, uint32_t index)
+{
+	uint32_t i;
+
+	for (i = 0; i < v->nmsrs; i++)
+		if (v->msrs[i].index == index)
+			return true;
+	return false;
+}
+
+/* The CPU template's MSRs that KVM's list lacks (its feature MSRs). */
+static int save_template_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
+{
+	unsigned i;
+
+	for (i = 0; i < vm->nr_template_msrs; i++) {
+		struct one_msr m = { .hdr.nmsrs = 1,
+				     .e.index = vm->template_msrs[i] };
+
+		if (msr_saved(v, m.e.index))
+			continue;
+		if (v->nmsrs == SNAP_MAX_MSRS)
+			return -E2BIG;
+		if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+			return -EIO;
+		v->msrs[v->nmsrs++] = m.e;
+	}
+	return 0;
+}
+
 /* Every MSR KVM lists that this vCPU can read (some listed ones are
  * absent on a given host: they are skipped one by one). */
 static int save_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
@@ -43,7 +73,7 @@ static int save_msrs(const struct vm *vm, int fd, struct snap_vcpu *v)
 		if (ioctl(fd, KVM_GET_MSRS, &m) == 1)
 			v->msrs[v->nmsrs++] = m.e;
 	}
-	return 0;
+	return save_template_msrs(vm, fd, v);
 }
 
 struct cpuid_buf {

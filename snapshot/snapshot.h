@@ -11,9 +11,11 @@
  *   length, CRC-32 of the payload) and typed sections of fixed sizes: the
  *   VM's configuration as JSON, the VM (irqchips, PIT, KVM clock), each
  *   vCPU (its CPUID included), the serial port and each virtio device with
- *   its queues and its own state (rate-limiter buckets).
+ *   its queues and its own state (rate-limiter buckets), and the CPU
+ *   template applied at boot, if any (config/cpu_template.h's encoding).
  * - A load gives each vCPU the CPUID it had, after checking that this
- *   host's KVM offers every feature in it (else the load is refused).
+ *   host's KVM offers every feature in it (else the load is refused); a
+ *   vCPU's saved MSRs include the CPU template's.
  * - The state file is untrusted: snap_read_file() caps its size, checks
  *   the header, the CRC and every section before the caller maps or creates
  *   anything, and names what is wrong.
@@ -33,7 +35,8 @@
 #include "virtio/virtio.h"
 
 #define SNAP_MAGIC "MVMSNAP"
-#define SNAP_VERSION 3 /* 2: CPUID per vCPU; 3: devices' own state */
+/* 2: CPUID per vCPU; 3: devices' own state, the CPU template */
+#define SNAP_VERSION 3
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
 #define SNAP_MAX_FILE (4U << 20)
 #define SNAP_MAX_CONFIG (64U << 10)
@@ -67,6 +70,7 @@ struct snap_state {
 	unsigned nr_vcpus, nr_vdevs;
 	struct snap_vcpu *vcpus; /* nr_vcpus of them */
 	struct vdev_state vdevs[VIRTIO_MAX_DEVICES];
+	struct cpu_template *cpu_template; /* malloc'd; NULL: none */
 };
 
 /* ---- format.c: the state file ---- */

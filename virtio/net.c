@@ -29,10 +29,9 @@
 #define F_HOST_TSO4 11
 #define F_HOST_TSO6 12
 #define F_MRG_RXBUF 15
-#define NET_HDR_LEN 12
 #define NET_NUM_BUFFERS_OFF 10
 #define CONFIG_MTU_OFF 10 /* virtio_net_config: mac[6], status, pairs, mtu */
-#define FRAME_MAX (65536 + NET_HDR_LEN)
+#define FRAME_MAX (65536 + VIRTIO_NET_HDR_LEN)
 #define RXQ 0
 #define TXQ 1
 
@@ -48,6 +47,7 @@ struct vnet {
 	uint8_t frame[FRAME_MAX]; /* a received frame waiting for buffers */
 	size_t frame_len; /* 0: none */
 	struct vq_chain chain;
+	struct net_mmds *mmds; /* the metadata service's detour, or NULL */
 };
 
 static uint64_t net_features(struct vdev *d)
@@ -145,7 +145,7 @@ static int deliver_frame(struct vnet *n)
 			if (len > n->frame_len - done)
 				len = n->frame_len - done;
 			memcpy(n->chain.iov[i].iov_base, n->frame + done, len);
-			if (!hdr && len >= NET_HDR_LEN)
+			if (!hdr && len >= VIRTIO_NET_HDR_LEN)
 				hdr = n->chain.iov[i].iov_base;
 			done += len;
 			used += len;
@@ -159,19 +159,31 @@ static int deliver_frame(struct vnet *n)
 	return 1;
 }
 
+/* The next frame for the guest, into n->frame: the metadata service's
+ * first, then the tap's. false when there is none. */
+static bool next_frame(struct vnet *n)
+{
+	ssize_t got;
+
+	if (n->mmds)
+		n->frame_len =
+			net_mmds_to_guest(n->mmds, n->frame, sizeof(n->frame));
+	if (n->frame_len)
+		return true;
+	got = read(n->tap_fd, n->frame, sizeof(n->frame));
+	if (got < VIRTIO_NET_HDR_LEN)
+		return false; /* EAGAIN, or nothing valid */
+	n->frame_len = (size_t)got;
+	return true;
+}
+
 static void rx_process(struct vnet *n)
 {
 	int ret;
 
 	for (;;) {
-		if (!n->frame_len) {
-			ssize_t got =
-				read(n->tap_fd, n->frame, sizeof(n->frame));
-
-			if (got < NET_HDR_LEN)
-				break; /* EAGAIN, or nothing valid */
-			n->frame_len = (size_t)got;
-		}
+		if (!n->frame_len && !next_frame(n))
+			break;
 		if (!rl_admit(&n->rx_rl)) {
 			watch_tap(n, false); /* the rx timer resumes us */
 			break;
@@ -192,18 +204,34 @@ static void rx_process(struct vnet *n)
 	vdev_notify_used(&n->dev, RXQ);
 }
 
-/* Sends every chain the guest queued; false when the tap is full (the
- * chain is given back and retried from the retry timer). */
+/* One tx chain to the metadata service or, when not for it, to the tap:
+ * the bytes taken, or the tap's -1. */
+static ssize_t send_frame(struct vnet *n, bool *to_mmds)
+{
+	size_t len = n->mmds ? net_mmds_from_guest(n->mmds, n->chain.iov,
+						   n->chain.nr_out) :
+			       0;
+
+	*to_mmds = len > 0;
+	if (len)
+		return (ssize_t)len;
+	return writev(n->tap_fd, n->chain.iov, (int)n->chain.nr_out);
+}
+
+/* Sends every chain the guest queued to the metadata service or, when
+ * not for it, to the tap; when the tap is full, the chain is given back
+ * and retried from the retry timer. */
 static void tx_process(struct vnet *n)
 {
 	struct vq *q = &n->dev.queues[TXQ];
 	struct itimerspec retry = { .it_value = { 0, 1000000 } }; /* 1 ms */
+	bool answered = false;
 	int ret = 0;
 
 	while (rl_admit(&n->tx_rl) &&
 	       (ret = vq_pop(q, &n->dev.vm->mem, &n->chain)) > 0) {
-		ssize_t sent =
-			writev(n->tap_fd, n->chain.iov, (int)n->chain.nr_out);
+		bool to_mmds;
+		ssize_t sent = send_frame(n, &to_mmds);
 
 		if (sent < 0 && errno == EAGAIN) {
 			vq_unpop(q, 1);
@@ -214,6 +242,7 @@ static void tx_process(struct vnet *n)
 			log_debug("virtio-net: tap refused a frame: %s",
 				  strerror(errno));
 		rl_consume(&n->tx_rl, sent > 0 ? (uint64_t)sent : 0);
+		answered |= to_mmds;
 		if (vq_push(q, n->chain.head, 0)) {
 			vdev_fail(&n->dev, "bad tx used ring");
 			return;
@@ -222,6 +251,8 @@ static void tx_process(struct vnet *n)
 	if (ret < 0)
 		vdev_fail(&n->dev, "bad tx descriptor chain");
 	vdev_notify_used(&n->dev, TXQ);
+	if (answered && vdev_live(&n->dev))
+		rx_process(n); /* the metadata service's answers */
 }
 
 static void net_queue_notify(struct vdev *d, unsigned q)
@@ -306,7 +337,7 @@ static void on_event(void *opaque, uint32_t events)
 static int open_tap(struct vnet *n, const char *name)
 {
 	struct ifreq ifr = { .ifr_flags = IFF_TAP | IFF_NO_PI | IFF_VNET_HDR };
-	int hdr = NET_HDR_LEN;
+	int hdr = VIRTIO_NET_HDR_LEN;
 
 	n->tap_fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (n->tap_fd < 0)
@@ -389,6 +420,13 @@ int vnet_create(struct vm *vm, const struct net_cfg *cfg)
 	return ret;
 }
 
+int vnet_enable_mmds(struct vdev *d, struct mmds *m, uint32_t ipv4)
+{
+	struct vnet *n = d->priv;
+
+	return net_mmds_create(m, ipv4, n->loop, on_event, n, &n->mmds);
+}
+
 int vnet_update(struct vdev *d, const struct net_patch *p)
 {
 	struct vnet *n = d->priv;
@@ -417,6 +455,7 @@ static void net_destroy(struct vdev *d)
 	unsigned i;
 
 	vdev_detach(&n->dev);
+	net_mmds_destroy(n->mmds);
 	for (i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
 		if (*fds[i] < 0)
 			continue;
@@ -434,6 +473,9 @@ static int add_nets(struct vm *vm, const struct vm_config *cfg)
 
 	for (i = 0; i < cfg->nr_nets && !ret; i++) {
 		ret = vnet_create(vm, &cfg->nets[i]);
+		if (!ret && config_mmds_iface(&cfg->mmds, cfg->nets[i].id))
+			ret = vnet_enable_mmds(vm->vdevs[vm->nr_vdevs - 1],
+					       vm->mmds, cfg->mmds.ipv4);
 		if (ret)
 			snprintf(vm->err, sizeof(vm->err),
 				 "network interface '%s' (tap %s): %s",

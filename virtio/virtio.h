@@ -322,6 +322,27 @@ struct net_patch;
  * and tx rate limiters' buckets it names. VMM thread. 0, or -ENOTSUP
  * (nothing changed) when it would limit a direction created unlimited. */
 MUST_CHECK int vnet_update(struct vdev *d, const struct net_patch *p);
+/* The metadata service answers at ipv4 on this interface (net_mmds.c):
+ * the guest's frames for it never reach the tap. Before the guest runs. */
+MUST_CHECK int vnet_enable_mmds(struct vdev *d, struct mmds *m, uint32_t ipv4);
+
+/* ---- net_mmds.c: virtio-net's detour to the metadata service ---- */
+#define VIRTIO_NET_HDR_LEN 12 /* virtio_net_hdr_v1 */
+struct net_mmds;
+/* A stack for m at ipv4, and a timer on loop for its retransmissions,
+ * which calls wake(opaque) to pull the stack's frames. 0 or -errno. */
+MUST_CHECK int net_mmds_create(struct mmds *m, uint32_t ipv4,
+			       struct event_loop *loop, evl_fn wake,
+			       void *opaque, struct net_mmds **out);
+void net_mmds_destroy(struct net_mmds *nm);
+/* A tx chain's bytes (virtio-net header first): their length when the
+ * metadata service took the frame, 0 when it goes to the tap. */
+size_t net_mmds_from_guest(struct net_mmds *nm, const struct iovec *iov,
+			   unsigned n);
+/* The service's next frame for the guest, a zeroed virtio-net header
+ * first, into buf (cap >= VIRTIO_NET_HDR_LEN + MMDS_FRAME_MAX): its
+ * length, or 0. */
+size_t net_mmds_to_guest(struct net_mmds *nm, uint8_t *buf, size_t cap);
 
 /* ---- rng.c: virtio-rng ---- */
 struct entropy_cfg;

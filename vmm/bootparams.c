@@ -1,5 +1,5 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The boot-time memory layout: e820 map, command line, initrd placement,
+/* The x86 boot-time memory layout: e820 map, initrd placement,
  * and the structures a kernel reads at entry (PVH hvm_start_info, or the
  * Linux zero page for the 64-bit boot protocol). */
 #include <asm/bootparam.h>
@@ -57,36 +57,6 @@ unsigned e820_build(const struct guest_mem *mem, struct e820_ent *out,
 		n = e820_add(out, n, max, gpa, size, E820_RAM);
 	}
 	return n;
-}
-
-/* Offset of a "--" token in s, or -1. */
-static long find_init_separator(const char *s)
-{
-	const char *p;
-
-	for (p = strstr(s, "--"); p; p = strstr(p + 1, "--")) {
-		if ((p == s || p[-1] == ' ') && (p[2] == ' ' || p[2] == '\0'))
-			return p - s;
-	}
-	return -1;
-}
-
-int cmdline_build(char *out, size_t out_size, const char *user,
-		  const char *additions)
-{
-	long sep = find_init_separator(user);
-	size_t head = sep < 0 ? strlen(user) : (size_t)sep;
-	const char *tail = sep < 0 ? "" : user + sep;
-	int n;
-
-	while (head && user[head - 1] == ' ')
-		head--;
-	n = snprintf(out, out_size, "%.*s%s%s%s%s", (int)head, user,
-		     head && *additions ? " " : "", additions,
-		     *tail && (head || *additions) ? " " : "", tail);
-	if (n < 0 || (size_t)n >= out_size || (size_t)n >= BOOT_CMDLINE_MAX)
-		return -E2BIG;
-	return 0;
 }
 
 int initrd_place(const struct guest_mem *mem, uint64_t kernel_end,

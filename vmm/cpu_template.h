@@ -6,8 +6,9 @@
  * Order, as Firecracker's: check the host (vendor, model) and KVM's
  * capabilities; apply the CPUID modifiers to KVM's supported CPUID, then
  * normalise per vCPU (cpuid_normalize, which wins where both write); set it
- * on every vCPU; read the template's MSRs from vCPU 0, apply the MSR
- * modifiers, and set them on every vCPU with the boot MSRs (which win).
+ * on every vCPU; read the template's MSRs from each vCPU (vcpu_create: its
+ * own values, as fresh vCPUs have; Firecracker reads vCPU 0's), apply the
+ * MSR modifiers, and set them before the boot MSRs (which win).
  */
 #ifndef MICROVM_VMM_CPU_TEMPLATE_H
 #define MICROVM_VMM_CPU_TEMPLATE_H

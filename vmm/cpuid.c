@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* CPUID for a vCPU: what KVM supports, normalised in one place (APIC ids,
  * topology, hypervisor leaves, features this machine's KVM cannot honour).
- * CPU templates will grow from cpuid_normalize(). */
+ * A CPU template changes the supported CPUID before it (vmm/cpu_template.h). */
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>

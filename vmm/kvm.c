@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
-/* The KVM VM: /dev/kvm, the VM fd with its in-kernel irqchip and PIT,
- * guest memory slots, interrupt lines and the exit request. */
+/* The KVM VM: /dev/kvm, the VM fd (with the architecture's set-up,
+ * arch_vm_init), guest memory slots, interrupt lines and the exit
+ * request. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/kvm.h>
@@ -9,34 +10,8 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include "vmm/arch.h"
 #include "vmm/vmm.h"
-
-#define KVM_TSS_ADDR 0xfffbd000ULL
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
-
-static int vm_ioctl_enable_emulation_exit(int vm_fd)
-{
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_EXIT_ON_EMULATION_FAILURE,
-				      .args = { 1 } };
-
-	return ioctl(vm_fd, KVM_ENABLE_CAP, &cap) < 0 ? -errno : 0;
-}
-
-static int kvm_setup_chips(int vm_fd)
-{
-	struct kvm_pit_config pit = { .flags = KVM_PIT_SPEAKER_DUMMY };
-	uint64_t identity = KVM_IDENTITY_MAP_ADDR;
-
-	if (ioctl(vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR) < 0 ||
-	    ioctl(vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &identity) < 0 ||
-	    ioctl(vm_fd, KVM_CREATE_IRQCHIP) < 0 ||
-	    ioctl(vm_fd, KVM_CREATE_PIT2, &pit) < 0)
-		return -errno;
-	/* Instruction bytes in emulation-failure exits, when KVM has them. */
-	if (vm_ioctl_enable_emulation_exit(vm_fd))
-		log_debug("KVM_CAP_EXIT_ON_EMULATION_FAILURE unavailable");
-	return 0;
-}
 
 int kvm_open_vm(struct vm *vm)
 {
@@ -50,7 +25,7 @@ int kvm_open_vm(struct vm *vm)
 	vm->vm_fd = ioctl(vm->kvm_fd, KVM_CREATE_VM, 0);
 	if (vm->vm_fd < 0)
 		return -errno;
-	ret = kvm_setup_chips(vm->vm_fd);
+	ret = arch_vm_init(vm);
 	if (ret)
 		return ret;
 	vm->exit_efd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
@@ -82,7 +57,7 @@ int kvm_set_memory(struct vm *vm)
 void vm_irq_pulse(void *opaque, unsigned irq)
 {
 	struct vm *vm = opaque;
-	struct kvm_irq_level level = { .irq = irq, .level = 1 };
+	struct kvm_irq_level level = { .irq = arch_irq_line(irq), .level = 1 };
 
 	if (ioctl(vm->vm_fd, KVM_IRQ_LINE, &level) < 0)
 		log_warn("KVM_IRQ_LINE %u: %s", irq, strerror(errno));

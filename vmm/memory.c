@@ -1,6 +1,7 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Guest RAM: one host mapping, split in guest-physical space around the
- * MMIO gap [GMEM_LOW_LIMIT, 4 GiB). gmem_ptr() is the one checked way in.
+ * MMIO gap [GMEM_LOW_LIMIT, 4 GiB) on x86; from GMEM_BASE (2 GiB) in one
+ * piece on arm64. gmem_ptr() is the one checked way in.
  * Anonymous RAM is 2 MiB-aligned; a booted VM's asks for transparent huge
  * pages (gmem_advise_huge), a snapshot's never (a memory file is mapped
  * over it, or userfaultfd fills it 4 KiB at a time). */
@@ -141,16 +142,17 @@ void gmem_destroy(struct guest_mem *mem)
 
 unsigned gmem_regions(const struct guest_mem *mem)
 {
-	return mem->size > GMEM_LOW_LIMIT ? 2 : 1;
+	return mem->size > GMEM_LOW_LIMIT - GMEM_BASE ? 2 : 1;
 }
 
 void gmem_region(const struct guest_mem *mem, unsigned i, uint64_t *gpa,
 		 uint64_t *size, uint64_t *host_offset)
 {
-	uint64_t low = mem->size < GMEM_LOW_LIMIT ? mem->size : GMEM_LOW_LIMIT;
+	uint64_t low_max = GMEM_LOW_LIMIT - GMEM_BASE;
+	uint64_t low = mem->size < low_max ? mem->size : low_max;
 
 	if (i == 0) {
-		*gpa = 0;
+		*gpa = GMEM_BASE;
 		*size = low;
 		*host_offset = 0;
 	} else {

@@ -3,10 +3,14 @@
  * vmm/ — the machine: the KVM virtual machine and its legacy devices.
  *
  * Contract:
- * - Owns the KVM VM and vCPU file descriptors, guest memory, the x86 boot
- *   (ELF/PVH and bzImage/64-bit boot protocol, e820, command line, MP
- *   table), CPUID and MSR setup, the legacy devices (8250 serial, i8042,
- *   CMOS RTC, boot timer: one file each) and the port-I/O and MMIO buses.
+ * - Owns the KVM VM and vCPU file descriptors, guest memory, the kernel
+ *   command line, the legacy devices (one file each) and the port-I/O and
+ *   MMIO buses. What differs by architecture is behind vmm/arch.h:
+ *   x86_64 (x86.c: irqchip, vCPU registers, CPUID and MSRs; the ELF/PVH
+ *   and bzImage boot, e820, MP table; 8250 serial on port I/O, i8042,
+ *   CMOS RTC) and arm64 (vmm/arm64: vCPU init with PSCI, the GIC, the
+ *   Image loader and device tree; the 8250 on MMIO, PL031 RTC). The boot
+ *   timer is on MMIO on both. Makefile's ARCH_*_SRCS pick the files.
  *   It builds on base/ and config/ only; virtio/ devices plug into its MMIO
  *   bus, and microvm/builder.c puts a VM together.
  * - Threads: the VMM thread (microvm/) runs the event loop: API requests,
@@ -30,10 +34,18 @@
 
 #include "base/base.h"
 #include "config/config.h"
+#include "vmm/arm64/layout.h"
 
 /* ---- memory.c: guest RAM ---- */
-/* Guest RAM above this address starts again at 4 GiB (MMIO gap below). */
+#ifdef __aarch64__
+/* One region from 2 GiB (vmm/arm64/layout.h). */
+#define GMEM_BASE ARM64_DRAM_START
+#define GMEM_LOW_LIMIT (ARM64_DRAM_START + ARM64_DRAM_MAX_SIZE)
+#else
+/* From 0; RAM above GMEM_LOW_LIMIT starts again at 4 GiB (MMIO gap). */
+#define GMEM_BASE 0ULL
 #define GMEM_LOW_LIMIT 0xC0000000ULL
+#endif
 #define GMEM_HIGH_START 0x100000000ULL
 
 struct guest_mem {
@@ -119,11 +131,12 @@ MUST_CHECK int load_elf(const struct guest_mem *mem, const uint8_t *img,
 			size_t size, struct kernel_image *out);
 MUST_CHECK int load_bzimage(const struct guest_mem *mem, const uint8_t *img,
 			    size_t size, struct kernel_image *out);
-/* Reads a whole file of at most max bytes into a malloc'd buffer. */
+/* boot.c: reads a whole file of at most max bytes into a malloc'd buffer. */
 MUST_CHECK int read_file_capped(const char *path, size_t max, uint8_t **buf,
 				size_t *size);
 
-/* ---- bootparams.c: memory layout, e820, command line, zero page, PVH ---- */
+/* ---- bootparams.c (x86: memory layout, e820, zero page, PVH) and
+ * boot.c (command line) ---- */
 #define BOOT_GDT_ADDR 0x500
 #define BOOT_PVH_INFO_ADDR 0x6000
 #define BOOT_ZERO_PAGE_ADDR 0x7000
@@ -176,8 +189,8 @@ struct cpu_topology {
 	bool smt; /* two threads per core */
 };
 /* Rewrites KVM's supported CPUID for one vCPU: APIC ids, topology,
- * hypervisor leaves, features this machine's KVM cannot honour.
- * The single place to grow CPU templates from. */
+ * hypervisor leaves, features this machine's KVM cannot honour. A CPU
+ * template's changes are made before it (vmm/cpu_template.h); it wins. */
 void cpuid_normalize(struct kvm_cpuid2 *cpuid, const struct cpu_topology *t);
 /* KVM_GET_SUPPORTED_CPUID into a malloc'd struct, plus the TSC-deadline
  * timer when KVM_CAP_TSC_DEADLINE_TIMER says KVM emulates it; NULL on
@@ -199,14 +212,20 @@ bool cpuid_same(const struct kvm_cpuid2 *a, const struct kvm_cpuid2 *b);
 
 /* ---- devices: serial.c, i8042.c, cmos.c, boot_timer.c ---- */
 #define SERIAL_PORT 0x3f8
-#define SERIAL_IRQ 4
 #define I8042_PORT 0x60
+#ifdef __aarch64__
+#define SERIAL_IRQ ARM64_SERIAL_SPI
+#define BOOT_TIMER_ADDR ARM64_BOOT_TIMER_START
+#else
+#define SERIAL_IRQ 4
 #define BOOT_TIMER_ADDR 0xC0000000ULL
+#endif
 #define BOOT_TIMER_MAGIC 123
 
 struct vm;
 struct serial;
 struct vdev; /* virtio/virtio.h */
+struct mmds; /* mmds/mmds.h */
 /* 8250 UART: output to out_fd; interrupts through irq_fn. */
 /* The most bytes a VM's console writes to out_fd (--serial-out-limit; 0:
  * no limit): a guest cannot fill the host's disk through a console
@@ -266,6 +285,18 @@ void cmos_init(struct cmos *c, time_t (*clock_fn)(void));
 void cmos_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
 		 bool is_write);
 
+/* PL031 RTC (arm64): the time of clock_fn (NULL: the host's) plus the
+ * offset the guest set through LR; no alarm interrupt. */
+struct pl031 {
+	pthread_mutex_t lock;
+	int64_t offset; /* guest time - clock_fn() */
+	uint32_t lr, mr, imsc;
+	time_t (*clock_fn)(void);
+};
+void pl031_init(struct pl031 *r, time_t (*clock_fn)(void));
+void pl031_access(void *dev, uint64_t off, uint8_t *data, uint32_t len,
+		  bool is_write);
+
 struct boot_timer {
 	struct timespec start_wall, start_cpu; /* InstanceStart */
 	bool reported;
@@ -295,6 +326,7 @@ struct vcpu {
 
 struct vm {
 	int kvm_fd, vm_fd;
+	int irqchip_fd; /* arm64: the GIC (KVM_CREATE_DEVICE); -1 on x86 */
 	struct guest_mem mem;
 	unsigned nr_vcpus;
 	struct vcpu vcpus[VM_MAX_VCPUS];
@@ -302,6 +334,7 @@ struct vm {
 	struct serial *serial;
 	struct i8042 i8042;
 	struct cmos cmos;
+	struct pl031 rtc; /* arm64 */
 	struct boot_timer boot_timer;
 	struct event_loop *loop; /* the VMM thread's, not owned */
 	int exit_efd; /* written when the VM must stop */
@@ -320,8 +353,12 @@ struct vm {
 	 * vdev_find() looks one up by type and id) */
 	unsigned nr_vdevs;
 	struct vdev *vdevs[CONFIG_MAX_DEVICES];
+	struct mmds *mmds; /* the VMM's metadata service (not owned) */
 	char err[512]; /* why vm_build/vm_start failed */
 	bool smt;
+	/* x86: the CPU template's MSRs; snapshots save them with KVM's list */
+	uint32_t template_msrs[CPU_TEMPLATE_MAX_MSRS];
+	unsigned nr_template_msrs;
 	/* Built by vm_warm() and waiting for a snapshot load: snapshot_load()
 	 * uses its KVM VM, memory slots and (parked) vCPU threads. A load
 	 * refused before it replaced the memory leaves it warm (!warm_used). */
@@ -338,9 +375,16 @@ void vm_irq_pulse(void *vm, unsigned irq);
 void vm_request_exit(struct vm *vm, int code);
 
 /* vcpu.c */
+/* KVM_CREATE_VCPU and its kvm_run mapping: the architecture's vCPU set-up
+ * (vcpu_create on x86, arm64_vcpu_init) follows. */
+MUST_CHECK int vcpu_open(struct vm *vm, unsigned index);
+/* x86.c: vcpu_open, then CPUID, MSRs, LAPIC and FPU. With the CPU
+ * template t (NULL: none), its MSRs as this vCPU reads them, changed by
+ * the template, set before the boot MSRs (which win, as in Firecracker). */
 MUST_CHECK int vcpu_create(struct vm *vm, unsigned index,
-			   const struct kvm_cpuid2 *supported, bool smt);
-/* Sets the boot CPU's registers for the loaded kernel. */
+			   const struct kvm_cpuid2 *supported, bool smt,
+			   const struct cpu_template *t);
+/* x86.c: the boot CPU's registers for the loaded kernel. */
 MUST_CHECK int vcpu_setup_boot_regs(struct vcpu *v,
 				    const struct kernel_image *k);
 MUST_CHECK int vcpu_start(struct vcpu *v);

@@ -1,13 +1,15 @@
 // SPDX-License-Identifier: Apache-2.0
 /* libFuzzer target: virtio-net driven by a hostile guest script
- * (guest_script.h) on a real tap (needs root). The device, without rate
- * limiters, is kept from one input to the next (reset in between): a new
- * one per input would take most of the time. Host event: a frame of `arg`
- * bytes (60..1514) arrives on the tap. */
+ * (guest_script.h) on a real tap (needs root), with the metadata service
+ * on it (every tx frame goes through its detour first). The device,
+ * without rate limiters, is kept from one input to the next (reset in
+ * between): a new one per input would take most of the time. Host event:
+ * a frame of `arg` bytes (60..1514) arrives on the tap. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
 
+#include "mmds/mmds.h"
 #include "tests/fuzz/guest_script.h"
 #include "tests/harness/guest.h"
 
@@ -15,9 +17,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int create(uint8_t cfg)
 {
+	static struct mmds m; /* outlives the kept device */
 	struct net_cfg c = { 0 };
+	int ret = mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
 
-	return guest_add_net(&c);
+	if (!ret)
+		ret = guest_add_net(&c);
+	return ret ? ret : vnet_enable_mmds(guest.net, &m, MMDS_DEFAULT_IPV4);
 }
 
 static void host(uint8_t kind, uint16_t arg)

@@ -6,12 +6,14 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
-api_srcs="$root/api/http.c $root/api/routes.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
+api_srcs="$root/api/http.c $root/api/routes.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/config/cpu_template.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
 vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
 vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/base/log.c $root/base/metrics.c"
 # fuzz_dev_*: a device of the guest-side harness, driven by a script.
 dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
-	$(ls "$root"/virtio/*.c) $root/vmm/memory.c $root/vmm/bus.c \
+	$(ls "$root"/virtio/*.c "$root"/mmds/*.c) $root/vmm/memory.c $root/vmm/bus.c \
+	$root/config/config.c $root/config/cpu_template.c $root/config/schema.c \
+	$root/config/resources.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot cpu_template \
@@ -20,10 +22,11 @@ for target in http json config vq vsock snapshot cpu_template \
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
 	[ "$target" = vsock ] && srcs=$vsock_srcs
-	[ "$target" = snapshot ] && srcs="$root/snapshot/format.c"
+	[ "$target" = snapshot ] &&
+		srcs="$root/snapshot/format.c $root/config/cpu_template.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/base/log.c $root/base/metrics.c"
 	[ "$target" = mmds ] && srcs="$(ls "$root"/mmds/*.c)"
 	[ "$target" = cpu_template ] &&
-		srcs="$api_srcs $root/config/cpu_template.c $root/vmm/cpu_template.c"
+		srcs="$api_srcs $root/vmm/cpu_template.c"
 	[ "$target" = arm64_image ] && srcs="$root/vmm/arm64/image.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \

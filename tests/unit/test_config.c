@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The config-file parser: accepted shapes and every rejection's message. */
 #include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 
 #include "config/config.h"
 #include "tests/unit/unit.h"
@@ -110,8 +112,8 @@ static void test_machine_config_rejections(void **state)
 		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 127, \"huge_pages\": \"2M\"}}",
 		"mem_size_mib must be even");
 	rejects("{" BOOT
-		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T2\"}}",
-		"cpu_template: 'T2' is not one of None");
+		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"cpu_template\": \"T3\"}}",
+		"cpu_template: 'T3' is not one of None, C3, T2, T2S, T2CL, T2A");
 	rejects("{" BOOT
 		", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\": 128, \"bogus\": 1}}",
 		"unknown field 'bogus'");
@@ -153,6 +155,93 @@ static void test_firecracker_vm_config_accepted(void **state)
 	assert_string_equal(cfg.metrics.path, "/m");
 	rejects("{" BOOT ", \"metrics\": {\"emit_id\": true}}",
 		"metrics: missing 'metrics_path'");
+}
+
+#define NET                                                       \
+	"\"network-interfaces\": [{\"iface_id\": \"eth0\","       \
+	" \"host_dev_name\": \"tap0\"}, {\"iface_id\": \"eth1\"," \
+	" \"host_dev_name\": \"tap1\"}]"
+
+/* mmds-config as Firecracker's: version, interfaces that exist (read after
+ * the interfaces, wherever it stands), a link-local address; and back out
+ * as GET /vm/config writes it, which parses to the same. */
+static void test_mmds_config(void **state)
+{
+	static struct vm_config again;
+	char *json;
+
+	assert_int_equal(parse("{" BOOT
+			       ", \"mmds-config\": {\"network_interfaces\":"
+			       " [\"eth1\", \"eth1\"]}, " NET "}"),
+			 0);
+	assert_true(cfg.mmds.set && !cfg.mmds.v2 && !cfg.mmds.imds_compat);
+	assert_int_equal(cfg.mmds.ipv4, 0xa9fea9fe);
+	assert_int_equal(cfg.mmds.nr_ifaces, 1);
+	assert_true(config_mmds_iface(&cfg.mmds, "eth1"));
+	assert_false(config_mmds_iface(&cfg.mmds, "eth0"));
+	assert_int_equal(
+		parse("{" BOOT ", " NET ", \"mmds-config\": {\"version\":"
+		      " \"V2\", \"network_interfaces\": [\"eth1\","
+		      " \"eth0\"], \"ipv4_address\": \"169.254.170.2\","
+		      " \"imds_compat\": true}}"),
+		0);
+	assert_true(cfg.mmds.v2 && cfg.mmds.imds_compat);
+	assert_int_equal(cfg.mmds.ipv4, 0xa9feaa02);
+	json = config_to_json(&cfg);
+	assert_non_null(strstr(
+		json,
+		"\"mmds-config\":{\"version\":\"V2\",\"network_interfaces\":[\"eth1\",\"eth0\"],\"ipv4_address\":\"169.254.170.2\",\"imds_compat\":true}"));
+	assert_int_equal(config_parse(json, strlen(json), &again, &e), 0);
+	assert_true(again.mmds.v2 && again.mmds.imds_compat);
+	assert_int_equal(again.mmds.ipv4, cfg.mmds.ipv4);
+	assert_int_equal(again.mmds.nr_ifaces, 2);
+	assert_true(config_mmds_iface(&again.mmds, "eth0") &&
+		    config_mmds_iface(&again.mmds, "eth1"));
+	free(json);
+	assert_int_equal(parse("{" BOOT "}"), 0);
+	json = config_to_json(&cfg);
+	assert_non_null(strstr(json, "\"mmds-config\":null"));
+	free(json);
+}
+
+static void test_mmds_config_rejections(void **state)
+{
+	rejects("{" BOOT
+		", \"mmds-config\": {\"network_interfaces\": [\"eth0\"]}}",
+		"MMDS config error: The list of network interface IDs provided "
+		"contains at least one ID that does not correspond to any "
+		"existing network interface.");
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": []}}",
+		"MMDS config error: The list of network interface IDs that "
+		"allow forwarding MMDS requests is empty.");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {}}",
+		"mmds-config: missing 'network_interfaces'");
+	rejects("{" BOOT ", " NET
+		", \"mmds-config\": {\"network_interfaces\": [1]}}",
+		"network_interfaces: expected strings");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"version\": \"V3\"}}",
+		"mmds-config.version: 'V3' is not one of V1, V2");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"10.0.0.1\"}}",
+		"MMDS config error: The MMDS IPv4 address is not link local.");
+	/* Firecracker keeps 169.254.0.0/24 and 169.254.255.0/24 out */
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.0.9\"}}",
+		"not link local");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.255.1\"}}",
+		"not link local");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ipv4_address\": \"169.254.1\"}}",
+		"ipv4_address: '169.254.1' is not an IPv4 address");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"imds_compat\": 1}}",
+		"imds_compat: expected true or false");
+	rejects("{" BOOT ", " NET ", \"mmds-config\": {\"network_interfaces\":"
+		" [\"eth0\"], \"ttl\": 1}}",
+		"unknown field 'ttl'");
 }
 
 /* The logger as Firecracker reads it: level in any case (Warn too), a
@@ -290,7 +379,7 @@ static void test_vm_config_round_trip(void **state)
 		"\"one_time_burst\":0,\"refill_time\":10}}},{\"iface_id\":\"eth1\","
 		"\"host_dev_name\":\"tap1\"}],"
 		"\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/v\"},\"entropy\":{},"
-		"\"metrics\":{\"metrics_path\":\"/m\"}}";
+		"\"metrics\":{\"metrics_path\":\"/m\"},\"mmds-config\":null,\"cpu-config\":null}";
 	char *first, *second;
 
 	assert_int_equal(parse(expected), 0);
@@ -311,8 +400,101 @@ static void test_vm_config_round_trip(void **state)
 		"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":128,"
 		"\"smt\":false,\"track_dirty_pages\":false,\"huge_pages\":\"None\"},"
 		"\"drives\":[],\"network-interfaces\":[],\"vsock\":null,"
-		"\"entropy\":null,\"metrics\":null}");
+		"\"entropy\":null,\"metrics\":null,\"mmds-config\":null,\"cpu-config\":null}");
 	free(first);
+}
+
+/* cpu_template in machine-config (static templates) and a custom template
+ * (PUT /cpu-config, the config file's "cpu-config" path): kept, shown as
+ * Firecracker shows them, the last one configured wins. */
+static void test_cpu_templates(void **state)
+{
+	static const char custom[] =
+		"{\"cpuid_modifiers\": [{\"leaf\": \"0x7\", \"subleaf\": \"0x0\","
+		" \"flags\": 0, \"modifiers\": [{\"register\": \"ebx\","
+		" \"bitmap\": \"0bxxxxxxxxxxxxxxxxxxxxxxxxxxxxxx0x\"}]}],"
+		" \"msr_modifiers\": [{\"addr\": \"0x10a\", \"bitmap\": \"0b1\"}]}";
+	char path[] = "/tmp/test_config_cpuXXXXXX", json[512];
+	struct cpu_template buf, custom_t = { 0 };
+	struct machine_cfg m;
+	struct machine_patch p = { 0 };
+	char *text;
+	int fd = mkstemp(path);
+
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, custom, strlen(custom)), strlen(custom));
+	close(fd);
+
+	/* a static one is kept and shown; None is not shown */
+	assert_int_equal(parse("{" BOOT ", \"machine-config\": {\"vcpu_count\":"
+			       " 1, \"mem_size_mib\": 128, \"cpu_template\":"
+			       " \"T2\"}}"),
+			 0);
+	assert_int_equal(cfg.machine.cpu_template, CPU_TEMPLATE_T2);
+	assert_int_equal(config_cpu_template(&cfg, &buf)->kind,
+			 CPU_TEMPLATE_T2);
+	text = machine_to_json(&cfg.machine);
+	assert_non_null(strstr(text, "\"cpu_template\":\"T2\""));
+	free(text);
+	text = config_to_json(&cfg);
+	assert_non_null(strstr(text, "\"cpu_template\":\"T2\""));
+	assert_non_null(strstr(text, "\"cpu-config\":null"));
+	free(text);
+
+	/* a PUT without cpu_template keeps it, one with None drops it */
+	m = cfg.machine;
+	m.cpu_template = 0;
+	m.cpu_template_given = false;
+	m.vcpu_count = 2;
+	config_put_machine(&cfg, &m);
+	assert_int_equal(cfg.machine.vcpu_count, 2);
+	assert_int_equal(cfg.machine.cpu_template, CPU_TEMPLATE_T2);
+	m.cpu_template_given = true;
+	config_put_machine(&cfg, &m);
+	assert_null(config_cpu_template(&cfg, &buf));
+	text = machine_to_json(&cfg.machine);
+	assert_null(strstr(text, "cpu_template"));
+	free(text);
+
+	/* a custom one replaces the static one and hides it ... */
+	custom_t.kind = CPU_TEMPLATE_CUSTOM;
+	custom_t.nr_msrs = 1;
+	m.cpu_template = CPU_TEMPLATE_T2S;
+	config_put_machine(&cfg, &m);
+	config_put_cpu_config(&cfg, &custom_t);
+	assert_ptr_equal(config_cpu_template(&cfg, &buf), &cfg.cpu_config);
+	text = machine_to_json(&cfg.machine);
+	assert_null(strstr(text, "cpu_template"));
+	free(text);
+	/* ... until a PATCH names a static one */
+	p.has_cpu_template = true;
+	p.v.cpu_template = CPU_TEMPLATE_T2CL;
+	assert_int_equal(config_patch_machine(&cfg, &p, &e), 0);
+	assert_int_equal(config_cpu_template(&cfg, &buf)->kind,
+			 CPU_TEMPLATE_T2CL);
+	text = machine_to_json(&cfg.machine);
+	assert_non_null(strstr(text, "\"cpu_template\":\"T2CL\""));
+	free(text);
+
+	/* the config file's cpu-config names a template file; it wins over
+	 * machine-config's, before or after it */
+	snprintf(json, sizeof(json),
+		 "{\"cpu-config\": \"%s\", " BOOT
+		 ", \"machine-config\": {\"vcpu_count\": 1, \"mem_size_mib\":"
+		 " 128, \"cpu_template\": \"T2\"}}",
+		 path);
+	assert_int_equal(parse(json), 0);
+	assert_int_equal(config_cpu_template(&cfg, &buf)->kind,
+			 CPU_TEMPLATE_CUSTOM);
+	assert_int_equal(cfg.cpu_config.nr_leaves, 1);
+	assert_int_equal(cfg.cpu_config.leaves[0].filter[CPUID_EBX], 0x2);
+	assert_int_equal(cfg.cpu_config.nr_msrs, 1);
+	assert_int_equal(cfg.cpu_config.msrs[0].addr, 0x10a);
+	unlink(path);
+	rejects("{" BOOT ", \"cpu-config\": \"/nonexistent.json\"}",
+		"cannot open cpu-config /nonexistent.json");
+	rejects("{" BOOT ", \"cpu-config\": {}}",
+		"cpu-config: expected a file path");
 }
 
 int main(void)
@@ -323,12 +505,15 @@ int main(void)
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_machine_config_rejections),
 		cmocka_unit_test(test_logger),
+		cmocka_unit_test(test_mmds_config),
+		cmocka_unit_test(test_mmds_config_rejections),
 		cmocka_unit_test(test_firecracker_vm_config_accepted),
 		cmocka_unit_test(test_device_capacity),
 		cmocka_unit_test(test_size_caps),
 		cmocka_unit_test(test_load_missing_file),
 		cmocka_unit_test(test_patch_rate_limiter),
 		cmocka_unit_test(test_vm_config_round_trip),
+		cmocka_unit_test(test_cpu_templates),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The HTTP request parser and the router: shapes real clients send, and
  * every rejection. */
+#include <cjson/cJSON.h>
+
 #include "api/api.h"
 #include "tests/unit/unit.h"
 
@@ -139,6 +141,27 @@ static void test_routes(void **state)
 	assert_int_equal(req.op, OP_PUT_NET);
 	assert_int_equal(req.u.net.mac[0], 0xaa);
 	assert_int_equal(req.u.net.mac[5], 0x01);
+	assert_int_equal(route("GET", "/mmds", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_GET_MMDS);
+	/* any JSON: the request carries it to the VMM thread */
+	assert_int_equal(route("PATCH", "/mmds", "[1,\"x\"]", &req, &resp), 0);
+	assert_int_equal(req.op, OP_PATCH_MMDS);
+	assert_int_equal(cJSON_GetArraySize(req.u.mmds_data), 2);
+	api_request_release(&req);
+	assert_null(req.u.mmds_data);
+	assert_int_equal(
+		route("PUT", "/mmds/config",
+		      "{\"network_interfaces\":[\"eth0\"],\"version\":\"V2\"}",
+		      &req, &resp),
+		0);
+	assert_int_equal(req.op, OP_PUT_MMDS_CONFIG);
+	assert_true(req.u.mmds_cfg.v2);
+	assert_false(req.deprecated);
+	assert_int_equal(route("PUT", "/mmds/config",
+			       "{\"network_interfaces\":[\"eth0\"]}", &req,
+			       &resp),
+			 0);
+	assert_true(req.deprecated); /* V1, as Firecracker says */
 }
 
 static void route_fails(const char *method, const char *path, const char *body,
@@ -210,8 +233,17 @@ static void test_route_rejections(void **state)
 		"PUT", "/snapshot/create",
 		"{\"snapshot_path\":\"s\",\"mem_file_path\":\"m\",\"snapshot_type\":\"Half\"}",
 		"not one of Full, Diff");
-	route_fails("PUT", "/mmds", "{}",
+	route_fails("PUT", "/balloon", "{}",
 		    "not supported by this microvm version yet");
+	route_fails("PUT", "/mmds", "{\"a\":", "invalid JSON body");
+	route_fails("PUT", "/mmds/config", "{\"network_interfaces\": []}",
+		    "allow forwarding MMDS requests is empty");
+	route_fails("PUT", "/mmds/config",
+		    "{\"network_interfaces\": [\"a\"],"
+		    " \"ipv4_address\": \"1.2.3\"}",
+		    "mmds/config.ipv4_address: '1.2.3' is not an IPv4 address");
+	route_fails("PATCH", "/mmds/config", "{}",
+		    "Invalid request method and/or path");
 	route_fails("PATCH", "/drives/a",
 		    "{\"drive_id\":\"a\",\"is_read_only\":true}",
 		    "drive: 'is_read_only' cannot be changed by a PATCH");

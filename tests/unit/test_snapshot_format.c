@@ -92,6 +92,39 @@ static void test_round_trip(void **state)
 	free_sample(&x);
 }
 
+/* The CPU template applied at boot: kept in its own section, its
+ * encoding checked as any other section. */
+static void test_cpu_template_section(void **state)
+{
+	struct sample x;
+	struct snap_state back;
+	char err[256];
+	size_t n;
+
+	make_sample(&x, 1);
+	free(x.buf);
+	x.s.cpu_template = malloc(sizeof(*x.s.cpu_template));
+	assert_int_equal(
+		cpu_template_get_static(CPU_TEMPLATE_T2S, x.s.cpu_template), 0);
+	assert_int_equal(snap_encode(&x.s, &x.buf, &x.len), 0);
+	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
+	assert_non_null(back.cpu_template);
+	assert_int_equal(back.cpu_template->kind, CPU_TEMPLATE_T2S);
+	assert_int_equal(back.cpu_template->nr_leaves,
+			 x.s.cpu_template->nr_leaves);
+	assert_int_equal(back.cpu_template->nr_msrs, x.s.cpu_template->nr_msrs);
+	assert_memory_equal(back.cpu_template->msrs, x.s.cpu_template->msrs,
+			    x.s.cpu_template->nr_msrs *
+				    sizeof(x.s.cpu_template->msrs[0]));
+	snap_state_free(&back);
+	/* the section is last: damage its encoding's first byte */
+	n = cpu_template_encoded_size(x.s.cpu_template);
+	x.buf[x.len - n] ^= 0xff;
+	reseal(x.buf, x.len);
+	expect_refused(x.buf, x.len, "CPU template section: ");
+	free_sample(&x);
+}
+
 /* --describe-snapshot: the header's version, whatever the rest says. */
 static void test_describe(void **state)
 {
@@ -293,6 +326,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
+		cmocka_unit_test(test_cpu_template_section),
 		cmocka_unit_test(test_crc32_known_value),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_uffd_message),

@@ -49,6 +49,11 @@
 #define ARM64_GICV3_MAINT_PPI 9
 #define ARM64_GICV2_MAINT_PPI 8
 
+/* The SPIs of the fixed devices; virtio-mmio devices from the next one. */
+#define ARM64_RTC_SPI 0
+#define ARM64_SERIAL_SPI 1
+#define ARM64_VIRTIO_FIRST_SPI 2
+
 /* Interrupts: 128 interrupt IDs (KVM_DEV_ARM_VGIC_GRP_NR_IRQS), of which
  * the first 32 are SGIs and PPIs: 96 SPIs for devices. */
 #define ARM64_GIC_NR_IRQS 128

@@ -1,0 +1,188 @@
+// SPDX-License-Identifier: Apache-2.0
+/* The arm64 machine (microvm.h "boot_*.c"), after Firecracker's aarch64
+ * layout (vmm/arm64/layout.h): vCPUs with PSCI and their GIC, an arm64
+ * `Image` at the start of RAM, the initrd and the device tree at its end
+ * (vmm/arm64), the boot CPU entering the kernel with x0 = the device tree;
+ * the serial console as an 8250 on MMIO (Linux's earlycon finds it
+ * through /chosen/stdout-path) and a PL031 RTC. Virtio devices on arm64 come with a later
+ * slice of issue 18: a configuration with any is refused. VMM thread. */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "microvm/microvm.h"
+#include "vmm/arm64/machine.h"
+
+/* What the device tree needs besides RAM and the command line. */
+struct arm64_boot {
+	struct arm64_kernel k;
+	uint64_t fdt, initrd_start, initrd_end;
+	struct arm64_gic gic;
+	uint64_t mpidrs[VM_MAX_VCPUS];
+};
+
+static struct arm64_ram guest_ram(const struct vm *vm)
+{
+	return (struct arm64_ram){ vm->mem.host, GMEM_BASE, vm->mem.size };
+}
+
+static int load_image_file(struct vm *vm, const char *path,
+			   struct arm64_kernel *k)
+{
+	struct arm64_ram ram = guest_ram(vm);
+	uint8_t *img;
+	size_t size;
+	int ret = read_file_capped(path, vm->mem.size, &img, &size);
+
+	if (ret)
+		return vm_fail(vm, ret, "cannot read kernel %s: %s", path,
+			       ret == -EFBIG ? "larger than guest memory" :
+					       strerror(-ret));
+	ret = arm64_load_image(&ram, img, size, k);
+	free(img);
+	if (ret == -ENOEXEC)
+		return vm_fail(
+			vm, ret,
+			"kernel %s is not an arm64 Image (little-endian), or is malformed",
+			path);
+	if (ret)
+		return vm_fail(
+			vm, ret,
+			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
+			path, (unsigned long long)(vm->mem.size >> 20));
+	return 0;
+}
+
+/* The initrd (path may be empty: none) right below the device tree. */
+static int place_initrd_file(struct vm *vm, const char *path,
+			     struct arm64_boot *b)
+{
+	struct arm64_ram ram = guest_ram(vm);
+	uint8_t *img = NULL;
+	size_t size = 0;
+	int ret = path[0] ? read_file_capped(path, vm->mem.size, &img, &size) :
+			    0;
+
+	if (ret)
+		return vm_fail(vm, ret, "cannot read initrd %s: %s", path,
+			       ret == -EFBIG ? "larger than guest memory" :
+					       strerror(-ret));
+	ret = arm64_place_boot_data(&ram, b->k.end, size, &b->fdt,
+				    &b->initrd_start);
+	if (!ret)
+		ret = gmem_write(&vm->mem, b->initrd_start, img, size);
+	b->initrd_end = b->initrd_start + size;
+	free(img);
+	if (ret)
+		return vm_fail(
+			vm, ret,
+			"initrd %s (%zu bytes) and the device tree do not fit in guest memory above the kernel; raise mem_size_mib",
+			path, size);
+	return 0;
+}
+
+static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
+{
+	unsigned i;
+	int ret = 0;
+
+	if (smt)
+		return vm_fail(
+			vm, -EINVAL,
+			"smt is not available on arm64; set it to false");
+	for (i = 0; i < vm->nr_vcpus && !ret; i++) {
+		ret = vcpu_open(vm, i);
+		if (!ret)
+			ret = arm64_vcpu_init(&vm->vcpus[i], &b->mpidrs[i]);
+	}
+	if (ret)
+		return vm_fail(vm, ret, "cannot create vCPU %u: %s", i - 1,
+			       strerror(-ret));
+	ret = arm64_gic_create(vm, &b->gic);
+	if (ret)
+		return vm_fail(vm, ret, "cannot create the GIC: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+int vm_add_arch_devices(struct vm *vm)
+{
+	int ret = bus_add(&vm->mmio, ARM64_SERIAL_START, 8, serial_access,
+			  vm->serial);
+
+	pl031_init(&vm->rtc, NULL);
+	if (!ret)
+		ret = bus_add(&vm->mmio, ARM64_RTC_START, ARM64_MMIO_LEN,
+			      pl031_access, &vm->rtc);
+	if (ret)
+		return vm_fail(vm, ret,
+			       "cannot place the serial port and RTC: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+int vm_send_ctrl_alt_del(struct vm *vm)
+{
+	return -ENOTSUP;
+}
+
+static int write_device_tree(struct vm *vm, const char *boot_args,
+			     const struct arm64_boot *b)
+{
+	static const struct arm64_mmio_dev serial = { ARM64_SERIAL_START,
+						      ARM64_MMIO_LEN,
+						      ARM64_SERIAL_SPI };
+	static const struct arm64_mmio_dev rtc = { ARM64_RTC_START,
+						   ARM64_MMIO_LEN,
+						   ARM64_RTC_SPI };
+	struct arm64_machine m = {
+		.mem_base = GMEM_BASE,
+		.mem_size = vm->mem.size,
+		.nr_cpus = vm->nr_vcpus,
+		.mpidrs = b->mpidrs,
+		.gic = b->gic,
+		.serial = &serial,
+		.rtc = &rtc,
+		.bootargs = vm->cmdline,
+		.has_initrd = b->initrd_end > b->initrd_start,
+		.initrd_start = b->initrd_start,
+		.initrd_end = b->initrd_end,
+	};
+	void *fdt = gmem_ptr(&vm->mem, b->fdt, ARM64_FDT_MAX_SIZE);
+	int ret = cmdline_build(vm->cmdline, sizeof(vm->cmdline), boot_args,
+				vm->cmdline_extra);
+
+	if (ret)
+		return vm_fail(vm, ret,
+			       "kernel command line longer than %d bytes",
+			       BOOT_CMDLINE_MAX - 1);
+	ret = fdt ? arm64_fdt_build(&m, fdt, ARM64_FDT_MAX_SIZE) : -E2BIG;
+	if (ret)
+		return vm_fail(vm, ret, "cannot write the device tree: %s",
+			       strerror(-ret));
+	return 0;
+}
+
+int vm_boot_setup(struct vm *vm, const struct vm_config *cfg, bool boot_timer)
+{
+	struct arm64_boot b = { 0 };
+	int ret = load_image_file(vm, cfg->boot.kernel_path, &b.k);
+
+	if (!ret)
+		ret = place_initrd_file(vm, cfg->boot.initrd_path, &b);
+	if (!ret)
+		ret = vm_add_devices(vm, cfg, boot_timer);
+	if (!ret && vm->nr_vdevs)
+		ret = vm_fail(
+			vm, -ENOTSUP,
+			"virtio devices are not available on arm64 yet (issue 18); remove the drives, network interfaces, vsock and entropy device");
+	if (!ret)
+		ret = create_vcpus(vm, cfg->machine.smt, &b);
+	if (!ret)
+		ret = write_device_tree(vm, cfg->boot.boot_args, &b);
+	if (!ret &&
+	    (ret = arm64_vcpu_set_boot_regs(&vm->vcpus[0], b.k.entry, b.fdt)))
+		vm_fail(vm, ret, "cannot set boot registers: %s",
+			strerror(-ret));
+	return ret;
+}
