@@ -134,6 +134,10 @@ static const struct body_route body_routes[] = {
 	  &snapshot_create_schema },
 	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD, &snapshot_load_schema },
 	{ HTTP_PUT, "/mmds/config", OP_PUT_MMDS_CONFIG, &mmds_schema },
+	{ HTTP_PUT, "/balloon", OP_PUT_BALLOON, &balloon_schema },
+	{ HTTP_PATCH, "/balloon", OP_PATCH_BALLOON, &balloon_schema },
+	{ HTTP_PATCH, "/balloon/statistics", OP_PATCH_BALLOON_STATS,
+	  &balloon_stats_schema },
 };
 
 static int parse_body(const struct body_route *r, const cJSON *j,
@@ -183,6 +187,10 @@ static int route_get(const char *path, struct api_request *req)
 		req->op = OP_GET_VM_CONFIG;
 	else if (!strcmp(path, "/mmds"))
 		req->op = OP_GET_MMDS;
+	else if (!strcmp(path, "/balloon"))
+		req->op = OP_GET_BALLOON;
+	else if (!strcmp(path, "/balloon/statistics"))
+		req->op = OP_GET_BALLOON_STATS;
 	else
 		return -ENOENT;
 	return 0;
@@ -190,7 +198,8 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/balloon", "/hotplug", NULL };
+	static const char *const prefixes[] = { "/balloon/hinting", "/hotplug",
+						NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)

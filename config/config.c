@@ -138,6 +138,21 @@ static int mmds_fits(const struct vm_config *cfg, const void *item,
 	return 0;
 }
 
+/* The balloon cannot hold more than the guest's memory (machine-config is
+ * read first: the key is late). */
+static int balloon_fits(const struct vm_config *cfg, const void *item,
+			struct config_err *e)
+{
+	const struct balloon_cfg *b = item;
+
+	if (b->amount_mib > cfg->machine.mem_size_mib)
+		return config_fail(
+			e,
+			"balloon.amount_mib: %u MiB is more than the guest's memory (%u MiB)",
+			b->amount_mib, cfg->machine.mem_size_mib);
+	return 0;
+}
+
 #define AT_CFG(member) .off = offsetof(struct vm_config, member)
 #define COUNT(member) .count = offsetof(struct vm_config, member) + 1
 
@@ -153,6 +168,9 @@ static const struct config_key config_keys[] = {
 	  .nullable = true },
 	{ "entropy", "entropy", &entropy_schema, AT_CFG(entropy),
 	  .device = true, .nullable = true },
+	{ "balloon", "balloon", &balloon_schema, AT_CFG(balloon),
+	  .device = true, .nullable = true, .late = true,
+	  .fits = balloon_fits },
 	{ "logger", "logger", &logger_schema, AT_CFG(logger), .nullable = true,
 	  .quiet = true },
 	{ "metrics", "metrics", &metrics_schema, AT_CFG(metrics),
@@ -281,6 +299,12 @@ int config_put_entropy(struct vm_config *cfg, const struct entropy_cfg *en,
 	return put(cfg, key_of(&entropy_schema), en, e);
 }
 
+int config_put_balloon(struct vm_config *cfg, const struct balloon_cfg *b,
+		       struct config_err *e)
+{
+	return put(cfg, key_of(&balloon_schema), b, e);
+}
+
 int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
 		    struct config_err *e)
 {
@@ -343,8 +367,7 @@ static int read_key(const struct config_key *k, const cJSON *j,
  * is warned about and ignored, as Firecracker does. */
 static int read_other_key(const cJSON *it, struct config_err *e)
 {
-	static const char *const later[] = { "balloon", "pmem",
-					     "memory-hotplug", NULL };
+	static const char *const later[] = { "pmem", "memory-hotplug", NULL };
 	const char *const *k;
 
 	for (k = later; *k && strcmp(*k, it->string); k++)

@@ -145,6 +145,28 @@ struct entropy_cfg {
 	struct rate_limiter_cfg rl;
 };
 
+/* PUT /balloon (before boot), as Firecracker's: the target size, what the
+ * guest may do on its own, and how often it reports statistics (0: never;
+ * stats cannot be turned on or off after boot). */
+struct balloon_cfg {
+	bool set;
+	unsigned amount_mib;
+	bool deflate_on_oom;
+	unsigned stats_interval_s;
+	bool free_page_reporting;
+	bool free_page_hinting; /* refused when true: not supported */
+};
+/* PATCH /balloon {amount_mib} (after boot). */
+struct balloon_patch {
+	unsigned amount_mib;
+	bool has_amount_mib;
+};
+/* PATCH /balloon/statistics {stats_polling_interval_s} (after boot). */
+struct balloon_stats_patch {
+	unsigned stats_interval_s;
+	bool has_stats_interval_s;
+};
+
 struct metrics_cfg {
 	bool set;
 	char path[CONFIG_PATH_MAX];
@@ -197,6 +219,7 @@ struct vm_config {
 	unsigned nr_nets;
 	struct vsock_cfg vsock;
 	struct entropy_cfg entropy;
+	struct balloon_cfg balloon;
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
 	struct mmds_cfg mmds;
@@ -305,7 +328,7 @@ struct schema {
 extern const struct schema boot_source_schema, machine_schema, drive_schema,
 	net_schema, vsock_schema, entropy_schema, logger_schema, metrics_schema,
 	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema,
-	mmds_schema;
+	mmds_schema, balloon_schema, balloon_stats_schema;
 #define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
 
 /* Reads a body into `out` (zeroed first): a PUT fills the resource's
@@ -373,6 +396,10 @@ MUST_CHECK int config_put_vsock(struct vm_config *cfg,
 MUST_CHECK int config_put_entropy(struct vm_config *cfg,
 				  const struct entropy_cfg *en,
 				  struct config_err *e);
+/* PUT /balloon: one balloon, no larger than guest memory. */
+MUST_CHECK int config_put_balloon(struct vm_config *cfg,
+				  const struct balloon_cfg *b,
+				  struct config_err *e);
 /* PUT /mmds/config: version, address (link-local, not empty: checked
  * when read) and interfaces, each of which must be configured. */
 MUST_CHECK int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
@@ -392,6 +419,8 @@ enum api_op {
 	OP_GET_MACHINE,
 	OP_GET_VM_CONFIG,
 	OP_GET_MMDS,
+	OP_GET_BALLOON,
+	OP_GET_BALLOON_STATS,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
@@ -413,6 +442,9 @@ enum api_op {
 	OP_PUT_MMDS_CONFIG,
 	OP_PUT_MMDS,
 	OP_PATCH_MMDS,
+	OP_PUT_BALLOON,
+	OP_PATCH_BALLOON,
+	OP_PATCH_BALLOON_STATS,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -434,6 +466,9 @@ struct api_request {
 		struct snapshot_create_cfg snap_create;
 		struct snapshot_load_cfg snap_load;
 		struct mmds_cfg mmds_cfg;
+		struct balloon_cfg balloon;
+		struct balloon_patch balloon_patch;
+		struct balloon_stats_patch balloon_stats;
 		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
 					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */

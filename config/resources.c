@@ -502,3 +502,55 @@ const struct schema mmds_schema = {
 	CONFIGURED(struct mmds_cfg, set),
 	.check = mmds_check,
 };
+
+/* ---- the balloon ---- */
+
+static int balloon_check(void *obj, const cJSON *j, const char *where,
+			 struct config_err *e)
+{
+	const struct balloon_cfg *b = obj;
+
+	if (b->free_page_hinting)
+		return config_fail(
+			e,
+			"%s.free_page_hinting: free page hinting is not supported by this microvm version (free_page_reporting is)",
+			where);
+	return 0;
+}
+
+static const struct field balloon_fields[] = {
+	FIELD("amount_mib", T_INT, struct balloon_cfg, amount_mib,
+	      .flags = F_REQUIRED, .max = CONFIG_MAX_MEM_MIB,
+	      PATCH(struct balloon_patch, amount_mib),
+	      PATCH_GIVEN(struct balloon_patch, has_amount_mib)),
+	FIELD("deflate_on_oom", T_BOOL, struct balloon_cfg, deflate_on_oom,
+	      .flags = F_REQUIRED),
+	FIELD("stats_polling_interval_s", T_INT, struct balloon_cfg,
+	      stats_interval_s, .max = UINT16_MAX),
+	FIELD("free_page_hinting", T_BOOL, struct balloon_cfg,
+	      free_page_hinting),
+	FIELD("free_page_reporting", T_BOOL, struct balloon_cfg,
+	      free_page_reporting),
+	{ .name = NULL },
+};
+const struct schema balloon_schema = {
+	.fields = balloon_fields,
+	.size = sizeof(struct balloon_cfg),
+	.patch_size = sizeof(struct balloon_patch),
+	CONFIGURED(struct balloon_cfg, set),
+	.check = balloon_check,
+};
+
+/* PATCH /balloon/statistics: the polling interval only. */
+static const struct field balloon_stats_fields[] = {
+	FIELD("stats_polling_interval_s", T_INT, struct balloon_cfg,
+	      stats_interval_s, .max = UINT16_MAX,
+	      PATCH(struct balloon_stats_patch, stats_interval_s),
+	      PATCH_GIVEN(struct balloon_stats_patch, has_stats_interval_s)),
+	{ .name = NULL },
+};
+const struct schema balloon_stats_schema = {
+	.fields = balloon_stats_fields,
+	.size = sizeof(struct balloon_cfg),
+	.patch_size = sizeof(struct balloon_stats_patch),
+};

@@ -183,7 +183,7 @@ static void handle_snapshot_load(struct vmm *m,
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (m->cfg.boot.set || m->cfg.nr_drives || m->cfg.nr_nets ||
-	    m->cfg.vsock.set || m->cfg.entropy.set) {
+	    m->cfg.vsock.set || m->cfg.entropy.set || m->cfg.balloon.set) {
 		api_error(
 			r, 400,
 			"snapshot/load needs a fresh microvm: this one already has a configuration");
@@ -251,6 +251,7 @@ static bool is_pre_boot_op(enum api_op op)
 	case OP_PUT_NET:
 	case OP_PUT_VSOCK:
 	case OP_PUT_ENTROPY:
+	case OP_PUT_BALLOON:
 	case OP_INSTANCE_START:
 	case OP_SNAPSHOT_LOAD:
 	case OP_PUT_MMDS_CONFIG:
@@ -264,7 +265,8 @@ static bool is_post_boot_op(enum api_op op)
 {
 	return op == OP_PATCH_DRIVE || op == OP_PATCH_NET ||
 	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL ||
-	       op == OP_SNAPSHOT_CREATE;
+	       op == OP_SNAPSHOT_CREATE || op == OP_PATCH_BALLOON ||
+	       op == OP_PATCH_BALLOON_STATS || op == OP_GET_BALLOON_STATS;
 }
 
 static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
@@ -372,6 +374,9 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 	case OP_PUT_MMDS_CONFIG:
 		ret = config_put_mmds(&m->cfg, &req->u.mmds_cfg, &e);
 		break;
+	case OP_PUT_BALLOON:
+		ret = config_put_balloon(&m->cfg, &req->u.balloon, &e);
+		break;
 	default: /* OP_PUT_ENTROPY */
 		ret = config_put_entropy(&m->cfg, &req->u.entropy, &e);
 		break;
@@ -428,10 +433,105 @@ static void patch_net(struct vmm *m, const struct net_patch *p,
 	}
 }
 
+#define MSG_NO_BALLOON "No balloon device found." /* Firecracker's */
+
+/* GET /balloon: its configuration, with the target PATCHed last. */
+static void get_balloon(struct vmm *m, struct api_response *r)
+{
+	cJSON *o;
+
+	if (!m->cfg.balloon.set) {
+		api_error(r, 400, MSG_NO_BALLOON);
+		return;
+	}
+	o = config_write(&balloon_schema, &m->cfg.balloon);
+	r->status = 200;
+	r->body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+}
+
+/* GET /balloon/statistics: Firecracker's names, the sizes always, each
+ * statistic once the guest has sent it. */
+static void get_balloon_stats(struct vdev *d, struct api_response *r)
+{
+	static const char *const names[BALLOON_NR_STATS] = {
+		"swap_in",	    "swap_out",	   "major_faults",
+		"minor_faults",	    "free_memory", "total_memory",
+		"available_memory", "disk_caches", "hugetlb_allocations",
+		"hugetlb_failures", "oom_kill",	   "alloc_stall",
+		"async_scan",	    "direct_scan", "async_reclaim",
+		"direct_reclaim",
+	};
+	struct balloon_stats st;
+	cJSON *o = cJSON_CreateObject();
+	unsigned i;
+
+	vballoon_stats(d, &st);
+	cJSON_AddNumberToObject(o, "target_pages", st.target_pages);
+	cJSON_AddNumberToObject(o, "actual_pages", st.actual_pages);
+	cJSON_AddNumberToObject(o, "target_mib",
+				st.target_pages / BALLOON_PAGES_PER_MIB);
+	cJSON_AddNumberToObject(o, "actual_mib",
+				st.actual_pages / BALLOON_PAGES_PER_MIB);
+	for (i = 0; i < BALLOON_NR_STATS; i++)
+		if (st.present & (1U << i))
+			cJSON_AddNumberToObject(o, names[i],
+						(double)st.value[i]);
+	r->status = 200;
+	r->body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+}
+
+static void handle_balloon(struct vmm *m, const struct api_request *req,
+			   struct api_response *r)
+{
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_BALLOON, NULL);
+	struct balloon_cfg *cfg = &m->cfg.balloon;
+	unsigned mib = req->u.balloon_patch.amount_mib;
+
+	if (!d) {
+		api_error(r, 400, MSG_NO_BALLOON);
+	} else if (req->op == OP_GET_BALLOON_STATS) {
+		if (cfg->stats_interval_s)
+			get_balloon_stats(d, r);
+		else
+			api_error(
+				r, 400,
+				"Statistics for the balloon device are not enabled: set stats_polling_interval_s in PUT /balloon before boot");
+	} else if (req->op == OP_PATCH_BALLOON_STATS) {
+		if (!req->u.balloon_stats.has_stats_interval_s)
+			api_error(
+				r, 400,
+				"balloon/statistics: stats_polling_interval_s is required");
+		else if (vballoon_set_stats_interval(
+				 d, req->u.balloon_stats.stats_interval_s))
+			api_error(
+				r, 400,
+				"balloon/statistics: statistics cannot be turned on or off after boot (stats_polling_interval_s is %u)",
+				cfg->stats_interval_s);
+		else
+			cfg->stats_interval_s =
+				req->u.balloon_stats.stats_interval_s;
+	} else if (!req->u.balloon_patch.has_amount_mib) {
+		api_error(r, 400, "balloon: amount_mib is required");
+	} else if (mib > m->cfg.machine.mem_size_mib) {
+		api_error(
+			r, 400,
+			"balloon.amount_mib: %u MiB is more than the guest's memory (%u MiB)",
+			mib, m->cfg.machine.mem_size_mib);
+	} else {
+		vballoon_set_target(d, mib);
+		cfg->amount_mib = mib;
+	}
+}
+
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
 			     struct api_response *r)
 {
-	if (req->op == OP_PATCH_VM) {
+	if (req->op == OP_PATCH_BALLOON || req->op == OP_PATCH_BALLOON_STATS ||
+	    req->op == OP_GET_BALLOON_STATS) {
+		handle_balloon(m, req, r);
+	} else if (req->op == OP_PATCH_VM) {
 		handle_pause(m, req->u.pause, r);
 	} else if (req->op == OP_SEND_CTRL_ALT_DEL) {
 		if (vm_send_ctrl_alt_del(&m->vm))
@@ -458,6 +558,8 @@ static void dispatch(struct vmm *m, const struct api_request *req,
 		api_error(r, 400, MSG_POST_BOOT);
 	} else if (req->op <= OP_GET_VM_CONFIG) {
 		handle_get(m, req->op, r);
+	} else if (req->op == OP_GET_BALLOON) {
+		get_balloon(m, r);
 	} else if (req->op == OP_SNAPSHOT_LOAD) {
 		handle_snapshot_load(m, &req->u.snap_load, r);
 	} else if (req->op == OP_INSTANCE_START) {

@@ -52,10 +52,14 @@ bool vdev_has_feature(const struct vdev *d, unsigned bit)
 	return d->driver_features & (1ULL << bit);
 }
 
+static unsigned nr_queues(const struct vdev *d)
+{
+	return d->ops->queues ? d->ops->queues(d) : d->ops->num_queues;
+}
+
 static struct vq *selected_queue(struct vdev *d)
 {
-	return d->queue_sel < d->ops->num_queues ? &d->queues[d->queue_sel] :
-						   NULL;
+	return d->queue_sel < nr_queues(d) ? &d->queues[d->queue_sel] : NULL;
 }
 
 static void raise_irq(struct vdev *d, uint32_t why)
@@ -147,7 +151,7 @@ static int activate(struct vdev *d)
 	unsigned i;
 	int ret;
 
-	for (i = 0; i < d->ops->num_queues; i++) {
+	for (i = 0; i < nr_queues(d); i++) {
 		struct vq *q = &d->queues[i];
 
 		if (!q->ready)
@@ -288,7 +292,7 @@ static void on_kick(void *opaque, uint32_t events)
 	if (read(d->kick_fd[k->q], &n, sizeof(n)) < 0)
 		return;
 	pthread_mutex_lock(&d->lock);
-	if (vdev_live(d))
+	if (vdev_live(d) && k->q < nr_queues(d))
 		d->ops->queue_notify(d, k->q);
 	pthread_mutex_unlock(&d->lock);
 }
@@ -445,8 +449,10 @@ void vdev_save(struct vdev *d, struct vdev_state *out)
 	pthread_mutex_unlock(&d->lock);
 }
 
-static int restore_queue(struct vdev *d, struct vq *q, const struct vq_state *s)
+static int restore_queue(struct vdev *d, unsigned i, const struct vq_state *s)
 {
+	struct vq *q = &d->queues[i];
+
 	q->desc_gpa = s->desc_gpa;
 	q->avail_gpa = s->avail_gpa;
 	q->used_gpa = s->used_gpa;
@@ -457,7 +463,7 @@ static int restore_queue(struct vdev *d, struct vq *q, const struct vq_state *s)
 	q->ready = s->ready;
 	q->event_idx = s->event_idx;
 	q->indirect = s->indirect;
-	if (!d->activated)
+	if (!d->activated || i >= nr_queues(d))
 		return 0;
 	return q->ready ? vq_map(q, &d->vm->mem) : -EINVAL; /* as activate() */
 }
@@ -480,7 +486,7 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 	d->driver_features = in->driver_features;
 	d->activated = in->activated;
 	for (i = 0; i < d->ops->num_queues && !ret; i++)
-		ret = restore_queue(d, &d->queues[i], &in->queues[i]);
+		ret = restore_queue(d, i, &in->queues[i]);
 	if (!ret && d->ops->restore)
 		ret = d->ops->restore(d, in->own);
 	if (!ret && d->activated && d->ops->activate)
@@ -500,7 +506,7 @@ void vdev_serve_restored(struct vdev *d)
 	unsigned i;
 
 	pthread_mutex_lock(&d->lock);
-	for (i = 0; vdev_live(d) && i < d->ops->num_queues; i++)
+	for (i = 0; vdev_live(d) && i < nr_queues(d); i++)
 		d->ops->queue_notify(d, i);
 	if (d->interrupt_status && write(d->irq_fd, &one, sizeof(one)) < 0)
 		log_warn("%s: cannot raise the restored interrupt",

@@ -117,6 +117,7 @@ unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
 #define VIRTIO_ID_NET 1
 #define VIRTIO_ID_BLOCK 2
 #define VIRTIO_ID_RNG 4
+#define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
 /* Room in a snapshot for a device's own state (vdev_ops.save). */
 #define VDEV_OWN_STATE_MAX 64
@@ -127,7 +128,11 @@ struct vdev;
 struct vdev_ops {
 	const char *name;
 	uint32_t device_id; /* virtio device type */
-	unsigned num_queues;
+	unsigned num_queues; /* the most it has (ioeventfds, snapshots) */
+	/* How many of them the driver sets up, by the features it took
+	 * (optional: num_queues). Queues past it do not exist for the
+	 * guest and are never touched. */
+	unsigned (*queues)(const struct vdev *d);
 	uint64_t (*features)(struct vdev *d);
 	/* Reads or writes config space bytes [off, off + len). */
 	void (*config_rw)(struct vdev *d, uint32_t off, uint8_t *buf,
@@ -295,7 +300,8 @@ struct vdev_kind {
 /* Every kind, in the order their devices take the MMIO slots; NULL
  * ends it. A new device kind is one line here. */
 extern const struct vdev_kind *const vdev_kinds[];
-extern const struct vdev_kind vblk_kind, vnet_kind, vrng_kind, vvsock_kind;
+extern const struct vdev_kind vblk_kind, vnet_kind, vrng_kind, vvsock_kind,
+	vballoon_kind;
 
 /* ---- block.c: virtio-blk ---- */
 struct drive_cfg;
@@ -347,6 +353,26 @@ size_t net_mmds_to_guest(struct net_mmds *nm, uint8_t *buf, size_t cap);
 /* ---- rng.c: virtio-rng ---- */
 struct entropy_cfg;
 MUST_CHECK int vrng_create(struct vm *vm, const struct entropy_cfg *cfg);
+
+/* ---- balloon.c: virtio-balloon ---- */
+#define BALLOON_PAGES_PER_MIB 256 /* the 4 KiB pages of the target */
+/* The guest's statistics by virtio tag (VIRTIO_BALLOON_S_SWAP_IN = 0 ...
+ * S_DIRECT_RECLAIM = 15), the last value it sent for each, and the sizes. */
+#define BALLOON_NR_STATS 16
+struct balloon_stats {
+	uint32_t target_pages, actual_pages;
+	uint32_t present; /* a bit per tag the guest has sent */
+	uint64_t value[BALLOON_NR_STATS];
+};
+struct balloon_cfg;
+MUST_CHECK int vballoon_create(struct vm *vm, const struct balloon_cfg *cfg);
+/* PATCH /balloon (d: VIRTIO_ID_BALLOON): the new target; the guest is
+ * told with a config interrupt once its driver runs. VMM thread. */
+void vballoon_set_target(struct vdev *d, unsigned amount_mib);
+/* PATCH /balloon/statistics: the new interval, the first update now.
+ * -EINVAL when it would turn statistics on or off (only before boot). */
+MUST_CHECK int vballoon_set_stats_interval(struct vdev *d, unsigned interval_s);
+void vballoon_stats(struct vdev *d, struct balloon_stats *out);
 
 /* ---- vsock_mux.c: the vsock host side, on Unix sockets ----
  * Host -> guest: a client connects to uds_path and sends "CONNECT <port>\n";

@@ -6,6 +6,8 @@
  * pages (gmem_advise_huge), a snapshot's never (a memory file is mapped
  * over it, or userfaultfd fills it 4 KiB at a time). */
 #include <errno.h>
+#include <fcntl.h>
+#include <linux/falloc.h>
 #include <linux/memfd.h>
 #include <stdlib.h>
 #include <string.h>
@@ -97,6 +99,7 @@ int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
 	mem->host = p;
 	mem->size = size;
 	mem->page_size = 4096;
+	mem->file_private = true;
 	return 0;
 }
 
@@ -104,9 +107,43 @@ int gmem_remap_file(struct guest_mem *mem, int fd)
 {
 	if (!mem->host || mem->memfd >= 0)
 		return -EINVAL; /* only anonymous 4 KiB-page RAM */
-	return map_file_private(mem->host, mem->size, fd) == MAP_FAILED ?
-		       -errno :
-		       0;
+	if (map_file_private(mem->host, mem->size, fd) == MAP_FAILED)
+		return -errno;
+	mem->file_private = true;
+	return 0;
+}
+
+static int drop_pages(const struct guest_mem *mem, uint8_t *p, size_t len)
+{
+	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
+
+	if (mem->memfd >= 0)
+		return fallocate(mem->memfd,
+				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
+				 p - mem->host, (off_t)len) < 0 ?
+			       -errno :
+			       0;
+	if (mem->file_private)
+		return mmap(p, len, PROT_READ | PROT_WRITE, flags, -1, 0) ==
+				       MAP_FAILED ?
+			       -errno :
+			       0;
+	return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
+}
+
+int gmem_discard(const struct guest_mem *mem, void *p, size_t len)
+{
+	uint8_t *at = p;
+	int ret;
+
+	if (at < mem->host || at > mem->host + mem->size ||
+	    len > (size_t)(mem->host + mem->size - at) || !len ||
+	    (size_t)(at - mem->host) % mem->page_size || len % mem->page_size)
+		return -EINVAL;
+	ret = drop_pages(mem, at, len);
+	if (!ret)
+		gmem_mark_dirty(mem, at, len);
+	return ret;
 }
 
 int gmem_track_dirty(struct guest_mem *mem)

@@ -53,6 +53,7 @@ struct guest_mem {
 	uint64_t size; /* bytes of guest RAM */
 	size_t page_size; /* 4 KiB, or 2 MiB with huge pages */
 	int memfd; /* backing memfd, -1 when anonymous */
+	bool file_private; /* a snapshot's memory file, mapped MAP_PRIVATE */
 	/* Diff snapshots: KVM logs the guest's writes; devices' writes into
 	 * guest RAM are marked here (a bit per 4 KiB page), NULL when off. */
 	uint64_t *dev_dirty;
@@ -74,6 +75,16 @@ MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
 /* The same over anonymous RAM already mapped (same size, same addresses:
  * KVM's slots stay valid). 0 or -errno. */
 MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
+/* Gives host bytes [p, p + len) of guest RAM back to the host (the
+ * balloon); they read as zero afterwards, whatever backs them: anonymous
+ * RAM is dropped (MADV_DONTNEED; under the Uffd backend the page server
+ * is told, UFFD_EVENT_REMOVE); a hugetlb memfd's pages are punched out of
+ * it (whole 2 MiB pages: p and len multiples of mem->page_size); a
+ * snapshot's file mapped MAP_PRIVATE is replaced by anonymous memory
+ * (MADV_DONTNEED there would bring the file's bytes back). The range is
+ * marked dirty for diff snapshots. 0, or -EINVAL (not guest RAM, or
+ * misaligned) or -errno. */
+MUST_CHECK int gmem_discard(const struct guest_mem *mem, void *p, size_t len);
 /* Starts tracking the pages devices write (for diff snapshots). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */

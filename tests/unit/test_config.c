@@ -73,7 +73,7 @@ static void test_rejections(void **state)
 		"unknown field 'x'");
 	rejects("{" BOOT ", \"drives\": [{}]}", "drives[]: missing 'drive_id'");
 	rejects("{" BOOT ", \"drives\": {}}", "drives: expected an array");
-	rejects("{" BOOT ", \"balloon\": {}}", "'balloon' is not supported");
+	rejects("{" BOOT ", \"balloon\": {}}", "balloon: missing 'amount_mib'");
 	rejects("{" BOOT ", \"pmem\": [{}]}", "'pmem' is not supported");
 }
 
@@ -379,6 +379,9 @@ static void test_vm_config_round_trip(void **state)
 		"\"one_time_burst\":0,\"refill_time\":10}}},{\"iface_id\":\"eth1\","
 		"\"host_dev_name\":\"tap1\"}],"
 		"\"vsock\":{\"guest_cid\":3,\"uds_path\":\"/v\"},\"entropy\":{},"
+		"\"balloon\":{\"amount_mib\":100,\"deflate_on_oom\":true,"
+		"\"stats_polling_interval_s\":2,\"free_page_hinting\":false,"
+		"\"free_page_reporting\":true},"
 		"\"metrics\":{\"metrics_path\":\"/m\"},\"mmds-config\":null,\"cpu-config\":null}";
 	char *first, *second;
 
@@ -400,8 +403,39 @@ static void test_vm_config_round_trip(void **state)
 		"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":128,"
 		"\"smt\":false,\"track_dirty_pages\":false,\"huge_pages\":\"None\"},"
 		"\"drives\":[],\"network-interfaces\":[],\"vsock\":null,"
-		"\"entropy\":null,\"metrics\":null,\"mmds-config\":null,\"cpu-config\":null}");
+		"\"entropy\":null,\"balloon\":null,\"metrics\":null,"
+		"\"mmds-config\":null,\"cpu-config\":null}");
 	free(first);
+}
+
+/* The balloon: read after machine-config wherever it stands, no larger
+ * than guest memory, hinting refused. */
+static void test_balloon(void **state)
+{
+	assert_int_equal(
+		parse("{" BOOT ", \"balloon\": {\"amount_mib\": 300,"
+		      " \"deflate_on_oom\": false, \"free_page_reporting\":"
+		      " true}, \"machine-config\": {\"vcpu_count\": 1,"
+		      " \"mem_size_mib\": 512}}"),
+		0);
+	assert_true(cfg.balloon.set && cfg.balloon.free_page_reporting);
+	assert_int_equal(cfg.balloon.amount_mib, 300);
+	assert_int_equal(cfg.balloon.stats_interval_s, 0);
+	rejects("{" BOOT ", \"balloon\": {\"amount_mib\": 129,"
+		" \"deflate_on_oom\": false}}",
+		"balloon.amount_mib: 129 MiB is more than the guest's memory (128 MiB)");
+	rejects("{" BOOT ", \"balloon\": {\"amount_mib\": 1}}",
+		"balloon: missing 'deflate_on_oom'");
+	rejects("{" BOOT
+		", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\":"
+		" true, \"free_page_hinting\": true}}",
+		"free page hinting is not supported");
+	rejects("{" BOOT
+		", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\":"
+		" true, \"stats_polling_interval_s\": 65536}}",
+		"stats_polling_interval_s");
+	assert_int_equal(parse("{" BOOT ", \"balloon\": null}"), 0);
+	assert_false(cfg.balloon.set);
 }
 
 /* cpu_template in machine-config (static templates) and a custom template
@@ -514,6 +548,7 @@ int main(void)
 		cmocka_unit_test(test_patch_rate_limiter),
 		cmocka_unit_test(test_vm_config_round_trip),
 		cmocka_unit_test(test_cpu_templates),
+		cmocka_unit_test(test_balloon),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

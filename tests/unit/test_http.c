@@ -233,7 +233,12 @@ static void test_route_rejections(void **state)
 		"PUT", "/snapshot/create",
 		"{\"snapshot_path\":\"s\",\"mem_file_path\":\"m\",\"snapshot_type\":\"Half\"}",
 		"not one of Full, Diff");
-	route_fails("PUT", "/balloon", "{}",
+	route_fails("PUT", "/balloon", "{}", "balloon: missing 'amount_mib'");
+	route_fails("PATCH", "/balloon", "{\"deflate_on_oom\": true}",
+		    "deflate_on_oom");
+	route_fails("PATCH", "/balloon/statistics", "{\"amount_mib\": 1}",
+		    "amount_mib");
+	route_fails("PUT", "/balloon/hinting/start", "{}",
 		    "not supported by this microvm version yet");
 	route_fails("PUT", "/mmds", "{\"a\":", "invalid JSON body");
 	route_fails("PUT", "/mmds/config", "{\"network_interfaces\": []}",
@@ -289,6 +294,23 @@ static void test_patch_routes(void **state)
 	assert_true(n->tx.bandwidth.present && n->tx.bandwidth.set);
 	assert_int_equal(n->tx.bandwidth.refill_time_ms, 7);
 	assert_false(n->rx.bandwidth.present || n->rx.ops.present);
+	assert_int_equal(route("PATCH", "/balloon", "{\"amount_mib\": 64}",
+			       &req, &resp),
+			 0);
+	assert_int_equal(req.op, OP_PATCH_BALLOON);
+	assert_true(req.u.balloon_patch.has_amount_mib);
+	assert_int_equal(req.u.balloon_patch.amount_mib, 64);
+	assert_int_equal(route("PATCH", "/balloon/statistics",
+			       "{\"stats_polling_interval_s\": 3}", &req,
+			       &resp),
+			 0);
+	assert_int_equal(req.op, OP_PATCH_BALLOON_STATS);
+	assert_int_equal(req.u.balloon_stats.stats_interval_s, 3);
+	assert_int_equal(route("GET", "/balloon/statistics", NULL, &req, &resp),
+			 0);
+	assert_int_equal(req.op, OP_GET_BALLOON_STATS);
+	assert_int_equal(route("GET", "/balloon", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_GET_BALLOON);
 }
 
 static void test_snapshot_routes(void **state)
