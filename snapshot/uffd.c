@@ -3,7 +3,11 @@
  * RAM is anonymous memory registered with a userfaultfd, which goes to the
  * page-fault handler listening on backend_path with a JSON description of
  * the mapping. The connection stays open for the VM's life: the handler
- * sees it close when microvm exits. */
+ * sees it close when microvm exits. UFFD_FEATURE_EVENT_REMOVE is asked
+ * for, as Firecracker does: pages the balloon gives back (MADV_DONTNEED)
+ * reach the handler as a remove event, which it must read before the
+ * madvise returns, so that it serves them as zero pages afterwards and not
+ * the memory file's stale contents. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -39,7 +43,8 @@ static int open_uffd(void)
 
 static int register_memory(int uffd, const struct guest_mem *mem)
 {
-	struct uffdio_api api = { .api = UFFD_API };
+	struct uffdio_api api = { .api = UFFD_API,
+				  .features = UFFD_FEATURE_EVENT_REMOVE };
 	struct uffdio_register reg = {
 		.range = { (uint64_t)(uintptr_t)mem->host, mem->size },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,

@@ -7,7 +7,9 @@
  * child that receives the userfaultfd and the JSON mapping description
  * (API-CONTRACT.md), then serves every missing-page fault with UFFDIO_COPY
  * from the memory file (--mem-file) until that microvm's connection
- * closes. --record FILE writes the pages the guest touched (one 64-bit
+ * closes. Pages the monitor gave back (the balloon: a remove event) are
+ * served as zero pages from then on, never from the memory file again.
+ * --record FILE writes the pages the guest touched (one 64-bit
  * page number each, in fault order) when the VM goes away; --prefetch
  * FILE copies such a recorded working set in large batches before serving
  * faults (REAP-style record and replay). The memory file is only read.
@@ -18,6 +20,7 @@
 #include <linux/userfaultfd.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,6 +34,7 @@
 
 #define PAGE 4096ULL
 #define MAX_BATCH_PAGES 512 /* 2 MiB per UFFDIO_COPY when prefetching */
+#define MAX_DEFERRED 64 /* faults waiting for a remove event to be read */
 
 struct opts {
 	const char *socket, *mem_file, *record, *prefetch;
@@ -43,6 +47,11 @@ struct guest {
 	uint64_t file_size;
 	uint64_t *touched; /* pages in fault order (--record) */
 	uint64_t nr_touched;
+	uint64_t *removed; /* a bit per page the monitor gave back */
+	/* faults UFFDIO_COPY refused with EAGAIN (a remove event is queued):
+	 * served again once the queue is read */
+	uint64_t deferred[MAX_DEFERRED];
+	unsigned nr_deferred;
 };
 
 static void usage(FILE *f)
@@ -138,7 +147,7 @@ static int copy_pages(struct guest *g, uint64_t page, uint64_t n)
 	if (errno == EAGAIN && c.copy > 0) /* partly done: the rest */
 		return copy_pages(g, page + (uint64_t)c.copy / PAGE,
 				  n - (uint64_t)c.copy / PAGE);
-	return errno == EAGAIN ? 0 : -1;
+	return errno == EAGAIN ? -EAGAIN : -1;
 }
 
 static void prefetch(struct guest *g, const char *path)
@@ -177,7 +186,60 @@ static void note_touched(struct guest *g, uint64_t page)
 		g->touched[g->nr_touched++] = page;
 }
 
-static int serve_fault(struct guest *g)
+static bool is_removed(const struct guest *g, uint64_t page)
+{
+	return g->removed[page / 64] & (1ULL << (page % 64));
+}
+
+/* The monitor gave [start, end) back: those pages read as zero now. */
+static void note_removed(struct guest *g, uint64_t start, uint64_t end)
+{
+	uint64_t page;
+
+	if (start < g->base || end > g->base + g->size || start > end)
+		return;
+	for (page = (start - g->base) / PAGE; page < (end - g->base) / PAGE;
+	     page++)
+		g->removed[page / 64] |= 1ULL << (page % 64);
+}
+
+/* One missing page: zeros if it was given back, else the file's. -EAGAIN
+ * when the kernel wants a queued remove event read first. */
+static int fill_page(struct guest *g, uint64_t page)
+{
+	struct uffdio_zeropage z = { .range = { g->base + page * PAGE, PAGE } };
+
+	if (!is_removed(g, page))
+		return copy_pages(g, page, 1);
+	if (ioctl(g->uffd, UFFDIO_ZEROPAGE, &z) == 0 || errno == EEXIST)
+		return 0;
+	return errno == EAGAIN ? -EAGAIN : -1;
+}
+
+static int serve_page(struct guest *g, uint64_t page)
+{
+	int ret = fill_page(g, page);
+
+	if (ret != -EAGAIN)
+		return ret;
+	if (g->nr_deferred == MAX_DEFERRED)
+		return -1;
+	g->deferred[g->nr_deferred++] = page;
+	return 0;
+}
+
+static int serve_deferred(struct guest *g)
+{
+	unsigned i, n = g->nr_deferred;
+	int ret = 0;
+
+	g->nr_deferred = 0;
+	for (i = 0; i < n && !ret; i++)
+		ret = serve_page(g, g->deferred[i]);
+	return ret;
+}
+
+static int serve_message(struct guest *g)
 {
 	struct uffd_msg m;
 	uint64_t page;
@@ -185,14 +247,20 @@ static int serve_fault(struct guest *g)
 
 	if (n < 0)
 		return errno == EAGAIN ? 0 : -1;
-	if (n != sizeof(m) || m.event != UFFD_EVENT_PAGEFAULT)
+	if (n != sizeof(m))
+		return 0;
+	if (m.event == UFFD_EVENT_REMOVE) {
+		note_removed(g, m.arg.remove.start, m.arg.remove.end);
+		return serve_deferred(g);
+	}
+	if (m.event != UFFD_EVENT_PAGEFAULT)
 		return 0;
 	if (m.arg.pagefault.address < g->base ||
 	    m.arg.pagefault.address >= g->base + g->size)
 		return -1;
 	page = (m.arg.pagefault.address - g->base) / PAGE;
 	note_touched(g, page);
-	return copy_pages(g, page, 1);
+	return serve_page(g, page);
 }
 
 static void write_record(const struct guest *g, const char *path)
@@ -220,6 +288,9 @@ static int serve_guest(int conn, const struct opts *o, struct guest *g)
 	}
 	if (o->record && !(g->touched = calloc(g->size / PAGE, 8)))
 		return 1;
+	g->removed = calloc((g->size / PAGE + 63) / 64, 8);
+	if (!g->removed)
+		return 1;
 	if (o->prefetch)
 		prefetch(g, o->prefetch);
 	p[0] = (struct pollfd){ .fd = g->uffd, .events = POLLIN };
@@ -227,7 +298,7 @@ static int serve_guest(int conn, const struct opts *o, struct guest *g)
 	for (;;) {
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			return 1;
-		if ((p[0].revents & POLLIN) && serve_fault(g))
+		if ((p[0].revents & POLLIN) && serve_message(g))
 			return 1;
 		if (p[1].revents) /* the monitor is gone */
 			break;

@@ -250,12 +250,11 @@ static void report_free(struct vballoon *b)
 	for (i = 0; i < c->nr_out + c->nr_in; i++) {
 		uint64_t off = (uint64_t)((uint8_t *)c->iov[i].iov_base -
 					  mem->host),
-			 ps = mem->page_size,
-			 start = (off + ps - 1) / ps * ps,
+			 ps = mem->page_size, start = (off + ps - 1) / ps * ps,
 			 end = (off + c->iov[i].iov_len) / ps * ps;
 
-		if (end > start && gmem_discard(mem, mem->host + start,
-						end - start))
+		if (end > start &&
+		    gmem_discard(mem, mem->host + start, end - start))
 			log_warn("virtio-balloon: a reported range stays");
 	}
 }
@@ -354,8 +353,7 @@ static int arm_stats_timer(struct vballoon *b, unsigned interval_s,
 
 	if (first_ns)
 		t.it_value.tv_sec = 0;
-	return timerfd_settime(b->stats_timer_fd, 0, &t, NULL) < 0 ? -errno :
-								     0;
+	return timerfd_settime(b->stats_timer_fd, 0, &t, NULL) < 0 ? -errno : 0;
 }
 
 static int balloon_activate(struct vdev *d)
@@ -381,9 +379,10 @@ static void balloon_reset(struct vdev *d)
 static void balloon_save(struct vdev *d, uint8_t *own)
 {
 	const struct vballoon *b = d->priv;
-	struct balloon_state st = { b->num_pages, b->actual,
-				    b->cfg.stats_interval_s, b->stats_head,
-				    b->stats_held, 0 };
+	struct balloon_state st = {
+		b->num_pages,  b->actual,     b->cfg.stats_interval_s,
+		b->stats_head, b->stats_held, 0
+	};
 
 	memcpy(own, &st, sizeof(st));
 }
@@ -447,7 +446,8 @@ static int start_stats(struct vballoon *b)
 	if (b->stats_timer_fd < 0)
 		return -errno;
 	ret = arm_stats_timer(b, b->cfg.stats_interval_s, 0);
-	return ret ? ret : evl_add(b->loop, b->stats_timer_fd, on_stats_tick, b);
+	return ret ? ret :
+		     evl_add(b->loop, b->stats_timer_fd, on_stats_tick, b);
 }
 
 int vballoon_create(struct vm *vm, const struct balloon_cfg *cfg)
@@ -517,9 +517,10 @@ static int add_balloon(struct vm *vm, const struct vm_config *cfg)
 	if (!b->set)
 		return 0;
 	if (b->amount_mib > cfg->machine.mem_size_mib) {
-		snprintf(vm->err, sizeof(vm->err),
-			 "balloon: amount_mib (%u MiB) is more than the guest's memory (%u MiB)",
-			 b->amount_mib, cfg->machine.mem_size_mib);
+		snprintf(
+			vm->err, sizeof(vm->err),
+			"balloon: amount_mib (%u MiB) is more than the guest's memory (%u MiB)",
+			b->amount_mib, cfg->machine.mem_size_mib);
 		return -EINVAL;
 	}
 	ret = vballoon_create(vm, b);

@@ -56,6 +56,7 @@ void guest_remove_devices(void)
 	guest.blk = NULL;
 	guest.net = NULL;
 	guest.rng = NULL;
+	guest.balloon = NULL;
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }
@@ -145,6 +146,11 @@ int guest_add_vsock(void)
 int guest_add_rng(const struct entropy_cfg *cfg)
 {
 	return added(vrng_create(&guest.vm, cfg), &guest.rng);
+}
+
+int guest_add_balloon(const struct balloon_cfg *cfg)
+{
+	return added(vballoon_create(&guest.vm, cfg), &guest.balloon);
 }
 
 void guest_serve(int timeout_ms)

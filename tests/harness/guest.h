@@ -49,7 +49,7 @@ struct guest {
 	struct event_loop loop;
 	char dir[64]; /* a temporary folder for drives and sockets */
 	/* the device of each kind last added, NULL when none */
-	struct vdev *blk, *net, *vsock, *rng;
+	struct vdev *blk, *net, *vsock, *rng, *balloon;
 	char tap[16]; /* the net device's tap */
 	char uds_path[108]; /* the vsock device's socket */
 };
@@ -73,6 +73,7 @@ int guest_add_blk(struct drive_cfg *cfg, const char *text, off_t size);
 int guest_add_net(struct net_cfg *cfg);
 int guest_add_vsock(void);
 int guest_add_rng(const struct entropy_cfg *cfg);
+int guest_add_balloon(const struct balloon_cfg *cfg);
 
 /* The VMM loop: serves whatever is ready within timeout_ms. */
 void guest_serve(int timeout_ms);

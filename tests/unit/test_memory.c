@@ -82,6 +82,78 @@ static void test_remap_file_over_placeholder(void **state)
 	close(fd);
 }
 
+/* What the balloon gives back reads as zero, whatever backs guest RAM;
+ * nothing outside guest RAM or off a page boundary is touched. */
+static void test_discard_anonymous(void **state)
+{
+	struct guest_mem m;
+
+	assert_int_equal(gmem_create(&m, 2 * MIB, false), 0);
+	memset(m.host, 0xaa, 2 * MIB);
+	assert_int_equal(gmem_discard(&m, m.host + 4096, 8192), 0);
+	assert_int_equal(m.host[4095], 0xaa);
+	assert_int_equal(m.host[4096], 0);
+	assert_int_equal(m.host[3 * 4096 - 1], 0);
+	assert_int_equal(m.host[3 * 4096], 0xaa);
+	assert_int_equal(gmem_discard(&m, m.host + 1, 4096), -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host, 100), -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host, 0), -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host + 2 * MIB - 4096, 8192),
+			 -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host - 4096, 4096), -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host + 2 * MIB, 4096), -EINVAL);
+	assert_int_equal(m.host[2 * MIB - 1], 0xaa);
+	gmem_destroy(&m);
+}
+
+/* A snapshot's memory file mapped MAP_PRIVATE: a given-back page reads as
+ * zero, not as the file's bytes (MADV_DONTNEED would bring them back),
+ * and the file is untouched. */
+static void test_discard_private_file(void **state)
+{
+	char path[] = "/tmp/microvm-test-mem-XXXXXX";
+	int fd = mkstemp(path);
+	struct guest_mem m;
+	char back[6] = "";
+
+	assert_true(fd >= 0);
+	unlink(path);
+	assert_int_equal(ftruncate(fd, 2 * MIB), 0);
+	assert_int_equal(pwrite(fd, "saved", 5, MIB), 5);
+	assert_int_equal(pwrite(fd, "kept!", 5, MIB + 4096), 5);
+	assert_int_equal(gmem_map_file(&m, 2 * MIB, fd), 0);
+	assert_true(m.file_private);
+	assert_int_equal(gmem_track_dirty(&m), 0);
+	assert_int_equal(gmem_discard(&m, m.host + MIB, 4096), 0);
+	assert_int_equal(m.host[MIB], 0);
+	assert_memory_equal(m.host + MIB + 4096, "kept!", 5);
+	assert_true(m.dev_dirty[MIB / 4096 / 64] & (1ULL << (MIB / 4096 % 64)));
+	memcpy(m.host + MIB, "fresh", 5); /* usable again, privately */
+	assert_int_equal(pread(fd, back, 5, MIB), 5);
+	assert_string_equal(back, "saved");
+	gmem_destroy(&m);
+	close(fd);
+}
+
+/* 2 MiB huge pages (a hugetlb memfd): whole huge pages are punched out of
+ * the memfd; less than one is refused. Skipped without huge pages. */
+static void test_discard_huge_pages(void **state)
+{
+	struct guest_mem m;
+
+	if (gmem_create(&m, 4 * MIB, true)) {
+		skip();
+		return;
+	}
+	memset(m.host, 0xaa, 4 * MIB);
+	assert_int_equal(gmem_discard(&m, m.host, 4096), -EINVAL);
+	assert_int_equal(gmem_discard(&m, m.host + 2 * MIB, 2 * MIB), 0);
+	assert_int_equal(m.host[2 * MIB - 1], 0xaa);
+	assert_int_equal(m.host[2 * MIB], 0);
+	assert_int_equal(m.host[4 * MIB - 1], 0);
+	gmem_destroy(&m);
+}
+
 /* The smaps VmFlags line of the mapping that holds p ("" if none). */
 static void vm_flags_of(const void *p, char *out, size_t size)
 {
@@ -135,6 +207,9 @@ int main(void)
 		cmocka_unit_test(test_remap_file_over_placeholder),
 		cmocka_unit_test(test_bad_sizes),
 		cmocka_unit_test(test_anonymous_ram_is_2m_aligned),
+		cmocka_unit_test(test_discard_anonymous),
+		cmocka_unit_test(test_discard_private_file),
+		cmocka_unit_test(test_discard_huge_pages),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

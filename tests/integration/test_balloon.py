@@ -1,0 +1,248 @@
+# SPDX-License-Identifier: Apache-2.0
+"""virtio-balloon with a real guest: the guest fills most of its free
+memory (a ramfs file) and frees it; inflating 64 MiB makes the host RSS of
+guest memory (from /proc/PID/smaps) drop by at least 48 MiB, deflating
+gives the pages back to the guest; statistics arrive at the polling
+interval; free page reporting gives freed memory back without inflating;
+deflate_on_oom lets an allocation larger than what is left succeed; a
+snapshot taken after inflating does not carry the inflated pages and the
+loaded balloon still works. API errors are Firecracker's {"fault_message"}
+answers."""
+import os
+import shutil
+import subprocess
+import tempfile
+import time
+import unittest
+
+from microvm_harness import (INITRD, VMLINUX, ApiProcess, LineReader,
+                             guest_cmdline, needs_kvm)
+
+MEM_MIB = 256
+# Fills all but 12 MiB of the guest's free memory with random bytes (1 MiB
+# repeated), so that the pages the balloon later takes were touched (in the
+# host's RSS) and are not zero (in a snapshot's memory file), then frees it
+# and counts on the console.
+FILL_AND_FREE = (
+    'sh -c "mount -t ramfs none /mnt; '
+    'dd if=/dev/urandom of=/c bs=1M count=1 2>/dev/null; '
+    "n=$(awk '/MemFree/{print int($2/1024)-12}' /proc/meminfo); i=0; "
+    'while [ $i -lt $n ]; do cat /c; i=$((i+1)); done > /mnt/f; '
+    'echo filled $n; sleep 3; rm /mnt/f; echo freed; i=0; while true; do '
+    'echo tick $i; i=$((i+1)); sleep 1; done"')
+BALLOON = {"amount_mib": 0, "deflate_on_oom": False,
+           "stats_polling_interval_s": 1}
+
+
+def ok(api, method, path, body=None):
+    status, reply, _ = api.request(method, path, body)
+    if status >= 300:
+        raise AssertionError("%s %s: %s %s" % (method, path, status, reply))
+    return reply
+
+
+def guest_rss_mib(pid, mem_mib=MEM_MIB):
+    """The resident size of the guest memory mapping (its size is the
+    guest's), from smaps."""
+    size = None
+    with open("/proc/%d/smaps" % pid) as f:
+        for line in f:
+            if line.startswith("Size:"):
+                size = int(line.split()[1])
+            elif line.startswith("Rss:") and size == mem_mib * 1024:
+                return int(line.split()[1]) / 1024
+    raise AssertionError("no %d MiB mapping in microvm's smaps" % mem_mib)
+
+
+def wait_until(what, fn, timeout=90):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = fn()
+        if value:
+            return value
+        time.sleep(0.5)
+    raise AssertionError("timed out waiting for %s" % what)
+
+
+def start(balloon, script=FILL_AND_FREE, mem=MEM_MIB):
+    api = ApiProcess(stdout=subprocess.PIPE)
+    ok(api, "PUT", "/boot-source", {
+        "kernel_image_path": VMLINUX, "initrd_path": INITRD,
+        "boot_args": guest_cmdline() + " -- " + script})
+    ok(api, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": mem})
+    ok(api, "PUT", "/balloon", balloon)
+    ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
+    return api, LineReader(api.proc.stdout)
+
+
+def stats(api):
+    return ok(api, "GET", "/balloon/statistics")
+
+
+class BalloonApi(unittest.TestCase):
+    """Before boot: no guest needed."""
+
+    def setUp(self):
+        self.api = ApiProcess()
+
+    def tearDown(self):
+        self.api.stop()
+
+    def bad(self, method, path, body, needle):
+        status, reply, _ = self.api.request(method, path, body)
+        self.assertEqual(status, 400, reply)
+        self.assertIn(needle, reply["fault_message"])
+
+    def test_pre_boot(self):
+        self.bad("GET", "/balloon", None, "No balloon device found.")
+        self.bad("PUT", "/balloon", {"amount_mib": 129,
+                                     "deflate_on_oom": False},
+                 "129 MiB is more than the guest's memory (128 MiB)")
+        self.bad("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True,
+                                     "free_page_hinting": True},
+                 "free page hinting is not supported")
+        self.bad("PUT", "/balloon", {"amount_mib": -1,
+                                     "deflate_on_oom": True}, "amount_mib")
+        self.bad("PUT", "/balloon", {"amount_mib": 1}, "deflate_on_oom")
+        body = {"amount_mib": 16, "deflate_on_oom": True,
+                "stats_polling_interval_s": 5, "free_page_reporting": True}
+        ok(self.api, "PUT", "/balloon", body)
+        body["free_page_hinting"] = False
+        self.assertEqual(ok(self.api, "GET", "/balloon"), body)
+        self.assertEqual(ok(self.api, "GET", "/vm/config")["balloon"], body)
+        for method, path, req in (
+                ("PATCH", "/balloon", {"amount_mib": 1}),
+                ("PATCH", "/balloon/statistics",
+                 {"stats_polling_interval_s": 1}),
+                ("GET", "/balloon/statistics", None)):
+            self.bad(method, path, req, "not supported before starting")
+        self.bad("PUT", "/balloon/hinting/start", {}, "not supported")
+        self.bad("GET", "/balloon/hinting/status", None, "not supported")
+
+
+@needs_kvm
+class Balloon(unittest.TestCase):
+    def setUp(self):
+        self.dir = tempfile.mkdtemp()
+        self.apis = []
+
+    def tearDown(self):
+        for api in self.apis:
+            api.stop()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def boot(self, balloon, script=FILL_AND_FREE, mem=MEM_MIB):
+        api, lines = start(balloon, script, mem)
+        self.apis.append(api)
+        return api, lines
+
+    def inflate(self, api, mib):
+        ok(api, "PATCH", "/balloon", {"amount_mib": mib})
+        wait_until("the balloon at %d MiB" % mib,
+                   lambda: stats(api)["actual_mib"] == mib)
+
+    def test_inflate_returns_memory_and_deflate_gives_it_back(self):
+        api, lines = self.boot(BALLOON)
+        lines.wait_for("tick 1", 120)
+        before = guest_rss_mib(api.proc.pid)
+        s = wait_until("statistics", lambda: "free_memory" in stats(api)
+                       and stats(api))
+        self.assertGreater(s["total_memory"], (MEM_MIB - 64) << 20)
+        self.assertLessEqual(s["total_memory"], MEM_MIB << 20)
+        free_before = s["free_memory"]
+        self.inflate(api, 64)
+        after = guest_rss_mib(api.proc.pid)
+        self.assertGreaterEqual(before - after, 48,
+                                "RSS %.1f -> %.1f MiB" % (before, after))
+        # statistics at the polling interval see the balloon's pages gone
+        wait_until("free_memory to drop by 48 MiB",
+                   lambda: free_before - stats(api)["free_memory"]
+                   >= 48 << 20, timeout=30)
+        s = stats(api)
+        self.assertEqual((s["target_pages"], s["target_mib"]),
+                         (64 * 256, 64))
+        self.inflate(api, 0)
+        wait_until("free_memory back", lambda: stats(api)["free_memory"]
+                   >= free_before - (16 << 20), timeout=30)
+        self.assertEqual(ok(api, "GET", "/balloon")["amount_mib"], 0)
+        # after boot: errors, and the VM runs on
+        for method, path, req, needle in (
+                ("PUT", "/balloon", BALLOON, "not supported after starting"),
+                ("PATCH", "/balloon", {"amount_mib": MEM_MIB + 1},
+                 "more than the guest's memory"),
+                ("PATCH", "/balloon", {}, "amount_mib is required"),
+                ("PATCH", "/balloon/statistics",
+                 {"stats_polling_interval_s": 0},
+                 "cannot be turned on or off after boot")):
+            status, reply, _ = api.request(method, path, req)
+            self.assertEqual(status, 400, (path, reply))
+            self.assertIn(needle, reply["fault_message"])
+        ok(api, "PATCH", "/balloon/statistics", {"stats_polling_interval_s": 2})
+        self.assertEqual(
+            ok(api, "GET", "/balloon")["stats_polling_interval_s"], 2)
+        n = len(lines.ticks())
+        lines.wait_for("tick %d" % (lines.ticks()[-1] + 2), 30)
+        self.assertGreater(len(lines.ticks()), n)
+
+    def test_free_page_reporting_returns_memory_without_inflating(self):
+        api, lines = self.boot(dict(BALLOON, free_page_reporting=True,
+                                    stats_polling_interval_s=0))
+        lines.wait_for("filled", 120)
+        peak = guest_rss_mib(api.proc.pid)
+        lines.wait_for("freed", 30)
+        wait_until("RSS to drop by 48 MiB",
+                   lambda: peak - guest_rss_mib(api.proc.pid) >= 48,
+                   timeout=60)
+        status, reply, _ = api.request("GET", "/balloon/statistics")
+        self.assertEqual(status, 400)
+        self.assertIn("not enabled", reply["fault_message"])
+
+    def test_deflate_on_oom_lets_a_large_allocation_succeed(self):
+        script = ('sh -c "sleep 5; mount -t ramfs none /mnt; '
+                  'dd if=/dev/zero of=/mnt/f bs=1M count=64 2>/dev/null '
+                  '&& echo allocated; i=0; while true; do echo tick $i; '
+                  'i=$((i+1)); sleep 1; done"')
+        api, lines = self.boot({"amount_mib": 80, "deflate_on_oom": True,
+                                "stats_polling_interval_s": 1},
+                               script=script, mem=128)
+        lines.wait_for("allocated", 120)
+        lines.wait_for("tick 1", 30)
+        self.assertLess(stats(api)["actual_mib"], 80)
+
+    def test_snapshot_after_inflating_leaves_the_pages_out(self):
+        api, lines = self.boot(BALLOON)
+        lines.wait_for("tick 1", 120)
+        sizes = {}
+        for name, mib in (("full", 0), ("inflated", 64)):
+            self.inflate(api, mib)
+            ok(api, "PATCH", "/vm", {"state": "Paused"})
+            ok(api, "PUT", "/snapshot/create", {
+                "snapshot_path": os.path.join(self.dir, name),
+                "mem_file_path": os.path.join(self.dir, name + ".mem")})
+            ok(api, "PATCH", "/vm", {"state": "Resumed"})
+            sizes[name] = os.stat(
+                os.path.join(self.dir, name + ".mem")).st_blocks * 512
+        self.assertGreaterEqual(sizes["full"] - sizes["inflated"], 48 << 20,
+                                sizes)
+        api.stop()
+        self.apis.remove(api)
+        loaded = ApiProcess(stdout=subprocess.PIPE)
+        self.apis.append(loaded)
+        lines = LineReader(loaded.proc.stdout)
+        ok(loaded, "PUT", "/snapshot/load", {
+            "snapshot_path": os.path.join(self.dir, "inflated"),
+            "mem_backend": {"backend_type": "File", "backend_path":
+                            os.path.join(self.dir, "inflated.mem")},
+            "resume_vm": True})
+        self.assertEqual(ok(loaded, "GET", "/balloon")["amount_mib"], 64)
+        s = stats(loaded)
+        self.assertEqual((s["target_mib"], s["actual_mib"]), (64, 64))
+        wait_until("statistics after the load",
+                   lambda: "free_memory" in stats(loaded), timeout=30)
+        self.inflate(loaded, 0)
+        self.inflate(loaded, 32)  # given back from a MAP_PRIVATE file
+        lines.wait_for("tick", 30)
+
+
+if __name__ == "__main__":
+    unittest.main()
