@@ -27,8 +27,8 @@ static void host(uint8_t kind, uint16_t arg)
 
 	if (kind % 3 == 0)
 		vballoon_set_target(guest.balloon, arg);
-	else if (kind % 3 == 1 && vballoon_set_stats_interval(guest.balloon,
-							      arg % 3))
+	else if (kind % 3 == 1 &&
+		 vballoon_set_stats_interval(guest.balloon, arg % 3))
 		return; /* on or off after boot: refused, nothing changed */
 	else
 		vballoon_stats(guest.balloon, &st);

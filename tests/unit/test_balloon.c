@@ -59,7 +59,11 @@ static void send_pfns(unsigned q, const uint32_t *pfns, unsigned n)
 
 static void test_inflate_gives_pages_back(void **state)
 {
-	uint32_t pfns[] = { PFN(3), PFN(1), PFN(1), PFN(2), 0xffffffff,
+	uint32_t pfns[] = { PFN(3),
+			    PFN(1),
+			    PFN(1),
+			    PFN(2),
+			    0xffffffff,
 			    (uint32_t)(GMEM_LOW_LIMIT >> 12) + 5,
 			    (uint32_t)(MEM >> 12) };
 
