@@ -15,9 +15,10 @@ import tempfile
 import time
 import unittest
 
-from microvm_harness import (INITRD, VMLINUX, ApiProcess, LineReader,
+from microvm_harness import (BUILD, INITRD, VMLINUX, ApiProcess, LineReader,
                              guest_cmdline, needs_kvm)
 
+UFFD_HANDLER = os.path.join(BUILD, "microvm-uffd")
 MEM_MIB = 256
 # Fills all but 12 MiB of the guest's free memory with random bytes (1 MiB
 # repeated), so that the pages the balloon later takes were touched (in the
@@ -242,6 +243,38 @@ class Balloon(unittest.TestCase):
         self.inflate(loaded, 0)
         self.inflate(loaded, 32)  # given back from a MAP_PRIVATE file
         lines.wait_for("tick", 30)
+        loaded.stop()
+        self.apis.remove(loaded)
+        self.uffd_load_inflates_and_runs_on()
+
+    def uffd_load_inflates_and_runs_on(self):
+        """The Uffd backend: the balloon's madvise waits until the page
+        server read the remove event; the guest runs on with the pages
+        it gets back served as zero pages."""
+        sock = os.path.join(self.dir, "uffd.sock")
+        handler = subprocess.Popen(
+            [UFFD_HANDLER, "--socket", sock, "--mem-file",
+             os.path.join(self.dir, "full.mem")],
+            stderr=subprocess.PIPE, text=True)
+        try:
+            while not os.path.exists(sock):
+                time.sleep(0.01)
+            api = ApiProcess(stdout=subprocess.PIPE)
+            self.apis.append(api)
+            lines = LineReader(api.proc.stdout)
+            ok(api, "PUT", "/snapshot/load", {
+                "snapshot_path": os.path.join(self.dir, "full"),
+                "mem_backend": {"backend_type": "Uffd",
+                                "backend_path": sock},
+                "resume_vm": True})
+            self.inflate(api, 64)
+            self.inflate(api, 0)
+            self.inflate(api, 16)
+            lines.wait_for("tick", 30)
+            self.assertTrue(api.alive())
+        finally:
+            handler.kill()
+            handler.communicate()
 
 
 if __name__ == "__main__":

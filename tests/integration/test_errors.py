@@ -108,12 +108,12 @@ class FirecrackerConfigKeys(unittest.TestCase):
     def test_unknown_top_level_key_warned_and_ignored(self):
         cfg = linux_config()
         cfg["future-feature"] = {"x": 1}
-        cfg["balloon"] = {"amount_mib": 1}  # known to Firecracker: refused
+        cfg["memory-hotplug"] = {"total_size_mib": 1}  # Firecracker's: refused
         r = boot(cfg, timeout=20)
         self.assertEqual(r.code, 152, r)
         self.assertIn("config: unknown top-level key 'future-feature' ignored",
                       r.err)
-        self.assertIn("'balloon' is not supported", r.err)
+        self.assertIn("'memory-hotplug' is not supported", r.err)
 
 
 def bad_config(test, cfg, message):
