@@ -65,12 +65,36 @@ def wait_until(what, fn, timeout=90):
     raise AssertionError("timed out waiting for %s" % what)
 
 
-def start(balloon, script=FILL_AND_FREE, mem=MEM_MIB):
+FREE_HUGE = "/sys/kernel/mm/hugepages/hugepages-2048kB/free_hugepages"
+
+
+def free_huge_pages():
+    with open(FREE_HUGE) as f:
+        return int(f.read())
+
+
+def reserve_huge_pages(n):
+    """Makes sure n 2 MiB pages are free; False when that is impossible."""
+    path = "/proc/sys/vm/nr_hugepages"
+    try:
+        if free_huge_pages() >= n:
+            return True
+        with open(path) as f:
+            total = int(f.read())
+        with open(path, "w") as f:
+            f.write(str(total + n - free_huge_pages()))
+        return free_huge_pages() >= n
+    except OSError:
+        return False
+
+
+def start(balloon, script=FILL_AND_FREE, mem=MEM_MIB, huge=False):
     api = ApiProcess(stdout=subprocess.PIPE)
     ok(api, "PUT", "/boot-source", {
         "kernel_image_path": VMLINUX, "initrd_path": INITRD,
         "boot_args": guest_cmdline() + " -- " + script})
-    ok(api, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": mem})
+    ok(api, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": mem,
+                                       "huge_pages": "2M" if huge else "None"})
     ok(api, "PUT", "/balloon", balloon)
     ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
     return api, LineReader(api.proc.stdout)
@@ -132,8 +156,8 @@ class Balloon(unittest.TestCase):
             api.stop()
         shutil.rmtree(self.dir, ignore_errors=True)
 
-    def boot(self, balloon, script=FILL_AND_FREE, mem=MEM_MIB):
-        api, lines = start(balloon, script, mem)
+    def boot(self, balloon, script=FILL_AND_FREE, mem=MEM_MIB, huge=False):
+        api, lines = start(balloon, script, mem, huge)
         self.apis.append(api)
         return api, lines
 
@@ -184,6 +208,21 @@ class Balloon(unittest.TestCase):
         n = len(lines.ticks())
         lines.wait_for("tick %d" % (lines.ticks()[-1] + 2), 30)
         self.assertGreater(len(lines.ticks()), n)
+
+    def test_huge_pages_go_back_whole(self):
+        """2 MiB hugetlb guest memory: only huge pages whose 512 pages
+        the guest all inflated go back, punched out of the memfd."""
+        if not reserve_huge_pages(MEM_MIB // 2):
+            self.skipTest("cannot reserve %d huge pages here" % (MEM_MIB // 2))
+        api, lines = self.boot(BALLOON, huge=True)
+        lines.wait_for("tick 1", 120)
+        before = free_huge_pages()
+        self.inflate(api, 64)
+        back = free_huge_pages() - before
+        self.assertGreaterEqual(back, 8, "only %d huge pages back" % back)
+        self.assertLessEqual(back, 32)
+        self.inflate(api, 0)
+        lines.wait_for("tick %d" % (lines.ticks()[-1] + 2), 30)
 
     def test_free_page_reporting_returns_memory_without_inflating(self):
         api, lines = self.boot(dict(BALLOON, free_page_reporting=True,
