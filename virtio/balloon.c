@@ -30,7 +30,7 @@
 #define F_REPORTING 5
 #define PFN_SHIFT 12 /* frame numbers count 4 KiB pages */
 #define PAGE_4K 4096ULL
-#define PFN_BATCH 256 /* frame numbers read, sorted and given back at once */
+#define PFN_BATCH 256 /* frame numbers read and given back at once */
 #define STAT_SIZE 10 /* le16 tag, le64 value */
 #define MAX_STATS_READ 64 /* a buffer's entries read (Linux sends 16) */
 #define Q_INFLATE 0
@@ -110,13 +110,6 @@ static void balloon_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
 		memcpy(buf, (uint8_t *)space + off, len);
 }
 
-static int cmp_pfn(const void *a, const void *b)
-{
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
-
-	return (x > y) - (x < y);
-}
-
 /* The 4 KiB page of guest RAM a frame number names (its index by offset
  * in guest RAM), or -1 when it is not RAM. */
 static int64_t page_of(const struct guest_mem *mem, uint32_t pfn)
@@ -170,9 +163,18 @@ static void give_back(struct vballoon *b, struct run *r)
 	r->len = 0;
 }
 
+/* Neighbours join the run, ascending or descending (Linux sends its
+ * pages in either order); anything else starts a new one. No sorting:
+ * glibc's qsort asks sysinfo() for the memory size, which the VMM
+ * thread's seccomp filter does not allow. */
 static void add_to_run(struct vballoon *b, struct run *r, uint64_t unit)
 {
 	if (r->len && unit == r->start + r->len) {
+		r->len++;
+		return;
+	}
+	if (r->len && unit + 1 == r->start) {
+		r->start--;
 		r->len++;
 		return;
 	}
@@ -181,8 +183,7 @@ static void add_to_run(struct vballoon *b, struct run *r, uint64_t unit)
 	r->len = 1;
 }
 
-/* Inflates (or deflates) the batch's n frame numbers, sorted so that
- * neighbours go back in one call. */
+/* Inflates (or deflates) the batch's n frame numbers. */
 static unsigned balloon_batch(struct vballoon *b, unsigned n, bool inflate)
 {
 	const struct guest_mem *mem = &b->dev.vm->mem;
@@ -190,7 +191,6 @@ static unsigned balloon_batch(struct vballoon *b, unsigned n, bool inflate)
 	struct run run = { 0, 0 };
 	unsigned i, bad = 0;
 
-	qsort(b->pfns, n, sizeof(b->pfns[0]), cmp_pfn);
 	for (i = 0; i < n; i++) {
 		int64_t page = page_of(mem, b->pfns[i]);
 
