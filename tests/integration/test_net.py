@@ -73,9 +73,17 @@ class VirtioNet(unittest.TestCase):
             ["ip", "netns", "exec", self.ns, sys.executable,
              os.path.join(os.path.dirname(__file__), "net_peer.py"), src,
              str(SIZE)], stdout=subprocess.PIPE, text=True)
-        vm = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
-                             "--config-file", path, "--no-api"],
-                            capture_output=True, text=True, timeout=400)
+        try:
+            vm = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
+                                 "--config-file", path, "--no-api"],
+                                capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired as e:
+            peer.kill()
+            said = e.stdout or b""  # bytes, even with text=True
+            if isinstance(said, bytes):
+                said = said.decode(errors="replace")
+            self.fail("the guest did not finish within 600 s; it wrote:\n" +
+                      said[-3000:])
         out, _ = peer.communicate(timeout=60)
         self.assertEqual(vm.returncode, 0, vm.stdout + vm.stderr)
         self.assertIn(MAC, vm.stdout)
