@@ -233,7 +233,7 @@ integration: all guest
 KVM_UNIT_BINS := $(BUILD)/tests/test_cpuid $(BUILD)/tests/test_cpu_template
 integration-l1: all guest $(KVM_UNIT_BINS)
 	$(MAKE) TEST_HOOKS=1 all
-	tests/l1/run.sh tests/l1/suite.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)
+	tests/l1/integration.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)
 
 # libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
 FUZZ_RUNS ?= 100000
