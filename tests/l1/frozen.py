@@ -1,9 +1,11 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Says where a frozen L1's CPUs are: asks QEMU's monitor for every CPU's
-registers a few times and names each RIP with L1's System.map (L1 boots
-with nokaslr). Usage: frozen.py MONITOR_SOCKET SYSTEM_MAP"""
+registers a few times and names each RIP with L1's kernel symbols (a copy
+of L1's /proc/kallsyms; L1 boots with nokaslr, so they stay put).
+Usage: frozen.py MONITOR_SOCKET KALLSYMS"""
 import bisect
+import os
 import re
 import socket
 import sys
@@ -12,6 +14,8 @@ import time
 
 def symbols(path):
     table = []
+    if not os.path.exists(path):
+        return table
     with open(path) as f:
         for line in f:
             addr, kind, name = line.split()[:3]

@@ -73,11 +73,15 @@ stop_l1() {
 	echo
 } > "$run/cmd"
 echo "l1: run folder $run" >&2
+# L1's kernel symbols, written by L1's init on the first run of a build.
+syms=$l1/kallsyms
+ask_syms=
+[ -s "$syms" ] || ask_syms=" l1.kallsyms"
 "${machine[@]}" \
 	-accel tcg -smp "$cpus" -m "${L1_MEM_MIB:-$mem}" \
 	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
 	-initrd "$l1/l1.cpio" \
-	-append "console=$console rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
+	-append "console=$console rdinit=/init quiet panic=-1 nokaslr l1.run=$run$ask_syms" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
 	-virtfs "local,path=$run,mount_tag=out,security_model=passthrough" \
 	</dev/null &
@@ -89,16 +93,23 @@ while kill -0 "$qemu" 2>/dev/null; do
 	beat=$(stat -c %Y "$run/heartbeat" 2>/dev/null || echo "$start")
 	if [ $((now - beat)) -gt "${L1_STALL:-300}" ]; then
 		echo "l1: L1 froze: no heartbeat for $((now - beat)) s" >&2
-		[ ! -s "$l1/System.map" ] ||
-			"$here/frozen.py" "$run/monitor" "$l1/System.map" || true
+		[ -s "$syms" ] || syms=$run/kallsyms
+		"$here/frozen.py" "$run/monitor" "$syms" || true
 		exit 75
 	fi
 	if [ $((now - start)) -gt "${L1_TIMEOUT:-1500}" ]; then
 		echo "l1: stopped after L1_TIMEOUT=${L1_TIMEOUT:-1500} s" >&2
 		exit 124
 	fi
+	if [ -n "$ask_syms" ] && [ -s "$run/kallsyms" ]; then
+		cp "$run/kallsyms" "$syms.tmp" && mv "$syms.tmp" "$syms"
+		ask_syms=
+	fi
 done
 wait "$qemu" || true
 qemu=
+if [ -n "$ask_syms" ] && [ -s "$run/kallsyms" ]; then
+	cp "$run/kallsyms" "$syms.tmp" && mv "$syms.tmp" "$syms"
+fi
 [ -s "$run/rc" ] || { echo "l1: L1 ended without the command's exit status" >&2; exit 125; }
 exit "$(cat "$run/rc")"
