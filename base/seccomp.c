@@ -304,7 +304,23 @@ static int compile(unsigned thread, struct sock_fprog *out)
 	return ret;
 }
 
-int seccomp_prepare(bool warm)
+/* The custom programs in place of compiled ones (they stay the caller's). */
+static void use_custom(const struct sock_fprog *custom, bool warm)
+{
+	static const unsigned kinds[SECCOMP_FILE_KINDS] = { API, VMM, VCPU };
+	unsigned i;
+
+	for (i = 0; i < SECCOMP_FILE_KINDS; i++) {
+		compiled[nr_compiled].thread = kinds[i];
+		compiled[nr_compiled++].prog = custom[i];
+	}
+	if (warm) {
+		compiled[nr_compiled].thread = VMM | LOAD;
+		compiled[nr_compiled++].prog = custom[1];
+	}
+}
+
+int seccomp_prepare(bool warm, const struct sock_fprog *custom)
 {
 	static const unsigned kinds[] = { API, VMM, VCPU, VMM | LOAD };
 	struct sigaction sa = { .sa_sigaction = on_sigsys,
@@ -317,7 +333,9 @@ int seccomp_prepare(bool warm)
 	/* One malloc arena: trimming a thread's mmap'd arena makes glibc open
 	 * /proc/sys/vm/overcommit_memory, which no filter allows. */
 	mallopt(M_ARENA_MAX, 1);
-	for (i = 0; i < ARRAY_SIZE(kinds) && !ret; i++)
+	if (custom)
+		use_custom(custom, warm);
+	for (i = 0; i < ARRAY_SIZE(kinds) && !ret && !custom; i++)
 		if (warm || !(kinds[i] & LOAD)) {
 			compiled[nr_compiled].thread = kinds[i];
 			ret = compile(kinds[i], &compiled[nr_compiled++].prog);
@@ -335,7 +353,9 @@ int seccomp_install(unsigned thread)
 	unsigned i;
 
 	for (i = 0; i < nr_compiled; i++)
-		if (compiled[i].thread == thread)
+		if (compiled[i].thread == thread && !compiled[i].prog.len)
+			return 0;
+		else if (compiled[i].thread == thread)
 			return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
 				       &compiled[i].prog) < 0 ?
 				       -errno :
