@@ -25,7 +25,7 @@
 #define FILE_LIMIT 100000 /* Firecracker's DESERIALIZATION_BYTES_LIMIT */
 
 static const char *const kind_names[SECCOMP_FILE_KINDS] = { "api", "vmm",
-							      "vcpu" };
+							    "vcpu" };
 
 struct reader {
 	const uint8_t *p;
