@@ -9,7 +9,8 @@ namespace this script makes), same guest, same run, alternating in rounds.
 The guest's `http-time` (tests/guest/http-time.c) times each request as a
 client like wget sees it: connect() to the response's last byte, a new
 TCP connection each time. The host server sends the very bytes the MMDS
-sends (same headers, same body) from a thread per connection.
+sends (same headers, same body), one connection at a time from one
+thread (the guest asks one at a time).
 BENCH_MMDS_ROUNDS rounds (default 20) of BENCH_MMDS_PER_ROUND requests to
 each (default 10), after 3 warm-up requests to each. Needs root."""
 import os
@@ -79,11 +80,9 @@ def host_server():
     listener.bind((HOST, PORT))
     listener.listen(16)
 
-    def accept_loop():
+    def accept_loop():  # one client at a time, as the guest asks
         while True:
-            conn, _ = listener.accept()
-            threading.Thread(target=serve_one, args=(conn,),
-                             daemon=True).start()
+            serve_one(listener.accept()[0])
     threading.Thread(target=accept_loop, daemon=True).start()
 
 
