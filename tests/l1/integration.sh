@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # make integration-l1: tests/l1/suite.sh (the unit tests that use
 # /dev/kvm, then the integration tests) inside L1. If L1 freezes
-# (tests/l1/run.sh exits 75: its heartbeat stopped; the emulator, not a
-# test, see docs/kvm-here.md), a new L1 carries on with the tests that had
+# (tests/l1/run.sh exits 75: its heartbeat stopped) or its kernel dies
+# (125: no exit status; the emulator, not a test, see docs/kvm-here.md),
+# a new L1 carries on with the tests that had
 # not finished: each finished test's outcome is journalled in the run
 # folder and counts, a failure included. At most L1_ATTEMPTS L1s
 # (default 2); a freeze in the last one fails the run.
@@ -16,9 +17,10 @@ attempts=${L1_ATTEMPTS:-2}
 for ((i = 1; ; i++)); do
 	L1_RUN_DIR=$run "$here/run.sh" "$here/suite.sh" "$@"
 	rc=$?
-	if [ "$rc" != 75 ] || [ "$i" -ge "$attempts" ]; then
+	# 75: L1 froze; 125: L1's kernel died (a panic) without a status
+	if { [ "$rc" != 75 ] && [ "$rc" != 125 ]; } || [ "$i" -ge "$attempts" ]; then
 		exit "$rc"
 	fi
-	echo "integration-l1: L1 froze (L1 $i of $attempts); a new L1" \
-		"runs the tests that had not finished" >&2
+	echo "integration-l1: L1 froze or died (exit $rc, L1 $i of" \
+		"$attempts); a new L1 runs the tests that had not finished" >&2
 done
