@@ -50,6 +50,10 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop);
  * vm->err (and the log) saying why (vm_fail). */
 int vm_fail(struct vm *vm, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Reads a boot file (WHAT: "kernel", "initrd") of at most guest memory's
+ * size into a new buffer; 0, or vm_fail's error. */
+int vm_read_boot_file(struct vm *vm, const char *what, const char *path,
+		      uint8_t **buf, size_t *size);
 /* An empty VM, then its KVM VM for nr_vcpus vCPUs. */
 MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 		       struct event_loop *loop);
