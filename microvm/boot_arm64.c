@@ -38,17 +38,8 @@ static int load_image_file(struct vm *vm, const char *path,
 		return ret;
 	ret = arm64_load_image(&ram, img, size, k);
 	free(img);
-	if (ret == -ENOEXEC)
-		return vm_fail(
-			vm, ret,
-			"kernel %s is not an arm64 Image (little-endian), or is malformed",
-			path);
-	if (ret)
-		return vm_fail(
-			vm, ret,
-			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
-			path, (unsigned long long)(vm->mem.size >> 20));
-	return 0;
+	return vm_kernel_loaded(vm, ret, path,
+				"an arm64 Image (little-endian)");
 }
 
 /* The initrd (path may be empty: none) right below the device tree. */

@@ -35,17 +35,9 @@ static int load_kernel_file(struct vm *vm, const char *path,
 		return ret;
 	ret = load_kernel(&vm->mem, img, size, k);
 	free(img);
-	if (ret == -ENOEXEC)
-		return vm_fail(
-			vm, ret,
-			"kernel %s is not an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12), or is malformed",
-			path);
-	if (ret)
-		return vm_fail(
-			vm, ret,
-			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
-			path, (unsigned long long)(vm->mem.size >> 20));
-	return 0;
+	return vm_kernel_loaded(
+		vm, ret, path,
+		"an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12)");
 }
 
 static int load_initrd_file(struct vm *vm, const char *path,
