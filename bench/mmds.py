@@ -56,10 +56,6 @@ echo bench-done
            n=PER_ROUND)
 
 
-def sh(*args):
-    subprocess.run(args, check=True)
-
-
 def serve_one(conn):
     with conn:
         conn.settimeout(60)
@@ -159,19 +155,7 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
         return inside_namespace()
     benchenv.run_with_kvm()
-    if os.geteuid() != 0:
-        raise SystemExit("bench/mmds.py needs root (netns and tap)")
-    subprocess.run(["ip", "netns", "delete", NS], stderr=subprocess.DEVNULL)
-    sh("ip", "netns", "add", NS)
-    try:
-        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
-                    ["ip", "addr", "add", HOST + "/30", "dev", "tap0"],
-                    ["ip", "link", "set", "tap0", "up"]):
-            sh("ip", "netns", "exec", NS, *cmd)
-        sh("ip", "netns", "exec", NS, sys.executable,
-           os.path.abspath(__file__), "--inside")
-    finally:
-        subprocess.run(["ip", "netns", "delete", NS])
+    benchenv.run_inside_tap_namespace(NS, HOST)
 
 
 if __name__ == "__main__":

@@ -50,6 +50,14 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop);
  * vm->err (and the log) saying why (vm_fail). */
 int vm_fail(struct vm *vm, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Reads a boot file (WHAT: "kernel", "initrd") of at most guest memory's
+ * size into a new buffer; 0, or vm_fail's error. */
+int vm_read_boot_file(struct vm *vm, const char *what, const char *path,
+		      uint8_t **buf, size_t *size);
+/* The verdict of an architecture's kernel loader (ret: 0, -ENOEXEC: not
+ * FORMAT, else: does not fit) for the kernel at PATH: 0 or vm_fail's. */
+int vm_kernel_loaded(struct vm *vm, int ret, const char *path,
+		     const char *format);
 /* An empty VM, then its KVM VM for nr_vcpus vCPUs. */
 MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 		       struct event_loop *loop);

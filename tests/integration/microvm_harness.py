@@ -100,6 +100,20 @@ def boot(cfg, extra_args=("--boot-timer",), timeout=BOOT_TIMEOUT):
                            list(extra_args), timeout)
 
 
+def tap_namespace(test, name):
+    """A new network namespace NAME-<pid> with tap0 up at 172.16.0.1/30
+    (the guest is 172.16.0.2), deleted when TEST's cleanups run (after its
+    tearDown); returns its name."""
+    ns = "%s-%d" % (name, os.getpid())
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    test.addCleanup(subprocess.run, ["ip", "netns", "delete", ns])
+    for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
+                ["ip", "addr", "add", "172.16.0.1/30", "dev", "tap0"],
+                ["ip", "link", "set", "tap0", "up"]):
+        subprocess.run(["ip", "netns", "exec", ns] + cmd, check=True)
+    return ns
+
+
 class UnixHTTPConnection(__import__("http.client").client.HTTPConnection):
     """http.client over a Unix stream socket."""
 

@@ -18,7 +18,7 @@ import unittest
 
 from microvm_harness import (BOOT_TIMEOUT, INITRD, MICROVM, VMLINUX,
                              ApiProcess, LineReader, guest_cmdline, needs_kvm,
-                             run_microvm, write_config)
+                             run_microvm, tap_namespace, write_config)
 
 MMDS = "169.254.169.254"
 DATA = {"latest": {"meta-data": {"ami-id": "ami-12345678",
@@ -72,10 +72,6 @@ def script_drive(path, text):
         f.write(data)
 
 
-def sh(*args):
-    subprocess.run(args, check=True)
-
-
 def ok(api, method, path, body=None):
     status, reply, _ = api.request(method, path, body)
     if status >= 300:
@@ -95,19 +91,13 @@ def fault(api, method, path, body, status=400):
 @unittest.skipUnless(os.geteuid() == 0, "creating a netns and a tap needs root")
 class MmdsGuest(unittest.TestCase):
     def setUp(self):
-        self.ns = "microvm-mmds-%d" % os.getpid()
-        sh("ip", "netns", "add", self.ns)
-        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
-                    ["ip", "addr", "add", "172.16.0.1/30", "dev", "tap0"],
-                    ["ip", "link", "set", "tap0", "up"]):
-            sh("ip", "netns", "exec", self.ns, *cmd)
+        self.ns = tap_namespace(self, "microvm-mmds")
         self.dir = tempfile.mkdtemp()
         self.apis = []
 
     def tearDown(self):
         for api in self.apis:
             api.stop()
-        subprocess.run(["ip", "netns", "delete", self.ns])
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def boot_source(self, script):

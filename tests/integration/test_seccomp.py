@@ -35,25 +35,34 @@ def seccomp_modes(pid):
     return modes
 
 
+def hooked_args(d, boot):
+    """The hook binary with its API socket in D (a stale one removed);
+    with BOOT, a config file booting a guest that spins forever."""
+    sock = os.path.join(d, "s")
+    if os.path.exists(sock):  # left by an earlier run that was killed
+        os.unlink(sock)
+    args = [HOOKS, "--api-sock", sock]
+    if boot:
+        kernel = os.path.join(d, "spin.elf")
+        with open(kernel, "wb") as f:
+            f.write(crash_kernel(SPIN))
+        cfg = os.path.join(d, "vm.json")
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": kernel},
+                       "machine-config": {"vcpu_count": 1,
+                                          "mem_size_mib": 16}}, f)
+        args += ["--config-file", cfg]
+    return args
+
+
 @unittest.skipUnless(os.path.exists(HOOKS), "build/hooks/microvm missing "
                      "(make TEST_HOOKS=1)")
 class ForbiddenCalls(unittest.TestCase):
     def run_hooked(self, thread, boot):
         with tempfile.TemporaryDirectory() as d:
-            kernel = os.path.join(d, "spin.elf")
-            with open(kernel, "wb") as f:
-                f.write(crash_kernel(SPIN))
-            cfg = os.path.join(d, "vm.json")
-            with open(cfg, "w") as f:
-                json.dump({"boot-source": {"kernel_image_path": kernel},
-                           "machine-config": {"vcpu_count": 1,
-                                              "mem_size_mib": 16}}, f)
-            args = [HOOKS, "--api-sock", os.path.join(d, "s")]
-            if boot:
-                args += ["--config-file", cfg]
             env = dict(os.environ, MICROVM_TEST_FORBIDDEN=thread)
-            r = subprocess.run(args, env=env, capture_output=True, text=True,
-                               timeout=20)
+            r = subprocess.run(hooked_args(d, boot), env=env,
+                               capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 148, r.stderr)
         self.assertIn("seccomp: blocked system call 63 (uname)", r.stderr)
 
@@ -139,21 +148,9 @@ def filter_file(path, **kinds):
                      "(make TEST_HOOKS=1)")
 class CustomFilters(unittest.TestCase):
     def start(self, d, thread, filters, boot):
-        kernel = os.path.join(d, "spin.elf")
-        with open(kernel, "wb") as f:
-            f.write(crash_kernel(SPIN))
-        cfg = os.path.join(d, "vm.json")
-        with open(cfg, "w") as f:
-            json.dump({"boot-source": {"kernel_image_path": kernel},
-                       "machine-config": {"vcpu_count": 1,
-                                          "mem_size_mib": 16}}, f)
-        sock = os.path.join(d, "s")
-        if os.path.exists(sock):  # left by the run that was killed
-            os.unlink(sock)
-        args = [HOOKS, "--api-sock", sock, "--seccomp-filter", filter_file(os.path.join(d, "f.bpf"),
-                                                **filters)]
-        if boot:
-            args += ["--config-file", cfg]
+        args = hooked_args(d, boot) + [
+            "--seccomp-filter", filter_file(os.path.join(d, "f.bpf"),
+                                            **filters)]
         env = dict(os.environ, MICROVM_TEST_FORBIDDEN=thread)
         return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
                                 stdout=subprocess.DEVNULL,
