@@ -352,8 +352,10 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
-	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
-					    sizeof(vm->err))))
+	if (!ret && !vm->warm) /* parked: each vCPU thread sets its state */
+		ret = vm_start(vm, true);
+	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, true,
+					    vm->err, sizeof(vm->err))))
 		return ret;
 	if (!ret)
 		ret = restore_devices(vm, s);

@@ -100,12 +100,16 @@ MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
  * naming the missing bits. */
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
-/* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
- * saved CPUID first, unless it has that one already. The KVM clock goes on
- * from its saved value, or with clock_realtime (the state has its real
- * time) advances by the wall time since. */
+/* Restores the VM's state (VMM thread), then each vCPU's from its own
+ * thread, in parallel: every vCPU thread must be started and parked, its
+ * seccomp filter allowing the KVM_SET_* of a vCPU's state. With set_cpuid
+ * (a load: the vCPUs have not run) each vCPU gets its saved CPUID first,
+ * unless it has that one already; a rewind keeps the CPUID the load set
+ * (KVM refuses another once a vCPU has run). The KVM clock goes on from
+ * its saved value, or with clock_realtime (the state has its real time)
+ * advances by the wall time since. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
-				bool clock_realtime, char *err,
+				bool clock_realtime, bool set_cpuid, char *err,
 				size_t err_size);
 
 /* ---- memory_file.c: guest RAM to and from the memory file ---- */

@@ -17,7 +17,8 @@
  *   device queue kicks, io_uring completions, timers, signals. Each vCPU
  *   runs KVM_RUN in its own thread and handles its port-I/O and MMIO exits
  *   itself, under the target device's lock; pause and stop kick it with a
- *   signal + immediate_exit.
+ *   signal + immediate_exit. A parked vCPU thread runs the tasks the VMM
+ *   thread hands it (vm_run_on_vcpus), all vCPUs in parallel.
  * - Every guest-physical access goes through gmem_ptr(), which checks the
  *   whole range and returns NULL when any byte is outside guest RAM.
  * - Fallible functions return 0 or -errno (or a pointer/NULL) and are
@@ -316,6 +317,11 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	bool stop_requested, paused; /* under vm->run_lock */
+	/* vm_run_on_vcpus: a task for this parked thread, and its result
+	 * (under vm->run_lock) */
+	bool task_pending;
+	int task_ret;
+	bool exited; /* its thread has returned (under vm->run_lock) */
 	/* its CPUID as KVM reports it before a snapshot load (a warm VM reads
 	 * it ahead), NULL until then: the load checks the snapshot's CPU
 	 * features against it and sets the saved CPUID only if it differs */
@@ -347,6 +353,10 @@ struct vm {
 	pthread_cond_t run_cond;
 	bool pause_requested;
 	unsigned nr_running, nr_paused;
+	/* vm_run_on_vcpus's task, and how many vCPUs have yet to run it */
+	int (*vcpu_task)(struct vcpu *v, void *arg);
+	void *vcpu_task_arg;
+	unsigned nr_tasks_left;
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	/* The virtio devices, by slot: every kind alike (virtio/virtio.h's
@@ -396,5 +406,14 @@ void vcpu_destroy(struct vcpu *v);
  * resumes them. VMM thread. */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* Runs fn(v, arg) on every vCPU's own thread, all at once, and waits until
+ * each has returned: a vCPU's state is set from the thread that runs it
+ * (KVM then keeps it loaded on that thread's CPU), in parallel. Every
+ * vCPU thread must be started and parked (vm_start paused, vm_pause), its
+ * seccomp filter allowing what fn calls. Returns 0, or the first failing
+ * vCPU's -errno with its index in *failed. VMM thread. */
+MUST_CHECK int vm_run_on_vcpus(struct vm *vm,
+			       int (*fn)(struct vcpu *v, void *arg), void *arg,
+			       unsigned *failed);
 
 #endif

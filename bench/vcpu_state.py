@@ -1,0 +1,108 @@
+#!/usr/bin/env python3
+# SPDX-License-Identifier: Apache-2.0
+"""Snapshot load by vCPU count. For each of BENCH_VCPUS (default 1,2,4,8)
+vCPUs, a 128 MiB guest is booted once (init waits, idle), paused and
+snapshotted (Full); then BENCH_LOADS (default 15) paused loads
+(resume_vm: false) into fresh warm microvms (--warm of that shape: the
+VM, memory slots and parked vCPU threads made before the request) and as
+many cold ones, each in a new process. The figure is microvm's own: its
+log line "snapshot ... loaded ... in N us" (the request to the vCPUs
+released, on the VMM thread). Paused loads leave out the guest's first
+run, which the client would otherwise wait for (docs/kvm-here.md).
+Prints medians and min/max per vCPU count and the growth per vCPU (least
+squares over the medians). MICROVM_BUILD picks the binary, so a build of
+another commit can be measured on the same run of L1."""
+import os
+import re
+import statistics
+import subprocess
+import sys
+import tempfile
+
+sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
+                                "integration"))
+from microvm_harness import (INITRD, MICROVM, VMLINUX,  # noqa: E402
+                             ApiProcess, LineReader, guest_cmdline)
+import benchenv  # noqa: E402
+
+LOADS = int(os.environ.get("BENCH_LOADS", "15"))
+VCPUS = [int(n) for n in os.environ.get("BENCH_VCPUS", "1,2,4,8").split(",")]
+MEM = 128
+SCRIPT = 'sh -c "echo snap-ready; sleep 36000"'
+
+
+def ok(api, method, path, body):
+    status, reply, _ = api.request(method, path, body)
+    if status >= 300:
+        raise SystemExit("%s %s: %s %s" % (method, path, status, reply))
+
+
+def make_snapshot(d, vcpus):
+    api = ApiProcess(stdout=subprocess.PIPE)
+    ok(api, "PUT", "/boot-source", {
+        "kernel_image_path": VMLINUX, "initrd_path": INITRD,
+        "boot_args": guest_cmdline() + " -- " + SCRIPT})
+    ok(api, "PUT", "/machine-config", {"vcpu_count": vcpus,
+                                       "mem_size_mib": MEM})
+    ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
+    LineReader(api.proc.stdout).wait_for("snap-ready", 300)
+    ok(api, "PATCH", "/vm", {"state": "Paused"})
+    ok(api, "PUT", "/snapshot/create", {
+        "snapshot_path": os.path.join(d, "state%d" % vcpus),
+        "mem_file_path": os.path.join(d, "mem%d" % vcpus)})
+    api.stop()
+
+
+def load_us(d, vcpus, warm):
+    args = ["--warm", "vcpus=%d,mem_mib=%d" % (vcpus, MEM)] if warm else []
+    api = ApiProcess(extra_args=args)
+    try:
+        ok(api, "PUT", "/snapshot/load", {
+            "snapshot_path": os.path.join(d, "state%d" % vcpus),
+            "mem_backend": {"backend_type": "File",
+                            "backend_path": os.path.join(d, "mem%d" % vcpus)},
+            "resume_vm": False})
+    finally:
+        err = api.stop()
+    m = re.search(r"loaded \(.*\) in (\d+) us", err)
+    if not m:
+        raise SystemExit("no load time in microvm's log: " + err[-500:])
+    return int(m.group(1))
+
+
+def slope(xs, ys):
+    mx, my = statistics.mean(xs), statistics.mean(ys)
+    return sum((x - mx) * (y - my) for x, y in zip(xs, ys)) / \
+        sum((x - mx) ** 2 for x in xs)
+
+
+def main():
+    benchenv.run_with_kvm()
+    res = {}
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as d:
+        for n in VCPUS:
+            make_snapshot(d, n)
+            for warm in (True, False):
+                res[n, warm] = [load_us(d, n, warm) for _ in range(LOADS)]
+            print("%d vCPUs: warm median %d us" % (
+                n, statistics.median(res[n, True])), file=sys.stderr)
+    print("\nsnapshot load by vCPU count: %s, %d MiB, %d paused loads each; "
+          "microvm's own figure (request -> vCPUs released)\n%s" % (
+              MICROVM, MEM, LOADS, benchenv.describe()))
+    print("%6s %26s %26s" % ("vCPUs", "warm ms: median (min-max)",
+                             "cold ms: median (min-max)"))
+    for n in VCPUS:
+        print("%6d %26s %26s" % (n, *(
+            "%.2f (%.2f-%.2f)" % (statistics.median(v) / 1e3, min(v) / 1e3,
+                                  max(v) / 1e3)
+            for v in (res[n, True], res[n, False]))))
+    if len(VCPUS) > 1:
+        for warm in (True, False):
+            print("%s: %.3f ms more per vCPU (least squares over medians)"
+                  % ("warm" if warm else "cold",
+                     slope(VCPUS, [statistics.median(res[n, warm]) / 1e3
+                                   for n in VCPUS])))
+
+
+if __name__ == "__main__":
+    main()
