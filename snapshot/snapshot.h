@@ -120,6 +120,15 @@ MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
 				 uint64_t *pages_written);
 
+/* Rewind (a loaded VM with dirty tracking, vCPUs parked, devices reset):
+ * every page written since the load or the last rewind (KVM's dirty log,
+ * the devices' bitmap, what snapshots took from them meanwhile) is
+ * dropped with MADV_DONTNEED, so the next touch sees the snapshot's page
+ * again: the memory file's (File: MAP_PRIVATE) or the page server's
+ * (Uffd). Its cost follows the pages written, not the VM's size. 0,
+ * -ENOTSUP without dirty tracking, or -errno. */
+MUST_CHECK int snap_rewind_memory(struct vm *vm, uint64_t *pages_dropped);
+
 /* File backend --prefetch: maps in the pages a working-set file lists
  * (64-bit page numbers, as microvm-uffd --record writes them), in runs,
  * with MADV_POPULATE_READ. At most one entry per guest page is read. */

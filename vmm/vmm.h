@@ -57,6 +57,10 @@ struct guest_mem {
 	/* Diff snapshots: KVM logs the guest's writes; devices' writes into
 	 * guest RAM are marked here (a bit per 4 KiB page), NULL when off. */
 	uint64_t *dev_dirty;
+	/* With dev_dirty: the pages the dirty logs named since the load (or
+	 * the last rewind), kept when a snapshot empties the logs: what a
+	 * rewind drops (snapshot/memory_file.c). */
+	uint64_t *logged;
 };
 
 /* Maps `size` bytes of RAM: anonymous (2 MiB-aligned), or a hugetlb memfd
@@ -75,7 +79,7 @@ MUST_CHECK int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd);
 /* The same over anonymous RAM already mapped (same size, same addresses:
  * KVM's slots stay valid). 0 or -errno. */
 MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
-/* Starts tracking the pages devices write (for diff snapshots). */
+/* Starts tracking the pages devices write (diff snapshots, rewind). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */
 void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len);
