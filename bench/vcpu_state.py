@@ -10,8 +10,9 @@ log line "snapshot ... loaded ... in N us" (the request to the vCPUs
 released, on the VMM thread). Paused loads leave out the guest's first
 run, which the client would otherwise wait for (docs/kvm-here.md).
 Prints medians and min/max per vCPU count and the growth per vCPU (least
-squares over the medians). MICROVM_BUILD picks the binary, so a build of
-another commit can be measured on the same run of L1."""
+squares over the medians). BENCH_BUILDS (comma-separated build folders,
+default the harness's: MICROVM_BUILD or build/) compares builds of other
+commits on the same run: their loads alternate, one of each in turn."""
 import os
 import re
 import statistics
@@ -21,7 +22,7 @@ import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
-from microvm_harness import (INITRD, MICROVM, VMLINUX,  # noqa: E402
+from microvm_harness import (BUILD, INITRD, VMLINUX,  # noqa: E402
                              ApiProcess, LineReader, guest_cmdline)
 import benchenv  # noqa: E402
 
@@ -29,6 +30,7 @@ LOADS = int(os.environ.get("BENCH_LOADS", "15"))
 VCPUS = [int(n) for n in os.environ.get("BENCH_VCPUS", "1,2,4,8").split(",")]
 MEM = 128
 SCRIPT = 'sh -c "echo snap-ready; sleep 36000"'
+BUILDS = os.environ.get("BENCH_BUILDS", BUILD).split(",")
 
 
 def ok(api, method, path, body):
@@ -53,9 +55,9 @@ def make_snapshot(d, vcpus):
     api.stop()
 
 
-def load_us(d, vcpus, warm):
+def load_us(d, vcpus, warm, build):
     args = ["--warm", "vcpus=%d,mem_mib=%d" % (vcpus, MEM)] if warm else []
-    api = ApiProcess(extra_args=args)
+    api = ApiProcess(extra_args=args, binary=os.path.join(build, "microvm"))
     try:
         ok(api, "PUT", "/snapshot/load", {
             "snapshot_path": os.path.join(d, "state%d" % vcpus),
@@ -83,25 +85,36 @@ def main():
         for n in VCPUS:
             make_snapshot(d, n)
             for warm in (True, False):
-                res[n, warm] = [load_us(d, n, warm) for _ in range(LOADS)]
-            print("%d vCPUs: warm median %d us" % (
-                n, statistics.median(res[n, True])), file=sys.stderr)
-    print("\nsnapshot load by vCPU count: %s, %d MiB, %d paused loads each; "
+                for b in BUILDS:
+                    res[b, n, warm] = []
+                for _ in range(LOADS):
+                    for b in BUILDS:
+                        res[b, n, warm].append(load_us(d, n, warm, b))
+            print("%d vCPUs: warm medians %s us" % (n, [
+                statistics.median(res[b, n, True]) for b in BUILDS]),
+                file=sys.stderr)
+    print("\nsnapshot load by vCPU count: %d MiB, %d paused loads each; "
           "microvm's own figure (request -> vCPUs released)\n%s" % (
-              MICROVM, MEM, LOADS, benchenv.describe()))
+              MEM, LOADS, benchenv.describe()))
+    for b in BUILDS:
+        report(b, res)
+
+
+def report(build, res):
+    print("\n%s/microvm" % build)
     print("%6s %26s %26s" % ("vCPUs", "warm ms: median (min-max)",
                              "cold ms: median (min-max)"))
     for n in VCPUS:
         print("%6d %26s %26s" % (n, *(
             "%.2f (%.2f-%.2f)" % (statistics.median(v) / 1e3, min(v) / 1e3,
                                   max(v) / 1e3)
-            for v in (res[n, True], res[n, False]))))
+            for v in (res[build, n, True], res[build, n, False]))))
     if len(VCPUS) > 1:
         for warm in (True, False):
             print("%s: %.3f ms more per vCPU (least squares over medians)"
                   % ("warm" if warm else "cold",
-                     slope(VCPUS, [statistics.median(res[n, warm]) / 1e3
-                                   for n in VCPUS])))
+                     slope(VCPUS, [statistics.median(res[build, n, warm])
+                                   / 1e3 for n in VCPUS])))
 
 
 if __name__ == "__main__":

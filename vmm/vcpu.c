@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* vCPUs of either architecture: the fd and its kvm_run, and the KVM_RUN
  * loop each vCPU thread runs; a parked thread runs the tasks it is given
- * (vm_run_on_vcpus: setting its own vCPU's state on a snapshot load). An exit the monitor cannot handle is
- * reported (arch_report_exit: where the guest was) and stops the VM with a
+ * (vm_run_on_vcpus: setting its own vCPU's state on a snapshot load or a
+ * rewind). An exit the monitor cannot handle is reported
+ * (arch_report_exit: where the guest was) and stops the VM with a
  * non-zero code; a guest's power-off or reset (PSCI on arm64, the i8042
  * or a triple fault's reset on x86 elsewhere) stops it with 0. A stopped
  * vCPU is kicked out of KVM_RUN with a signal plus immediate_exit. */
