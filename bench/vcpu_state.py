@@ -5,12 +5,13 @@ vCPUs, a 128 MiB guest is booted once (init waits, idle), paused and
 snapshotted (Full); then BENCH_LOADS (default 15) paused loads
 (resume_vm: false) into fresh warm microvms (--warm of that shape: the
 VM, memory slots and parked vCPU threads made before the request) and as
-many cold ones, each in a new process. The figure is microvm's own: its
-log line "snapshot ... loaded ... in N us" (the request to the vCPUs
-released, on the VMM thread). Paused loads leave out the guest's first
-run, which the client would otherwise wait for (docs/kvm-here.md).
-Prints medians and min/max per vCPU count and the growth per vCPU (least
-squares over the medians). BENCH_BUILDS (comma-separated build folders,
+many cold ones, each in a new process. The figures are microvm's own:
+its log lines "snapshot ... loaded ... in N us" (the request to the vCPUs
+released, on the VMM thread) and "KVM state of the VM and its N vCPUs set
+in T us" (the part that grows with the vCPUs). Paused loads leave out the
+guest's first run, which the client would otherwise wait for
+(docs/kvm-here.md). Prints medians and min/max per vCPU count and the
+growth per vCPU (least squares over the medians). BENCH_BUILDS (comma-separated build folders,
 default the harness's: MICROVM_BUILD or build/) compares builds of other
 commits on the same run: their loads alternate, one of each in turn."""
 import os
@@ -67,9 +68,11 @@ def load_us(d, vcpus, warm, build):
     finally:
         err = api.stop()
     m = re.search(r"loaded \(.*\) in (\d+) us", err)
-    if not m:
+    k = re.search(r"KVM state of the VM and its \d+ vCPUs set in (\d+) us",
+                  err)
+    if not m or not k:
         raise SystemExit("no load time in microvm's log: " + err[-500:])
-    return int(m.group(1))
+    return int(m.group(1)), int(k.group(1))
 
 
 def slope(xs, ys):
@@ -90,9 +93,9 @@ def main():
                 for _ in range(LOADS):
                     for b in BUILDS:
                         res[b, n, warm].append(load_us(d, n, warm, b))
-            print("%d vCPUs: warm medians %s us" % (n, [
-                statistics.median(res[b, n, True]) for b in BUILDS]),
-                file=sys.stderr)
+            print("%d vCPUs: warm load medians %s us" % (n, [
+                statistics.median(r[0] for r in res[b, n, True])
+                for b in BUILDS]), file=sys.stderr)
     print("\nsnapshot load by vCPU count: %d MiB, %d paused loads each; "
           "microvm's own figure (request -> vCPUs released)\n%s" % (
               MEM, LOADS, benchenv.describe()))
@@ -101,20 +104,26 @@ def main():
 
 
 def report(build, res):
-    print("\n%s/microvm" % build)
-    print("%6s %26s %26s" % ("vCPUs", "warm ms: median (min-max)",
-                             "cold ms: median (min-max)"))
+    """Per vCPU count, warm and cold: the load and its KVM state part."""
+    print("\n%s/microvm: ms, median (min-max)" % build)
+    print("%6s %22s %22s %22s %22s" % ("vCPUs", "warm load", "warm state",
+                                       "cold load", "cold state"))
     for n in VCPUS:
-        print("%6d %26s %26s" % (n, *(
-            "%.2f (%.2f-%.2f)" % (statistics.median(v) / 1e3, min(v) / 1e3,
-                                  max(v) / 1e3)
-            for v in (res[build, n, True], res[build, n, False]))))
+        cells = []
+        for warm in (True, False):
+            for part in (0, 1):
+                v = [r[part] / 1e3 for r in res[build, n, warm]]
+                cells.append("%.2f (%.2f-%.2f)" % (statistics.median(v),
+                                                   min(v), max(v)))
+        print("%6d %22s %22s %22s %22s" % (n, *cells))
     if len(VCPUS) > 1:
         for warm in (True, False):
-            print("%s: %.3f ms more per vCPU (least squares over medians)"
-                  % ("warm" if warm else "cold",
-                     slope(VCPUS, [statistics.median(res[build, n, warm])
-                                   / 1e3 for n in VCPUS])))
+            for part, what in ((0, "load"), (1, "state")):
+                print("%s %s: %.3f ms more per vCPU (least squares over "
+                      "medians)" % ("warm" if warm else "cold", what, slope(
+                          VCPUS, [statistics.median(r[part] for r in
+                                                    res[build, n, warm]) / 1e3
+                                  for n in VCPUS])))
 
 
 if __name__ == "__main__":

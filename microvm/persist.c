@@ -296,6 +296,24 @@ static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 	return ret;
 }
 
+/* The VM's and the vCPUs' KVM state, timed: the part of a load or a
+ * rewind that grows with the vCPUs (bench/vcpu_state.py reads the line). */
+static int restore_kvm_timed(struct vm *vm, const struct snap_state *s,
+			     bool clock_realtime, bool set_cpuid)
+{
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = snap_restore_kvm(vm, s, clock_realtime, set_cpuid, vm->err,
+			       sizeof(vm->err));
+	if (!ret)
+		log_info("KVM state of the VM and its %u vCPUs set in %llu us",
+			 vm->nr_vcpus,
+			 (unsigned long long)elapsed_us(&t0, CLOCK_MONOTONIC));
+	return ret;
+}
+
 /* A warm VM takes a snapshot of its own shape only. */
 static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 {
@@ -355,8 +373,7 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
 	if (!ret && !vm->warm) /* parked: each vCPU thread sets its state */
 		ret = vm_start(vm, true);
-	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, true,
-					    vm->err, sizeof(vm->err))))
+	if (!ret && (ret = restore_kvm_timed(vm, s, l->clock_realtime, true)))
 		return ret;
 	if (!ret)
 		ret = restore_devices(vm, s);
@@ -437,8 +454,7 @@ int snapshot_rewind(struct vm *vm, const struct loaded_snapshot *k,
 			"dropping the pages written since the load: %s",
 			strerror(-ret));
 	if (!ret)
-		ret = snap_restore_kvm(vm, &k->s, k->clock_realtime, false,
-				       vm->err, sizeof(vm->err));
+		ret = restore_kvm_timed(vm, &k->s, k->clock_realtime, false);
 	if (ret && vm->err[0])
 		snprintf(err, err_size, "%s", vm->err);
 	return ret;
