@@ -154,7 +154,7 @@ static void vcpu_run_task(struct vcpu *v)
 	v->task_ret = ret;
 	v->task_pending = false;
 	if (--vm->nr_tasks_left == 0)
-		pthread_cond_broadcast(&vm->run_cond);
+		pthread_cond_signal(&vm->tasks_cond);
 }
 
 /* Applies pause and stop requests; blocks while the VM is paused, running
@@ -197,7 +197,8 @@ static void vcpu_thread_exit(struct vcpu *v)
 	if (v->task_pending) {
 		v->task_pending = false;
 		v->task_ret = -ESRCH;
-		v->vm->nr_tasks_left--;
+		if (--v->vm->nr_tasks_left == 0)
+			pthread_cond_signal(&v->vm->tasks_cond);
 	}
 	v->exited = true;
 	v->vm->nr_running--;
@@ -310,7 +311,7 @@ int vm_run_on_vcpus(struct vm *vm, int (*fn)(struct vcpu *v, void *arg),
 	}
 	pthread_cond_broadcast(&vm->run_cond);
 	while (vm->nr_tasks_left)
-		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+		pthread_cond_wait(&vm->tasks_cond, &vm->run_lock);
 	for (i = 0; i < vm->nr_vcpus && !ret; i++)
 		if ((ret = vm->vcpus[i].task_ret))
 			*failed = i;

@@ -357,10 +357,13 @@ struct vm {
 	pthread_cond_t run_cond;
 	bool pause_requested;
 	unsigned nr_running, nr_paused;
-	/* vm_run_on_vcpus's task, and how many vCPUs have yet to run it */
+	/* vm_run_on_vcpus's task, how many vCPUs have yet to run it, and
+	 * where the VMM thread waits for the last (the parked vCPU threads
+	 * wait on run_cond: they are not woken again when it is done) */
 	int (*vcpu_task)(struct vcpu *v, void *arg);
 	void *vcpu_task_arg;
 	unsigned nr_tasks_left;
+	pthread_cond_t tasks_cond;
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	/* The virtio devices, by slot: every kind alike (virtio/virtio.h's
