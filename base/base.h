@@ -112,6 +112,9 @@ void log_write(enum log_level level, const char *file, int line,
 	  "create_snapshot_fails")                                           \
 	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")        \
 	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails")  \
+	X(M_API_SNAP_REWIND, "put_api_requests", "rewind_snapshot_count")    \
+	X(M_API_SNAP_REWIND_FAILS, "put_api_requests",                       \
+	  "rewind_snapshot_fails")                                           \
 	X(M_API_MMDS, "put_api_requests", "mmds_count")                      \
 	X(M_API_MMDS_FAILS, "put_api_requests", "mmds_fails")                \
 	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")            \

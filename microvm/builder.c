@@ -150,6 +150,7 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop)
 	pthread_mutex_init(&vm->exit_lock, NULL);
 	pthread_mutex_init(&vm->run_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
+	pthread_cond_init(&vm->tasks_cond, NULL);
 	for (i = 0; i < VM_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
 }
