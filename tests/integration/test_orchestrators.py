@@ -30,7 +30,8 @@ import uuid
 from microvm_harness import (BOOT_TIMEOUT, BUILD, GUEST, INITRD, MICROVM,
                              VMLINUX, LineReader, UnixHTTPConnection,
                              guest_cmdline, needs_kvm)
-from test_jailer import remove_cgroup, cgroup2_mount
+from test_jailer import (cgroup1_mount, cgroup2_mount, remove_cgroup,
+                         v2_controllers)
 
 JAILER = os.path.join(BUILD, "microvm-jailer")
 UFFD_HANDLER = os.path.join(BUILD, "microvm-uffd")
@@ -320,12 +321,15 @@ class Orchestrators(unittest.TestCase):
                 cpus = f.read().strip()
             args += ["--cgroup", "cpuset.mems=0", "--cgroup",
                      "cpuset.cpus=" + cpus]
-        # CgroupVersion "2" (this L1 has only cgroup v2); no ParentCgroup,
-        # no NetNS, Daemonize false
-        args += ["--cgroup-version", "2", "--chroot-base-dir", base,
+        # CgroupVersion as the host's cpuset is mounted (L1: v2 only; the
+        # host: v1); no ParentCgroup, no NetNS, Daemonize false
+        if "cpuset" in v2_controllers():
+            version, mnt, procs = "2", cgroup2_mount(), "cgroup.procs"
+        else:
+            version, mnt, procs = "1", cgroup1_mount("cpuset"), "tasks"
+        args += ["--cgroup-version", version, "--chroot-base-dir", base,
                  "--", "--no-seccomp", "--api-sock",
                  "/run/firecracker.socket"]
-        mnt = cgroup2_mount()
         self.cleanups.append(lambda: remove_cgroup(mnt, "firecracker", vmid))
         p, lines = self.spawn(args)
         root = os.path.join(base, "firecracker", vmid, "root")
@@ -339,8 +343,7 @@ class Orchestrators(unittest.TestCase):
                           "v.sock")
         with open(os.path.join(root, "firecracker.pid")) as f:
             self.assertEqual(int(f.read()), p.pid)  # exec'd in place
-        with open(os.path.join(mnt, "firecracker", vmid,
-                               "cgroup.procs")) as f:
+        with open(os.path.join(mnt, "firecracker", vmid, procs)) as f:
             self.assertIn(str(p.pid), f.read().split())
         self.sdk_after_start(api, vmid, lines, data, p)
 
