@@ -508,12 +508,19 @@ class Orchestrators(unittest.TestCase):
         wait_for(lambda: os.path.exists(pid_file), "firecracker.pid", 5)
         with open(pid_file) as f:
             pid = int(f.read().strip())
+        # what Kata put in the new jail before the jailer ran is kept
+        for i in range(8):
+            self.assertTrue(os.path.exists(os.path.join(jail, "drive_%d" % i)))
         self.cleanups.append(lambda: subprocess.run(["kill", "-9", str(pid)],
                                                     stderr=subprocess.DEVNULL))
         # waitVMMRunning: GET / on the default socket until "Running"
         sock = os.path.join(jail, "run", "firecracker.socket")
-        wait_for(lambda: (answers_get(sock, "/")() or {}).get("state") ==
-                 "Running", "state Running", 10)
+        try:
+            wait_for(lambda: (answers_get(sock, "/")() or {}).get("state") ==
+                     "Running", "state Running", 10)
+        except AssertionError as e:
+            raise AssertionError("%s; the jail: %s; its log: %s" % (
+                e, sorted(os.listdir(jail)), "".join(log_lines)[-3000:]))
         # GetThreadIDs: /proc/<pid>/task/*/comm "fc_vcpu N"
         vcpus = {}
         for tid in os.listdir("/proc/%d/task" % pid):
