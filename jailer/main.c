@@ -107,8 +107,11 @@ static void remove_jail(void)
 	remove_tree(jail_dir);
 }
 
-/* Builds <base>/<name>/<id>/root with the binary in it; a jail left over
- * by an earlier run with this id is removed first. */
+/* Builds <base>/<name>/<id>/root with the binary in it. A jail left over
+ * by an earlier run with this id (its root holds <name>.pid) is removed
+ * first; what an orchestrator placed in a new jail before starting the
+ * jailer is kept, as Firecracker's jailer keeps it (Kata Containers puts
+ * its config file, kernel and placeholder drives there). */
 static void build_jail(const struct jail_opts *o, const char *exec,
 		       const char *name, char *root, size_t size)
 {
@@ -119,9 +122,11 @@ static void build_jail(const struct jail_opts *o, const char *exec,
 	jail_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name,
 		  o->id);
 	jail_path(root, size, "%s/root", jail_dir);
-	if (!lstat(jail_dir, &st))
+	jail_path(dst, sizeof(dst), "%s/%s.pid", root, name);
+	if (!lstat(dst, &st))
 		remove_tree(jail_dir); /* stale: its run was killed */
-	jail_undo_on_fail(remove_jail);
+	if (lstat(jail_dir, &st)) /* else not ours to remove on a failure */
+		jail_undo_on_fail(remove_jail);
 	jail_mkdirs(root, 0700);
 	jail_path(dst, sizeof(dst), "%s/%s", root, name);
 	copy_file(exec, dst, 0755);

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "vmm/arch.h"
@@ -211,6 +212,10 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	char name[16];
 
+	/* The kernel's name for the thread is Firecracker's, "fc_vcpu N":
+	 * Kata Containers finds the vCPU threads by it (to pin them). */
+	snprintf(name, sizeof(name), "fc_vcpu %u", v->index);
+	prctl(PR_SET_NAME, name);
 	snprintf(name, sizeof(name), "vcpu %u", v->index);
 	log_set_thread_name(name);
 	if (seccomp_enabled && seccomp_install(SECCOMP_THREAD_VCPU)) {
