@@ -211,6 +211,7 @@ class LineReader:
 
     def __init__(self, stream):
         self.lines = []
+        self.ended = False  # the stream reached its end: the process exited
         self.cond = threading.Condition()
         threading.Thread(target=self._run, args=(stream,), daemon=True).start()
 
@@ -222,14 +223,17 @@ class LineReader:
                     self.cond.notify_all()
         except (ValueError, OSError):
             pass  # the stream was closed under us: the process is gone
+        self.ended = True
 
     def wait_for(self, text, timeout):
         with self.cond:
             ok = self.cond.wait_for(lambda: any(text == l.strip() or text in l
                                                 for l in self.lines), timeout)
         if not ok:
-            raise AssertionError("no %r within %d s; got %r" % (
-                text, timeout, self.lines[-20:]))
+            raise AssertionError("no %r within %d s; got %r%s" % (
+                text, timeout, self.lines[-20:],
+                " (the output ended: the process exited)" if self.ended
+                else ""))
 
     def ticks(self):
         with self.cond:
