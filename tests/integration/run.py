@@ -45,6 +45,13 @@ class JournalledResult(unittest.TextTestResult):
         if journal:
             with open(journal, "a") as f:
                 f.write(f"{outcome} {test.id()}\n")
+        if journal and outcome == "FAIL":  # now: the L1 may not live to
+            self.stream.writeln("\n" + self.separator1)  # the summary
+            self.stream.writeln(f"FAIL: {test.id()}")
+            self.stream.writeln(self.separator2)
+            self.stream.writeln(self._exc_info_to_string(
+                self.last_err, test) if self.last_err else "")
+            self.stream.flush()
 
     def addSuccess(self, test):
         super().addSuccess(test)
@@ -58,22 +65,28 @@ class JournalledResult(unittest.TextTestResult):
         super().addSkip(test, reason)
         self.journal("SKIP", test)
 
+    last_err = None
+
     def addError(self, test, err):
         super().addError(test, err)
+        self.last_err = err
         self.journal("FAIL", test)
 
     def addFailure(self, test, err):
         super().addFailure(test, err)
+        self.last_err = err
         self.journal("FAIL", test)
 
     def addUnexpectedSuccess(self, test):
         super().addUnexpectedSuccess(test)
+        self.last_err = None
         self.journal("FAIL", test)
 
     def addSubTest(self, test, subtest, err):
         super().addSubTest(test, subtest, err)
         if err is not None:
-            self.journal("FAIL", test)
+            self.last_err = err
+            self.journal("FAIL", subtest)
 
 
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):

@@ -5,15 +5,16 @@
 # (125: no exit status; the emulator, not a test, see docs/kvm-here.md),
 # a new L1 carries on with the tests that had
 # not finished: each finished test's outcome is journalled in the run
-# folder and counts, a failure included. At most L1_ATTEMPTS L1s
-# (default 2); a freeze in the last one fails the run.
+# folder and counts, a failure included (its traceback is printed when
+# it fails, not only in the summary). At most L1_ATTEMPTS L1s (default
+# 3); a freeze in the last one fails the run.
 # Usage: integration.sh PATTERN [UNIT_TEST...]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 run=$(mktemp -d /tmp/microvm-suite.XXXXXX)
 trap 'rm -rf "$run"' EXIT
 export MICROVM_TEST_JOURNAL=$run/journal
-attempts=${L1_ATTEMPTS:-2}
+attempts=${L1_ATTEMPTS:-3}
 for ((i = 1; ; i++)); do
 	L1_RUN_DIR=$run "$here/run.sh" "$here/suite.sh" "$@"
 	rc=$?
