@@ -403,7 +403,7 @@ class Orchestrators(unittest.TestCase):
         # the root drive is /dev/vda wherever it is listed, as Firecracker
         # makes it; the extra drive is /dev/vdb
         lines.wait_for(md5(data) + "  /dev/vdb", BOOT_TIMEOUT)
-        lines.wait_for("root-ro=0", 10)
+        lines.wait_for("root-ro=0", 60)
         # firectl on SIGTERM (its own handler): m.Shutdown
         api.call("PUT", "/actions", {"action_type": "SendCtrlAltDel"})
         self.assertEqual(self.wait_exit(p), 0)
@@ -505,7 +505,7 @@ class Orchestrators(unittest.TestCase):
             capture_output=True, text=True, timeout=30)
         self.assertEqual(jailer.returncode, 0, jailer.stderr)
         pid_file = os.path.join(jail, "firecracker.pid")
-        wait_for(lambda: os.path.exists(pid_file), "firecracker.pid", 5)
+        wait_for(lambda: os.path.exists(pid_file), "firecracker.pid", 60)
         with open(pid_file) as f:
             pid = int(f.read().strip())
         # what Kata put in the new jail before the jailer ran is kept
@@ -517,7 +517,7 @@ class Orchestrators(unittest.TestCase):
         sock = os.path.join(jail, "run", "firecracker.socket")
         try:
             wait_for(lambda: (answers_get(sock, "/")() or {}).get("state") ==
-                     "Running", "state Running", 10)
+                     "Running", "state Running", 60)
         except AssertionError as e:
             raise AssertionError("%s; the jail: %s; its log: %s" % (
                 e, sorted(os.listdir(jail)), "".join(log_lines)[-3000:]))
@@ -544,7 +544,7 @@ class Orchestrators(unittest.TestCase):
         os.kill(pid, 15)  # fcEnd: SIGTERM, then wait up to 15 s
         wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
                  open("/proc/%d/stat" % pid).read().split()[2] == "Z",
-                 "microvm to exit on SIGTERM", 15)
+                 "microvm to exit on SIGTERM", 60)
 
     # ---------------------------------------------------------------
     # Kata Containers Rust runtime, commit 7c6ba40c:
