@@ -203,7 +203,7 @@ guest: $(GUEST_FILES)
 $(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
 	tests/guest/build-kernel.sh $(GUEST)
 	@touch $@
-$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c tests/guest/vsock-echo.c tests/guest/vsock-cat.c
+$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c tests/guest/vsock-echo.c tests/guest/vsock-cat.c tests/guest/http-time.c
 	tests/guest/build-rootfs.sh $(GUEST)
 
 demo: deps
@@ -234,7 +234,7 @@ integration: all guest
 KVM_UNIT_BINS := $(BUILD)/tests/test_cpuid $(BUILD)/tests/test_cpu_template
 integration-l1: all guest $(KVM_UNIT_BINS)
 	$(MAKE) TEST_HOOKS=1 all
-	tests/l1/run.sh tests/l1/suite.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)
+	tests/l1/integration.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)
 
 # libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
 FUZZ_RUNS ?= 100000

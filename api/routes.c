@@ -57,6 +57,22 @@ static int parse_vm_state(const cJSON *j, struct api_request *req,
 	return 0;
 }
 
+/* PUT /snapshot/rewind, microvm's own: {"resume_vm": bool}, which may be
+ * left out (false), as in /snapshot/load. */
+static int parse_rewind(const cJSON *j, struct api_request *req,
+			struct config_err *e)
+{
+	const cJSON *r = cJSON_GetObjectItemCaseSensitive(j, "resume_vm");
+
+	if (!cJSON_IsObject(j) || cJSON_GetArraySize(j) != (r ? 1 : 0) ||
+	    (r && !cJSON_IsBool(r)))
+		return config_fail(
+			e,
+			"snapshot/rewind: expected {\"resume_vm\": true | false}");
+	req->u.rewind_resume = cJSON_IsTrue(r);
+	return 0;
+}
+
 /* Checks that the id in the path equals the one the body carries. */
 static int check_path_id(const char *path_id, const char *body_id,
 			 const char *what, struct config_err *e)
@@ -115,7 +131,7 @@ struct body_route {
 	enum http_method method;
 	const char *path; /* without its '/': the resource in messages */
 	enum api_op op;
-	const struct schema *schema; /* NULL: /actions and /vm */
+	const struct schema *schema; /* NULL: parsed here (/actions...) */
 };
 
 /* PUT and PATCH routes without an id in the path. */
@@ -133,6 +149,7 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PUT, "/snapshot/create", OP_SNAPSHOT_CREATE,
 	  &snapshot_create_schema },
 	{ HTTP_PUT, "/snapshot/load", OP_SNAPSHOT_LOAD, &snapshot_load_schema },
+	{ HTTP_PUT, "/snapshot/rewind", OP_SNAPSHOT_REWIND, NULL },
 	{ HTTP_PUT, "/mmds/config", OP_PUT_MMDS_CONFIG, &mmds_schema },
 	{ HTTP_PUT, "/balloon", OP_PUT_BALLOON, &balloon_schema },
 	{ HTTP_PATCH, "/balloon", OP_PATCH_BALLOON, &balloon_schema },
@@ -158,6 +175,8 @@ static int parse_body(const struct body_route *r, const cJSON *j,
 		return parse_action(j, req, e);
 	if (r->op == OP_PUT_CPU_CONFIG)
 		return cpu_template_parse(j, &req->u.cpu_config, e);
+	if (r->op == OP_SNAPSHOT_REWIND)
+		return parse_rewind(j, req, e);
 	return parse_vm_state(j, req, e);
 }
 

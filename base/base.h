@@ -8,7 +8,8 @@
  *   process's exit codes; the monotonic clock helper (clock.c).
  * - The logger (log.c) and the metrics counters (metrics.c): callable from
  *   any thread, never blocking (a FIFO with no reader drops lines).
- * - The per-thread seccomp filters (seccomp.c): each thread installs its
+ * - The per-thread seccomp filters (seccomp.c; seccomp_file.c reads the
+ *   ones --seccomp-filter names instead): each thread installs its
  *   filter before it handles untrusted input; code on a filtered thread may
  *   only make the calls that table allows (a new call means a new line
  *   there, with its reason).
@@ -112,6 +113,9 @@ void log_write(enum log_level level, const char *file, int line,
 	  "create_snapshot_fails")                                           \
 	X(M_API_SNAP_LOAD, "put_api_requests", "load_snapshot_count")        \
 	X(M_API_SNAP_LOAD_FAILS, "put_api_requests", "load_snapshot_fails")  \
+	X(M_API_SNAP_REWIND, "put_api_requests", "rewind_snapshot_count")    \
+	X(M_API_SNAP_REWIND_FAILS, "put_api_requests",                       \
+	  "rewind_snapshot_fails")                                           \
 	X(M_API_MMDS, "put_api_requests", "mmds_count")                      \
 	X(M_API_MMDS_FAILS, "put_api_requests", "mmds_fails")                \
 	X(M_API_BALLOON, "put_api_requests", "balloon_count")                \
@@ -174,12 +178,27 @@ enum {
 };
 /* Whether filters are installed at all (--no-seccomp clears it). */
 extern bool seccomp_enabled;
+struct sock_fprog;
 /* Compiles every thread kind's filter (with `warm`, also VMM + LOAD),
  * sets no_new_privs and installs the SIGSYS handler that logs a blocked
- * call and exits 148; call once, before any thread. 0 or -errno. */
-MUST_CHECK int seccomp_prepare(bool warm);
-/* Loads the filter of one thread kind on the calling thread. 0 or -errno. */
+ * call and exits 148; call once, before any thread. With `custom`
+ * (seccomp_file_read), its programs replace the built-in lists (a warm
+ * VMM thread gets the vmm one). 0 or -errno. */
+MUST_CHECK int seccomp_prepare(bool warm, const struct sock_fprog *custom);
+/* Loads the filter of one thread kind on the calling thread (nothing for
+ * an empty custom program). 0 or -errno. */
 MUST_CHECK int seccomp_install(unsigned thread);
+
+/* ---- seccomp_file.c: --seccomp-filter, Firecracker's compiled format ---- */
+/* progs[] of seccomp_file_*: api, vmm, vcpu; an empty one: no filter */
+#define SECCOMP_FILE_KINDS 3
+/* Parses a file seccompiler-bin wrote into progs[SECCOMP_FILE_KINDS]:
+ * NULL, or why it is refused (progs then empty). */
+const char *seccomp_file_parse(const uint8_t *buf, size_t len,
+			       struct sock_fprog *progs);
+/* Reads PATH (at most 100,000 bytes) and parses it as above. */
+const char *seccomp_file_read(const char *path, struct sock_fprog *progs);
+void seccomp_file_free(struct sock_fprog *progs);
 /* Test builds only (make TEST_HOOKS=1): when MICROVM_TEST_FORBIDDEN names
  * this point ("api", "vmm", "vcpu" threads; "restored": a loaded VM's
  * devices about to read the guest's rings), make a forbidden system call. */

@@ -5,11 +5,13 @@
  * input, with the reason for each. Anything else traps: the SIGSYS handler
  * logs the call and the process exits 148.
  *   API thread: installed when it starts, before it reads a client.
- *   vCPU threads: installed before their first KVM_RUN.
+ *   vCPU threads: installed before their first KVM_RUN; a parked vCPU
+ *   thread sets its own state on a snapshot load (KVM_SET_*).
  *   VMM thread: installed once the VM is built (InstanceStart), before the
  *   guest runs; building needs more (KVM_CREATE_*, mmap of guest memory...).
  *   A warm VMM thread (--warm) gets VMM + LOAD while it waits: a snapshot
- *   load makes devices and sets state, but creates no VM, vCPU or thread;
+ *   load makes devices and sets the VM's state (the vCPU threads set
+ *   their own), but creates no VM, vCPU or thread;
  *   the VMM filter alone is stacked on top once the load is done.
  * Adding a device? Add what its VMM-thread paths call here, with a reason.
  */
@@ -54,7 +56,8 @@ static const struct {
 	{ "futex", ALL, "mutexes and condition variables" },
 	{ "munmap", ALL, "free" },
 	{ "mremap", ALL, "realloc of connection buffers" },
-	{ "madvise", ALL, "malloc trimming" },
+	{ "madvise", ALL,
+	  "malloc trimming; rewind: drop the guest pages written since the load" },
 	{ "brk", ALL, "malloc" },
 	{ "rt_sigreturn", ALL, "return from the vCPU kick handler" },
 	{ "rt_sigprocmask", ALL, "pthread internals" },
@@ -157,11 +160,13 @@ static const struct {
 	{ TUNSETOFFLOAD, VMM, "virtio-net: the offloads the guest chose" },
 	{ TCGETS, VMM, "isatty() on the console" },
 	{ KVM_GET_MP_STATE, VMM, "snapshot/create: vCPU state" },
-	{ KVM_GET_DIRTY_LOG, VMM, "snapshot/create: pages the guest wrote" },
+	{ KVM_GET_DIRTY_LOG, VMM,
+	  "snapshot/create, rewind: pages the guest wrote" },
 	{ KVM_IRQFD, LOAD, "warm load: virtio interrupts" },
 	{ KVM_IOEVENTFD, LOAD, "warm load: virtio kicks" },
 	{ KVM_SET_USER_MEMORY_REGION, LOAD, "warm load: dirty page logging" },
-	{ KVM_SET_MP_STATE, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_MP_STATE, VCPU,
+	  "snapshot load: each vCPU thread sets its own state" },
 	{ TUNSETIFF, LOAD, "warm load: attach a tap" },
 	{ TUNSETVNETHDRSZ, LOAD, "warm load: the tap's vnet header size" },
 	{ UFFDIO_API, LOAD, "warm load: Uffd backend" },
@@ -183,19 +188,19 @@ static const struct {
 	{ KVM_GET_IRQCHIP, VMM, "snapshot/create: PIC and IOAPIC" },
 	{ KVM_GET_PIT2, VMM, "snapshot/create: PIT" },
 	{ KVM_GET_CLOCK, VMM, "snapshot/create: KVM clock" },
-	{ KVM_SET_IRQCHIP, LOAD, "warm load: PIC and IOAPIC" },
-	{ KVM_SET_PIT2, LOAD, "warm load: PIT" },
-	{ KVM_SET_CLOCK, LOAD, "warm load: KVM clock" },
+	{ KVM_SET_IRQCHIP, VMM, "warm load, rewind: PIC and IOAPIC" },
+	{ KVM_SET_PIT2, VMM, "warm load, rewind: PIT" },
+	{ KVM_SET_CLOCK, VMM, "warm load, rewind: KVM clock" },
 	{ KVM_GET_CPUID2, VMM, "snapshot/create: vCPU state" },
-	{ KVM_SET_CPUID2, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_REGS, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_SREGS, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_XSAVE, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_XCRS, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_DEBUGREGS, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_LAPIC, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_MSRS, LOAD, "warm load: vCPU state" },
-	{ KVM_SET_VCPU_EVENTS, LOAD, "warm load: vCPU state" },
+	{ KVM_SET_CPUID2, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_REGS, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_SREGS, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_XSAVE, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_XCRS, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_DEBUGREGS, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_LAPIC, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_MSRS, VCPU, "snapshot load: its own state" },
+	{ KVM_SET_VCPU_EVENTS, VCPU, "snapshot load: its own state" },
 	{ KVM_CHECK_EXTENSION, LOAD,
 	  "warm load: the CPU template's KVM capabilities" },
 #endif
@@ -306,7 +311,23 @@ static int compile(unsigned thread, struct sock_fprog *out)
 	return ret;
 }
 
-int seccomp_prepare(bool warm)
+/* The custom programs in place of compiled ones (they stay the caller's). */
+static void use_custom(const struct sock_fprog *custom, bool warm)
+{
+	static const unsigned kinds[SECCOMP_FILE_KINDS] = { API, VMM, VCPU };
+	unsigned i;
+
+	for (i = 0; i < SECCOMP_FILE_KINDS; i++) {
+		compiled[nr_compiled].thread = kinds[i];
+		compiled[nr_compiled++].prog = custom[i];
+	}
+	if (warm) {
+		compiled[nr_compiled].thread = VMM | LOAD;
+		compiled[nr_compiled++].prog = custom[1];
+	}
+}
+
+int seccomp_prepare(bool warm, const struct sock_fprog *custom)
 {
 	static const unsigned kinds[] = { API, VMM, VCPU, VMM | LOAD };
 	struct sigaction sa = { .sa_sigaction = on_sigsys,
@@ -319,7 +340,9 @@ int seccomp_prepare(bool warm)
 	/* One malloc arena: trimming a thread's mmap'd arena makes glibc open
 	 * /proc/sys/vm/overcommit_memory, which no filter allows. */
 	mallopt(M_ARENA_MAX, 1);
-	for (i = 0; i < ARRAY_SIZE(kinds) && !ret; i++)
+	if (custom)
+		use_custom(custom, warm);
+	for (i = 0; i < ARRAY_SIZE(kinds) && !ret && !custom; i++)
 		if (warm || !(kinds[i] & LOAD)) {
 			compiled[nr_compiled].thread = kinds[i];
 			ret = compile(kinds[i], &compiled[nr_compiled++].prog);
@@ -337,7 +360,9 @@ int seccomp_install(unsigned thread)
 	unsigned i;
 
 	for (i = 0; i < nr_compiled; i++)
-		if (compiled[i].thread == thread)
+		if (compiled[i].thread == thread && !compiled[i].prog.len)
+			return 0;
+		else if (compiled[i].thread == thread)
 			return syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, 0,
 				       &compiled[i].prog) < 0 ?
 				       -errno :

@@ -4,6 +4,8 @@
   bench again inside L1 (tests/l1/run.sh), telling it the host's CPU;
 - describe(): the line printed with every figure: the CPU model, which KVM
   (kvm_intel, kvm_amd, kvm_pvm), and whether it ran in L1 under QEMU TCG;
+- run_inside_tap_namespace(): re-run the bench as root inside a fresh
+  network namespace with a tap at a given host address (net, mmds);
 - qemu_kvm_args(): QEMU's accelerator and a CPU model that starts on Intel
   and AMD hosts. `-cpu host` aborts QEMU 7.2 on some AMD EPYC hosts
   ("failed to set MSR 0x10a": KVM lists IA32_ARCH_CAPABILITIES, QEMU
@@ -12,6 +14,7 @@
   (the guest then does not see that MSR)."""
 import os
 import re
+import subprocess
 import sys
 import tempfile
 
@@ -55,6 +58,28 @@ def run_with_kvm():
           % " ".join(sys.argv), file=sys.stderr)
     env = dict(os.environ, BENCH_HOST_CPU=cpu_model())
     os.execve(L1_RUN, [L1_RUN, sys.executable] + sys.argv, env)
+
+
+def run_inside_tap_namespace(ns, host_ip):
+    """Runs this bench again as `BENCH --inside` in a new network namespace
+    NS whose tap0 (up, HOST_IP/30) the guest's eth0 uses; removes NS."""
+    if os.geteuid() != 0:
+        raise SystemExit("%s needs root (netns and tap)" % sys.argv[0])
+
+    def sh(*args):
+        subprocess.run(args, check=True)
+
+    subprocess.run(["ip", "netns", "delete", ns], stderr=subprocess.DEVNULL)
+    sh("ip", "netns", "add", ns)
+    try:
+        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
+                    ["ip", "addr", "add", host_ip + "/30", "dev", "tap0"],
+                    ["ip", "link", "set", "tap0", "up"]):
+            sh("ip", "netns", "exec", ns, *cmd)
+        sh("ip", "netns", "exec", ns, sys.executable,
+           os.path.abspath(sys.argv[0]), "--inside")
+    finally:
+        subprocess.run(["ip", "netns", "delete", ns])
 
 
 def describe():

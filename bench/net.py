@@ -36,10 +36,6 @@ SCRIPT = ("ip addr add %s/30 dev eth0; ip link set eth0 up; sleep 1; "
 QEMU_VIRTIO_ARG = "virtio_mmio.device=512@0xfeb00e00:12"
 
 
-def sh(*args):
-    subprocess.run(args, check=True)
-
-
 def microvm_argv(tmp):
     cfg = {"boot-source": {"kernel_image_path": VMLINUX, "initrd_path": INITRD,
                            "boot_args": guest_cmdline() + ' -- sh -c "%s"'
@@ -145,19 +141,7 @@ def main():
     if len(sys.argv) > 1 and sys.argv[1] == "--inside":
         return inside_namespace()
     benchenv.run_with_kvm()
-    if os.geteuid() != 0:
-        raise SystemExit("bench/net.py needs root (netns and tap)")
-    subprocess.run(["ip", "netns", "delete", NS], stderr=subprocess.DEVNULL)
-    sh("ip", "netns", "add", NS)
-    try:
-        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
-                    ["ip", "addr", "add", HOST + "/30", "dev", "tap0"],
-                    ["ip", "link", "set", "tap0", "up"]):
-            sh("ip", "netns", "exec", NS, *cmd)
-        sh("ip", "netns", "exec", NS, sys.executable,
-           os.path.abspath(__file__), "--inside")
-    finally:
-        subprocess.run(["ip", "netns", "delete", NS])
+    benchenv.run_inside_tap_namespace(NS, HOST)
 
 
 if __name__ == "__main__":

@@ -436,6 +436,7 @@ enum api_op {
 	OP_PATCH_VM,
 	OP_SNAPSHOT_CREATE,
 	OP_SNAPSHOT_LOAD,
+	OP_SNAPSHOT_REWIND, /* microvm's own: PUT /snapshot/rewind */
 	OP_INSTANCE_START,
 	OP_SEND_CTRL_ALT_DEL,
 	OP_FLUSH_METRICS,
@@ -472,6 +473,7 @@ struct api_request {
 		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
 					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
+		bool rewind_resume; /* PUT /snapshot/rewind: resume_vm */
 	} u;
 };
 

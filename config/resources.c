@@ -234,10 +234,13 @@ const struct schema net_schema = {
 /* ---- vsock, entropy ---- */
 
 static const struct field vsock_fields[] = {
-	/* checked, kept nowhere: there is one vsock */
-	{ .name = "vsock_id", .type = T_ID, .flags = F_DEPRECATED },
+	/* any string, as Firecracker takes (flintlock sends "guest-agent");
+	 * kept nowhere: there is one vsock */
+	{ .name = "vsock_id", .type = T_STRING, .flags = F_DEPRECATED },
+	/* any u32 but VMADDR_CID_ANY, as Firecracker takes (its API spec says
+	 * >= 3 but it checks nothing): firecracker-containerd sends 0 */
 	FIELD("guest_cid", T_INT, struct vsock_cfg, guest_cid,
-	      .flags = F_REQUIRED, .min = 3, .max = UINT32_MAX - 1),
+	      .flags = F_REQUIRED, .min = 0, .max = UINT32_MAX - 1),
 	FIELD("uds_path", T_STRING, struct vsock_cfg, uds_path,
 	      .flags = F_REQUIRED | F_NONEMPTY),
 	{ .name = NULL },

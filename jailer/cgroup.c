@@ -101,12 +101,15 @@ static unsigned add_hierarchy(const char *mnt, const char *parent,
 	return nr_hiers++;
 }
 
+static void undo_cgroups(void);
+
 void jail_cgroups_prepare(const struct jail_opts *o, const char *parent)
 {
 	char ctrl[64], mnt[PATH_MAX];
 	unsigned i;
 
 	jail_step = "cgroup";
+	jail_undo_on_fail(undo_cgroups);
 	version = o->cgroup_version;
 	for (i = 0; i < o->nr_cgroups; i++) {
 		controller_of(o->cgroups[i], ctrl, sizeof(ctrl));
@@ -246,7 +249,8 @@ void jail_cgroups_join(const struct jail_opts *o, const char *parent)
 			  version == 2 ? "cgroup.procs" : "tasks");
 }
 
-void jail_cgroups_undo(void)
+/* Undo of a failed run: the cgroups it created. */
+static void undo_cgroups(void)
 {
 	unsigned i;
 

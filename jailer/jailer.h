@@ -23,8 +23,10 @@
  *   jail, drop to uid/gid with no capabilities and no_new_privs, and exec
  *   "/<exec name> --id ID --start-time-us T --start-time-cpu-us C
  *   --parent-cpu-time-us P ARGS...".
- * - cgroup.c reads the hierarchies from /proc/mounts; main.c does the rest;
- *   args.c the command line; libs.c the shared libraries.
+ * - main.c runs the steps; cgroup.c reads the hierarchies from /proc/mounts
+ *   and makes the cgroups; args.c the command line; libs.c the shared
+ *   libraries; util.c what they all use (jail_fail and its undo list).
+ *   Calls point one way: main -> cgroup, args, libs -> util.
  */
 #ifndef MICROVM_JAILER_H
 #define MICROVM_JAILER_H
@@ -52,11 +54,17 @@ struct jail_opts {
  * print why and exit 1. */
 void jail_parse_args(int argc, char **argv, struct jail_opts *o);
 
+/* ---- util.c: what every step uses ---- */
 /* The step being run, for jail_fail's message. */
 extern const char *jail_step;
 
-/* Prints "microvm-jailer: <step>: <message>", removes what this run built
- * (before the pivot), exits 1. */
+/* Registers what jail_fail undoes (the jail directory, the cgroups). */
+void jail_undo_on_fail(void (*undo)(void));
+/* After the pivot: nothing is undone any more. */
+void jail_undo_forget(void);
+
+/* Prints "microvm-jailer: <step>: <message>", runs the registered undo
+ * functions (latest first), exits 1. */
 void jail_fail(const char *fmt, ...)
 	__attribute__((format(printf, 1, 2), noreturn));
 
@@ -71,6 +79,7 @@ void jail_write_file(const char *path, const char *text);
 /* mkdir -p; fails the step on an error other than EEXIST. */
 void jail_mkdirs(char *path, mode_t mode);
 
+/* ---- cgroup.c ---- */
 /* Finds the hierarchy of each --cgroup key (cgroup v1: the one mounted
  * with its controller; v2: the unified one, which must offer the
  * controller) and removes a stale <hierarchy>/<parent>/<id> left by a
@@ -83,9 +92,6 @@ void jail_cgroups_prepare(const struct jail_opts *o, const char *parent);
  * then moves this process in. With no --cgroup on v2, joins
  * <hierarchy>/<parent> when it exists, as Firecracker's jailer does. */
 void jail_cgroups_join(const struct jail_opts *o, const char *parent);
-
-/* Removes the cgroups jail_cgroups_join created (on failure). */
-void jail_cgroups_undo(void);
 
 /* Copies the loader and shared libraries a dynamically linked exec needs
  * into the jail root (same paths), with the given copy and mkdir -p

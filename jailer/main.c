@@ -22,9 +22,7 @@
 
 #include "jailer/jailer.h"
 
-const char *jail_step = "start";
 static char jail_dir[PATH_MAX]; /* <base>/<exec name>/<id> */
-static bool jail_created, pivoted;
 
 /* The mount an open file is on, or 0. */
 static uint64_t mount_id(int fd)
@@ -84,46 +82,6 @@ static void remove_tree(const char *path)
 	rmdir(path);
 }
 
-/* Names the failed step, removes what this run built, exits 1. */
-void jail_fail(const char *fmt, ...)
-{
-	va_list ap;
-
-	fprintf(stderr, "microvm-jailer: %s: ", jail_step);
-	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
-	va_end(ap);
-	fputc('\n', stderr);
-	if (jail_created && !pivoted)
-		remove_tree(jail_dir);
-	if (!pivoted)
-		jail_cgroups_undo();
-	exit(1);
-}
-
-void jail_path(char *out, size_t size, const char *fmt, ...)
-{
-	va_list ap;
-	int n;
-
-	va_start(ap, fmt);
-	n = vsnprintf(out, size, fmt, ap);
-	va_end(ap);
-	if (n < 0 || (size_t)n >= size)
-		jail_fail("path too long: %s", out);
-}
-
-void jail_write_file(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n = fd < 0 ? -1 : write(fd, text, strlen(text));
-
-	if (n != (ssize_t)strlen(text))
-		jail_fail("cannot write '%s' to %s: %s", text, path,
-			  strerror(errno));
-	close(fd);
-}
-
 static void copy_file(const char *from, const char *to, mode_t mode)
 {
 	char buf[65536];
@@ -143,24 +101,17 @@ static void copy_file(const char *from, const char *to, mode_t mode)
 	close(in);
 }
 
-void jail_mkdirs(char *path, mode_t mode)
+/* Undo of a failed run: its jail directory. */
+static void remove_jail(void)
 {
-	char *p;
-
-	for (p = path + 1; *p; p++) {
-		if (*p != '/')
-			continue;
-		*p = '\0';
-		if (mkdir(path, mode) && errno != EEXIST)
-			jail_fail("mkdir %s: %s", path, strerror(errno));
-		*p = '/';
-	}
-	if (mkdir(path, mode) && errno != EEXIST)
-		jail_fail("mkdir %s: %s", path, strerror(errno));
+	remove_tree(jail_dir);
 }
 
-/* Builds <base>/<name>/<id>/root with the binary in it; a jail left over
- * by an earlier run with this id is removed first. */
+/* Builds <base>/<name>/<id>/root with the binary in it. A jail left over
+ * by an earlier run with this id (its root holds <name>.pid) is removed
+ * first; what an orchestrator placed in a new jail before starting the
+ * jailer is kept, as Firecracker's jailer keeps it (Kata Containers puts
+ * its config file, kernel and placeholder drives there). */
 static void build_jail(const struct jail_opts *o, const char *exec,
 		       const char *name, char *root, size_t size)
 {
@@ -171,9 +122,11 @@ static void build_jail(const struct jail_opts *o, const char *exec,
 	jail_path(jail_dir, sizeof(jail_dir), "%s/%s/%s", o->base_dir, name,
 		  o->id);
 	jail_path(root, size, "%s/root", jail_dir);
-	if (!lstat(jail_dir, &st))
+	jail_path(dst, sizeof(dst), "%s/%s.pid", root, name);
+	if (!lstat(dst, &st))
 		remove_tree(jail_dir); /* stale: its run was killed */
-	jail_created = true;
+	if (lstat(jail_dir, &st)) /* else not ours to remove on a failure */
+		jail_undo_on_fail(remove_jail);
 	jail_mkdirs(root, 0700);
 	jail_path(dst, sizeof(dst), "%s/%s", root, name);
 	copy_file(exec, dst, 0755);
@@ -287,7 +240,7 @@ static void enter_jail(const char *root)
 		jail_fail("preparing %s: %s", root, strerror(errno));
 	if (syscall(SYS_pivot_root, ".", "old_root"))
 		jail_fail("pivot_root: %s", strerror(errno));
-	pivoted = true;
+	jail_undo_forget(); /* the jail and cgroups are in use from here */
 	if (chdir("/") || umount2("/old_root", MNT_DETACH) ||
 	    rmdir("/old_root"))
 		jail_fail("detaching the old root: %s", strerror(errno));

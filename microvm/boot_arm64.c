@@ -32,25 +32,14 @@ static int load_image_file(struct vm *vm, const char *path,
 	struct arm64_ram ram = guest_ram(vm);
 	uint8_t *img;
 	size_t size;
-	int ret = read_file_capped(path, vm->mem.size, &img, &size);
+	int ret = vm_read_boot_file(vm, "kernel", path, &img, &size);
 
 	if (ret)
-		return vm_fail(vm, ret, "cannot read kernel %s: %s", path,
-			       ret == -EFBIG ? "larger than guest memory" :
-					       strerror(-ret));
+		return ret;
 	ret = arm64_load_image(&ram, img, size, k);
 	free(img);
-	if (ret == -ENOEXEC)
-		return vm_fail(
-			vm, ret,
-			"kernel %s is not an arm64 Image (little-endian), or is malformed",
-			path);
-	if (ret)
-		return vm_fail(
-			vm, ret,
-			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
-			path, (unsigned long long)(vm->mem.size >> 20));
-	return 0;
+	return vm_kernel_loaded(vm, ret, path,
+				"an arm64 Image (little-endian)");
 }
 
 /* The initrd (path may be empty: none) right below the device tree. */
@@ -60,13 +49,11 @@ static int place_initrd_file(struct vm *vm, const char *path,
 	struct arm64_ram ram = guest_ram(vm);
 	uint8_t *img = NULL;
 	size_t size = 0;
-	int ret = path[0] ? read_file_capped(path, vm->mem.size, &img, &size) :
+	int ret = path[0] ? vm_read_boot_file(vm, "initrd", path, &img, &size) :
 			    0;
 
 	if (ret)
-		return vm_fail(vm, ret, "cannot read initrd %s: %s", path,
-			       ret == -EFBIG ? "larger than guest memory" :
-					       strerror(-ret));
+		return ret;
 	ret = arm64_place_boot_data(&ram, b->k.end, size, &b->fdt,
 				    &b->initrd_start);
 	if (!ret)

@@ -29,29 +29,15 @@ static int load_kernel_file(struct vm *vm, const char *path,
 {
 	uint8_t *img;
 	size_t size;
-	int ret = read_file_capped(path, vm->mem.size, &img, &size);
+	int ret = vm_read_boot_file(vm, "kernel", path, &img, &size);
 
-	if (ret == -EFBIG)
-		return vm_fail(
-			vm, ret,
-			"kernel %s is larger than guest memory; raise mem_size_mib",
-			path);
 	if (ret)
-		return vm_fail(vm, ret, "cannot read kernel %s: %s", path,
-			       strerror(-ret));
+		return ret;
 	ret = load_kernel(&vm->mem, img, size, k);
 	free(img);
-	if (ret == -ENOEXEC)
-		return vm_fail(
-			vm, ret,
-			"kernel %s is not an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12), or is malformed",
-			path);
-	if (ret)
-		return vm_fail(
-			vm, ret,
-			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
-			path, (unsigned long long)(vm->mem.size >> 20));
-	return 0;
+	return vm_kernel_loaded(
+		vm, ret, path,
+		"an x86_64 ELF vmlinux or a bzImage (boot protocol >= 2.12)");
 }
 
 static int load_initrd_file(struct vm *vm, const char *path,
@@ -60,12 +46,10 @@ static int load_initrd_file(struct vm *vm, const char *path,
 	uint64_t max = k->bzimage ? k->initrd_addr_max : UINT64_MAX;
 	uint8_t *img;
 	size_t size;
-	int ret = read_file_capped(path, vm->mem.size, &img, &size);
+	int ret = vm_read_boot_file(vm, "initrd", path, &img, &size);
 
 	if (ret)
-		return vm_fail(vm, ret, "cannot read initrd %s: %s", path,
-			       ret == -EFBIG ? "larger than guest memory" :
-					       strerror(-ret));
+		return ret;
 	ret = initrd_place(&vm->mem, k->end, max, size, &b->initrd_addr);
 	if (!ret)
 		ret = gmem_write(&vm->mem, b->initrd_addr, img, size);

@@ -39,6 +39,36 @@ int vm_fail(struct vm *vm, int ret, const char *fmt, ...)
 	return ret;
 }
 
+int vm_read_boot_file(struct vm *vm, const char *what, const char *path,
+		      uint8_t **buf, size_t *size)
+{
+	int ret = read_file_capped(path, vm->mem.size, buf, size);
+
+	if (ret == -EFBIG)
+		return vm_fail(
+			vm, ret,
+			"%s %s is larger than guest memory; raise mem_size_mib",
+			what, path);
+	if (ret)
+		return vm_fail(vm, ret, "cannot read %s %s: %s", what, path,
+			       strerror(-ret));
+	return 0;
+}
+
+int vm_kernel_loaded(struct vm *vm, int ret, const char *path,
+		     const char *format)
+{
+	if (ret == -ENOEXEC)
+		return vm_fail(vm, ret, "kernel %s is not %s, or is malformed",
+			       path, format);
+	if (ret)
+		return vm_fail(
+			vm, ret,
+			"kernel %s does not fit in %llu MiB of guest memory; raise mem_size_mib",
+			path, (unsigned long long)(vm->mem.size >> 20));
+	return 0;
+}
+
 /* Console input: raw bytes from a terminal go to the guest's UART. */
 static void on_stdin(void *opaque, uint32_t events)
 {
@@ -120,6 +150,7 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop)
 	pthread_mutex_init(&vm->exit_lock, NULL);
 	pthread_mutex_init(&vm->run_lock, NULL);
 	pthread_cond_init(&vm->run_cond, NULL);
+	pthread_cond_init(&vm->tasks_cond, NULL);
 	for (i = 0; i < VM_MAX_VCPUS; i++)
 		vm->vcpus[i].fd = -1;
 }

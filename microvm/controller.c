@@ -195,9 +195,11 @@ static void handle_snapshot_load(struct vmm *m,
 			"this warm microvm's VM was released by a failed snapshot/load; start a new microvm --warm");
 		return;
 	}
-	ret = snapshot_load(&m->vm, l, &cfg, &o, &m->loop);
+	ret = snapshot_load(&m->vm, l, &cfg, &o, &m->loop, &m->loaded);
 	ret = run_built_vm(m, ret, !l->resume_vm, err, sizeof(err));
 	if (ret) {
+		snapshot_forget(m->loaded);
+		m->loaded = NULL;
 		api_error(r, 400, "snapshot/load failed: %s", err);
 		return;
 	}
@@ -209,6 +211,41 @@ static void handle_snapshot_load(struct vmm *m,
 		 warm ? ", warm" : "",
 		 (unsigned long long)elapsed_us(&start, CLOCK_MONOTONIC),
 		 l->resume_vm ? "running" : "paused");
+}
+
+/* microvm's own: memory, vCPUs and devices back to the loaded snapshot,
+ * in this process and KVM VM; logs how long it took on this thread (from
+ * the request to the vCPUs released). */
+static void handle_snapshot_rewind(struct vmm *m, bool resume,
+				   struct api_response *r)
+{
+	struct timespec start;
+	uint64_t pages = 0;
+	char err[512];
+
+	clock_gettime(CLOCK_MONOTONIC, &start);
+	if (snapshot_rewind_check(&m->vm, m->loaded, err, sizeof(err))) {
+		api_error(r, 400, "snapshot/rewind: %s", err);
+		return;
+	}
+	if (m->state == VMM_RUNNING)
+		vm_pause(&m->vm);
+	m->state = VMM_PAUSED;
+	if (snapshot_rewind(&m->vm, m->loaded, &pages, err, sizeof(err))) {
+		api_error(r, 400,
+			  "snapshot/rewind failed: %s (the VM is paused)", err);
+		return;
+	}
+	if (resume) {
+		vm_resume(&m->vm);
+		m->state = VMM_RUNNING;
+	}
+	vm_serve_restored(&m->vm);
+	log_info(
+		"snapshot rewound: %llu pages written since the load dropped, in %llu us, VM %s",
+		(unsigned long long)pages,
+		(unsigned long long)elapsed_us(&start, CLOCK_MONOTONIC),
+		resume ? "running" : "paused");
 }
 
 int vmm_warm(struct vmm *m, const struct machine_cfg *shape)
@@ -265,8 +302,9 @@ static bool is_post_boot_op(enum api_op op)
 {
 	return op == OP_PATCH_DRIVE || op == OP_PATCH_NET ||
 	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL ||
-	       op == OP_SNAPSHOT_CREATE || op == OP_PATCH_BALLOON ||
-	       op == OP_PATCH_BALLOON_STATS || op == OP_GET_BALLOON_STATS;
+	       op == OP_SNAPSHOT_CREATE || op == OP_SNAPSHOT_REWIND ||
+	       op == OP_PATCH_BALLOON || op == OP_PATCH_BALLOON_STATS ||
+	       op == OP_GET_BALLOON_STATS;
 }
 
 static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
@@ -540,6 +578,8 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 				"SendCtrlAltDel needs an i8042 keyboard: x86_64 only (as in Firecracker)");
 	} else if (req->op == OP_SNAPSHOT_CREATE) {
 		handle_snapshot_create(m, &req->u.snap_create, r);
+	} else if (req->op == OP_SNAPSHOT_REWIND) {
+		handle_snapshot_rewind(m, req->u.rewind_resume, r);
 	} else if (req->op == OP_PATCH_DRIVE) {
 		patch_drive(m, &req->u.drive_patch, r);
 	} else {
@@ -702,4 +742,5 @@ void vmm_destroy(struct vmm *m)
 		close(m->signal_fd);
 	evl_destroy(&m->loop);
 	mmds_destroy(&m->mmds);
+	snapshot_forget(m->loaded);
 }

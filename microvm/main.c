@@ -2,6 +2,7 @@
 /* microvm: the command line, then the VMM thread's loop. */
 #include <errno.h>
 #include <getopt.h>
+#include <linux/filter.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -45,6 +46,10 @@ static const char usage[] =
 	"                      (e.g. api, virtio/net)\n"
 	"  --metrics-path PATH write metrics as JSON lines to PATH\n"
 	"  --no-seccomp        run without the per-thread seccomp filters\n"
+	"  --seccomp-filter FILE\n"
+	"                      use the filters in FILE (compiled by Firecracker's\n"
+	"                      seccompiler-bin: \"api\", \"vmm\" and \"vcpu\"\n"
+	"                      programs) instead of microvm's own\n"
 	"  --serial-out-limit BYTES\n"
 	"                      the most console output the guest may write\n"
 	"                      (default 67108864; 0: no limit); the rest is\n"
@@ -77,6 +82,7 @@ struct options {
 	const char *id;
 	const char *describe_snapshot;
 	const char *metadata;
+	const char *seccomp_filter;
 	size_t max_body, mmds_limit; /* mmds_limit 0: max_body */
 	bool no_api, boot_timer;
 	bool warm;
@@ -347,9 +353,7 @@ static void parse_option(int opt, struct options *o)
 		parse_warm(optarg, o);
 		break;
 	case O_SECCOMP_FILTER:
-		bad_args(
-			"--seccomp-filter: custom filters are not supported; microvm installs its own (or use --no-seccomp)",
-			NULL);
+		o->seccomp_filter = optarg;
 		break;
 	case O_MMDS_LIMIT:
 		o->mmds_limit = parse_mmds_limit(optarg);
@@ -402,6 +406,9 @@ static void parse_args(int argc, char **argv, struct options *o)
 		o->api_sock = NULL; /* Firecracker ignores it too */
 	else if (!o->api_sock)
 		o->api_sock = default_api_sock(argv[0]);
+	if (o->seccomp_filter && !seccomp_enabled)
+		bad_args("--seccomp-filter and --no-seccomp exclude each other",
+			 NULL);
 	if (o->warm && (o->no_api || o->config_file))
 		bad_args(
 			"--warm waits for PUT /snapshot/load: it needs the API and no --config-file",
@@ -541,6 +548,29 @@ static int load_metadata(const char *path, struct mmds *mmds)
 	return ret ? EXIT_BAD_CONFIG : 0;
 }
 
+/* The built-in filters, or those --seccomp-filter names (kept for the
+ * process's life: threads install them as they start). 0 or exit code. */
+static int prepare_seccomp(const struct options *o)
+{
+	static struct sock_fprog custom[SECCOMP_FILE_KINDS];
+	const char *why;
+	int ret;
+
+	if (!seccomp_enabled)
+		return 0;
+	why = o->seccomp_filter ? seccomp_file_read(o->seccomp_filter, custom) :
+				  NULL;
+	if (why) {
+		log_err("--seccomp-filter %s: %s", o->seccomp_filter, why);
+		return EXIT_BAD_CONFIG;
+	}
+	ret = seccomp_prepare(o->warm, o->seccomp_filter ? custom : NULL);
+	if (ret)
+		log_err("cannot prepare the seccomp filters: %s",
+			strerror(-ret));
+	return ret ? EXIT_INTERNAL : 0;
+}
+
 int main(int argc, char **argv)
 {
 	static struct vmm m;
@@ -555,12 +585,9 @@ int main(int argc, char **argv)
 	ret = configure_logger(&o.logger);
 	if (ret)
 		return ret;
-	ret = seccomp_enabled ? seccomp_prepare(o.warm) : 0;
-	if (ret) {
-		log_err("cannot prepare the seccomp filters: %s",
-			strerror(-ret));
-		return EXIT_INTERNAL;
-	}
+	ret = prepare_seccomp(&o);
+	if (ret)
+		return ret;
 	if (vmm_init(&m, o.id, o.boot_timer, o.mmds_limit)) {
 		log_err("cannot set up the VMM thread: %s", strerror(errno));
 		return EXIT_INTERNAL;

@@ -11,9 +11,10 @@
  *   every request the api_channel brings, in the order they come.
  * - builder.c assembles a VM (vmm/) with its devices (virtio/) from a
  *   vm_config in one readable order, and takes it apart again.
- * - persist.c is PUT /snapshot/create and /snapshot/load from end to end:
- *   the state file and its configuration, memory, devices and KVM state,
- *   through snapshot/'s mechanisms and the builder's steps.
+ * - persist.c is PUT /snapshot/create, /snapshot/load and microvm's own
+ *   /snapshot/rewind from end to end: the state file and its
+ *   configuration, memory, devices and KVM state, through snapshot/'s
+ *   mechanisms and the builder's steps.
  * - With --warm, the VM, its memory slots and parked vCPU threads exist
  *   before the first request (vm_warm) and every thread is filtered; a
  *   snapshot load then only maps memory, makes devices and sets state
@@ -50,6 +51,14 @@ void vm_init_empty(struct vm *vm, struct event_loop *loop);
  * vm->err (and the log) saying why (vm_fail). */
 int vm_fail(struct vm *vm, int ret, const char *fmt, ...)
 	__attribute__((format(printf, 3, 4)));
+/* Reads a boot file (WHAT: "kernel", "initrd") of at most guest memory's
+ * size into a new buffer; 0, or vm_fail's error. */
+int vm_read_boot_file(struct vm *vm, const char *what, const char *path,
+		      uint8_t **buf, size_t *size);
+/* The verdict of an architecture's kernel loader (ret: 0, -ENOEXEC: not
+ * FORMAT, else: does not fit) for the kernel at PATH: 0 or vm_fail's. */
+int vm_kernel_loaded(struct vm *vm, int ret, const char *path,
+		     const char *format);
 /* An empty VM, then its KVM VM for nr_vcpus vCPUs. */
 MUST_CHECK int vm_open(struct vm *vm, unsigned nr_vcpus,
 		       struct event_loop *loop);
@@ -103,13 +112,30 @@ struct restore_opts {
 /* PUT /snapshot/load: the untrusted state file and its configuration with
  * the request's overrides, into *cfg (logger and metrics kept); then the
  * VM from it: memory from the backend, the devices of cfg in the same
- * slots, every saved state; its vCPUs have not run. On failure vm->err
- * says why; a VM refused before anything was built is left as it was (a
- * warm one stays warm). */
+ * slots, every saved state (each vCPU's from its own thread, started
+ * parked); its vCPUs have not run. *kept is the state, kept for rewinds
+ * (snapshot_forget frees it). On failure vm->err says why; a VM refused
+ * before anything was built is left as it was (a warm one stays warm). */
+struct loaded_snapshot;
 MUST_CHECK int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 			     struct vm_config *cfg,
 			     const struct restore_opts *o,
-			     struct event_loop *loop);
+			     struct event_loop *loop,
+			     struct loaded_snapshot **kept);
+void snapshot_forget(struct loaded_snapshot *k);
+/* Whether PUT /snapshot/rewind can go back to k (NULL: a booted VM):
+ * 0, or -EINVAL/-ENOTSUP with err saying why. Nothing is touched. */
+MUST_CHECK int snapshot_rewind_check(const struct vm *vm,
+				     const struct loaded_snapshot *k, char *err,
+				     size_t err_size);
+/* PUT /snapshot/rewind of a paused VM (every vCPU thread parked): the
+ * devices reset to their saved state (host vsock connections closed;
+ * drives keep their files), the pages written since the load dropped,
+ * the VM's and each vCPU's state set again as the load did. Then
+ * vm_serve_restored, as after a load. 0, or -errno with err saying why. */
+MUST_CHECK int snapshot_rewind(struct vm *vm, const struct loaded_snapshot *k,
+			       uint64_t *pages_dropped, char *err,
+			       size_t err_size);
 /* After snapshot_load and vm_start, once the VMM thread's final filter is
  * installed: the devices' first look at the guest's rings (kicks pending
  * at snapshot time, then each device's post-restore hook: vsock's
@@ -139,6 +165,8 @@ struct vmm {
 	struct api_channel ch;
 	struct mmds mmds; /* its data store lives before, through and after
 			     InstanceStart; listed interfaces reach it */
+	struct loaded_snapshot *loaded; /* since a load: what rewinds go back
+					   to; NULL for a booted VM */
 	int metrics_timer_fd, signal_fd;
 	int exit_code;
 };

@@ -5,8 +5,9 @@
  * configuration with the request's overrides, then the VM from it (with
  * the builder's steps, or into the VM --warm made ahead): memory from the
  * File or Uffd backend, the devices in their slots, the KVM and device
- * state. snapshot/ holds the mechanisms (format, KVM state, memory file,
- * uffd); this file the order. */
+ * state; the state is kept for PUT /snapshot/rewind, which puts devices,
+ * memory and KVM state back to it in place. snapshot/ holds the mechanisms
+ * (format, KVM state, memory file, uffd); this file the order. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -223,6 +224,7 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 		ret = vm->warm ? 0 : gmem_create(&vm->mem, size, false);
 		if (!ret)
 			ret = snap_uffd_attach(&vm->mem, l->backend_path,
+					       cfg->balloon.set,
 					       &vm->uffd_sock);
 	} else {
 		ret = map_memory_file(vm, l->backend_path, size);
@@ -295,6 +297,24 @@ static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 	return ret;
 }
 
+/* The VM's and the vCPUs' KVM state, timed: the part of a load or a
+ * rewind that grows with the vCPUs (bench/vcpu_state.py reads the line). */
+static int restore_kvm_timed(struct vm *vm, const struct snap_state *s,
+			     bool clock_realtime, bool set_cpuid)
+{
+	struct timespec t0;
+	int ret;
+
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	ret = snap_restore_kvm(vm, s, clock_realtime, set_cpuid, vm->err,
+			       sizeof(vm->err));
+	if (!ret)
+		log_info("KVM state of the VM and its %u vCPUs set in %llu us",
+			 vm->nr_vcpus,
+			 (unsigned long long)elapsed_us(&t0, CLOCK_MONOTONIC));
+	return ret;
+}
+
 /* A warm VM takes a snapshot of its own shape only. */
 static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 {
@@ -352,8 +372,9 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
-	if (!ret && (ret = snap_restore_kvm(vm, s, l->clock_realtime, vm->err,
-					    sizeof(vm->err))))
+	if (!ret && !vm->warm) /* parked: each vCPU thread sets its state */
+		ret = vm_start(vm, true);
+	if (!ret && (ret = restore_kvm_timed(vm, s, l->clock_realtime, true)))
 		return ret;
 	if (!ret)
 		ret = restore_devices(vm, s);
@@ -362,19 +383,87 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	return ret;
 }
 
+struct loaded_snapshot {
+	struct snap_state s;
+	bool clock_realtime;
+};
+
 int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 		  struct vm_config *cfg, const struct restore_opts *o,
-		  struct event_loop *loop)
+		  struct event_loop *loop, struct loaded_snapshot **kept)
 {
-	struct snap_state s;
+	struct loaded_snapshot *k = calloc(1, sizeof(*k));
 	int ret;
 
 	vm->err[0] = '\0'; /* from a refused load before */
-	ret = prepare_load(l, &s, cfg, vm->err, sizeof(vm->err));
-	if (ret)
+	*kept = NULL;
+	if (!k)
+		return vm_fail(vm, -ENOMEM, "out of memory");
+	ret = prepare_load(l, &k->s, cfg, vm->err, sizeof(vm->err));
+	if (ret) {
+		free(k);
 		return ret;
-	ret = restore_vm(vm, cfg, &s, l, o, loop);
-	snap_state_free(&s);
+	}
+	k->clock_realtime = l->clock_realtime;
+	ret = restore_vm(vm, cfg, &k->s, l, o, loop);
+	if (ret)
+		snapshot_forget(k);
+	else
+		*kept = k;
+	return ret;
+}
+
+void snapshot_forget(struct loaded_snapshot *k)
+{
+	if (!k)
+		return;
+	snap_state_free(&k->s);
+	free(k);
+}
+
+int snapshot_rewind_check(const struct vm *vm, const struct loaded_snapshot *k,
+			  char *err, size_t err_size)
+{
+	if (!k) {
+		snprintf(
+			err, err_size,
+			"this VM was booted, not loaded: a rewind goes back to the snapshot a PUT /snapshot/load loaded");
+		return -EINVAL;
+	}
+	if (vdev_find(vm, VIRTIO_ID_BALLOON, NULL)) {
+		snprintf(
+			err, err_size,
+			"a rewind is not supported with a balloon device (the pages it gave back are no longer the snapshot's; a Uffd page server has noted them removed)");
+		return -ENOTSUP;
+	}
+	if (!vm->mem.logged) {
+		snprintf(
+			err, err_size,
+			"a rewind needs the snapshot loaded with \"track_dirty_pages\": true (KVM's dirty log names the pages written since the load)");
+		return -ENOTSUP;
+	}
+	return 0;
+}
+
+/* Devices first (reset: nothing in flight writes guest RAM any more), then
+ * the pages written since the load, then the KVM state from the vCPU
+ * threads. */
+int snapshot_rewind(struct vm *vm, const struct loaded_snapshot *k,
+		    uint64_t *pages_dropped, char *err, size_t err_size)
+{
+	int ret = snapshot_rewind_check(vm, k, err, err_size);
+
+	vm->err[0] = '\0';
+	if (!ret)
+		ret = restore_devices(vm, &k->s);
+	if (!ret && (ret = snap_rewind_memory(vm, pages_dropped)))
+		vm_fail(vm, ret,
+			"dropping the pages written since the load: %s",
+			strerror(-ret));
+	if (!ret)
+		ret = restore_kvm_timed(vm, &k->s, k->clock_realtime, false);
+	if (ret && vm->err[0])
+		snprintf(err, err_size, "%s", vm->err);
 	return ret;
 }
 

@@ -27,9 +27,28 @@ int snapshot_create(struct vm *vm, const struct vm_config *cfg,
 
 int snapshot_load(struct vm *vm, const struct snapshot_load_cfg *l,
 		  struct vm_config *cfg, const struct restore_opts *o,
-		  struct event_loop *loop)
+		  struct event_loop *loop, struct loaded_snapshot **kept)
 {
+	*kept = NULL;
 	snprintf(vm->err, sizeof(vm->err), NOT_YET);
+	return -ENOTSUP;
+}
+
+void snapshot_forget(struct loaded_snapshot *k)
+{
+}
+
+int snapshot_rewind_check(const struct vm *vm, const struct loaded_snapshot *k,
+			  char *err, size_t err_size)
+{
+	snprintf(err, err_size, NOT_YET);
+	return -ENOTSUP;
+}
+
+int snapshot_rewind(struct vm *vm, const struct loaded_snapshot *k,
+		    uint64_t *pages_dropped, char *err, size_t err_size)
+{
+	snprintf(err, err_size, NOT_YET);
 	return -ENOTSUP;
 }
 

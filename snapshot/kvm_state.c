@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* VM and vCPU state through KVM's get/set ioctls. Saving runs with every
- * vCPU parked; restoring into fresh vCPUs follows the order KVM needs:
- * CPUID (set when the vCPU was created), MP state, registers, special
- * registers, XSAVE, XCRs, debug registers, LAPIC, MSRs, pending events,
- * after the irqchips, the PIT and the KVM clock. */
+ * vCPU parked; restoring follows the order KVM needs: the irqchips, the
+ * PIT and the KVM clock (VMM thread), then each vCPU from its own parked
+ * thread, all in parallel (vm_run_on_vcpus), in the order one vCPU needs:
+ * CPUID (when it differs), MP state, registers, special registers, XSAVE,
+ * XCRs, debug registers, LAPIC, MSRs, pending events. Buffers are on the
+ * stack of the thread that uses them. */
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -162,8 +164,8 @@ struct msr_batch {
  * batch at the first MSR it refuses, which is skipped (logged), not fatal. */
 static void restore_msr_pass(int fd, const struct snap_vcpu *v, int pass)
 {
-	static struct kvm_msr_entry list[SNAP_MAX_MSRS];
-	static struct msr_batch b;
+	struct kvm_msr_entry list[SNAP_MAX_MSRS];
+	struct msr_batch b;
 	uint32_t i, count = 0, start = 0;
 
 	for (i = 0; i < v->nmsrs; i++)
@@ -220,13 +222,39 @@ int snap_check_cpuid(const struct vm *vm, const struct snap_state *s, char *err,
 	return 0;
 }
 
-static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
-			const char **what)
-{
-	static struct cpuid_buf cpuid;
-	int fd = vm->vcpus[v->index].fd;
-	struct kvm_xcrs xcrs = v->xcrs;
+/* What the vCPU threads restore from (vm_run_on_vcpus's argument). */
+struct vcpu_restore {
+	const struct snap_state *s;
+	bool set_cpuid; /* a load: the saved CPUID unless the vCPU has it */
+	const char *what[VM_MAX_VCPUS]; /* the ioctl that failed, per vCPU */
+};
 
+/* The saved vCPU of this index (the state file's sections may come in
+ * any order; the decoder checked they are 0..nr_vcpus - 1). */
+static const struct snap_vcpu *saved_vcpu(const struct snap_state *s,
+					  unsigned index)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nr_vcpus; i++)
+		if (s->vcpus[i].index == index)
+			return &s->vcpus[i];
+	return NULL;
+}
+
+/* On the vCPU's own thread. */
+static int restore_vcpu(struct vcpu *vcpu, void *arg)
+{
+	struct vcpu_restore *r = arg;
+	const struct snap_vcpu *v = saved_vcpu(r->s, vcpu->index);
+	const char **what = &r->what[vcpu->index];
+	struct cpuid_buf cpuid;
+	int fd = vcpu->fd;
+	struct kvm_xcrs xcrs;
+
+	if (!v)
+		return -EINVAL;
+	xcrs = v->xcrs;
 	if (xcrs.nr_xcrs > KVM_MAX_XCRS)
 		xcrs.nr_xcrs = KVM_MAX_XCRS;
 #define SET(req, arg)                        \
@@ -236,7 +264,7 @@ static int restore_vcpu(struct vm *vm, const struct snap_vcpu *v,
 			return -errno;       \
 	} while (0)
 	saved_cpuid(v, &cpuid); /* first: it decides which MSRs exist */
-	if (!cpuid_same(&cpuid.hdr, vm->vcpus[v->index].cpuid))
+	if (r->set_cpuid && !cpuid_same(&cpuid.hdr, vcpu->cpuid))
 		SET(KVM_SET_CPUID2, &cpuid);
 	SET(KVM_SET_MP_STATE, &v->mp_state);
 	SET(KVM_SET_REGS, &v->regs);
@@ -282,21 +310,23 @@ static int restore_vm(struct vm *vm, const struct snap_vm *s,
 }
 
 int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
-		     bool clock_realtime, char *err, size_t err_size)
+		     bool clock_realtime, bool set_cpuid, char *err,
+		     size_t err_size)
 {
+	struct vcpu_restore r = { .s = s, .set_cpuid = set_cpuid };
 	const char *what = "";
-	unsigned i;
-	int ret = 0;
+	unsigned failed = 0;
+	int ret;
 
 	ret = restore_vm(vm, &s->vm, clock_realtime, &what);
 	if (ret) {
 		snprintf(err, err_size, "%s: %s", what, strerror(-ret));
 		return ret;
 	}
-	for (i = 0; i < s->nr_vcpus && !ret; i++)
-		ret = restore_vcpu(vm, &s->vcpus[i], &what);
+	ret = vm_run_on_vcpus(vm, restore_vcpu, &r, &failed);
 	if (ret)
-		snprintf(err, err_size, "vCPU %u: %s: %s", i - 1, what,
+		snprintf(err, err_size, "vCPU %u: %s: %s", failed,
+			 r.what[failed] ? r.what[failed] : "its thread",
 			 strerror(-ret));
 	return ret;
 }

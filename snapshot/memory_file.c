@@ -2,7 +2,9 @@
 /* Guest RAM into the memory file: Full writes every non-zero page of a
  * file truncated to the RAM size (zero pages stay holes); Diff writes, in
  * place, the pages KVM's dirty log and the devices' dirty bitmap name.
- * Runs of pages go out in one pwrite. */
+ * Runs of pages go out in one pwrite. A rewind drops, in runs, every page
+ * those logs named since the load (kept in mem->logged when a snapshot
+ * empties them). */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -144,6 +146,8 @@ int snap_write_memory(struct vm *vm, const char *path, bool diff,
 	if (vm->mem.dev_dirty) {
 		dirty = calloc((size_t)words, 8);
 		ret = dirty ? collect_dirty(vm, dirty) : -ENOMEM;
+		for (uint64_t w = 0; !ret && w < words; w++)
+			vm->mem.logged[w] |= dirty[w]; /* for a rewind */
 	}
 	fd = ret ? ret : open_memory_file(path, diff, vm->mem.size);
 	if (fd >= 0) {
@@ -156,6 +160,49 @@ int snap_write_memory(struct vm *vm, const char *path, bool diff,
 		ret = fd;
 	}
 	free(dirty);
+	return ret;
+}
+
+/* Drops pages [first, first + n): the next touch reads the memory file
+ * again (File: MAP_PRIVATE) or asks the page server (Uffd). */
+static int drop_run(const struct guest_mem *mem, uint64_t first, uint64_t n)
+{
+	return madvise(mem->host + first * PAGE, n * PAGE, MADV_DONTNEED) < 0 ?
+		       -errno :
+		       0;
+}
+
+int snap_rewind_memory(struct vm *vm, uint64_t *pages_dropped)
+{
+	uint64_t *logged = vm->mem.logged, pages = vm->mem.size / PAGE;
+	uint64_t page = 0, start = 0, run = 0;
+	int ret;
+
+	*pages_dropped = 0;
+	if (!logged)
+		return -ENOTSUP;
+	ret = collect_dirty(vm, logged);
+	while (!ret && page < pages) {
+		bool set = logged[page / 64] & (1ULL << (page % 64));
+
+		if (!set && page % 64 == 0 && !logged[page / 64] && !run) {
+			page += 64; /* a word of clean pages */
+			continue;
+		}
+		if (set && !run++)
+			start = page;
+		if (!set && run) {
+			ret = drop_run(&vm->mem, start, run);
+			*pages_dropped += run;
+			run = 0;
+		}
+		page++;
+	}
+	if (!ret && run) {
+		ret = drop_run(&vm->mem, start, run);
+		*pages_dropped += run;
+	}
+	memset(logged, 0, (size_t)((pages + 63) / 64) * 8);
 	return ret;
 }
 

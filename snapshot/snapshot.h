@@ -100,12 +100,16 @@ MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
  * naming the missing bits. */
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
-/* Restores into a VM whose vCPUs exist and have not run: each vCPU gets its
- * saved CPUID first, unless it has that one already. The KVM clock goes on
- * from its saved value, or with clock_realtime (the state has its real
- * time) advances by the wall time since. */
+/* Restores the VM's state (VMM thread), then each vCPU's from its own
+ * thread, in parallel: every vCPU thread must be started and parked, its
+ * seccomp filter allowing the KVM_SET_* of a vCPU's state. With set_cpuid
+ * (a load: the vCPUs have not run) each vCPU gets its saved CPUID first,
+ * unless it has that one already; a rewind keeps the CPUID the load set
+ * (KVM refuses another once a vCPU has run). The KVM clock goes on from
+ * its saved value, or with clock_realtime (the state has its real time)
+ * advances by the wall time since. */
 MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
-				bool clock_realtime, char *err,
+				bool clock_realtime, bool set_cpuid, char *err,
 				size_t err_size);
 
 /* ---- memory_file.c: guest RAM to and from the memory file ---- */
@@ -115,6 +119,15 @@ MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
  * into the existing file. Either way the dirty logs start again. */
 MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
 				 uint64_t *pages_written);
+
+/* Rewind (a loaded VM with dirty tracking, vCPUs parked, devices reset):
+ * every page written since the load or the last rewind (KVM's dirty log,
+ * the devices' bitmap, what snapshots took from them meanwhile) is
+ * dropped with MADV_DONTNEED, so the next touch sees the snapshot's page
+ * again: the memory file's (File: MAP_PRIVATE) or the page server's
+ * (Uffd). Its cost follows the pages written, not the VM's size. 0,
+ * -ENOTSUP without dirty tracking, or -errno. */
+MUST_CHECK int snap_rewind_memory(struct vm *vm, uint64_t *pages_dropped);
 
 /* File backend --prefetch: maps in the pages a working-set file lists
  * (64-bit page numbers, as microvm-uffd --record writes them), in runs,
@@ -128,9 +141,11 @@ MUST_CHECK int snap_prefetch(const struct guest_mem *mem, const char *ws_path,
  * (page_size) and in KiB (page_size_kib: deprecated in Firecracker, and
  * all that E2B-style page servers read). Returns its length. */
 size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size);
-/* Registers mem with a new userfaultfd and sends it to the handler on
+/* Registers mem with a new userfaultfd (asking for remove events when
+ * remove_events: a balloon gives pages back) and sends it to the handler on
  * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */
 MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
-				const char *sock_path, int *sock_out);
+				const char *sock_path, bool remove_events,
+				int *sock_out);
 
 #endif

@@ -3,11 +3,13 @@
  * RAM is anonymous memory registered with a userfaultfd, which goes to the
  * page-fault handler listening on backend_path with a JSON description of
  * the mapping. The connection stays open for the VM's life: the handler
- * sees it close when microvm exits. UFFD_FEATURE_EVENT_REMOVE is asked
- * for, as Firecracker does: pages the balloon gives back (MADV_DONTNEED)
- * reach the handler as a remove event, which it must read before the
- * madvise returns, so that it serves them as zero pages afterwards and not
- * the memory file's stale contents. */
+ * sees it close when microvm exits. With a balloon, UFFD_FEATURE_EVENT_REMOVE
+ * is asked for, as Firecracker does: pages the balloon gives back
+ * (MADV_DONTNEED) reach the handler as a remove event, which it must read
+ * before the madvise returns, so that it serves them as zero pages
+ * afterwards and not the memory file's stale contents. Without a balloon it
+ * is not: a rewind's MADV_DONTNEED must send the next touch to the handler
+ * for the snapshot's page, not have it note a removal. */
 #include <errno.h>
 #include <fcntl.h>
 #include <linux/userfaultfd.h>
@@ -41,10 +43,13 @@ static int open_uffd(void)
 	return fd < 0 ? -errno : fd;
 }
 
-static int register_memory(int uffd, const struct guest_mem *mem)
+static int register_memory(int uffd, const struct guest_mem *mem,
+			   bool remove_events)
 {
-	struct uffdio_api api = { .api = UFFD_API,
-				  .features = UFFD_FEATURE_EVENT_REMOVE };
+	struct uffdio_api api = {
+		.api = UFFD_API,
+		.features = remove_events ? UFFD_FEATURE_EVENT_REMOVE : 0,
+	};
 	struct uffdio_register reg = {
 		.range = { (uint64_t)(uintptr_t)mem->host, mem->size },
 		.mode = UFFDIO_REGISTER_MODE_MISSING,
@@ -88,14 +93,14 @@ static int send_to_handler(int sock, int uffd, const struct guest_mem *mem)
 }
 
 int snap_uffd_attach(const struct guest_mem *mem, const char *sock_path,
-		     int *sock_out)
+		     bool remove_events, int *sock_out)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
 	int uffd = open_uffd(), sock = -1, ret;
 
 	if (uffd < 0)
 		return uffd;
-	ret = register_memory(uffd, mem);
+	ret = register_memory(uffd, mem, remove_events);
 	if (!ret && strlen(sock_path) >= sizeof(sa.sun_path))
 		ret = -ENAMETOOLONG;
 	if (!ret) {

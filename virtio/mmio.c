@@ -406,6 +406,19 @@ void vdev_destroy_all(struct vm *vm)
 	vm->nr_vdevs = 0;
 }
 
+/* The used rings are the device's writes into guest RAM that no chain
+ * marked (queue.c marks the buffers): diff snapshots and rewinds need
+ * them. Caller holds the device lock. */
+static void mark_used_rings(struct vdev *d)
+{
+	unsigned i;
+
+	for (i = 0; d->activated && i < d->ops->num_queues; i++)
+		if (d->queues[i].ready && d->queues[i].used)
+			gmem_mark_dirty(&d->vm->mem, d->queues[i].used,
+					6 + 8u * d->queues[i].size);
+}
+
 void vdev_save(struct vdev *d, struct vdev_state *out)
 {
 	unsigned i;
@@ -441,9 +454,8 @@ void vdev_save(struct vdev *d, struct vdev_state *out)
 		st->ready = q->ready;
 		st->event_idx = q->event_idx;
 		st->indirect = q->indirect;
-		if (d->activated && q->ready)
-			gmem_mark_dirty(&d->vm->mem, q->used, 6 + 8u * q->size);
 	}
+	mark_used_rings(d);
 	if (d->ops->save)
 		d->ops->save(d, out->own);
 	pthread_mutex_unlock(&d->lock);
@@ -477,6 +489,8 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 	    in->nr_queues != d->ops->num_queues)
 		return -EINVAL;
 	pthread_mutex_lock(&d->lock);
+	mark_used_rings(d); /* a rewind: what the device wrote is dropped */
+	reset_device(d);
 	d->status = in->status;
 	d->features_sel = in->features_sel;
 	d->driver_features_sel = in->driver_features_sel;
@@ -491,6 +505,8 @@ int vdev_restore(struct vdev *d, const struct vdev_state *in)
 		ret = d->ops->restore(d, in->own);
 	if (!ret && d->activated && d->ops->activate)
 		ret = d->ops->activate(d);
+	if (!ret)
+		mark_used_rings(d);
 	if (ret) {
 		reset_device(d);
 		pthread_mutex_unlock(&d->lock);

@@ -227,9 +227,11 @@ struct vdev_state {
  * device's own with ops->save); marks the used rings dirty (devices write
  * them). VMM thread, vCPUs parked. */
 void vdev_save(struct vdev *d, struct vdev_state *out);
-/* Restore into a freshly attached device of the same type: registers and
- * queues (rings checked against guest RAM again); no ring is read yet.
- * -EINVAL when the state does not fit this device. */
+/* Restore into an attached device of the same type: registers and queues
+ * (rings checked against guest RAM again); no ring is read yet. A device
+ * that ran (a rewind) is reset first: in-flight requests finished, host
+ * connections closed; the used rings it wrote and those it restores are
+ * marked dirty. -EINVAL when the state does not fit this device. */
 MUST_CHECK int vdev_restore(struct vdev *d, const struct vdev_state *in);
 /* After vdev_restore, once the VMM thread's final seccomp filter is in
  * place: serves each queue once (kicks pending at snapshot time), raises a

@@ -148,8 +148,11 @@ int gmem_discard(const struct guest_mem *mem, void *p, size_t len)
 
 int gmem_track_dirty(struct guest_mem *mem)
 {
-	mem->dev_dirty = calloc((mem->size / 4096 + 63) / 64, 8);
-	return mem->dev_dirty ? 0 : -ENOMEM;
+	size_t words = (mem->size / 4096 + 63) / 64;
+
+	mem->dev_dirty = calloc(words, 8);
+	mem->logged = calloc(words, 8);
+	return mem->dev_dirty && mem->logged ? 0 : -ENOMEM;
 }
 
 void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len)
@@ -168,7 +171,8 @@ void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len)
 void gmem_destroy(struct guest_mem *mem)
 {
 	free(mem->dev_dirty);
-	mem->dev_dirty = NULL;
+	free(mem->logged);
+	mem->dev_dirty = mem->logged = NULL;
 	if (mem->host)
 		munmap(mem->host, mem->size);
 	if (mem->memfd >= 0)

@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* vCPUs of either architecture: the fd and its kvm_run, and the KVM_RUN
- * loop each vCPU thread runs. An exit the monitor cannot handle is
- * reported (arch_report_exit: where the guest was) and stops the VM with a
+ * loop each vCPU thread runs; a parked thread runs the tasks it is given
+ * (vm_run_on_vcpus: setting its own vCPU's state on a snapshot load or a
+ * rewind). An exit the monitor cannot handle is reported
+ * (arch_report_exit: where the guest was) and stops the VM with a
  * non-zero code; a guest's power-off or reset (PSCI on arm64, the i8042
  * or a triple fault's reset on x86 elsewhere) stops it with 0. A stopped
  * vCPU is kicked out of KVM_RUN with a signal plus immediate_exit. */
@@ -13,6 +15,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <unistd.h>
 
 #include "vmm/arch.h"
@@ -139,9 +142,26 @@ static void complete_pending_exit(struct vcpu *v)
 	__atomic_store_n(&v->run->immediate_exit, 0, __ATOMIC_SEQ_CST);
 }
 
-/* Applies pause and stop requests; blocks while the VM is paused. Returns
- * true when the thread must exit. Clearing immediate_exit before reading the
- * flags means a request made after the read still interrupts KVM_RUN. */
+/* A parked vCPU's task (vm_run_on_vcpus): run without the lock, its result
+ * recorded, the VMM thread told when the last one is done. */
+static void vcpu_run_task(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	int ret;
+
+	pthread_mutex_unlock(&vm->run_lock);
+	ret = vm->vcpu_task(v, vm->vcpu_task_arg);
+	pthread_mutex_lock(&vm->run_lock);
+	v->task_ret = ret;
+	v->task_pending = false;
+	if (--vm->nr_tasks_left == 0)
+		pthread_cond_signal(&vm->tasks_cond);
+}
+
+/* Applies pause and stop requests; blocks while the VM is paused, running
+ * the tasks it is given then. Returns true when the thread must exit.
+ * Clearing immediate_exit before reading the flags means a request made
+ * after the read still interrupts KVM_RUN. */
 static bool vcpu_check_requests(struct vcpu *v)
 {
 	struct vm *vm = v->vm;
@@ -156,7 +176,10 @@ static bool vcpu_check_requests(struct vcpu *v)
 			vm->nr_paused++;
 			pthread_cond_broadcast(&vm->run_cond);
 		}
-		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
+		if (v->task_pending)
+			vcpu_run_task(v);
+		else
+			pthread_cond_wait(&vm->run_cond, &vm->run_lock);
 	}
 	if (v->paused) {
 		v->paused = false;
@@ -167,9 +190,18 @@ static bool vcpu_check_requests(struct vcpu *v)
 	return stop;
 }
 
+/* A task given to a thread that exits (stopped, or its filter refused)
+ * fails, so that vm_run_on_vcpus does not wait for it. */
 static void vcpu_thread_exit(struct vcpu *v)
 {
 	pthread_mutex_lock(&v->vm->run_lock);
+	if (v->task_pending) {
+		v->task_pending = false;
+		v->task_ret = -ESRCH;
+		if (--v->vm->nr_tasks_left == 0)
+			pthread_cond_signal(&v->vm->tasks_cond);
+	}
+	v->exited = true;
 	v->vm->nr_running--;
 	pthread_cond_broadcast(&v->vm->run_cond);
 	pthread_mutex_unlock(&v->vm->run_lock);
@@ -180,6 +212,10 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *v = arg;
 	char name[16];
 
+	/* The kernel's name for the thread is Firecracker's, "fc_vcpu N":
+	 * Kata Containers finds the vCPU threads by it (to pin them). */
+	snprintf(name, sizeof(name), "fc_vcpu %u", v->index);
+	prctl(PR_SET_NAME, name);
 	snprintf(name, sizeof(name), "vcpu %u", v->index);
 	log_set_thread_name(name);
 	if (seccomp_enabled && seccomp_install(SECCOMP_THREAD_VCPU)) {
@@ -216,6 +252,7 @@ int vcpu_start(struct vcpu *v)
 	pthread_mutex_lock(&v->vm->run_lock);
 	v->vm->nr_running++;
 	pthread_mutex_unlock(&v->vm->run_lock);
+	v->exited = false;
 	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
 	if (ret) {
 		vcpu_thread_exit(v);
@@ -258,6 +295,33 @@ void vm_pause(struct vm *vm)
 	while (vm->nr_paused < vm->nr_running)
 		pthread_cond_wait(&vm->run_cond, &vm->run_lock);
 	pthread_mutex_unlock(&vm->run_lock);
+}
+
+int vm_run_on_vcpus(struct vm *vm, int (*fn)(struct vcpu *v, void *arg),
+		    void *arg, unsigned *failed)
+{
+	unsigned i;
+	int ret = 0;
+
+	pthread_mutex_lock(&vm->run_lock);
+	vm->vcpu_task = fn;
+	vm->vcpu_task_arg = arg;
+	vm->nr_tasks_left = 0;
+	for (i = 0; i < vm->nr_vcpus; i++) {
+		struct vcpu *v = &vm->vcpus[i];
+
+		v->task_pending = v->started && !v->exited;
+		v->task_ret = v->task_pending ? 0 : -ESRCH;
+		vm->nr_tasks_left += v->task_pending;
+	}
+	pthread_cond_broadcast(&vm->run_cond);
+	while (vm->nr_tasks_left)
+		pthread_cond_wait(&vm->tasks_cond, &vm->run_lock);
+	for (i = 0; i < vm->nr_vcpus && !ret; i++)
+		if ((ret = vm->vcpus[i].task_ret))
+			*failed = i;
+	pthread_mutex_unlock(&vm->run_lock);
+	return ret;
 }
 
 void vm_resume(struct vm *vm)

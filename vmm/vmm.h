@@ -17,7 +17,8 @@
  *   device queue kicks, io_uring completions, timers, signals. Each vCPU
  *   runs KVM_RUN in its own thread and handles its port-I/O and MMIO exits
  *   itself, under the target device's lock; pause and stop kick it with a
- *   signal + immediate_exit.
+ *   signal + immediate_exit. A parked vCPU thread runs the tasks the VMM
+ *   thread hands it (vm_run_on_vcpus), all vCPUs in parallel.
  * - Every guest-physical access goes through gmem_ptr(), which checks the
  *   whole range and returns NULL when any byte is outside guest RAM.
  * - Fallible functions return 0 or -errno (or a pointer/NULL) and are
@@ -57,6 +58,10 @@ struct guest_mem {
 	/* Diff snapshots: KVM logs the guest's writes; devices' writes into
 	 * guest RAM are marked here (a bit per 4 KiB page), NULL when off. */
 	uint64_t *dev_dirty;
+	/* With dev_dirty: the pages the dirty logs named since the load (or
+	 * the last rewind), kept when a snapshot empties the logs: what a
+	 * rewind drops (snapshot/memory_file.c). */
+	uint64_t *logged;
 };
 
 /* Maps `size` bytes of RAM: anonymous (2 MiB-aligned), or a hugetlb memfd
@@ -85,7 +90,7 @@ MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
  * marked dirty for diff snapshots. 0, or -EINVAL (not guest RAM, or
  * misaligned) or -errno. */
 MUST_CHECK int gmem_discard(const struct guest_mem *mem, void *p, size_t len);
-/* Starts tracking the pages devices write (for diff snapshots). */
+/* Starts tracking the pages devices write (diff snapshots, rewind). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */
 void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len);
@@ -327,6 +332,11 @@ struct vcpu {
 	pthread_t thread;
 	bool started;
 	bool stop_requested, paused; /* under vm->run_lock */
+	/* vm_run_on_vcpus: a task for this parked thread, and its result
+	 * (under vm->run_lock) */
+	bool task_pending;
+	int task_ret;
+	bool exited; /* its thread has returned (under vm->run_lock) */
 	/* its CPUID as KVM reports it before a snapshot load (a warm VM reads
 	 * it ahead), NULL until then: the load checks the snapshot's CPU
 	 * features against it and sets the saved CPUID only if it differs */
@@ -358,6 +368,13 @@ struct vm {
 	pthread_cond_t run_cond;
 	bool pause_requested;
 	unsigned nr_running, nr_paused;
+	/* vm_run_on_vcpus's task, how many vCPUs have yet to run it, and
+	 * where the VMM thread waits for the last (the parked vCPU threads
+	 * wait on run_cond: they are not woken again when it is done) */
+	int (*vcpu_task)(struct vcpu *v, void *arg);
+	void *vcpu_task_arg;
+	unsigned nr_tasks_left;
+	pthread_cond_t tasks_cond;
 	char cmdline[BOOT_CMDLINE_MAX];
 	char cmdline_extra[BOOT_CMDLINE_MAX]; /* what devices add */
 	/* The virtio devices, by slot: every kind alike (virtio/virtio.h's
@@ -407,5 +424,14 @@ void vcpu_destroy(struct vcpu *v);
  * resumes them. VMM thread. */
 void vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* Runs fn(v, arg) on every vCPU's own thread, all at once, and waits until
+ * each has returned: a vCPU's state is set from the thread that runs it
+ * (KVM then keeps it loaded on that thread's CPU), in parallel. Every
+ * vCPU thread must be started and parked (vm_start paused, vm_pause), its
+ * seccomp filter allowing what fn calls. Returns 0, or the first failing
+ * vCPU's -errno with its index in *failed. VMM thread. */
+MUST_CHECK int vm_run_on_vcpus(struct vm *vm,
+			       int (*fn)(struct vcpu *v, void *arg), void *arg,
+			       unsigned *failed);
 
 #endif

@@ -17,7 +17,8 @@ dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot cpu_template \
-	dev_block dev_net dev_vsock dev_rng dev_balloon mmds arm64_image; do
+	dev_block dev_net dev_vsock dev_rng dev_balloon mmds arm64_image \
+	seccomp_file; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs
 	[ "$target" = vq ] && srcs=$vq_srcs
@@ -28,6 +29,7 @@ for target in http json config vq vsock snapshot cpu_template \
 	[ "$target" = cpu_template ] &&
 		srcs="$api_srcs $root/vmm/cpu_template.c"
 	[ "$target" = arm64_image ] && srcs="$root/vmm/arm64/image.c"
+	[ "$target" = seccomp_file ] && srcs="$root/base/seccomp_file.c"
 	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
 	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
 		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \

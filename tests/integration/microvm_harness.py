@@ -100,6 +100,20 @@ def boot(cfg, extra_args=("--boot-timer",), timeout=BOOT_TIMEOUT):
                            list(extra_args), timeout)
 
 
+def tap_namespace(test, name):
+    """A new network namespace NAME-<pid> with tap0 up at 172.16.0.1/30
+    (the guest is 172.16.0.2), deleted when TEST's cleanups run (after its
+    tearDown); returns its name."""
+    ns = "%s-%d" % (name, os.getpid())
+    subprocess.run(["ip", "netns", "add", ns], check=True)
+    test.addCleanup(subprocess.run, ["ip", "netns", "delete", ns])
+    for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
+                ["ip", "addr", "add", "172.16.0.1/30", "dev", "tap0"],
+                ["ip", "link", "set", "tap0", "up"]):
+        subprocess.run(["ip", "netns", "exec", ns] + cmd, check=True)
+    return ns
+
+
 class UnixHTTPConnection(__import__("http.client").client.HTTPConnection):
     """http.client over a Unix stream socket."""
 
@@ -197,6 +211,7 @@ class LineReader:
 
     def __init__(self, stream):
         self.lines = []
+        self.ended = False  # the stream reached its end: the process exited
         self.cond = threading.Condition()
         threading.Thread(target=self._run, args=(stream,), daemon=True).start()
 
@@ -208,14 +223,17 @@ class LineReader:
                     self.cond.notify_all()
         except (ValueError, OSError):
             pass  # the stream was closed under us: the process is gone
+        self.ended = True
 
     def wait_for(self, text, timeout):
         with self.cond:
             ok = self.cond.wait_for(lambda: any(text == l.strip() or text in l
                                                 for l in self.lines), timeout)
         if not ok:
-            raise AssertionError("no %r within %d s; got %r" % (
-                text, timeout, self.lines[-20:]))
+            raise AssertionError("no %r within %d s; got %r%s" % (
+                text, timeout, self.lines[-20:],
+                " (the output ended: the process exited)" if self.ended
+                else ""))
 
     def ticks(self):
         with self.cond:

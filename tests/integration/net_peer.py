@@ -15,7 +15,7 @@ def receive(size):
     srv.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     srv.bind(("172.16.0.1", 5001))
     srv.listen(1)
-    srv.settimeout(180)
+    srv.settimeout(540)  # the guest boots first: a slow host's minutes
     conn, _ = srv.accept()
     conn.settimeout(180)
     h, got, t0 = hashlib.sha256(), 0, time.monotonic()

@@ -1,22 +1,114 @@
 #!/usr/bin/env python3
 # SPDX-License-Identifier: Apache-2.0
 """Runs the integration tests (tests/integration/test_*.py), or those of
-the files the arguments name."""
+the files the arguments name.
+
+With MICROVM_TEST_JOURNAL=FILE each finished test's outcome is appended to
+FILE as it ends ("PASS id", "FAIL id", "SKIP id"), tests FILE already names
+are not run again, and the verdict counts the outcomes of earlier runs:
+tests/l1/integration.sh uses it to carry on in a new L1 after a frozen one
+(docs/kvm-here.md)."""
 import os
 import sys
 import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
+journal = os.environ.get("MICROVM_TEST_JOURNAL")
+
+
+def tests_of(suite):
+    for item in suite:
+        if isinstance(item, unittest.TestSuite):
+            yield from tests_of(item)
+        else:
+            yield item
+
+
+def earlier_outcomes():
+    if not journal or not os.path.exists(journal):
+        return {}
+    outcomes = {}
+    with open(journal) as f:
+        for line in f:
+            outcome, _, test = line.strip().partition(" ")
+            if outcomes.get(test) != "FAIL":  # a failure stays one
+                outcomes[test] = outcome
+    return outcomes
+
+
+class JournalledResult(unittest.TextTestResult):
+    """Appends each outcome to the journal as it happens (a failing
+    setUpClass included: it counts even if L1 freezes afterwards)."""
+
+    def journal(self, outcome, test):
+        if journal:
+            with open(journal, "a") as f:
+                f.write(f"{outcome} {test.id()}\n")
+        if journal and outcome == "FAIL":  # now: the L1 may not live to
+            self.stream.writeln("\n" + self.separator1)  # the summary
+            self.stream.writeln(f"FAIL: {test.id()}")
+            self.stream.writeln(self.separator2)
+            self.stream.writeln(self._exc_info_to_string(
+                self.last_err, test) if self.last_err else "")
+            self.stream.flush()
+
+    def addSuccess(self, test):
+        super().addSuccess(test)
+        self.journal("PASS", test)
+
+    def addExpectedFailure(self, test, err):
+        super().addExpectedFailure(test, err)
+        self.journal("PASS", test)
+
+    def addSkip(self, test, reason):
+        super().addSkip(test, reason)
+        self.journal("SKIP", test)
+
+    last_err = None
+
+    def addError(self, test, err):
+        super().addError(test, err)
+        self.last_err = err
+        self.journal("FAIL", test)
+
+    def addFailure(self, test, err):
+        super().addFailure(test, err)
+        self.last_err = err
+        self.journal("FAIL", test)
+
+    def addUnexpectedSuccess(self, test):
+        super().addUnexpectedSuccess(test)
+        self.last_err = None
+        self.journal("FAIL", test)
+
+    def addSubTest(self, test, subtest, err):
+        super().addSubTest(test, subtest, err)
+        if err is not None:
+            self.last_err = err
+            self.journal("FAIL", subtest)
+
+
 if not os.access("/dev/kvm", os.R_OK | os.W_OK):
     print("integration: /dev/kvm is missing: guest-booting tests are "
           "SKIPPED (reported below), not passed", file=sys.stderr)
 # Each argument holds one or more file patterns (make's L1_TESTS="a.py b.py"
 # arrives as one); none: every test file.
 patterns = " ".join(sys.argv[1:]).split() or ["test_*.py"]
-suite = unittest.TestSuite(unittest.defaultTestLoader.discover(here, pattern=p)
-                           for p in patterns)
-result = unittest.TextTestRunner(verbosity=2).run(suite)
-if result.testsRun == 0:
+done = earlier_outcomes()
+suite = unittest.TestSuite(
+    t for p in patterns
+    for t in tests_of(unittest.defaultTestLoader.discover(here, pattern=p))
+    if t.id() not in done)
+if done:
+    failed = sorted(t for t, outcome in done.items() if outcome == "FAIL")
+    print(f"integration: {len(done)} tests finished in an earlier run "
+          f"({len(failed)} failed: {', '.join(failed) or 'none'}); "
+          f"running the other {suite.countTestCases()}", file=sys.stderr)
+runner = unittest.TextTestRunner(verbosity=2, resultclass=JournalledResult)
+result = runner.run(suite)
+ran = result.testsRun + len(done)
+if ran == 0:
     print(f"integration: no test matches {patterns}", file=sys.stderr)
-sys.exit(0 if result.wasSuccessful() and result.testsRun else 1)
+earlier_failed = "FAIL" in done.values()
+sys.exit(0 if result.wasSuccessful() and ran and not earlier_failed else 1)

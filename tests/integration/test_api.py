@@ -330,7 +330,7 @@ class Rejections(ApiBase):
         self.bad("PUT", "/network-interfaces/e", {
             "iface_id": "e", "host_dev_name": "tap0", "guest_mac": "01:00:00:00:00:00"},
             "is not a unicast MAC")
-        self.bad("PUT", "/vsock", {"guest_cid": 2, "uds_path": "/x"},
+        self.bad("PUT", "/vsock", {"guest_cid": 4294967295, "uds_path": "/x"},
                  "out of range")
         self.bad("PUT", "/actions", {"action_type": "Reboot"},
                  "unknown action 'Reboot'")

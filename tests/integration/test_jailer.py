@@ -110,6 +110,12 @@ def listening(path):
         s.close()
 
 
+def leave_pid_file(root):
+    """What marks a jail as left by an earlier run: its pid file."""
+    with open(os.path.join(root, "microvm.pid"), "w") as f:
+        f.write("1")
+
+
 def wait_listening(path, deadline=None):
     deadline = deadline or time.monotonic() + 10
     while not listening(path):
@@ -475,6 +481,7 @@ class Jailer(unittest.TestCase):
     def test_stale_jail_is_cleaned(self):
         stale = os.path.join(self.base, "microvm", "t1", "root", "junk")
         os.makedirs(stale)
+        leave_pid_file(os.path.dirname(stale))  # an earlier run's
         proc = subprocess.Popen(self.jail("--", "--api-sock", "/api.sock"),
                                 stdin=subprocess.DEVNULL,
                                 stderr=subprocess.PIPE, text=True)
@@ -499,6 +506,7 @@ class Jailer(unittest.TestCase):
                 f.write("the orchestrator's")
         os.makedirs(shared)
         os.makedirs(junk)
+        leave_pid_file(root)  # an earlier run's
         os.symlink(os.path.join(outside, "linked"), os.path.join(root, "link"))
         subprocess.run(["mount", "--bind", os.path.join(outside, "mounted"),
                         shared], check=True)

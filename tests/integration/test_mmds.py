@@ -1,14 +1,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The metadata service (MMDS) with a real guest on a tap in a network
-namespace: V1 from a config file and --metadata (a leaf, a listing, JSON;
-a ping to the host still goes through the tap), V2 through the API (a token
-from PUT with busybox nc, GET with it, 401 without, a PATCH after boot the
-guest then reads), and a snapshot: the MMDS configuration is kept, the
-store is empty after the load, the guest's old token is refused and a new
-one works. Without a guest: the API's answers and rejections as
-Firecracker gives them."""
+namespace: V1 from a config file and --metadata (a leaf, a listing, JSON,
+a 64 KiB value; a ping to the host still goes through the tap), V2
+through the API (a token from PUT with busybox nc, GET with it, 401
+without, a PATCH after boot the guest then reads), and a snapshot: the
+MMDS configuration is kept, the store is empty after the load, the
+guest's old token is refused and a new one works. Without a guest: the
+API's answers and rejections as Firecracker gives them."""
+import hashlib
 import json
 import os
+import random
 import shutil
 import subprocess
 import tempfile
@@ -16,11 +18,15 @@ import unittest
 
 from microvm_harness import (BOOT_TIMEOUT, INITRD, MICROVM, VMLINUX,
                              ApiProcess, LineReader, guest_cmdline, needs_kvm,
-                             run_microvm, write_config)
+                             run_microvm, tap_namespace, write_config)
 
 MMDS = "169.254.169.254"
 DATA = {"latest": {"meta-data": {"ami-id": "ami-12345678",
                                  "tags": {"env": "test", "role": "sandbox"}}}}
+# A 64 KiB value: 45 full segments from the MMDS, any loss, reordering or
+# corruption changes its digest.
+BIG = "".join(random.Random(15).choice("abcdefghijklmnopqrstuvwxyz0123456789")
+              for _ in range(65536))
 
 # The guest's side, read by sh from a drive (/dev/vda, the initrd is root).
 NET_UP = """
@@ -38,6 +44,7 @@ V1_SCRIPT = NET_UP + """
 echo "leaf=$(get http://%(m)s/latest/meta-data/ami-id)"
 echo "listing=$(get http://%(m)s/latest/meta-data/ | tr '\\n' ,)"
 echo "json=$(get --header 'Accept: application/json' http://%(m)s/latest/meta-data/tags)"
+echo "big=$(get http://%(m)s/big | wc -c) $(get http://%(m)s/big | md5sum)"
 ping -c 1 -W 10 172.16.0.1 >/dev/null && echo ping-through-tap
 """ % {"m": MMDS}
 
@@ -65,10 +72,6 @@ def script_drive(path, text):
         f.write(data)
 
 
-def sh(*args):
-    subprocess.run(args, check=True)
-
-
 def ok(api, method, path, body=None):
     status, reply, _ = api.request(method, path, body)
     if status >= 300:
@@ -88,19 +91,13 @@ def fault(api, method, path, body, status=400):
 @unittest.skipUnless(os.geteuid() == 0, "creating a netns and a tap needs root")
 class MmdsGuest(unittest.TestCase):
     def setUp(self):
-        self.ns = "microvm-mmds-%d" % os.getpid()
-        sh("ip", "netns", "add", self.ns)
-        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
-                    ["ip", "addr", "add", "172.16.0.1/30", "dev", "tap0"],
-                    ["ip", "link", "set", "tap0", "up"]):
-            sh("ip", "netns", "exec", self.ns, *cmd)
+        self.ns = tap_namespace(self, "microvm-mmds")
         self.dir = tempfile.mkdtemp()
         self.apis = []
 
     def tearDown(self):
         for api in self.apis:
             api.stop()
-        subprocess.run(["ip", "netns", "delete", self.ns])
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def boot_source(self, script):
@@ -121,7 +118,7 @@ class MmdsGuest(unittest.TestCase):
         boot, drive = self.boot_source(V1_SCRIPT)
         meta = os.path.join(self.dir, "meta.json")
         with open(meta, "w") as f:
-            json.dump(DATA, f, indent=4)
+            json.dump(dict(DATA, big=BIG), f, indent=4)
         cfg = {"boot-source": boot,
                "machine-config": {"vcpu_count": 1, "mem_size_mib": 128},
                "drives": [drive],
@@ -131,12 +128,15 @@ class MmdsGuest(unittest.TestCase):
         path = write_config(self.dir, cfg)
         r = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
                             "--config-file", path, "--no-api", "--metadata",
-                            meta], capture_output=True, text=True,
+                            meta, "--mmds-size-limit", "100000"],
+                           capture_output=True, text=True,
                            timeout=BOOT_TIMEOUT)
         self.assertEqual(r.returncode, 0, r.stdout + r.stderr)
         self.assertIn("leaf=ami-12345678", r.stdout)
         self.assertIn("listing=ami-id,tags/\n", r.stdout)  # no last newline
         self.assertIn('json={"env":"test","role":"sandbox"}', r.stdout)
+        self.assertIn("big=65536 %s" % hashlib.md5(BIG.encode()).hexdigest(),
+                      r.stdout)
         self.assertIn("ping-through-tap", r.stdout)
 
     def configure_v2(self, api):

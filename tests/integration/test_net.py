@@ -16,30 +16,20 @@ import time
 
 from microvm_harness import (BOOT_TIMEOUT, GUEST, INITRD, MICROVM, VMLINUX,
                              ApiProcess, LineReader, guest_cmdline, needs_kvm,
-                             write_config)
+                             tap_namespace, write_config)
 
 SIZE = 2 << 20  # the guest's TCP stack runs under the emulator: ~120 KB/s
 MAC = "06:00:ac:10:00:02"
-
-
-def sh(*args):
-    subprocess.run(args, check=True)
 
 
 @needs_kvm
 @unittest.skipUnless(os.geteuid() == 0, "creating a netns and a tap needs root")
 class VirtioNet(unittest.TestCase):
     def setUp(self):
-        self.ns = "microvm-net-%d" % os.getpid()
-        sh("ip", "netns", "add", self.ns)
-        for cmd in (["ip", "tuntap", "add", "tap0", "mode", "tap"],
-                    ["ip", "addr", "add", "172.16.0.1/30", "dev", "tap0"],
-                    ["ip", "link", "set", "tap0", "up"]):
-            sh("ip", "netns", "exec", self.ns, *cmd)
+        self.ns = tap_namespace(self, "microvm-net")
         self.dir = tempfile.mkdtemp()
 
     def tearDown(self):
-        subprocess.run(["ip", "netns", "delete", self.ns])
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def test_ping_mac_and_tcp_both_ways(self):
@@ -73,9 +63,17 @@ class VirtioNet(unittest.TestCase):
             ["ip", "netns", "exec", self.ns, sys.executable,
              os.path.join(os.path.dirname(__file__), "net_peer.py"), src,
              str(SIZE)], stdout=subprocess.PIPE, text=True)
-        vm = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
-                             "--config-file", path, "--no-api"],
-                            capture_output=True, text=True, timeout=400)
+        try:
+            vm = subprocess.run(["ip", "netns", "exec", self.ns, MICROVM,
+                                 "--config-file", path, "--no-api"],
+                                capture_output=True, text=True, timeout=600)
+        except subprocess.TimeoutExpired as e:
+            peer.kill()
+            said = e.stdout or b""  # bytes, even with text=True
+            if isinstance(said, bytes):
+                said = said.decode(errors="replace")
+            self.fail("the guest did not finish within 600 s; it wrote:\n" +
+                      said[-3000:])
         out, _ = peer.communicate(timeout=60)
         self.assertEqual(vm.returncode, 0, vm.stdout + vm.stderr)
         self.assertIn(MAC, vm.stdout)

@@ -4,15 +4,19 @@ untrusted input, and a forbidden system call on any of them ends microvm
 with 148 and a log line naming the call. The forbidden call comes from the
 test-only binary build/hooks/microvm (make TEST_HOOKS=1); the shipped
 binary has no such trigger. Every other integration test runs with the
-filters on, which is the check for false kills."""
+filters on, which is the check for false kills. --seccomp-filter files
+(Firecracker's seccompiler-bin format) replace the built-in filters: a
+file that allows the forbidden call lets it through, one that traps it on
+one thread kind ends microvm there."""
 import json
 import os
+import struct
 import subprocess
 import tempfile
 import time
 import unittest
 
-from microvm_harness import ROOT, ApiProcess, needs_kvm
+from microvm_harness import MICROVM, ROOT, ApiProcess, needs_kvm
 from test_errors import crash_kernel
 
 HOOKS = os.path.join(ROOT, "build", "hooks", "microvm")
@@ -31,25 +35,34 @@ def seccomp_modes(pid):
     return modes
 
 
+def hooked_args(d, boot):
+    """The hook binary with its API socket in D (a stale one removed);
+    with BOOT, a config file booting a guest that spins forever."""
+    sock = os.path.join(d, "s")
+    if os.path.exists(sock):  # left by an earlier run that was killed
+        os.unlink(sock)
+    args = [HOOKS, "--api-sock", sock]
+    if boot:
+        kernel = os.path.join(d, "spin.elf")
+        with open(kernel, "wb") as f:
+            f.write(crash_kernel(SPIN))
+        cfg = os.path.join(d, "vm.json")
+        with open(cfg, "w") as f:
+            json.dump({"boot-source": {"kernel_image_path": kernel},
+                       "machine-config": {"vcpu_count": 1,
+                                          "mem_size_mib": 16}}, f)
+        args += ["--config-file", cfg]
+    return args
+
+
 @unittest.skipUnless(os.path.exists(HOOKS), "build/hooks/microvm missing "
                      "(make TEST_HOOKS=1)")
 class ForbiddenCalls(unittest.TestCase):
     def run_hooked(self, thread, boot):
         with tempfile.TemporaryDirectory() as d:
-            kernel = os.path.join(d, "spin.elf")
-            with open(kernel, "wb") as f:
-                f.write(crash_kernel(SPIN))
-            cfg = os.path.join(d, "vm.json")
-            with open(cfg, "w") as f:
-                json.dump({"boot-source": {"kernel_image_path": kernel},
-                           "machine-config": {"vcpu_count": 1,
-                                              "mem_size_mib": 16}}, f)
-            args = [HOOKS, "--api-sock", os.path.join(d, "s")]
-            if boot:
-                args += ["--config-file", cfg]
             env = dict(os.environ, MICROVM_TEST_FORBIDDEN=thread)
-            r = subprocess.run(args, env=env, capture_output=True, text=True,
-                               timeout=20)
+            r = subprocess.run(hooked_args(d, boot), env=env,
+                               capture_output=True, text=True, timeout=20)
         self.assertEqual(r.returncode, 148, r.stderr)
         self.assertIn("seccomp: blocked system call 63 (uname)", r.stderr)
 
@@ -103,6 +116,112 @@ class ForbiddenCalls(unittest.TestCase):
                 err = load.stop()
         self.assertEqual(load.proc.returncode, 148, err)
         self.assertIn("seccomp: blocked system call 63 (uname)", err)
+
+
+# BPF (struct sock_filter: u16 code, u8 jt, u8 jf, u32 k) for filter files.
+RET_ALLOW = struct.pack("<HBBI", 0x06, 0, 0, 0x7fff0000)
+RET_TRAP = struct.pack("<HBBI", 0x06, 0, 0, 0x00030000)
+LOAD_NR = struct.pack("<HBBI", 0x20, 0, 0, 0)  # ld [seccomp_data.nr]
+PROGRAMS = {
+    "empty": b"",
+    "allow": RET_ALLOW,
+    # uname (63) traps, everything else is allowed
+    "trap-uname": LOAD_NR + struct.pack("<HBBI", 0x15, 0, 1, 63) +
+    RET_TRAP + RET_ALLOW,
+}
+
+
+def filter_file(path, **kinds):
+    """What seccompiler-bin writes (bincode, fixed-width little-endian):
+    the number of entries, then each kind's name and program."""
+    data = struct.pack("<Q", len(kinds))
+    for kind, program in kinds.items():
+        code = PROGRAMS[program]
+        data += struct.pack("<Q", len(kind)) + kind.encode()
+        data += struct.pack("<Q", len(code) // 8) + code
+    with open(path, "wb") as f:
+        f.write(data)
+    return path
+
+
+@unittest.skipUnless(os.path.exists(HOOKS), "build/hooks/microvm missing "
+                     "(make TEST_HOOKS=1)")
+class CustomFilters(unittest.TestCase):
+    def start(self, d, thread, filters, boot):
+        args = hooked_args(d, boot) + [
+            "--seccomp-filter", filter_file(os.path.join(d, "f.bpf"),
+                                            **filters)]
+        env = dict(os.environ, MICROVM_TEST_FORBIDDEN=thread)
+        return subprocess.Popen(args, env=env, stdin=subprocess.DEVNULL,
+                                stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE, text=True)
+
+    def check(self, thread, boot):
+        others = {k: "allow" for k in ("api", "vmm", "vcpu")}
+        with tempfile.TemporaryDirectory() as d:
+            # the file traps uname on this thread kind only: exit 148
+            proc = self.start(d, thread, dict(others, **{thread:
+                                                         "trap-uname"}), boot)
+            _, err = proc.communicate(timeout=30)
+            self.assertEqual(proc.returncode, 148, err)
+            self.assertIn("seccomp: blocked system call 63 (uname)", err)
+            # the file allows everything: the built-in lists (which block
+            # uname everywhere) are not in force
+            proc = self.start(d, thread, others, boot)
+            try:
+                line = ""
+                while "test hook" not in line and proc.poll() is None:
+                    line = proc.stderr.readline()
+                self.assertIn("the forbidden call went through", line)
+                self.assertIsNone(proc.poll())
+            finally:
+                proc.kill()
+                proc.communicate()
+
+    def test_api_thread(self):
+        self.check("api", boot=False)
+
+    @needs_kvm
+    def test_vmm_thread(self):
+        self.check("vmm", boot=True)
+
+    @needs_kvm
+    def test_vcpu_thread(self):
+        self.check("vcpu", boot=True)
+
+    def test_empty_program_installs_nothing(self):
+        with tempfile.TemporaryDirectory() as d:
+            path = filter_file(os.path.join(d, "f.bpf"), api="empty",
+                               vmm="empty", vcpu="empty")
+            api = ApiProcess(extra_args=["--seccomp-filter", path])
+            try:
+                self.assertEqual(api.request("GET", "/")[0], 200)
+                self.assertEqual(set(seccomp_modes(api.proc.pid).values()),
+                                 {0})
+            finally:
+                api.stop()
+
+    def test_bad_files_refused(self):
+        with tempfile.TemporaryDirectory() as d:
+            for kinds, why in (
+                    ({"api": "allow", "vmm": "allow"},
+                     "missing thread category: vcpu"),
+                    ({"api": "allow", "vmm": "allow", "vcpu": "allow",
+                      "main": "allow"}, "more thread categories"),
+                    ({"api": "allow", "vmm": "allow", "io": "allow"},
+                     "invalid thread category")):
+                path = filter_file(os.path.join(d, "f.bpf"), **kinds)
+                r = subprocess.run([MICROVM, "--api-sock",
+                                    os.path.join(d, "s"),
+                                    "--seccomp-filter", path],
+                                   capture_output=True, text=True, timeout=20)
+                self.assertEqual(r.returncode, 152, r.stderr)
+                self.assertIn(why, r.stderr)
+            r = subprocess.run([MICROVM, "--seccomp-filter", path,
+                                "--no-seccomp"], capture_output=True,
+                               text=True, timeout=20)
+            self.assertEqual(r.returncode, 153, r.stderr)
+            self.assertIn("exclude each other", r.stderr)
 
 
 class FilterInstalled(unittest.TestCase):

@@ -458,7 +458,11 @@ class Clones(unittest.TestCase):
                                   "uds_path": os.path.join(d, "base.sock")})
         ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
         lines = LineReader(api.proc.stdout)
-        lines.wait_for("clone-ready", 120)
+        try:
+            lines.wait_for("clone-ready", 120)
+        except AssertionError as e:
+            raise AssertionError("%s; microvm: exit %s, %s" % (
+                e, api.proc.poll(), "".join(api.err_lines[-20:])))
         time.sleep(1)
         ok(api, "PATCH", "/vm", {"state": "Paused"})
         ok(api, "PUT", "/snapshot/create", {

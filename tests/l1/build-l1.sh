@@ -33,8 +33,8 @@ key=$( (echo "$RECIPE $pkg $MODULES"; cat "$here/init" "$here/kvm-holder.c") |
 	sha256sum | cut -c1-16)
 cached="$cache/l1-$key"
 mkdir -p "$out"
-if [ -s "$cached/vmlinuz" ] && [ -s "$cached/l1.cpio" ] && [ -s "$cached/System.map" ]; then
-	cp "$cached/vmlinuz" "$cached/l1.cpio" "$cached/System.map" "$out/"
+if [ -s "$cached/vmlinuz" ] && [ -s "$cached/l1.cpio" ]; then
+	cp "$cached/vmlinuz" "$cached/l1.cpio" "$out/"
 	echo "build-l1: cached $cached"
 	exit 0
 fi
@@ -81,9 +81,6 @@ echo "$MODULES" > "$root/modules"
 mkdir -p "$cached.tmp"
 cp "$work/pkg/boot/vmlinuz-$kver" "$cached.tmp/vmlinuz"
 cp "$work/l1.cpio" "$cached.tmp/"
-# To name the kernel functions a frozen L1 sits in (QEMU's monitor,
-# `info registers -a`; L1 boots with nokaslr).
-cp "$work/pkg/boot/System.map-$kver" "$cached.tmp/System.map"
 rm -rf "$cached" && mv "$cached.tmp" "$cached"
-cp "$cached/vmlinuz" "$cached/l1.cpio" "$cached/System.map" "$out/"
+cp "$cached/vmlinuz" "$cached/l1.cpio" "$out/"
 echo "build-l1: built $cached ($(du -sh "$cached/l1.cpio" | cut -f1) initramfs)"

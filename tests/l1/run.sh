@@ -14,9 +14,15 @@
 # Concurrent callers (several worktrees, helpers) queue on the lock file
 # /var/tmp/microvm-l1.lock (L1_LOCK overrides) rather than share the CPUs.
 # Env: L1_MEM_MIB (default 4096; arm64: 2048), L1_CPUS (default 2),
-#      L1_TIMEOUT seconds (default 1200).
+#      L1_TIMEOUT seconds (default 1500),
+#      L1_STALL seconds (default 300) without L1's heartbeat,
+#      L1_RUN_DIR: the run folder to use (kept; default a new one, removed).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
 # folder is printed): `info registers -a` shows where a stuck L1 is.
+# A frozen L1: its init writes $run/heartbeat every 10 s; when that stops
+# for L1_STALL seconds this script prints where L1's CPUs are
+# (tests/l1/frozen.py), stops QEMU and exits 75 (EX_TEMPFAIL). Past
+# L1_TIMEOUT it stops QEMU and exits 124.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 [ $# -gt 0 ] || { echo "usage: $0 COMMAND [ARG...]" >&2; exit 2; }
@@ -44,8 +50,19 @@ if ! flock -n 9; then
 fi
 echo "l1: running $* inside L1 ($what under QEMU TCG)" >&2
 cpus=${L1_CPUS:-2}
-run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
-trap 'rm -rf "$run"' EXIT
+if [ -n "${L1_RUN_DIR:-}" ]; then
+	run=$(realpath -m "$L1_RUN_DIR")
+	mkdir -p "$run"
+	rm -f "$run/rc" "$run/heartbeat" "$run/cmd" "$run/monitor"
+	trap 'stop_l1' EXIT
+else
+	run=$(mktemp -d /tmp/microvm-l1.XXXXXX)
+	trap 'stop_l1; rm -rf "$run"' EXIT
+fi
+qemu=
+stop_l1() {
+	[ -z "$qemu" ] || kill "$qemu" 2>/dev/null || true
+}
 {
 	printf 'export PATH=%q HOME=%q\n' "$PATH" "$HOME"
 	for v in $(compgen -e | grep -E '^(MICROVM|BENCH)_' || true); do
@@ -56,13 +73,43 @@ trap 'rm -rf "$run"' EXIT
 	echo
 } > "$run/cmd"
 echo "l1: run folder $run" >&2
-timeout --foreground "${L1_TIMEOUT:-1200}" "${machine[@]}" \
+# L1's kernel symbols, written by L1's init on the first run of a build.
+syms=$l1/kallsyms
+ask_syms=
+[ -s "$syms" ] || ask_syms=" l1.kallsyms"
+"${machine[@]}" \
 	-accel tcg -smp "$cpus" -m "${L1_MEM_MIB:-$mem}" \
 	-nographic -no-reboot -nic none -monitor "unix:$run/monitor,server,nowait" \
 	-initrd "$l1/l1.cpio" \
-	-append "console=$console rdinit=/init quiet panic=-1 nokaslr l1.run=$run" \
+	-append "console=$console rdinit=/init quiet panic=-1 nokaslr l1.run=$run$ask_syms" \
 	-virtfs local,path=/,mount_tag=hostroot,security_model=passthrough,readonly=on,multidevs=remap \
 	-virtfs "local,path=$run,mount_tag=out,security_model=passthrough" \
-	</dev/null
+	</dev/null &
+qemu=$!
+start=$(date +%s)
+while kill -0 "$qemu" 2>/dev/null; do
+	sleep 5
+	now=$(date +%s)
+	beat=$(stat -c %Y "$run/heartbeat" 2>/dev/null || echo "$start")
+	if [ $((now - beat)) -gt "${L1_STALL:-300}" ]; then
+		echo "l1: L1 froze: no heartbeat for $((now - beat)) s" >&2
+		[ -s "$syms" ] || syms=$run/kallsyms
+		"$here/frozen.py" "$run/monitor" "$syms" || true
+		exit 75
+	fi
+	if [ $((now - start)) -gt "${L1_TIMEOUT:-1500}" ]; then
+		echo "l1: stopped after L1_TIMEOUT=${L1_TIMEOUT:-1500} s" >&2
+		exit 124
+	fi
+	if [ -n "$ask_syms" ] && [ -s "$run/kallsyms" ]; then
+		cp "$run/kallsyms" "$syms.tmp" && mv "$syms.tmp" "$syms"
+		ask_syms=
+	fi
+done
+wait "$qemu" || true
+qemu=
+if [ -n "$ask_syms" ] && [ -s "$run/kallsyms" ]; then
+	cp "$run/kallsyms" "$syms.tmp" && mv "$syms.tmp" "$syms"
+fi
 [ -s "$run/rc" ] || { echo "l1: L1 ended without the command's exit status" >&2; exit 125; }
 exit "$(cat "$run/rc")"

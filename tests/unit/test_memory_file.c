@@ -1,6 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The memory file of a Diff snapshot: KVM's dirty log (faked) and the
- * pages devices wrote, merged and written in place over a Full one. */
+ * pages devices wrote, merged and written in place over a Full one. A
+ * rewind drops the pages those logs named since the load, those a Diff
+ * snapshot took from them meanwhile included, and no other. */
 #include <fcntl.h>
 #include <malloc.h>
 #include <stdio.h>
@@ -72,10 +74,82 @@ static void test_diff_writes_guest_and_device_pages(void **state)
 	unlink(path);
 }
 
+#define SNAP_PAGE 200 /* written, then taken by a Diff snapshot */
+#define UNLOGGED_PAGE 50 /* written where no log sees it */
+
+static uint8_t page_byte(const struct vm *vm, uint64_t page)
+{
+	return vm->mem.host[page * PAGE];
+}
+
+/* A memory file whose pages all hold 7, mapped as a load maps it. */
+static int map_loaded(struct vm *vm, char *path)
+{
+	static uint8_t sevens[PAGE];
+	int fd = mkstemp(path);
+	uint64_t page;
+
+	assert_true(fd >= 0);
+	memset(sevens, 7, PAGE);
+	for (page = 0; page < MEM / PAGE; page++)
+		assert_int_equal(pwrite(fd, sevens, PAGE, (off_t)(page * PAGE)),
+				 PAGE);
+	assert_int_equal(gmem_map_file(&vm->mem, MEM, fd), 0);
+	close(fd);
+	return gmem_track_dirty(&vm->mem);
+}
+
+static void test_rewind_drops_logged_pages(void **state)
+{
+	char path[] = "/tmp/memfile-unit-XXXXXX";
+	char diff[] = "/tmp/memfile-unit-XXXXXX";
+	struct vm vm = { .vm_fd = FAKE_VM_FD };
+	const uint64_t pages[] = { KVM_DIRTY_PAGE, DEV_DIRTY_PAGE, SNAP_PAGE,
+				   UNLOGGED_PAGE };
+	uint64_t dropped, written;
+	int fd = mkstemp(diff);
+	unsigned i;
+
+	assert_true(fd >= 0);
+	assert_int_equal(ftruncate(fd, MEM), 0);
+	close(fd);
+	assert_int_equal(map_loaded(&vm, path), 0);
+	for (i = 0; i < ARRAY_SIZE(pages); i++)
+		memset(vm.mem.host + pages[i] * PAGE, 9, PAGE);
+	gmem_mark_dirty(&vm.mem, vm.mem.host + SNAP_PAGE * PAGE, 1);
+	assert_int_equal(snap_write_memory(&vm, diff, true, &written), 0);
+	gmem_mark_dirty(&vm.mem, vm.mem.host + DEV_DIRTY_PAGE * PAGE, PAGE);
+
+	assert_int_equal(snap_rewind_memory(&vm, &dropped), 0);
+	assert_int_equal(dropped, 3);
+	assert_int_equal(page_byte(&vm, KVM_DIRTY_PAGE), 7);
+	assert_int_equal(page_byte(&vm, DEV_DIRTY_PAGE), 7);
+	assert_int_equal(page_byte(&vm, SNAP_PAGE), 7);
+	assert_int_equal(page_byte(&vm, UNLOGGED_PAGE), 9);
+	/* the logs start again: only what the (fake) KVM names each time */
+	assert_int_equal(snap_rewind_memory(&vm, &dropped), 0);
+	assert_int_equal(dropped, 1);
+	gmem_destroy(&vm.mem);
+	unlink(path);
+	unlink(diff);
+}
+
+static void test_rewind_needs_dirty_tracking(void **state)
+{
+	struct vm vm = { .vm_fd = FAKE_VM_FD };
+	uint64_t dropped;
+
+	assert_int_equal(gmem_create(&vm.mem, MEM, false), 0);
+	assert_int_equal(snap_rewind_memory(&vm, &dropped), -ENOTSUP);
+	gmem_destroy(&vm.mem);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_diff_writes_guest_and_device_pages),
+		cmocka_unit_test(test_rewind_drops_logged_pages),
+		cmocka_unit_test(test_rewind_needs_dirty_tracking),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

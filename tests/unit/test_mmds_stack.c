@@ -1,9 +1,11 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The MMDS network endpoint driven with raw Ethernet frames as a guest
  * sends them, and its frames checked as a guest's stack would (every
- * checksum recomputed here): ARP, a whole TCP conversation, resets,
- * retransmission on a controlled clock, the connection cap, zero windows,
- * out-of-order and overlapping segments, and hostile frames. */
+ * checksum recomputed here): ARP, a whole TCP conversation, resets in
+ * every state, retransmission on a controlled clock (lost data, lost
+ * ACKs of the FIN), the connection cap and SYN floods at it, zero
+ * windows and clients that never read, out-of-order, duplicated and
+ * overlapping segments, and hostile frames. */
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -88,6 +90,7 @@ static size_t frame(uint8_t *b, uint16_t sport, uint32_t seq, uint32_t ack,
 }
 
 static const struct tcp_opts plain = { .window = 65535 };
+#define REQ "GET /latest/meta-data/ami-id HTTP/1.1\r\n\r\n"
 
 static void send_seg(uint16_t port, uint32_t seq, uint32_t ack, uint8_t flags,
 		     const void *data, size_t len)
@@ -621,6 +624,7 @@ static void test_out_of_order_and_overlap(void **state)
 
 static void test_rst_in_every_state(void **state)
 {
+	struct tcp_opts closed = { .window = 0 };
 	struct client c;
 	uint8_t b[128];
 	struct seg g;
@@ -657,6 +661,40 @@ static void test_rst_in_every_state(void **state)
 	expect_seg(&g, TCPF_FIN | TCPF_ACK);
 	send_seg(c.port, c.seq + 1, 0, TCPF_RST, NULL, 0);
 	assert_int_equal(mmds_stack_connections(s), 0);
+	expect_nothing();
+	/* half-open, a RST outside the window: ignored */
+	assert_true(mmds_stack_from_guest(
+		s, b, frame(b, 7205, 9, 0, TCPF_SYN, NULL, 0, &plain), false,
+		now));
+	expect_seg(&g, TCPF_SYN | TCPF_ACK);
+	send_seg(7205, 9 + 1 + MMDS_RCV_BUF + 1, 0, TCPF_RST, NULL, 0);
+	send_seg(7205, 9, 0, TCPF_RST, NULL, 0); /* before it, too */
+	assert_int_equal(mmds_stack_connections(s), 1);
+	send_seg(7205, 10, 0, TCPF_RST | TCPF_ACK, NULL, 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	/* the guest's FIN came with the request, the answer is in flight */
+	handshake(&c, 7206);
+	send_seg(c.port, c.seq, c.ack, TCPF_ACK | TCPF_FIN, REQ, strlen(REQ));
+	expect_seg(&g, TCPF_ACK | TCPF_PSH);
+	send_seg(c.port, c.seq + (uint32_t)strlen(REQ) + 1, 0, TCPF_RST, NULL,
+		 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	assert_int_equal(mmds_stack_deadline(s), UINT64_MAX);
+	expect_nothing();
+	/* the answer held back by a zero window, probes on the timer */
+	handshake(&c, 7207);
+	assert_true(
+		mmds_stack_from_guest(s, b,
+				      frame(b, c.port, c.seq, c.ack, TCPF_ACK,
+					    REQ, strlen(REQ), &closed),
+				      false, now));
+	c.seq += (uint32_t)strlen(REQ);
+	expect_seg(&g, TCPF_ACK);
+	now = mmds_stack_deadline(s);
+	expect_seg(&g, TCPF_ACK); /* a probe */
+	send_seg(c.port, c.seq, 0, TCPF_RST, NULL, 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	assert_int_equal(mmds_stack_deadline(s), UINT64_MAX);
 	expect_nothing();
 }
 
@@ -746,6 +784,203 @@ static void test_pipelined_requests(void **state)
 	assert_int_equal(mmds_stack_connections(s), 0);
 }
 
+/* The guest's request again after it was answered (the guest missed the
+ * ACK), an old part of it, duplicate ACKs, an ACK for bytes never sent, a FIN twice: each is
+ * ACKed at most, nothing is answered twice, one FIN comes back. */
+static void test_duplicates(void **state)
+{
+	struct client c;
+	struct seg g;
+	char buf[1024];
+	int i;
+
+	(void)state;
+	handshake(&c, 7800);
+	send_data(&c, REQ);
+	read_response(&c, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nami-87654321"));
+	send_seg(c.port, c.seq - (uint32_t)strlen(REQ), c.ack,
+		 TCPF_ACK | TCPF_PSH, REQ, strlen(REQ));
+	expect_seg(&g, TCPF_ACK);
+	assert_int_equal(g.len, 0);
+	assert_int_equal(g.ack, c.seq);
+	expect_nothing();
+	send_seg(c.port, c.seq - (uint32_t)strlen(REQ), c.ack, TCPF_ACK, REQ,
+		 10); /* an old part of it */
+	expect_seg(&g, TCPF_ACK);
+	assert_int_equal(g.len, 0);
+	assert_int_equal(g.ack, c.seq);
+	assert_int_equal(g.window, MMDS_RCV_BUF);
+	expect_nothing();
+	for (i = 0; i < 3; i++)
+		send_seg(c.port, c.seq, c.ack, TCPF_ACK, NULL, 0);
+	expect_nothing();
+	send_seg(c.port, c.seq, c.ack + 5000, TCPF_ACK, NULL, 0);
+	expect_seg(&g, TCPF_ACK);
+	assert_int_equal(g.seq, c.ack);
+	assert_int_equal(g.ack, c.seq);
+	expect_nothing();
+	send_seg(c.port, c.seq, c.ack, TCPF_FIN | TCPF_ACK, NULL, 0);
+	c.seq++;
+	expect_seg(&g, TCPF_FIN | TCPF_ACK);
+	assert_int_equal(g.seq, c.ack);
+	send_seg(c.port, c.seq - 1, c.ack, TCPF_FIN | TCPF_ACK, NULL, 0);
+	expect_seg(&g, TCPF_ACK); /* the FIN again is ACKed, no second FIN */
+	assert_int_equal(g.ack, c.seq);
+	assert_int_equal(g.seq, c.ack + 1);
+	expect_nothing();
+	send_seg(c.port, c.seq, c.ack + 1, TCPF_ACK, NULL, 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	expect_nothing();
+}
+
+/* The guest's ACK of the MMDS's FIN is lost: the FIN comes again on the
+ * timer, the same sequence number, until it is ACKed. */
+static void test_lost_fin_ack(void **state)
+{
+	struct client c;
+	struct seg fin, g;
+
+	(void)state;
+	handshake(&c, 7900);
+	send_seg(c.port, c.seq, c.ack, TCPF_FIN | TCPF_ACK, NULL, 0);
+	c.seq++;
+	expect_seg(&fin, TCPF_FIN | TCPF_ACK);
+	expect_nothing();
+	now = mmds_stack_deadline(s);
+	expect_seg(&g, TCPF_FIN | TCPF_ACK);
+	assert_int_equal(g.seq, fin.seq);
+	assert_int_equal(g.ack, c.seq);
+	send_seg(c.port, c.seq, fin.seq + 1, TCPF_ACK, NULL, 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	assert_int_equal(mmds_stack_deadline(s), UINT64_MAX);
+	expect_nothing();
+}
+
+/* The request and the guest's FIN in one segment (a client that shuts
+ * its side at once): the whole answer, then the FIN. */
+static void test_request_with_fin(void **state)
+{
+	struct client c;
+	struct seg g;
+	char buf[1024];
+
+	(void)state;
+	handshake(&c, 7700);
+	send_seg(c.port, c.seq, c.ack, TCPF_ACK | TCPF_PSH | TCPF_FIN, REQ,
+		 strlen(REQ));
+	c.seq += (uint32_t)strlen(REQ) + 1;
+	read_response(&c, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nami-87654321"));
+	expect_seg(&g, TCPF_FIN | TCPF_ACK);
+	assert_int_equal(g.seq, c.ack);
+	assert_int_equal(g.ack, c.seq);
+	send_seg(c.port, c.seq, c.ack + 1, TCPF_ACK, NULL, 0);
+	assert_int_equal(mmds_stack_connections(s), 0);
+}
+
+/* A client that never reads and keeps sending requests: its answer waits
+ * for its window, its requests fill the receive buffer until the
+ * advertised window is zero, nothing more is taken, and the connection is
+ * reset after the last probe. */
+static void test_never_reads_keeps_sending(void **state)
+{
+	struct tcp_opts closed = { .window = 0 };
+	size_t len = strlen(REQ), buffered = 0;
+	struct client c;
+	struct seg g;
+	uint8_t b[256];
+	uint32_t base;
+	int i;
+
+	(void)state;
+	handshake(&c, 7600);
+	base = c.seq;
+	for (i = 0; i < 100; i++) {
+		assert_true(mmds_stack_from_guest(s, b,
+						  frame(b, c.port, c.seq, c.ack,
+							TCPF_ACK | TCPF_PSH,
+							REQ, len, &closed),
+						  false, now));
+		expect_seg(&g, TCPF_ACK);
+		assert_int_equal(g.len, 0);
+		if (i > 0) /* the first request was taken and answered */
+			buffered += (size_t)(g.ack - c.seq);
+		assert_int_equal(g.window, MMDS_RCV_BUF - buffered);
+		c.seq = g.ack;
+		expect_nothing();
+	}
+	assert_int_equal(g.window, 0);
+	assert_int_equal(c.seq, base + len + MMDS_RCV_BUF);
+	for (i = 0; i < MMDS_RTO_COUNT_MAX; i++) {
+		now = mmds_stack_deadline(s);
+		expect_seg(&g, TCPF_ACK); /* a probe */
+		assert_int_equal(g.len, 0);
+		expect_nothing();
+	}
+	now = mmds_stack_deadline(s);
+	expect_seg(&g, TCPF_RST | TCPF_ACK);
+	assert_int_equal(mmds_stack_connections(s), 0);
+}
+
+/* Pulls every frame the stack has, counting SYN-ACKs and RSTs; none may
+ * be for port `spared`. */
+static void drain_counting(uint16_t spared, unsigned *synacks, unsigned *rsts)
+{
+	struct seg g;
+
+	*synacks = *rsts = 0;
+	while (pull(&g)) {
+		assert_int_not_equal(g.port, spared);
+		*synacks += g.flags == (TCPF_SYN | TCPF_ACK);
+		*rsts += g.flags == (TCPF_RST | TCPF_ACK);
+	}
+}
+
+/* A SYN flood at the connection cap while one connection is in use: the
+ * flood takes the free slots, the rest of it gets at most
+ * MMDS_MAX_PENDING_RSTS resets; once the half-open connections are idle
+ * the next flood takes their slots, never the busy connection's, which
+ * keeps getting its answers. */
+static void test_syn_flood_spares_busy(void **state)
+{
+	struct client a;
+	unsigned synacks, rsts;
+	uint64_t quiet_until;
+	char buf[1024];
+	int i;
+
+	(void)state;
+	handshake(&a, 8000);
+	for (i = 0; i < 100; i++)
+		send_seg((uint16_t)(9000 + i), 1, 0, TCPF_SYN, NULL, 0);
+	drain_counting(a.port, &synacks, &rsts);
+	assert_int_equal(synacks, MMDS_MAX_CONNECTIONS - 1);
+	assert_int_equal(rsts, MMDS_MAX_PENDING_RSTS);
+	assert_int_equal(mmds_stack_connections(s), MMDS_MAX_CONNECTIONS);
+	/* the half-open ones resend their SYN-ACKs while idle */
+	quiet_until = now + MMDS_EVICT_IDLE_MS + 1;
+	while (now < quiet_until) {
+		now = mmds_stack_deadline(s) < quiet_until ?
+			      mmds_stack_deadline(s) :
+			      quiet_until;
+		drain_counting(a.port, &synacks, &rsts);
+		assert_int_equal(rsts, 0);
+	}
+	send_data(&a, REQ);
+	read_response(&a, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nami-87654321"));
+	for (i = 0; i < 100; i++)
+		send_seg((uint16_t)(9100 + i), 1, 0, TCPF_SYN, NULL, 0);
+	drain_counting(a.port, &synacks, &rsts);
+	assert_int_equal(synacks, MMDS_MAX_CONNECTIONS - 1);
+	assert_int_equal(rsts, MMDS_MAX_PENDING_RSTS);
+	assert_int_equal(mmds_stack_connections(s), MMDS_MAX_CONNECTIONS);
+	send_data(&a, REQ);
+	read_response(&a, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nami-87654321"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -775,6 +1010,16 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_pipelined_requests, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_duplicates, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_lost_fin_ack, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_request_with_fin, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_never_reads_keeps_sending,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_syn_flood_spares_busy,
+						setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

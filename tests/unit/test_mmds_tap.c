@@ -3,7 +3,8 @@
  * namespace, a tap stands for the guest's interface, the kernel is the
  * guest (its ARP, TCP, retransmissions and window), and plain sockets are
  * the guest's HTTP client: V2 token, reads with and without it, a listing,
- * JSON, a 64 KiB value. Skipped without root. */
+ * JSON, a 64 KiB value; then curl, run with the README's guest commands
+ * (Firecracker's guide's). Skipped without root (and curl). */
 #include <setjmp.h> /* cmocka needs these before its header */
 #include <stdarg.h>
 #include <stddef.h>
@@ -22,6 +23,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -207,10 +209,86 @@ static void test_v2_session_over_linux_tcp(void **state)
 	assert_int_equal(mmds_stack_connections(s), 0);
 }
 
+/* Runs a shell command (a client in the "guest") while moving frames: its
+ * output, NUL-terminated, once it exits. */
+static char *run(const char *cmd)
+{
+	char *buf = calloc(1, 4096);
+	uint64_t give_up = now_ms() + 20000;
+	size_t got = 0;
+	int out[2], status;
+	pid_t pid;
+
+	assert_int_equal(pipe2(out, O_NONBLOCK), 0);
+	pid = fork();
+	assert_true(pid >= 0);
+	if (pid == 0) {
+		dup2(out[1], STDOUT_FILENO);
+		unsetenv("http_proxy");
+		unsetenv("HTTP_PROXY");
+		unsetenv("all_proxy");
+		unsetenv("ALL_PROXY");
+		execl("/bin/sh", "sh", "-c", cmd, (char *)NULL);
+		_exit(127);
+	}
+	close(out[1]);
+	while (now_ms() < give_up && got < 4095) {
+		struct pollfd p[2] = { { tap, POLLIN, 0 },
+				       { out[0], POLLIN, 0 } };
+		ssize_t n;
+
+		poll(p, 2, 10);
+		pump();
+		n = read(out[0], buf + got, 4095 - got);
+		if (n == 0)
+			break;
+		if (n > 0)
+			got += (size_t)n;
+	}
+	close(out[0]);
+	assert_int_equal(waitpid(pid, &status, 0), pid);
+	assert_true(WIFEXITED(status) && WEXITSTATUS(status) == 0);
+	return buf;
+}
+
+#define CURL_V2                                                          \
+	"M=http://169.254.169.254\n"                                     \
+	"TOKEN=$(curl -s -X PUT $M/latest/api/token "                    \
+	"-H 'X-metadata-token-ttl-seconds: 21600')\n"                    \
+	"echo \"leaf=$(curl -s -H \"X-metadata-token: $TOKEN\" "         \
+	"$M/latest/meta-data/ami-id)\"\n"                                \
+	"echo \"list=$(curl -s -H \"X-metadata-token: $TOKEN\" "         \
+	"$M/latest/meta-data/ | tr '\\n' ,)\"\n"                         \
+	"echo \"json=$(curl -s -H \"X-metadata-token: $TOKEN\" "         \
+	"-H 'Accept: application/json' $M/latest/meta-data/network)\"\n" \
+	"echo \"ec2=$(curl -s -H \"X-aws-ec2-metadata-token: $TOKEN\" "  \
+	"$M/latest/meta-data/ami-id)\"\n"                                \
+	"echo \"none=$(curl -s -o /dev/null -w '%{http_code}' "          \
+	"$M/latest/meta-data/ami-id)\"\n"                                \
+	"echo \"bad=$(curl -s -H 'X-metadata-token: x' $M/latest/meta-data/)\"\n"
+
+static void test_curl_as_in_the_readme(void **state)
+{
+	char *out;
+
+	(void)state;
+	if (tap < 0 || access("/usr/bin/curl", X_OK))
+		skip();
+	out = run(CURL_V2);
+	assert_string_equal(out, "leaf=ami-87654321\n"
+				 "list=ami-id,big,network/\n"
+				 "json={}\n"
+				 "ec2=ami-87654321\n"
+				 "none=401\n"
+				 "bad=MMDS token not valid.\n");
+	free(out);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_v2_session_over_linux_tcp),
+		cmocka_unit_test(test_curl_as_in_the_readme),
 	};
 
 	return cmocka_run_group_tests(tests, setup, teardown);
