@@ -296,9 +296,17 @@ static int serve_guest(int conn, const struct opts *o, struct guest *g)
 	p[0] = (struct pollfd){ .fd = g->uffd, .events = POLLIN };
 	p[1] = (struct pollfd){ .fd = conn, .events = POLLIN };
 	for (;;) {
-		if (poll(p, 2, -1) < 0 && errno != EINTR)
+		/* Deferred faults are tried again every millisecond: the
+		 * remove event that made UFFDIO_COPY answer EAGAIN may have
+		 * been read before the kernel let copies in again, and no
+		 * other message need come (the faulting vCPU waits). */
+		int n = poll(p, 2, g->nr_deferred ? 1 : -1);
+
+		if (n < 0 && errno != EINTR)
 			return 1;
-		if ((p[0].revents & POLLIN) && serve_message(g))
+		if (n == 0 && serve_deferred(g))
+			return 1;
+		if (n > 0 && (p[0].revents & POLLIN) && serve_message(g))
 			return 1;
 		if (p[1].revents) /* the monitor is gone */
 			break;

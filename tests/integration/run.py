@@ -8,6 +8,7 @@ FILE as it ends ("PASS id", "FAIL id", "SKIP id"), tests FILE already names
 are not run again, and the verdict counts the outcomes of earlier runs:
 tests/l1/integration.sh uses it to carry on in a new L1 after a frozen one
 (docs/kvm-here.md)."""
+import faulthandler
 import os
 import sys
 import unittest
@@ -15,6 +16,7 @@ import unittest
 here = os.path.dirname(os.path.abspath(__file__))
 sys.path.insert(0, here)
 journal = os.environ.get("MICROVM_TEST_JOURNAL")
+STUCK_S = int(os.environ.get("MICROVM_TEST_STUCK_S", "600"))
 
 
 def tests_of(suite):
@@ -52,6 +54,11 @@ class JournalledResult(unittest.TextTestResult):
             self.stream.writeln(self._exc_info_to_string(
                 self.last_err, test) if self.last_err else "")
             self.stream.flush()
+
+    def startTest(self, test):
+        # a test stuck past this shows where every thread waits
+        faulthandler.dump_traceback_later(STUCK_S, exit=False)
+        super().startTest(test)
 
     def addSuccess(self, test):
         super().addSuccess(test)

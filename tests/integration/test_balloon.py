@@ -163,8 +163,14 @@ class Balloon(unittest.TestCase):
 
     def inflate(self, api, mib):
         ok(api, "PATCH", "/balloon", {"amount_mib": mib})
-        wait_until("the balloon at %d MiB" % mib,
-                   lambda: stats(api)["actual_mib"] == mib)
+        seen = []
+        try:
+            wait_until("the balloon at %d MiB" % mib,
+                       lambda: seen.append(stats(api)["actual_mib"]) or
+                       seen[-1] == mib)
+        except AssertionError:
+            raise AssertionError("the balloon never reached %d MiB; "
+                                 "actual_mib last %s" % (mib, seen[-3:]))
 
     def test_inflate_returns_memory_and_deflate_gives_it_back(self):
         api, lines = self.boot(BALLOON)
@@ -275,6 +281,9 @@ class Balloon(unittest.TestCase):
                             os.path.join(self.dir, "inflated.mem")},
             "resume_vm": True})
         self.assertEqual(ok(loaded, "GET", "/balloon")["amount_mib"], 64)
+        status, reply, _ = loaded.request("PUT", "/snapshot/rewind", {})
+        self.assertEqual(status, 400, reply)  # the balloon's pages are gone
+        self.assertIn("balloon", reply["fault_message"])
         s = stats(loaded)
         self.assertEqual((s["target_mib"], s["actual_mib"]), (64, 64))
         wait_until("statistics after the load",
@@ -291,15 +300,15 @@ class Balloon(unittest.TestCase):
         server read the remove event; the guest runs on with the pages
         it gets back served as zero pages."""
         sock = os.path.join(self.dir, "uffd.sock")
+        handler_log = open(os.path.join(self.dir, "uffd.log"), "w+")
         handler = subprocess.Popen(
             [UFFD_HANDLER, "--socket", sock, "--mem-file",
-             os.path.join(self.dir, "full.mem")],
-            stderr=subprocess.PIPE, text=True)
+             os.path.join(self.dir, "full.mem")], stderr=handler_log)
+        api = None
         try:
-            while not os.path.exists(sock):
-                time.sleep(0.01)
+            wait_until("the page server's socket",
+                       lambda: os.path.exists(sock), timeout=30)
             api = ApiProcess(stdout=subprocess.PIPE)
-            self.apis.append(api)
             lines = LineReader(api.proc.stdout)
             ok(api, "PUT", "/snapshot/load", {
                 "snapshot_path": os.path.join(self.dir, "full"),
@@ -312,8 +321,14 @@ class Balloon(unittest.TestCase):
             lines.wait_for("tick", 30)
             self.assertTrue(api.alive())
         finally:
+            # microvm first: the handler's child serving it ends with it
+            if api:
+                api.stop()
             handler.kill()
-            handler.communicate()
+            handler.wait()
+            handler_log.seek(0)
+            print(handler_log.read()[-2000:], end="")
+            handler_log.close()
 
 
 if __name__ == "__main__":
