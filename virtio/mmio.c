@@ -144,6 +144,20 @@ static void reset_device(struct vdev *d)
 	d->activated = false;
 }
 
+/* Buffers a driver made available before DRIVER_OK (Linux's balloon
+ * kicks its statistics queue before it, against the spec) were dropped by
+ * on_kick while the device was not live: each queue is kicked once more
+ * at activation, served on the VMM thread. */
+static void kick_all(struct vdev *d)
+{
+	uint64_t one = 1;
+	unsigned i;
+
+	for (i = 0; i < nr_queues(d); i++)
+		if (write(d->kick_fd[i], &one, sizeof(one)) < 0)
+			log_warn("%s: kick: %s", d->ops->name, strerror(errno));
+}
+
 /* Every queue of the device must be ready: a queue that is not is never
  * mapped, and device code may then touch none of them. */
 static int activate(struct vdev *d)
@@ -164,6 +178,8 @@ static int activate(struct vdev *d)
 	}
 	ret = d->ops->activate ? d->ops->activate(d) : 0;
 	d->activated = !ret;
+	if (d->activated)
+		kick_all(d);
 	return ret;
 }
 

@@ -205,8 +205,8 @@ void guest_setup_queue(unsigned q)
 	guest_reg_write(R_QUEUE_READY, 1);
 }
 
-uint32_t guest_driver_init(unsigned nr_queues, unsigned ready,
-			   uint64_t features)
+void guest_driver_negotiate(unsigned nr_queues, unsigned ready,
+			    uint64_t features)
 {
 	unsigned q;
 
@@ -222,8 +222,19 @@ uint32_t guest_driver_init(unsigned nr_queues, unsigned ready,
 	for (q = 0; q < nr_queues; q++)
 		if (ready & (1u << q))
 			guest_setup_queue(q);
+}
+
+uint32_t guest_driver_ok(void)
+{
 	guest_reg_write(R_STATUS, DRIVER_STATUS | VIRTIO_STATUS_DRIVER_OK);
 	return guest_status();
+}
+
+uint32_t guest_driver_init(unsigned nr_queues, unsigned ready,
+			   uint64_t features)
+{
+	guest_driver_negotiate(nr_queues, ready, features);
+	return guest_driver_ok();
 }
 
 uint16_t guest_ring_idx(unsigned q, uint64_t off)

@@ -87,6 +87,11 @@ void guest_setup_queue(unsigned q);
  * DRIVER_OK, with VERSION_1 plus `features`. Returns the status then. */
 uint32_t guest_driver_init(unsigned nr_queues, unsigned ready,
 			   uint64_t features);
+/* The same in two steps: all but DRIVER_OK, then DRIVER_OK (returns the
+ * status), for a driver that posts buffers in between. */
+void guest_driver_negotiate(unsigned nr_queues, unsigned ready,
+			    uint64_t features);
+uint32_t guest_driver_ok(void);
 /* The avail (off AVAIL_OFF) or used (USED_OFF) index of standard queue q. */
 uint16_t guest_ring_idx(unsigned q, uint64_t off);
 

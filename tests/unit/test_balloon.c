@@ -145,6 +145,22 @@ static void test_stats_held_until_the_interval(void **state)
 }
 
 /* Without stats the reporting queue is number 2 (Linux packs them). */
+/* Linux's balloon posts and kicks its first statistics buffer before
+ * DRIVER_OK: the device still reads it once live. */
+static void test_stats_posted_before_driver_ok(void **state)
+{
+	struct balloon_stats st;
+
+	create(1, false);
+	guest_driver_negotiate(3, 7, 1ULL << F_STATS_VQ);
+	post_stats(77);
+	assert_int_equal(guest_driver_ok() & VIRTIO_STATUS_NEEDS_RESET, 0);
+	guest_serve(100);
+	vballoon_stats(guest.balloon, &st);
+	assert_int_equal(st.present, (1u << 4) | (1u << 5));
+	assert_int_equal(st.value[4], 77);
+}
+
 static void test_free_page_reporting(void **state)
 {
 	struct seg range = { NULL, 2 * PAGE + 100, (uint64_t)PFN(8) * PAGE };
@@ -201,6 +217,8 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
 			test_stats_held_until_the_interval, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_stats_posted_before_driver_ok, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_free_page_reporting, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
