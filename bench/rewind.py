@@ -25,9 +25,9 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
-from microvm_harness import (INITRD, MICROVM, VMLINUX,  # noqa: E402
-                             ApiProcess, LineReader, guest_cmdline)
+from microvm_harness import MICROVM, ApiProcess, LineReader  # noqa: E402
 import benchenv  # noqa: E402
+from guestvm import ok, boot, snapshot  # noqa: E402
 
 REWINDS = int(os.environ.get("BENCH_REWINDS", "8"))
 SIZES = [int(n) for n in
@@ -39,26 +39,11 @@ SCRIPT = ('sh -c "echo ready; sleep 2; '
           'echo dirtied $n; sleep 36000"')
 
 
-def ok(api, method, path, body):
-    status, reply, _ = api.request(method, path, body)
-    if status >= 300:
-        raise SystemExit("%s %s: %s %s" % (method, path, status, reply))
-
-
 def make_snapshot(d):
-    api = ApiProcess(stdout=subprocess.PIPE)
-    ok(api, "PUT", "/boot-source", {
-        "kernel_image_path": VMLINUX, "initrd_path": INITRD,
-        "boot_args": guest_cmdline() + " -- " + SCRIPT})
-    ok(api, "PUT", "/machine-config", {"vcpu_count": 1, "mem_size_mib": MEM})
-    ok(api, "PUT", "/vsock", {"guest_cid": 3,
-                              "uds_path": os.path.join(d, "boot.sock")})
-    ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
-    LineReader(api.proc.stdout).wait_for("ready", 300)
-    ok(api, "PATCH", "/vm", {"state": "Paused"})
-    ok(api, "PUT", "/snapshot/create", {
-        "snapshot_path": os.path.join(d, "state"),
-        "mem_file_path": os.path.join(d, "mem")})
+    api, _ = boot(SCRIPT, "ready", mem=MEM, devices=(
+        ("/vsock", {"guest_cid": 3,
+                    "uds_path": os.path.join(d, "boot.sock")}),))
+    snapshot(api, os.path.join(d, "state"), os.path.join(d, "mem"))
     api.stop()
 
 

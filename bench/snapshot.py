@@ -31,9 +31,10 @@ import time
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
-from microvm_harness import (BUILD, INITRD, MICROVM, VMLINUX,  # noqa: E402
+from microvm_harness import (BUILD, INITRD, VMLINUX,  # noqa: E402
                              ApiProcess, LineReader, guest_cmdline)
 import benchenv  # noqa: E402
+from guestvm import ok, echo  # noqa: E402
 
 RESTORES = int(os.environ.get("BENCH_RESTORES", "50"))
 REPLIES = int(os.environ.get("BENCH_REPLIES", "5"))
@@ -50,26 +51,6 @@ SCRIPT = 'sh -c "vsock-echo 5000 & sleep 1; echo snap-ready; sleep 36000"'
 def pct(values, p):
     values = sorted(values)
     return values[min(len(values) - 1, int(round(p / 100 * (len(values) - 1))))]
-
-
-def ok(api, method, path, body):
-    status, reply, _ = api.request(method, path, body)
-    if status >= 300:
-        raise SystemExit("%s %s: %s %s" % (method, path, status, reply))
-
-
-def echo_once(uds):
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(30)
-    s.connect(uds)
-    s.sendall(b"CONNECT 5000\nx")
-    got = b""
-    while not got.endswith(b"\nx"):
-        chunk = s.recv(64)
-        if not chunk:
-            raise SystemExit("echo connection closed: %r" % got)
-        got += chunk
-    s.close()
 
 
 def make_snapshot(d):
@@ -121,7 +102,7 @@ def restore(d, backend, args=(), reply=False, api=None):
             "vsock_override": {"uds_path": uds}})
         load = time.perf_counter() - t
         if reply:
-            echo_once(uds)
+            echo(uds)
             done = (time.perf_counter() - t) * 1e3
     finally:
         err = api.stop()

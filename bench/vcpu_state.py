@@ -17,15 +17,14 @@ commits on the same run: their loads alternate, one of each in turn."""
 import os
 import re
 import statistics
-import subprocess
 import sys
 import tempfile
 
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "tests",
                                 "integration"))
-from microvm_harness import (BUILD, INITRD, VMLINUX,  # noqa: E402
-                             ApiProcess, LineReader, guest_cmdline)
+from microvm_harness import BUILD, ApiProcess  # noqa: E402
 import benchenv  # noqa: E402
+from guestvm import ok, boot, snapshot  # noqa: E402
 
 LOADS = int(os.environ.get("BENCH_LOADS", "15"))
 VCPUS = [int(n) for n in os.environ.get("BENCH_VCPUS", "1,2,4,8").split(",")]
@@ -34,25 +33,10 @@ SCRIPT = 'sh -c "echo snap-ready; sleep 36000"'
 BUILDS = os.environ.get("BENCH_BUILDS", BUILD).split(",")
 
 
-def ok(api, method, path, body):
-    status, reply, _ = api.request(method, path, body)
-    if status >= 300:
-        raise SystemExit("%s %s: %s %s" % (method, path, status, reply))
-
-
 def make_snapshot(d, vcpus):
-    api = ApiProcess(stdout=subprocess.PIPE)
-    ok(api, "PUT", "/boot-source", {
-        "kernel_image_path": VMLINUX, "initrd_path": INITRD,
-        "boot_args": guest_cmdline() + " -- " + SCRIPT})
-    ok(api, "PUT", "/machine-config", {"vcpu_count": vcpus,
-                                       "mem_size_mib": MEM})
-    ok(api, "PUT", "/actions", {"action_type": "InstanceStart"})
-    LineReader(api.proc.stdout).wait_for("snap-ready", 300)
-    ok(api, "PATCH", "/vm", {"state": "Paused"})
-    ok(api, "PUT", "/snapshot/create", {
-        "snapshot_path": os.path.join(d, "state%d" % vcpus),
-        "mem_file_path": os.path.join(d, "mem%d" % vcpus)})
+    api, _ = boot(SCRIPT, "snap-ready", vcpus=vcpus, mem=MEM)
+    snapshot(api, os.path.join(d, "state%d" % vcpus),
+             os.path.join(d, "mem%d" % vcpus))
     api.stop()
 
 
