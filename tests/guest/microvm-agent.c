@@ -52,6 +52,8 @@ static int run_command(int conn, const char *command)
 		dup2(null_fd, 0);
 		dup2(conn, 1);
 		dup2(conn, 2);
+		if (conn > 2) /* background jobs keep only their stdout open */
+			close(conn);
 		execl("/bin/sh", "sh", "-c", command, (char *)NULL);
 		_exit(127);
 	}

@@ -347,15 +347,24 @@ class RestoredGuest:
     """A new microvm that loaded LAYOUT's booted snapshot: running (its
     console on .lines) unless drives or resume=False ask for it paused.
     DRIVES {drive_id: path} are swapped in with PATCH /drives before the
-    guest resumes. TEST (a TestCase) stops it at cleanup."""
+    guest resumes. SETUP: (method, path, body) requests before the load
+    (e.g. /metrics). With drain_console=False nobody reads its console
+    pipe. TEST (a TestCase, or a TestCase class in setUpClass) stops it at
+    its cleanup."""
 
     def __init__(self, test, layout="default", drives=None, resume=True,
-                 extra_args=()):
+                 extra_args=(), setup=(), drain_console=True):
         state, mem = booted_snapshot(layout)
         self.api = ApiProcess(stdout=subprocess.PIPE, extra_args=extra_args)
-        test.addCleanup(self.stop)
-        self.lines = LineReader(self.api.proc.stdout)
+        if isinstance(test, type):
+            test.addClassCleanup(self.stop)
+        else:
+            test.addCleanup(self.stop)
+        self.lines = LineReader(self.api.proc.stdout) if drain_console \
+            else None
         self.uds = os.path.join(self.api.dir.name, "v.sock")
+        for method, path, body in setup:
+            self.check(method, path, body)
         self.check("PUT", "/snapshot/load", {
             "snapshot_path": state,
             "mem_backend": {"backend_type": "File", "backend_path": mem},
