@@ -49,6 +49,10 @@ class JournalledResult(unittest.TextTestResult):
     started = None
     last_stop = None
 
+    def startTestRun(self):
+        super().startTestRun()
+        self.last_stop = time.monotonic()  # the first class's setUpClass
+
     def startTest(self, test):
         now = time.monotonic()
         if self.last_stop is not None and now - self.last_stop > 0.5:
