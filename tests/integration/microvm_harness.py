@@ -298,11 +298,13 @@ def _make_snapshot(name):
     path = os.path.join(d, name + ".json")
     with open(path, "w") as f:
         json.dump(_layout_config(name, d), f)
+    started = time.monotonic()
     api = ApiProcess(extra_args=["--config-file", path],
                      stdout=subprocess.PIPE)
     try:
         LineReader(api.proc.stdout).wait_for(
             "microvm-agent: listening on port %d" % AGENT_PORT, BOOT_TIMEOUT)
+        booted = time.monotonic()
         state, mem = (os.path.join(d, name + ".state"),
                       os.path.join(d, name + ".mem"))
         for method, where, body in (
@@ -317,6 +319,11 @@ def _make_snapshot(name):
         err = api.stop()
     if not os.path.exists(mem):
         raise AssertionError("booted snapshot %s not made:\n%s" % (name, err))
+    import sys
+    print("[booted snapshot %r: boot to the agent %.1f s, pause and "
+          "snapshot %.1f s] " % (name, booted - started,
+                                 time.monotonic() - booted),
+          end="", file=sys.stderr, flush=True)
     return state, mem
 
 
