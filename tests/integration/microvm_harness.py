@@ -321,8 +321,8 @@ def _make_snapshot(name):
         raise AssertionError("booted snapshot %s not made:\n%s" % (name, err))
     import sys
     print("[booted snapshot %r: boot to the agent %.1f s, pause, "
-          "snapshot and stop %.1f s] " % (name, booted - started,
-                                 time.monotonic() - booted),
+          "snapshot and stop %.1f s] " % (
+              name, booted - started, time.monotonic() - booted),
           end="", file=sys.stderr, flush=True)
     return state, mem
 
