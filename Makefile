@@ -203,7 +203,7 @@ guest: $(GUEST_FILES)
 $(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
 	tests/guest/build-kernel.sh $(GUEST)
 	@touch $@
-$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c tests/guest/vsock-echo.c tests/guest/vsock-cat.c tests/guest/http-time.c
+$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c tests/guest/vsock-echo.c tests/guest/vsock-cat.c tests/guest/http-time.c tests/guest/microvm-agent.c
 	tests/guest/build-rootfs.sh $(GUEST)
 
 demo: deps

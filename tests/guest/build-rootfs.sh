@@ -18,7 +18,7 @@ for app in $("$busybox" --list); do
 	[ -e "$stage/bin/$app" ] || ln -s busybox "$stage/bin/$app"
 done
 gcc -static -Os -Wall -Wextra -Werror -o "$stage/init" "$here/init.c"
-for tool in blkbench vsock-echo vsock-cat http-time; do
+for tool in blkbench vsock-echo vsock-cat http-time microvm-agent; do
 	gcc -static -O2 -Wall -Wextra -Werror -o "$stage/bin/$tool" "$here/$tool.c"
 	strip "$stage/bin/$tool"
 done

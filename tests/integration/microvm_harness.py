@@ -239,3 +239,208 @@ class LineReader:
         with self.cond:
             return [int(l.split()[1]) for l in self.lines
                     if l.startswith("tick ")]
+
+
+# Booted snapshots: tests that do not test booting start from a snapshot of
+# a guest that booted once per test run (per device layout) and runs
+# tests/guest/microvm-agent on vsock port AGENT_PORT; a restored guest is
+# running within milliseconds and runs commands through the agent.
+AGENT_PORT = 52
+# A command through the agent: under a second in L1; allow for a host
+# three times slower with room to spare. Tests pass their own for long ones.
+AGENT_TIMEOUT = 60
+# Layouts several tests share: {name: (vCPUs, MiB, extra config)}. Every
+# layout has a vsock device (the agent's way in; uds_path is overridden on
+# each load) and virtio-rng under a rate limiter; "scratch" adds a 16 MiB
+# writable drive "scratch" that each restored guest replaces with its own
+# file (PATCH /drives/scratch before it resumes).
+LAYOUTS = {
+    "default": (2, 128, {}),
+    "scratch": (2, 128, {"drives": [{"drive_id": "scratch",
+                                     "path_on_host": "scratch.img",
+                                     "is_root_device": False}]}),
+}
+_snapshots = {}  # layout name -> (state path, mem path) or the exception
+_snapshot_dir = None
+
+
+def _run_dir():
+    """This test run's folder for booted snapshots, removed at exit."""
+    global _snapshot_dir
+    if _snapshot_dir is None:
+        import atexit
+        import shutil
+        _snapshot_dir = tempfile.mkdtemp(prefix="microvm-booted-")
+        atexit.register(shutil.rmtree, _snapshot_dir, True)
+    return _snapshot_dir
+
+
+def _layout_config(name, d):
+    vcpus, mem, extra = LAYOUTS[name]
+    cfg = linux_config("microvm-agent %d" % AGENT_PORT, vcpus=vcpus, mem=mem)
+    cfg["vsock"] = {"guest_cid": 3,
+                    "uds_path": os.path.join(d, name + ".vsock")}
+    cfg["entropy"] = {"rate_limiter": {"bandwidth": {"size": 4096,
+                                                     "refill_time": 100}}}
+    for drive in extra.get("drives", []):
+        drive = dict(drive, path_on_host=os.path.join(
+            d, name + "-" + drive["path_on_host"]))
+        with open(drive["path_on_host"], "wb") as f:
+            f.truncate(16 << 20)
+        cfg.setdefault("drives", []).append(drive)
+    return cfg
+
+
+def _make_snapshot(name):
+    """Boots LAYOUT's guest, waits for its agent, pauses it and snapshots
+    it into this run's folder; returns (state path, mem path)."""
+    d = _run_dir()
+    path = os.path.join(d, name + ".json")
+    with open(path, "w") as f:
+        json.dump(_layout_config(name, d), f)
+    started = time.monotonic()
+    api = ApiProcess(extra_args=["--config-file", path],
+                     stdout=subprocess.PIPE)
+    try:
+        LineReader(api.proc.stdout).wait_for(
+            "microvm-agent: listening on port %d" % AGENT_PORT, BOOT_TIMEOUT)
+        booted = time.monotonic()
+        state, mem = (os.path.join(d, name + ".state"),
+                      os.path.join(d, name + ".mem"))
+        for method, where, body in (
+                ("PATCH", "/vm", {"state": "Paused"}),
+                ("PUT", "/snapshot/create", {"snapshot_path": state,
+                                             "mem_file_path": mem})):
+            status, reply, _ = api.request(method, where, body)
+            if status != 204:
+                raise AssertionError("booted snapshot %s: %s %s: %s %s" % (
+                    name, method, where, status, reply))
+    finally:
+        err = api.stop()
+    if not os.path.exists(mem):
+        raise AssertionError("booted snapshot %s not made:\n%s" % (name, err))
+    import sys
+    print("[booted snapshot %r: boot to the agent %.1f s, pause, "
+          "snapshot and stop %.1f s] " % (
+              name, booted - started, time.monotonic() - booted),
+          end="", file=sys.stderr, flush=True)
+    return state, mem
+
+
+def booted_snapshot(layout="default"):
+    """(state path, mem path) of LAYOUT's booted guest, made on first use in
+    this test run; a failure to make it fails every test that asks."""
+    if layout not in _snapshots:
+        try:
+            _snapshots[layout] = _make_snapshot(layout)
+        except Exception as e:  # noqa: BLE001 (kept for the next asker)
+            _snapshots[layout] = e
+    made = _snapshots[layout]
+    if isinstance(made, Exception):
+        raise AssertionError("booted snapshot %r failed: %s" % (layout, made))
+    return made
+
+
+class AgentResult:
+    def __init__(self, code, out):
+        self.code = code  # the command's exit status
+        self.out = out  # its stdout and stderr
+
+    def __repr__(self):
+        return "exit %s\n--- output ---\n%s" % (self.code, self.out[-3000:])
+
+
+class RestoredGuest:
+    """A new microvm that loaded LAYOUT's booted snapshot: running (its
+    console on .lines) unless drives or resume=False ask for it paused.
+    DRIVES {drive_id: path} are swapped in with PATCH /drives before the
+    guest resumes. SETUP: (method, path, body) requests before the load
+    (e.g. /metrics). With drain_console=False nobody reads its console
+    pipe. TEST (a TestCase, or a TestCase class in setUpClass) stops it at
+    its cleanup."""
+
+    def __init__(self, test, layout="default", drives=None, resume=True,
+                 extra_args=(), setup=(), drain_console=True):
+        state, mem = booted_snapshot(layout)
+        self.api = ApiProcess(stdout=subprocess.PIPE, extra_args=extra_args)
+        if isinstance(test, type):
+            test.addClassCleanup(self.stop)
+        else:
+            test.addCleanup(self.stop)
+        self.lines = LineReader(self.api.proc.stdout) if drain_console \
+            else None
+        self.uds = os.path.join(self.api.dir.name, "v.sock")
+        for method, path, body in setup:
+            self.check(method, path, body)
+        self.check("PUT", "/snapshot/load", {
+            "snapshot_path": state,
+            "mem_backend": {"backend_type": "File", "backend_path": mem},
+            "vsock_override": {"uds_path": self.uds},
+            "resume_vm": resume and not drives})
+        for drive_id, path in (drives or {}).items():
+            self.check("PATCH", "/drives/" + drive_id,
+                       {"drive_id": drive_id, "path_on_host": path})
+        if resume and drives:
+            self.resume()
+
+    def check(self, method, path, body=None):
+        status, reply, _ = self.api.request(method, path, body)
+        if status >= 300:
+            raise AssertionError("%s %s: %s %s\n%s" % (
+                method, path, status, reply, "".join(self.api.err_lines)))
+        return reply
+
+    def resume(self):
+        self.check("PATCH", "/vm", {"state": "Resumed"})
+
+    def connect(self, port, timeout=AGENT_TIMEOUT):
+        """A host connection to guest vsock PORT (Firecracker's CONNECT);
+        returns the socket once microvm answered OK."""
+        import socket
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(timeout)
+        s.connect(self.uds)
+        s.sendall(b"CONNECT %d\n" % port)
+        line = b""
+        while not line.endswith(b"\n"):
+            ch = s.recv(1)
+            if not ch:
+                break
+            line += ch
+        if not line.startswith(b"OK "):
+            s.close()
+            raise AssertionError("CONNECT %d answered %r" % (port, line))
+        return s
+
+    def run(self, command, timeout=AGENT_TIMEOUT):
+        """Runs COMMAND with /bin/sh -c in the guest through its agent;
+        returns an AgentResult once the command has exited."""
+        import re
+        import secrets
+        nonce = secrets.token_hex(8)
+        end = re.compile(rb"microvm-agent %s exit (\d+)\n" % nonce.encode())
+        deadline = time.monotonic() + timeout
+        s = self.connect(AGENT_PORT, timeout)
+        got = bytearray()
+        try:
+            s.sendall(b"%s %s\n" % (nonce.encode(), command.encode()))
+            while not end.search(got):
+                s.settimeout(max(0.01, deadline - time.monotonic()))
+                try:
+                    chunk = s.recv(1 << 16)
+                except OSError:
+                    chunk = None
+                if not chunk:
+                    raise AssertionError(
+                        "guest command %r: no end within %d s (%s); got %r" %
+                        (command, timeout, "connection closed"
+                         if chunk == b"" else "timed out", bytes(got[-3000:])))
+                got += chunk
+        finally:
+            s.close()
+        m = end.search(got)
+        return AgentResult(int(m.group(1)),
+                           got[:m.start()].decode(errors="replace"))
+
+    def stop(self):
+        return self.api.stop()

@@ -11,6 +11,7 @@ tests/l1/integration.sh uses it to carry on in a new L1 after a frozen one
 import faulthandler
 import os
 import sys
+import time
 import unittest
 
 here = os.path.dirname(os.path.abspath(__file__))
@@ -41,7 +42,47 @@ def earlier_outcomes():
 
 class JournalledResult(unittest.TextTestResult):
     """Appends each outcome to the journal as it happens (a failing
-    setUpClass included: it counts even if L1 freezes afterwards)."""
+    setUpClass included: it counts even if L1 freezes afterwards), and
+    prints each test's wall time with its outcome; the time between one
+    test's end and the next one's start (setUpClass, tearDownClass) is
+    kept as the next test class's "fixtures"."""
+
+    durations = {}  # name -> seconds
+    started = None
+    last_stop = None
+
+    def startTestRun(self):
+        super().startTestRun()
+        self.last_stop = time.monotonic()  # the first class's setUpClass
+
+    def startTest(self, test):
+        now = time.monotonic()
+        if self.last_stop is not None and now - self.last_stop > 0.5:
+            fixture = "%s (class fixtures)" % type(test).__qualname__
+            self.durations[fixture] = self.durations.get(fixture, 0) + \
+                now - self.last_stop
+        self.started = now
+        super().startTest(test)
+
+    def stopTest(self, test):
+        super().stopTest(test)
+        self.last_stop = time.monotonic()
+
+    def timed(self, test):
+        """Writes "[12.3 s] " before the outcome word and keeps it."""
+        if self.started is None or not hasattr(test, "_testMethodName"):
+            return
+        seconds = time.monotonic() - self.started
+        self.durations[test.id()] = seconds
+        if self.showAll:
+            self.stream.write("[%.1f s] " % seconds)
+
+    def print_slowest(self, count=15):
+        slowest = sorted(self.durations.items(), key=lambda kv: -kv[1])
+        self.stream.writeln("\nslowest %d (wall seconds, of %.0f in all):" %
+                            (count, sum(self.durations.values())))
+        for name, seconds in slowest[:count]:
+            self.stream.writeln("%8.1f  %s" % (seconds, name))
 
     def journal(self, outcome, test):
         if journal:
@@ -61,30 +102,36 @@ class JournalledResult(unittest.TextTestResult):
         super().startTest(test)
 
     def addSuccess(self, test):
+        self.timed(test)
         super().addSuccess(test)
         self.journal("PASS", test)
 
     def addExpectedFailure(self, test, err):
+        self.timed(test)
         super().addExpectedFailure(test, err)
         self.journal("PASS", test)
 
     def addSkip(self, test, reason):
+        self.timed(test)
         super().addSkip(test, reason)
         self.journal("SKIP", test)
 
     last_err = None
 
     def addError(self, test, err):
+        self.timed(test)
         super().addError(test, err)
         self.last_err = err
         self.journal("FAIL", test)
 
     def addFailure(self, test, err):
+        self.timed(test)
         super().addFailure(test, err)
         self.last_err = err
         self.journal("FAIL", test)
 
     def addUnexpectedSuccess(self, test):
+        self.timed(test)
         super().addUnexpectedSuccess(test)
         self.last_err = None
         self.journal("FAIL", test)
@@ -113,7 +160,11 @@ if done:
           f"({len(failed)} failed: {', '.join(failed) or 'none'}); "
           f"running the other {suite.countTestCases()}", file=sys.stderr)
 runner = unittest.TextTestRunner(verbosity=2, resultclass=JournalledResult)
+started = time.monotonic()
 result = runner.run(suite)
+result.print_slowest()
+print("integration: %d tests in %.0f s" % (result.testsRun,
+                                          time.monotonic() - started))
 ran = result.testsRun + len(done)
 if ran == 0:
     print(f"integration: no test matches {patterns}", file=sys.stderr)

@@ -9,7 +9,8 @@ import threading
 import time
 import unittest
 
-from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess, UnixHTTPConnection,
+from microvm_harness import (LineReader, INITRD, VMLINUX, ApiProcess,
+                             RestoredGuest, UnixHTTPConnection,
                              boot, guest_cmdline, linux_config, needs_kvm,
                              run_microvm)
 
@@ -450,31 +451,43 @@ class Connections(ApiBase):
 
 @needs_kvm
 class BootThroughApi(unittest.TestCase):
-    def test_boot_pause_resume_and_exit(self):
-        api = ApiProcess(extra_args=["--boot-timer"], stdout=__import__("subprocess").PIPE)
+    def test_instance_start_through_the_api(self):
+        """InstanceStart after PUT /boot-source and /machine-config: the VM
+        runs and /boot-source is refused from then on. (The guest's boot
+        itself, and the boot timer, are test_boot's.)"""
+        api = ApiProcess()
         try:
-            self._drive(api)
+            st, _, _ = api.request("PUT", "/boot-source", {
+                "kernel_image_path": VMLINUX, "initrd_path": INITRD,
+                "boot_args": guest_cmdline() + " -- sleep 3600"})
+            self.assertEqual(st, 204)
+            self.assertEqual(api.request("PUT", "/machine-config", {
+                "vcpu_count": 2, "mem_size_mib": 128})[0], 204)
+            self.assertEqual(api.request("PUT", "/actions", {
+                "action_type": "InstanceStart"})[0], 204)
+            self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
+            self.assertEqual(api.request("PUT", "/boot-source", {
+                "kernel_image_path": VMLINUX})[0], 400)  # pre-boot only now
         finally:
-            err = api.stop()
-        self.assertIn("Guest-boot-time", err)
+            api.stop()
         self.assertFalse(os.path.exists(api.sock), "socket left behind")
 
-    def _drive(self, api):
-        counter = ('sh -c "i=0; while [ $i -lt 40 ]; do echo tick $i; '
-                   'i=$((i+1)); sleep 0.2; done"')
-        st, _, _ = api.request("PUT", "/boot-source", {
-            "kernel_image_path": VMLINUX, "initrd_path": INITRD,
-            "boot_args": guest_cmdline() + " -- " + counter})
-        self.assertEqual(st, 204)
-        self.assertEqual(api.request("PUT", "/machine-config",
-                                     {"vcpu_count": 2, "mem_size_mib": 128})[0], 204)
-        self.assertEqual(api.request("PUT", "/actions",
-                                     {"action_type": "InstanceStart"})[0], 204)
-        self.assertEqual(api.request("GET", "/")[1]["state"], "Running")
-        self.assertEqual(api.request("PUT", "/boot-source", {
-            "kernel_image_path": VMLINUX})[0], 400)  # pre-boot only now
-        lines = LineReader(api.proc.stdout)
-        lines.wait_for("tick 3", 120)
+
+# The guest's counter, on its console (microvm's stdout), in the background.
+COUNTER = ("i=0; while [ $i -lt 40 ]; do echo tick $i; i=$((i+1)); "
+           "sleep 0.2; done >/dev/console 2>&1 &")
+
+
+@needs_kvm
+class PauseResume(unittest.TestCase):
+    def test_pause_resume_and_ctrl_alt_del(self):
+        """A guest restored from the run's booted snapshot counts on its
+        console: paused, it stops counting; resumed, it goes on; Ctrl+Alt+Del
+        reboots it before its counter is done, and microvm exits 0."""
+        guest = RestoredGuest(self)
+        api, lines = guest.api, guest.lines
+        self.assertEqual(guest.run(COUNTER).code, 0)
+        lines.wait_for("tick 3", 60)
         self.assertEqual(api.request("PATCH", "/vm", {"state": "Paused"})[0], 204)
         self.assertEqual(api.request("GET", "/")[1]["state"], "Paused")
         time.sleep(0.5)  # let the last console bytes drain
@@ -496,7 +509,6 @@ class BootThroughApi(unittest.TestCase):
                          "the counter skipped or repeated")
         self.assertLess(len(ticks), 40, "the guest did not reboot early")
         self.assertIn("reboot: Restarting system", lines.lines)
-        self.assertNotIn("microvm-init: exit 0", lines.lines)
 
 
 @needs_kvm
@@ -505,17 +517,13 @@ class UndrainedConsole(unittest.TestCase):
         # Nobody reads microvm's stdout while the guest floods the console:
         # the pipe fills, console bytes are dropped (and counted), the vCPU
         # keeps going, and pause still answers at once.
-        api = ApiProcess(stdout=__import__("subprocess").PIPE)
-        metrics = os.path.join(api.dir.name, "metrics.json")
-        try:
-            for path, body in (
-                    ("/metrics", {"metrics_path": metrics}),
-                    ("/boot-source", {"kernel_image_path": VMLINUX,
-                                      "initrd_path": INITRD,
-                                      "boot_args": guest_cmdline() +
-                                      " -- yes flood"}),
-                    ("/actions", {"action_type": "InstanceStart"})):
-                self.assertEqual(api.request("PUT", path, body)[0], 204)
+        with tempfile.TemporaryDirectory() as d:
+            metrics = os.path.join(d, "metrics.json")
+            guest = RestoredGuest(self, drain_console=False, setup=[
+                ("PUT", "/metrics", {"metrics_path": metrics})])
+            api = guest.api
+            self.assertEqual(guest.run("yes flood >/dev/console 2>&1 &").code,
+                             0)
             missed = 0
             deadline = time.monotonic() + 120
             while not missed and time.monotonic() < deadline:
@@ -530,8 +538,6 @@ class UndrainedConsole(unittest.TestCase):
                              204)
             self.assertLess(time.monotonic() - start, 2, "pause was blocked")
             self.assertEqual(api.request("GET", "/")[1]["state"], "Paused")
-        finally:
-            api.stop()
 
 
 if __name__ == "__main__":

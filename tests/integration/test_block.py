@@ -11,9 +11,8 @@ import time
 import unittest
 
 from microvm_harness import (sha256, BOOT_TIMEOUT, GUEST, INITRD, MICROVM,
-                             VMLINUX, ApiProcess, boot, guest_cmdline,
-                             needs_kvm, write_config)
-from test_api import LineReader
+                             VMLINUX, ApiProcess, RestoredGuest, boot,
+                             guest_cmdline, needs_kvm, write_config)
 
 
 @needs_kvm
@@ -119,46 +118,32 @@ class VirtioBlock(unittest.TestCase):
                         "much slower than the limit (dd start-up allowed)")
 
 
-    def test_patch_drive_after_boot_swaps_file_and_size(self):
+    def test_patch_drive_on_a_running_guest_swaps_file_and_size(self):
+        """The run's booted snapshot with its scratch drive: each load
+        swaps in its own 16 MiB file (PATCH on the paused load), then a
+        PATCH on the running guest swaps in a 32 MiB one: the guest sees
+        the new size and reads all of it."""
         mib = 1 << 20
-        api = ApiProcess(stdout=subprocess.PIPE)
-        try:
-            d = api.dir.name
-            root = os.path.join(d, "root.ext4")
+        with tempfile.TemporaryDirectory() as d:
             small, big = os.path.join(d, "small.img"), os.path.join(d, "big.img")
-            shutil.copyfile(os.path.join(GUEST, "rootfs.ext4"), root)
             for path, size in ((small, 16 * mib), (big, 32 * mib)):
                 with open(path, "wb") as f:
                     f.truncate(size)
-            command = ('sh -c "cat /sys/block/vdb/size; sleep 4; '
-                       'cat /sys/block/vdb/size; '
-                       'dd if=/dev/vdb of=/dev/null bs=1M iflag=direct"')
-            for path, body in (
-                    ("/boot-source", {"kernel_image_path": VMLINUX,
-                                      "boot_args": guest_cmdline() + " -- " +
-                                      command}),
-                    ("/drives/rootfs", {"drive_id": "rootfs", "path_on_host": root,
-                                        "is_root_device": True,
-                                        "is_read_only": True}),
-                    ("/drives/data", {"drive_id": "data", "path_on_host": small,
-                                      "is_root_device": False}),
-                    ("/actions", {"action_type": "InstanceStart"})):
-                self.assertEqual(api.request("PUT", path, body)[0], 204, path)
-            lines = LineReader(api.proc.stdout)
-            lines.wait_for("32768", BOOT_TIMEOUT)
-            st, js, _ = api.request("PATCH", "/drives/data",
-                                    {"drive_id": "data", "path_on_host": big})
+            guest = RestoredGuest(self, "scratch", drives={"scratch": small})
+            r = guest.run("cat /sys/block/vda/size")
+            self.assertEqual((r.code, r.out.split()), (0, ["32768"]), r)
+            st, js, _ = guest.api.request("PATCH", "/drives/scratch", {
+                "drive_id": "scratch", "path_on_host": big})
             self.assertEqual(st, 204, js)
-            self.assertEqual(api.request("PATCH", "/drives/nope", {
+            self.assertEqual(guest.api.request("PATCH", "/drives/nope", {
                 "drive_id": "nope", "path_on_host": big})[0], 400)
-            lines.wait_for("32+0 records out", 60)
-            self.assertIn("65536", [l.strip() for l in lines.lines])
-            cfg = api.request("GET", "/vm/config")[1]
-            self.assertEqual(cfg["drives"][1]["path_on_host"], big)
-            api.proc.wait(timeout=60)
-            self.assertEqual(api.proc.returncode, 0)
-        finally:
-            api.stop()
+            r = guest.run("cat /sys/block/vda/size; "
+                          "dd if=/dev/vda of=/dev/null bs=1M iflag=direct")
+            self.assertEqual(r.code, 0, r)
+            self.assertIn("65536", r.out.split(), r)
+            self.assertIn("32+0 records out", r.out, r)
+            cfg = guest.check("GET", "/vm/config")
+            self.assertEqual(cfg["drives"][0]["path_on_host"], big)
 
     def test_patch_drive_before_the_driver_probed(self):
         """PATCH /drives right after InstanceStart, before the guest's

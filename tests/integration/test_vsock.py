@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: Apache-2.0
-"""virtio-vsock end to end, one guest for the whole class: the guest runs
-vsock-echo on port 5000 and, at boot, connects out to host ports 6000 (a
+"""virtio-vsock end to end, one guest for the whole class, restored from
+the run's booted snapshot: through its agent the guest starts
+vsock-echo on port 5000 and connects out to host ports 6000 (a
 listener the test runs at <uds_path>_6000) and 6001 (nobody). The host then
 drives the Firecracker protocol (CONNECT <port> / OK <host_port>) on
 uds_path: 64 MiB echoed intact, a port nobody listens on, 200 concurrent
@@ -8,24 +9,22 @@ connections, and a client that vanishes mid-stream."""
 import hashlib
 import os
 import selectors
-import shutil
 import socket
-import subprocess
 import tempfile
 import threading
 import time
 import unittest
 
-from microvm_harness import (BOOT_TIMEOUT, MICROVM, linux_config, needs_kvm,
-                             run_microvm, write_config)
+from microvm_harness import (AGENT_TIMEOUT, RestoredGuest, linux_config,
+                             needs_kvm, run_microvm, write_config)
 
 ECHO_PORT = 5000
 BIG = 64 << 20  # ~40 s here: the guest's vsock stack runs emulated
 GUEST_SCRIPT = (
-    "vsock-echo %d & "
+    "vsock-echo %d >/tmp/echo.log 2>&1 & "
     "vsock-cat 2 6000 < /bin/busybox; "
     "vsock-cat 2 6001 < /dev/null; echo nolistener-rc=$?; "
-    "echo guest-side-done; sleep 3600" % ECHO_PORT)
+    "until grep -q listening /tmp/echo.log; do sleep 0.1; done" % ECHO_PORT)
 
 
 def host_sink(listener, results):
@@ -80,51 +79,20 @@ def echo(uds, data, timeout=120):
 class Vsock(unittest.TestCase):
     @classmethod
     def setUpClass(cls):
-        cls.dir = tempfile.mkdtemp()
-        cls.uds = os.path.join(cls.dir, "v.sock")
+        cls.guest = RestoredGuest(cls)
+        cls.uds = cls.guest.uds
         cls.sink = {}
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         listener.bind(cls.uds + "_6000")
         listener.listen(4)
-        listener.settimeout(BOOT_TIMEOUT)
+        listener.settimeout(AGENT_TIMEOUT)
         cls.sink_thread = threading.Thread(target=host_sink,
                                            args=(listener, cls.sink),
                                            daemon=True)
         cls.sink_thread.start()
-        cfg = linux_config('sh -c "%s"' % GUEST_SCRIPT, vcpus=2)
-        cfg["vsock"] = {"guest_cid": 3, "uds_path": cls.uds}
-        cls.console = os.path.join(cls.dir, "console")
-        with open(cls.console, "w") as out:
-            cls.proc = subprocess.Popen(
-                [MICROVM, "--no-api", "--config-file",
-                 write_config(cls.dir, cfg)],
-                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-        cls.wait_console("guest-side-done")
-        cls.wait_console("vsock-echo: listening")
-
-    @classmethod
-    def tearDownClass(cls):
-        cls.proc.kill()
-        cls.proc.wait()
-        shutil.rmtree(cls.dir, ignore_errors=True)
-
-    @classmethod
-    def wait_console(cls, text, timeout=BOOT_TIMEOUT):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            with open(cls.console, errors="replace") as f:
-                if text in f.read():
-                    return
-            if cls.proc.poll() is not None:
-                break
-            time.sleep(0.2)
-        with open(cls.console, errors="replace") as f:
-            raise AssertionError("no %r on the console:\n%s" % (
-                text, f.read()[-3000:]))
-
-    def console_text(self):
-        with open(self.console, errors="replace") as f:
-            return f.read()
+        cls.guest_side = cls.guest.run(GUEST_SCRIPT, timeout=120)
+        if cls.guest_side.code != 0:
+            raise AssertionError("guest side: %r" % cls.guest_side)
 
     def test_guest_connects_to_uds_path_port(self):
         with open("/bin/busybox", "rb") as f:
@@ -132,10 +100,10 @@ class Vsock(unittest.TestCase):
         self.sink_thread.join(timeout=10)
         self.assertEqual(self.sink.get("sha"), want)
         # and the host's reply crossed back to the guest's stdout
-        self.assertIn("host-sha=" + want, self.console_text())
+        self.assertIn("host-sha=" + want, self.guest_side.out)
 
     def test_guest_connect_without_host_listener_is_reset(self):
-        out = self.console_text()
+        out = self.guest_side.out
         self.assertIn("nolistener-rc=1", out)
         self.assertIn("Connection reset by peer", out)
 
@@ -211,7 +179,7 @@ class Vsock(unittest.TestCase):
         worker.join(timeout=300)
         self.assertFalse(worker.is_alive(), "the other connection stalled")
         self.assertTrue(result.get("got") == data)
-        self.assertIsNone(self.proc.poll(), "microvm exited")
+        self.assertTrue(self.guest.api.alive(), "microvm exited")
 
 
 @needs_kvm
