@@ -69,6 +69,15 @@ class Client:
         return json.loads(raw) if raw else None
 
 
+def exited(pid):
+    """Whether pid is gone or a zombie (it may go between two reads)."""
+    try:
+        with open("/proc/%d/stat" % pid) as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except FileNotFoundError:
+        return True
+
+
 def wait_for(predicate, what, timeout=10):
     deadline = time.monotonic() + timeout
     while not predicate():
@@ -542,9 +551,7 @@ class Orchestrators(unittest.TestCase):
         self.assertEqual(got.strip(), b"kata-guest-up eth0")
         self.assertTrue(log_lines, "nothing logged to the FIFO")
         os.kill(pid, 15)  # fcEnd: SIGTERM, then wait up to 15 s
-        wait_for(lambda: not os.path.exists("/proc/%d" % pid) or
-                 open("/proc/%d/stat" % pid).read().split()[2] == "Z",
-                 "microvm to exit on SIGTERM", 60)
+        wait_for(lambda: exited(pid), "microvm to exit on SIGTERM", 60)
 
     # ---------------------------------------------------------------
     # Kata Containers Rust runtime, commit 7c6ba40c:
