@@ -62,6 +62,8 @@ class JournalledResult(unittest.TextTestResult):
             self.durations[fixture] = self.durations.get(fixture, 0) + \
                 now - self.last_stop
         self.started = now
+        # a test stuck past this shows where every thread waits
+        faulthandler.dump_traceback_later(STUCK_S, exit=False)
         super().startTest(test)
 
     def stopTest(self, test):
@@ -95,11 +97,6 @@ class JournalledResult(unittest.TextTestResult):
             self.stream.writeln(self._exc_info_to_string(
                 self.last_err, test) if self.last_err else "")
             self.stream.flush()
-
-    def startTest(self, test):
-        # a test stuck past this shows where every thread waits
-        faulthandler.dump_traceback_later(STUCK_S, exit=False)
-        super().startTest(test)
 
     def addSuccess(self, test):
         self.timed(test)
