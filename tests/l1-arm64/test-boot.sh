@@ -15,7 +15,8 @@
 #     after the guest is gone; the entropy device behind /dev/hwrng; a tap
 #     (made here by microvm) the guest pings; vsock echoes both ways
 #     (build/arm64/vsock-host on the host side); a balloon the guest's
-#     driver inflates to the configured size (the API's statistics).
+#     driver inflates to the configured size (the API's statistics); and
+#     every thread of that microvm runs under its seccomp filter.
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
 set -u
 build=$1 image=$2 initrd=$3 x86_kernel=$4
@@ -98,6 +99,18 @@ balloon_reaches() {
 	done
 }
 
+# Every thread of process $1 (KVM's own kvm-* workers aside) has a
+# seccomp filter, and there are at least $2 of them.
+seccomp_everywhere() {
+	threads=0
+	for status in /proc/$1/task/*/status; do
+		grep -q "^Name:[[:space:]]*kvm-" "$status" && continue
+		grep -q "^Seccomp:[[:space:]]*2$" "$status" || return 1
+		threads=$((threads + 1))
+	done
+	[ "$threads" -ge "$2" ]
+}
+
 # The host's side of guest-devices.sh, in the order the guest expects.
 devices_case() {
 	dd if=/dev/urandom of="$work/disk.img" bs=4096 count=256 2>/dev/null
@@ -115,6 +128,8 @@ devices_case() {
 		fail "devices: the tap microvm made cannot be configured"
 	"$build/vsock-host" connect "$work/v.sock" 5000 host-to-guest ||
 		fail "devices: no vsock echo from the guest"
+	seccomp_everywhere "$pid" 3 ||
+		fail "devices: a thread without its seccomp filter (main, API, vCPU)"
 	balloon_reaches devices 16 || fail "devices: the balloon did not inflate to 16 MiB"
 	"$build/vsock-host" listen "$work/v.sock_5001" ||
 		fail "devices: the guest did not connect to the host's vsock port"

@@ -107,14 +107,13 @@ static int run_connect(const char *uds, const char *port, const char *text)
 		if ((fd = connect_port(uds, port)) < 0)
 			nanosleep(&pause, NULL);
 	if (fd < 0) {
-		fprintf(stderr, "vsock-host: no connection to port %s\n",
-			port);
+		fprintf(stderr, "vsock-host: no connection to port %s\n", port);
 		return 1;
 	}
 	if (write_all(fd, text, strlen(text)) < 0 || shutdown(fd, SHUT_WR) ||
 	    read_all(fd, echo, sizeof(echo)) < 0 || strcmp(echo, text)) {
-		fprintf(stderr, "vsock-host: port %s did not echo '%s'\n",
-			port, text);
+		fprintf(stderr, "vsock-host: port %s did not echo '%s'\n", port,
+			text);
 		return 1;
 	}
 	printf("vsock-host: port %s echoed %zu bytes\n", port, strlen(text));
