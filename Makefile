@@ -15,7 +15,7 @@
 #                   whose kvm_amd behaves like KVM on real hardware
 #                   (L1_TESTS=test_boot.py: one file)
 #   make test-arm64  the arm64 integration test in the arm64 KVM machine
-#                   (tests/l1-arm64; not part of make test yet)
+#                   (tests/l1-arm64; .ci/run runs it after make test)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check (format-check also checks the includes' layers)
@@ -156,7 +156,7 @@ LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
 endif
 # The arm64 integration test (tests/l1-arm64/test-boot.sh) in one boot of
-# the arm64 machine; not part of `make test` yet. (The x86 kernel is the
+# the arm64 machine; .ci/run runs it after `make test`. (The x86 kernel is the
 # one the test expects to be refused.)
 .PHONY: deps-arm64 clean-arm64 test-arm64
 test-arm64: build/guest/vmlinux
