@@ -211,8 +211,9 @@ MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
 			   const struct vdev_ops *ops, void *priv,
 			   const char *id);
 void vdev_detach(struct vdev *d);
-/* Slot index's MMIO base and interrupt (x86: the I/O APIC pin; arm64: the
- * SPI, 0-based as the device tree counts them); both are its irqfd GSI. */
+/* Slot index's MMIO base, and its interrupt, which is also its irqfd's
+ * GSI (x86: the I/O APIC pin; arm64: the SPI, 0-based as the device tree
+ * counts them). */
 uint64_t vdev_mmio_base(unsigned index);
 unsigned vdev_irq(unsigned index);
 /* The VM's device of this type with this id (id NULL: the first of the
