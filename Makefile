@@ -15,7 +15,7 @@
 #                   whose kvm_amd behaves like KVM on real hardware
 #                   (L1_TESTS=test_boot.py: one file)
 #   make test-arm64  the arm64 integration test in the arm64 KVM machine
-#                   (tests/l1-arm64; not part of make test yet)
+#                   (tests/l1-arm64; .ci/run runs it after make test)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check (format-check also checks the includes' layers)
@@ -72,6 +72,10 @@ UNIT_SRCS := $(wildcard tests/unit/test_*.c)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 PROGRAMS := $(BUILD)/microvm $(BUILD)/microvm-jailer $(BUILD)/microvm-uffd
 
+# The test guest's programs (tests/guest/build-rootfs.sh), both architectures.
+GUEST_USERLAND_SRCS := tests/guest/init.c tests/guest/blkbench.c \
+	tests/guest/vsock-echo.c tests/guest/vsock-cat.c tests/guest/http-time.c \
+	tests/guest/microvm-agent.c
 # ---- arm64 (issue 18) ------------------------------------------------------
 # vmm/arch.h splits the machine by architecture. ARCH_X86_SRCS build only
 # for x86_64, ARCH_ARM64_SRCS only for aarch64; the plain-data part of
@@ -133,18 +137,33 @@ $(BUILD)/smoke-initrd.cpio: $(BUILD)/smoke-init
 $(ARM64_GUEST)/Image: tests/guest/build-kernel.sh tests/guest/kernel-arm64.fragment
 	KERNEL_ARCH=arm64 tests/guest/build-kernel.sh $(ARM64_GUEST)
 	@touch $@
+# The device test's guest (tests/l1-arm64/test-boot.sh): the test guest's
+# userland built for arm64, with tests/l1-arm64/guest-devices.sh as a
+# second cpio archive after it (the kernel unpacks them one after the other).
+$(ARM64_GUEST)/initrd.cpio: tests/guest/build-rootfs.sh $(GUEST_USERLAND_SRCS)
+	ROOTFS_ARCH=arm64 tests/guest/build-rootfs.sh $(ARM64_GUEST)
+$(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio tests/l1-arm64/guest-devices.sh
+	rm -rf $@.root && mkdir -p $@.root
+	cp tests/l1-arm64/guest-devices.sh $@.root/
+	(cd $@.root && echo guest-devices.sh | \
+		cpio -o -H newc --owner=0:0 --quiet) > $@.tail
+	cat $< $@.tail > $@ && rm -rf $@.root $@.tail
+$(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $<
 else
 LIB_SRCS := $(filter-out $(ARCH_ARM64_SRCS),$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
 endif
 # The arm64 integration test (tests/l1-arm64/test-boot.sh) in one boot of
-# the arm64 machine; not part of `make test` yet. (The x86 kernel is the
+# the arm64 machine; .ci/run runs it after `make test`. (The x86 kernel is the
 # one the test expects to be refused.)
 .PHONY: deps-arm64 clean-arm64 test-arm64
 test-arm64: build/guest/vmlinux
 	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/api-client \
-		build/arm64/smoke-initrd.cpio build/guest-arm64/Image
+		build/arm64/vsock-host build/arm64/smoke-initrd.cpio \
+		build/arm64/devices-initrd.cpio build/guest-arm64/Image
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \
 		$(CURDIR)/build/arm64 $(CURDIR)/build/guest-arm64/Image \
 		$(CURDIR)/build/arm64/smoke-initrd.cpio $(CURDIR)/$(GUEST)/vmlinux
@@ -203,7 +222,7 @@ guest: $(GUEST_FILES)
 $(GUEST)/vmlinux: tests/guest/build-kernel.sh tests/guest/kernel.fragment $(wildcard tests/guest/patches/*)
 	tests/guest/build-kernel.sh $(GUEST)
 	@touch $@
-$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh tests/guest/init.c tests/guest/blkbench.c tests/guest/vsock-echo.c tests/guest/vsock-cat.c tests/guest/http-time.c tests/guest/microvm-agent.c
+$(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4 &: tests/guest/build-rootfs.sh $(GUEST_USERLAND_SRCS)
 	tests/guest/build-rootfs.sh $(GUEST)
 
 demo: deps

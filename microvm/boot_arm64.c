@@ -4,13 +4,15 @@
  * `Image` at the start of RAM, the initrd and the device tree at its end
  * (vmm/arm64), the boot CPU entering the kernel with x0 = the device tree;
  * the serial console as an 8250 on MMIO (Linux's earlycon finds it
- * through /chosen/stdout-path) and a PL031 RTC. Virtio devices on arm64 come with a later
- * slice of issue 18: a configuration with any is refused. VMM thread. */
+ * through /chosen/stdout-path), a PL031 RTC, and the virtio-mmio devices
+ * (virtio/virtio.h's arm64 slots), each a device tree node with its SPI.
+ * VMM thread. */
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "microvm/microvm.h"
+#include "virtio/virtio.h"
 #include "vmm/arm64/machine.h"
 
 /* What the device tree needs besides RAM and the command line. */
@@ -19,6 +21,7 @@ struct arm64_boot {
 	uint64_t fdt, initrd_start, initrd_end;
 	struct arm64_gic gic;
 	uint64_t mpidrs[VM_MAX_VCPUS];
+	struct arm64_mmio_dev virtio[VIRTIO_MAX_DEVICES];
 };
 
 static struct arm64_ram guest_ram(const struct vm *vm)
@@ -113,8 +116,17 @@ int vm_send_ctrl_alt_del(struct vm *vm)
 	return -ENOTSUP;
 }
 
+/* The device tree's node of every virtio device vm_add_devices placed. */
+static void describe_virtio(const struct vm *vm, struct arm64_boot *b)
+{
+	for (unsigned i = 0; i < vm->nr_vdevs; i++)
+		b->virtio[i] = (struct arm64_mmio_dev){ vdev_mmio_base(i),
+							VIRTIO_MMIO_SIZE,
+							vdev_irq(i) };
+}
+
 static int write_device_tree(struct vm *vm, const char *boot_args,
-			     const struct arm64_boot *b)
+			     struct arm64_boot *b)
 {
 	static const struct arm64_mmio_dev serial = { ARM64_SERIAL_START,
 						      ARM64_MMIO_LEN,
@@ -130,6 +142,8 @@ static int write_device_tree(struct vm *vm, const char *boot_args,
 		.gic = b->gic,
 		.serial = &serial,
 		.rtc = &rtc,
+		.nr_virtio = vm->nr_vdevs,
+		.virtio = b->virtio,
 		.bootargs = vm->cmdline,
 		.has_initrd = b->initrd_end > b->initrd_start,
 		.initrd_start = b->initrd_start,
@@ -143,6 +157,7 @@ static int write_device_tree(struct vm *vm, const char *boot_args,
 		return vm_fail(vm, ret,
 			       "kernel command line longer than %d bytes",
 			       BOOT_CMDLINE_MAX - 1);
+	describe_virtio(vm, b);
 	ret = fdt ? arm64_fdt_build(&m, fdt, ARM64_FDT_MAX_SIZE) : -E2BIG;
 	if (ret)
 		return vm_fail(vm, ret, "cannot write the device tree: %s",
@@ -157,14 +172,10 @@ int vm_boot_setup(struct vm *vm, const struct vm_config *cfg, bool boot_timer)
 
 	if (!ret)
 		ret = place_initrd_file(vm, cfg->boot.initrd_path, &b);
+	if (!ret) /* the GIC first: the irqfds' routes are the vGIC's */
+		ret = create_vcpus(vm, cfg->machine.smt, &b);
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, boot_timer);
-	if (!ret && vm->nr_vdevs)
-		ret = vm_fail(
-			vm, -ENOTSUP,
-			"virtio devices are not available on arm64 yet (issue 18); remove the drives, network interfaces, vsock and entropy device");
-	if (!ret)
-		ret = create_vcpus(vm, cfg->machine.smt, &b);
 	if (!ret)
 		ret = write_device_tree(vm, cfg->boot.boot_args, &b);
 	if (!ret &&

@@ -305,8 +305,12 @@ static int check_header(struct reader *r, const uint8_t *buf, size_t len)
 			    "snapshot format version %u, this microvm reads %u",
 			    h.version, SNAP_VERSION);
 	if (h.arch != SNAP_ARCH_X86_64)
-		return fail(r, "snapshot of architecture %u, this is x86_64",
-			    h.arch);
+		return fail(
+			r,
+			"snapshot of architecture %u (%s), this microvm is x86_64: a snapshot loads only on the architecture it was taken on",
+			h.arch,
+			h.arch == SNAP_ARCH_AARCH64 ? "aarch64" :
+						      "an unknown ELF machine");
 	if (h.payload_len != len - sizeof(h))
 		return fail(
 			r,

@@ -38,6 +38,7 @@
 /* 2: CPUID per vCPU; 3: devices' own state, the CPU template */
 #define SNAP_VERSION 3
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
+#define SNAP_ARCH_AARCH64 183 /* EM_AARCH64: named when refused */
 #define SNAP_MAX_FILE (4U << 20)
 #define SNAP_MAX_CONFIG (64U << 10)
 #define SNAP_MAX_MSRS 256

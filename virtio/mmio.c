@@ -2,8 +2,9 @@
 /* The virtio-mmio transport, version 2 (virtio 1.x "modern"): the register
  * file a vCPU reads and writes (under the device lock), queue kicks through
  * ioeventfds handled on the VMM thread, interrupts through an irqfd.
- * Devices are found by the guest through "virtio_mmio.device=" on the
- * kernel command line, which vdev_attach() writes. */
+ * An x86 guest finds the devices through "virtio_mmio.device=" on the
+ * kernel command line, which vdev_attach() writes; an arm64 guest in the
+ * device tree. */
 #include <errno.h>
 #include <linux/kvm.h>
 #include <stdio.h>
@@ -340,15 +341,32 @@ void vdev_preinit(struct vdev *d)
 		d->kick_fd[q] = -1;
 }
 
+uint64_t vdev_mmio_base(unsigned index)
+{
+	return VIRTIO_MMIO_BASE + (uint64_t)index * VIRTIO_MMIO_SIZE;
+}
+
+unsigned vdev_irq(unsigned index)
+{
+	return VIRTIO_MMIO_IRQ_BASE + index;
+}
+
+/* x86's guest finds the device on its command line. */
+static void name_on_cmdline(struct vm *vm, uint64_t base, unsigned irq)
+{
+	size_t used = strlen(vm->cmdline_extra);
+
+	snprintf(vm->cmdline_extra + used, sizeof(vm->cmdline_extra) - used,
+		 "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
+		 (unsigned long long)base, irq);
+}
+
 int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 		void *priv, const char *id)
 {
-	char *cmdline_extra = vm->cmdline_extra;
-	size_t extra_size = sizeof(vm->cmdline_extra);
-	uint64_t base = VIRTIO_MMIO_BASE + vm->nr_vdevs * VIRTIO_MMIO_SIZE;
-	unsigned irq = VIRTIO_MMIO_IRQ_BASE + vm->nr_vdevs, q;
+	uint64_t base = vdev_mmio_base(vm->nr_vdevs);
+	unsigned irq = vdev_irq(vm->nr_vdevs), q;
 	struct kvm_irqfd irqfd = { .gsi = irq };
-	size_t used = strlen(cmdline_extra);
 	int ret;
 
 	if (vm->nr_vdevs == VIRTIO_MAX_DEVICES)
@@ -375,9 +393,8 @@ int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 			      vdev_mmio_access, d);
 	if (ret)
 		return ret;
-	snprintf(cmdline_extra + used, extra_size - used,
-		 "%svirtio_mmio.device=4K@0x%llx:%u", used ? " " : "",
-		 (unsigned long long)base, irq);
+	if (VIRTIO_MMIO_ON_CMDLINE)
+		name_on_cmdline(vm, base, irq);
 	vm->vdevs[vm->nr_vdevs++] = d;
 	return 0;
 }

@@ -35,23 +35,42 @@
 #define VIRTIO_STATUS_NEEDS_RESET 64
 #define VIRTIO_STATUS_FAILED 128
 
-#define VIRTIO_MMIO_BASE 0xd0000000ULL
 #define VIRTIO_MMIO_SIZE 0x1000
-/* Slot i: MMIO at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, IRQ 5 + i. */
+#ifdef __aarch64__
+/* Slot i: MMIO at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, right after the
+ * serial port (vmm/arm64/layout.h), and SPI VIRTIO_MMIO_IRQ_BASE + i: its
+ * irqfd's GSI, since KVM's default routing on the vGIC takes GSI n to
+ * SPI n (GIC interrupt ID 32 + n). The guest finds each device in the
+ * device tree (microvm/boot_arm64.c), not on the command line. */
+#define VIRTIO_MMIO_BASE ARM64_VIRTIO_START
+#define VIRTIO_MMIO_IRQ_BASE ARM64_VIRTIO_FIRST_SPI
+#define VIRTIO_MAX_DEVICES CONFIG_MAX_DEVICES
+#define VIRTIO_MMIO_ON_CMDLINE false
+_Static_assert(VIRTIO_MMIO_IRQ_BASE + VIRTIO_MAX_DEVICES <= ARM64_SPI_COUNT,
+	       "an SPI for every slot");
+_Static_assert(VIRTIO_MMIO_BASE + VIRTIO_MAX_DEVICES * VIRTIO_MMIO_SIZE <=
+		       ARM64_MMIO_END,
+	       "the MMIO slots fit below RAM");
+#else
+/* Slot i: MMIO at VIRTIO_MMIO_BASE + i * VIRTIO_MMIO_SIZE, IRQ 5 + i,
+ * named on the guest's command line ("virtio_mmio.device="). */
+#define VIRTIO_MMIO_BASE 0xd0000000ULL
 #define VIRTIO_MMIO_IRQ_BASE 5
 /* The I/O APIC's last pin, which the MP table routes (vmm/mptable.c) as
  * Firecracker's does: 19 devices; a guest does not find a device whose
  * IRQ its MP table lacks. */
 #define VIRTIO_MMIO_IRQ_LAST 23
 #define VIRTIO_MAX_DEVICES (VIRTIO_MMIO_IRQ_LAST - VIRTIO_MMIO_IRQ_BASE + 1)
-_Static_assert(VIRTIO_MAX_DEVICES == CONFIG_MAX_DEVICES,
-	       "the API refuses the devices that have no slot");
+#define VIRTIO_MMIO_ON_CMDLINE true
 _Static_assert(VIRTIO_MMIO_IRQ_BASE > SERIAL_IRQ &&
 		       VIRTIO_MMIO_IRQ_BASE > I8042_KBD_IRQ,
 	       "virtio IRQs above the legacy devices'");
 _Static_assert(VIRTIO_MMIO_BASE + VIRTIO_MAX_DEVICES * VIRTIO_MMIO_SIZE <=
 		       IOAPIC_ADDR,
 	       "the MMIO slots fit below the I/O APIC");
+#endif
+_Static_assert(VIRTIO_MAX_DEVICES == CONFIG_MAX_DEVICES,
+	       "the API refuses the devices that have no slot");
 #define VQ_MAX_SIZE 256
 
 /* ---- queue.c: split virtqueues ---- */
@@ -183,14 +202,20 @@ struct vdev {
  * a device whose creation failed before vdev_attach(). */
 void vdev_preinit(struct vdev *d);
 /* Places a device in the next MMIO slot: registers its MMIO range, an
- * ioeventfd per queue (watched by the VMM loop) and an irqfd; appends
- * "virtio_mmio.device=4K@0x...:IRQ" to vm->cmdline_extra; the device is
+ * ioeventfd per queue (watched by the VMM loop) and an irqfd; on x86
+ * appends "virtio_mmio.device=4K@0x...:IRQ" to vm->cmdline_extra (arm64:
+ * the device tree names it, from vdev_mmio_base and vdev_irq); the device is
  * then vm->vdevs[its slot]. id (kept, not copied) names it for
  * vdev_find(). 0 or -errno. */
 MUST_CHECK int vdev_attach(struct vm *vm, struct vdev *d,
 			   const struct vdev_ops *ops, void *priv,
 			   const char *id);
 void vdev_detach(struct vdev *d);
+/* Slot index's MMIO base, and its interrupt, which is also its irqfd's
+ * GSI (x86: the I/O APIC pin; arm64: the SPI, 0-based as the device tree
+ * counts them). */
+uint64_t vdev_mmio_base(unsigned index);
+unsigned vdev_irq(unsigned index);
 /* The VM's device of this type with this id (id NULL: the first of the
  * type), or NULL. */
 struct vdev *vdev_find(const struct vm *vm, uint32_t device_id, const char *id);

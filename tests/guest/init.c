@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 /*
  * The test guest's /init (static, no shell): mounts /proc, /sys and /dev,
- * writes 123 to the boot timer at guest-physical 0xC0000000, runs the
+ * writes 123 to the boot timer (guest-physical 0xC0000000; on arm64
+ * 0x40000000, vmm/arm64/layout.h), runs the
  * command that follows " -- " on the kernel command line (read from
  * /proc/cmdline: the kernel also hands init every parameter it does not know,
  * such as noxsave, so argv cannot tell them apart), prints its exit status
  * as "microvm-init: exit N", then reboots, which microvm turns into a clean
- * exit (reboot=k makes the kernel pulse the i8042 reset line).
+ * exit (reboot=k makes the kernel pulse the i8042 reset line; arm64 Linux
+ * calls PSCI SYSTEM_RESET).
  * Words are split on spaces; "double quotes" group words.
  */
 #include <fcntl.h>
@@ -20,7 +22,11 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#ifdef __aarch64__
+#define BOOT_TIMER_ADDR 0x40000000UL
+#else
 #define BOOT_TIMER_ADDR 0xC0000000UL
+#endif
 #define BOOT_TIMER_MAGIC 123
 
 static void mount_fs(const char *src, const char *dir, const char *type)

@@ -5,8 +5,9 @@
  *   kvm-smoke              a VM with one vCPU (KVM_ARM_VCPU_INIT with the
  *     preferred target and PSCI 0.2), a GICv3 at layout.h's addresses, one
  *     memory slot holding a few instructions that write to MMIO, read from
- *     MMIO, write what they read plus one, then call PSCI SYSTEM_OFF. Each
- *     exit is checked. Also prints the capabilities phase 2 relies on.
+ *     MMIO, write what they read plus one, write a virtio-mmio QueueNotify
+ *     (4 bytes) that an ioeventfd takes with no exit to the VMM, then call
+ *     PSCI SYSTEM_OFF. Each exit, and the eventfd's count, is checked. Also prints the capabilities phase 2 relies on.
  *   kvm-smoke IMAGE INITRD  boots an arm64 Linux Image with that initrd
  *     in 256 MiB, one vCPU, the device tree of vmm/arm64/fdt.c and a
  *     polled 8250 (console output only, no interrupts); passes when the
@@ -25,6 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/eventfd.h>
 #include <sys/mman.h>
 #include <time.h>
 #include <unistd.h>
@@ -36,11 +38,14 @@
 #define MMIO_GPA ARM64_VIRTIO_START
 #define READ_VALUE 0x1234
 #define PSCI_SYSTEM_OFF 0x84000008
+#define QUEUE_NOTIFY 0x50 /* virtio-mmio's register, as virtio/mmio.c */
+#define KICKED_QUEUE 1
 
 /* The A64 encodings the guest code uses (Arm ARM, C6.2). */
 #define MOVZ_X(rd, imm16) (0xd2800000u | (uint32_t)(imm16) << 5 | (rd))
 #define MOVK_X_LSL16(rd, imm16) (0xf2a00000u | (uint32_t)(imm16) << 5 | (rd))
 #define STR_X(rt, rn, off) (0xf9000000u | (off) / 8 << 10 | (rn) << 5 | (rt))
+#define STR_W(rt, rn, off) (0xb9000000u | (off) / 4 << 10 | (rn) << 5 | (rt))
 #define LDR_X(rt, rn, off) (0xf9400000u | (off) / 8 << 10 | (rn) << 5 | (rt))
 #define ADD_X_IMM(rd, rn, imm) (0x91000000u | (imm) << 10 | (rn) << 5 | (rd))
 #define HVC_0 0xd4000002u
@@ -54,6 +59,8 @@ static const uint32_t guest_code[] = {
 	LDR_X(2, 0, 8), /* exit: read, x2 = what the VMM answered */
 	ADD_X_IMM(2, 2, 1),
 	STR_X(2, 0, 16), /* exit: write it back, plus one */
+	MOVZ_X(3, KICKED_QUEUE),
+	STR_W(3, 0, QUEUE_NOTIFY), /* no exit: the ioeventfd */
 	MOVZ_X(0, PSCI_SYSTEM_OFF & 0xffff),
 	MOVK_X_LSL16(0, PSCI_SYSTEM_OFF >> 16),
 	HVC_0, /* exit: PSCI SYSTEM_OFF */
@@ -217,9 +224,24 @@ static uint64_t mmio_value(const struct kvm_run *r)
 	return v;
 }
 
-static void run_guest(int vcpu, struct kvm_run *r)
+/* An ioeventfd on the QueueNotify register for KICKED_QUEUE, as
+ * virtio/mmio.c registers one per queue. */
+static int add_ioeventfd(int vm)
 {
-	uint64_t value = READ_VALUE;
+	struct kvm_ioeventfd io = { .datamatch = KICKED_QUEUE,
+				    .addr = MMIO_GPA + QUEUE_NOTIFY,
+				    .len = 4,
+				    .flags = KVM_IOEVENTFD_FLAG_DATAMATCH };
+
+	io.fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (io.fd < 0 || ioctl(vm, KVM_IOEVENTFD, &io) < 0)
+		die("KVM_IOEVENTFD");
+	return io.fd;
+}
+
+static void run_guest(int vcpu, int kick, struct kvm_run *r)
+{
+	uint64_t value = READ_VALUE, kicks = 0;
 
 	run(vcpu);
 	check(r->exit_reason == KVM_EXIT_MMIO && r->mmio.is_write &&
@@ -239,7 +261,9 @@ static void run_guest(int vcpu, struct kvm_run *r)
 	run(vcpu);
 	check(r->exit_reason == KVM_EXIT_SYSTEM_EVENT &&
 		      r->system_event.type == KVM_SYSTEM_EVENT_SHUTDOWN,
-	      "PSCI SYSTEM_OFF ends in KVM_EXIT_SYSTEM_EVENT (shutdown)");
+	      "the QueueNotify write made no exit; PSCI SYSTEM_OFF ends in KVM_EXIT_SYSTEM_EVENT (shutdown)");
+	check(read(kick, &kicks, sizeof(kicks)) == sizeof(kicks) && kicks == 1,
+	      "the ioeventfd counted the QueueNotify write once");
 }
 
 #define GUEST_RAM (256ULL << 20)
@@ -394,7 +418,7 @@ static void mmio_smoke(int vm, int vcpu, struct kvm_run *r)
 
 	memcpy(code, guest_code, sizeof(guest_code));
 	set_reg(vcpu, core_reg(offsetof(struct kvm_regs, regs.pc)), CODE_GPA);
-	run_guest(vcpu, r);
+	run_guest(vcpu, add_ioeventfd(vm), r);
 	printf("kvm-smoke: arm64 KVM works\n");
 }
 

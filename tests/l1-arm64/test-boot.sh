@@ -8,7 +8,15 @@
 #     microvm with exit status 0;
 #   - a guest reboot (PSCI SYSTEM_RESET) ends microvm with 0 too;
 #   - Linux's PL031 driver binds to the RTC (rtc0);
-#   - an x86 kernel is refused at InstanceStart with a clear 400.
+#   - an x86 kernel is refused at InstanceStart with a clear 400;
+#   - one guest with every virtio device (tests/l1-arm64/guest-devices.sh
+#     is its side): a drive whose first 512 KiB the guest reads back
+#     (md5) and whose next 512 KiB it writes, which the host reads back
+#     after the guest is gone; the entropy device behind /dev/hwrng; a tap
+#     (made here by microvm) the guest pings; vsock echoes both ways
+#     (build/arm64/vsock-host on the host side); a balloon the guest's
+#     driver inflates to the configured size (the API's statistics); and
+#     every thread of that microvm runs under its seccomp filter.
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
 set -u
 build=$1 image=$2 initrd=$3 x86_kernel=$4
@@ -28,10 +36,11 @@ start_vm() {
 	pid=$!
 }
 
-# configure NAME VCPUS KERNEL BOOT_ARGS: boot-source and machine-config
+# configure NAME VCPUS KERNEL BOOT_ARGS [INITRD]: boot-source and
+# machine-config
 configure() {
 	"$api" "$work/$1.sock" PUT /boot-source \
-		"{\"kernel_image_path\": \"$3\", \"initrd_path\": \"$initrd\", \"boot_args\": \"$4\"}" >/dev/null &&
+		"{\"kernel_image_path\": \"$3\", \"initrd_path\": \"${5:-$initrd}\", \"boot_args\": \"$4\"}" >/dev/null &&
 		"$api" "$work/$1.sock" PUT /machine-config \
 			"{\"vcpu_count\": $2, \"mem_size_mib\": 256}" >/dev/null
 }
@@ -73,9 +82,80 @@ kill "$pid"
 wait "$pid"
 echo "ok: an x86 kernel is refused"
 
-for name in one-vcpu two-vcpus reboot x86; do
+# put NAME PATH JSON: one configuration request, a failure counted
+put() {
+	"$api" "$work/$1.sock" PUT "$2" "$3" >/dev/null ||
+		fail "$1: PUT $2 refused"
+}
+
+# The balloon's statistics show `actual_mib` at $2 within 60 s.
+balloon_reaches() {
+	tries=0
+	until "$api" "$work/$1.sock" GET /balloon/statistics |
+		grep -q "\"actual_mib\": *$2[,}]"; do
+		tries=$((tries + 1))
+		[ $tries -lt 60 ] || return 1
+		sleep 1
+	done
+}
+
+# Every thread of process $1 (KVM's own kvm-* workers aside) has a
+# seccomp filter, and there are at least $2 of them.
+seccomp_everywhere() {
+	threads=0
+	for status in /proc/$1/task/*/status; do
+		grep -q "^Name:[[:space:]]*kvm-" "$status" && continue
+		grep -q "^Seccomp:[[:space:]]*2$" "$status" || return 1
+		threads=$((threads + 1))
+	done
+	[ "$threads" -ge "$2" ]
+}
+
+# The host's side of guest-devices.sh, in the order the guest expects.
+devices_case() {
+	dd if=/dev/urandom of="$work/disk.img" bs=4096 count=256 2>/dev/null
+	host_md5=$(dd if="$work/disk.img" bs=4096 count=128 2>/dev/null | md5sum | cut -d' ' -f1)
+	start_vm devices
+	configure devices 1 "$image" "$args -- sh /guest-devices.sh" \
+		"$build/devices-initrd.cpio" || fail "devices: configuration refused"
+	put devices /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$work/disk.img\", \"is_root_device\": false, \"is_read_only\": false}"
+	put devices /network-interfaces/eth0 '{"iface_id": "eth0", "host_dev_name": "mvarm64tap"}'
+	put devices /vsock "{\"guest_cid\": 3, \"uds_path\": \"$work/v.sock\"}"
+	put devices /entropy '{}'
+	put devices /balloon '{"amount_mib": 16, "deflate_on_oom": false, "stats_polling_interval_s": 1}'
+	start_instance devices >/dev/null || fail "devices: InstanceStart refused"
+	ip addr add 172.16.0.1/24 dev mvarm64tap && ip link set mvarm64tap up ||
+		fail "devices: the tap microvm made cannot be configured"
+	"$build/vsock-host" connect "$work/v.sock" 5000 host-to-guest ||
+		fail "devices: no vsock echo from the guest"
+	seccomp_everywhere "$pid" 3 ||
+		fail "devices: a thread without its seccomp filter (main, API, vCPU)"
+	balloon_reaches devices 16 || fail "devices: the balloon did not inflate to 16 MiB"
+	"$build/vsock-host" listen "$work/v.sock_5001" ||
+		fail "devices: the guest did not connect to the host's vsock port"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || fail "devices: microvm exited $rc, not 0"
+	out=$work/devices.out
+	grep -q "guest: blk-read $host_md5" "$out" ||
+		fail "devices: the guest did not read the host's bytes"
+	wrote=$(sed -n 's/.*guest: blk-wrote \([0-9a-f]*\).*/\1/p' "$out")
+	got=$(dd if="$work/disk.img" bs=4096 skip=128 count=128 2>/dev/null | md5sum | cut -d' ' -f1)
+	[ -n "$wrote" ] && [ "$wrote" = "$got" ] ||
+		fail "devices: the host did not read the guest's bytes ($wrote, $got)"
+	grep -q "guest: rng virtio_rng.0 64" "$out" || fail "devices: no virtio rng"
+	grep -q "guest: net ping ok" "$out" || fail "devices: no ping over the tap"
+	grep -q "guest: balloon 1" "$out" || fail "devices: no balloon driver"
+	grep -q "guest: vsock-back guest-to-host" "$out" ||
+		fail "devices: no vsock echo through the host"
+	grep -q "microvm-init: exit 0" "$out" || fail "devices: the guest's script failed"
+	echo "ok: devices (exit $rc)"
+}
+devices_case
+
+for name in one-vcpu two-vcpus reboot x86 devices; do
 	echo "---- console of $name (last lines)"
-	tail -n 4 "$work/$name.out"
+	tail -n 6 "$work/$name.out"
 done
 rm -rf "$work"
 [ "$failures" = 0 ] && echo "test-boot: all passed" && exit 0

@@ -211,7 +211,10 @@ static void test_header_damage(void **state)
 	expect_refused(b, x.len, "format version 1, this microvm reads 3");
 	memcpy(b, x.buf, x.len);
 	b[12] = 40;
-	expect_refused(b, x.len, "architecture 40");
+	expect_refused(b, x.len, "architecture 40 (an unknown ELF machine)");
+	b[12] = 183;
+	expect_refused(b, x.len,
+		       "architecture 183 (aarch64), this microvm is x86_64");
 	memcpy(b, x.buf, x.len);
 	b[x.len - 1] ^= 0x80;
 	expect_refused(b, x.len, "CRC mismatch");
