@@ -239,6 +239,15 @@ static void test_route_rejections(void **state)
 	route_fails("PATCH", "/balloon/statistics", "{\"amount_mib\": 1}",
 		    "amount_mib");
 	route_fails("PUT", "/balloon/hinting/start", "{}",
+		    "Invalid request method and/or path");
+	route_fails("PATCH", "/balloon/hinting/start",
+		    "{\"acknowledge_on_stop\": \"not valid\"}",
+		    "acknowledge_on_stop");
+	route_fails("PATCH", "/balloon/hinting/start", "[",
+		    "acknowledge_on_stop");
+	route_fails("GET", "/balloon/hinting/stop", NULL,
+		    "Invalid request method and/or path");
+	route_fails("PUT", "/hotplug/memory", "{}",
 		    "not supported by this microvm version yet");
 	route_fails("PUT", "/mmds", "{\"a\":", "invalid JSON body");
 	route_fails("PUT", "/mmds/config", "{\"network_interfaces\": []}",
