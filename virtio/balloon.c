@@ -543,9 +543,13 @@ static int start_stats(struct vballoon *b)
 
 int vballoon_create(struct vm *vm, const struct balloon_cfg *cfg)
 {
-	struct vballoon *b = calloc(1, sizeof(*b));
+	struct vballoon *b;
 	int ret;
 
+	if (cfg->stats_interval_s && cfg->free_page_hinting &&
+	    cfg->free_page_reporting)
+		return -EINVAL; /* 5 queues: more than VDEV_MAX_QUEUES */
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	vdev_preinit(&b->dev);
