@@ -83,10 +83,8 @@ struct balloon_state {
 _Static_assert(sizeof(struct balloon_state) <= VDEV_OWN_STATE_MAX,
 	       "the balloon's state fits a snapshot's room");
 
-static uint64_t balloon_features(struct vdev *d)
+static uint64_t offered(const struct vballoon *b)
 {
-	const struct vballoon *b = d->priv;
-
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 	       ((uint64_t)(b->cfg.stats_interval_s > 0) << F_STATS_VQ) |
@@ -95,29 +93,37 @@ static uint64_t balloon_features(struct vdev *d)
 	       ((uint64_t)b->cfg.free_page_reporting << F_REPORTING);
 }
 
+static uint64_t balloon_features(struct vdev *d)
+{
+	return offered(d->priv);
+}
+
+/* A feature the driver took (a driver may ask for more than offered
+ * before FEATURES_OK: its queues must still fit VDEV_MAX_QUEUES). */
+static bool taken(const struct vdev *d, unsigned bit)
+{
+	return vdev_has_feature(d, bit) && (offered(d->priv) >> bit & 1);
+}
+
 static unsigned balloon_queues(const struct vdev *d)
 {
-	return 2 + vdev_has_feature(d, F_STATS_VQ) +
-	       vdev_has_feature(d, F_FREE_PAGE_HINT) +
-	       vdev_has_feature(d, F_REPORTING);
+	return 2 + taken(d, F_STATS_VQ) + taken(d, F_FREE_PAGE_HINT) +
+	       taken(d, F_REPORTING);
 }
 
 static unsigned stats_queue(const struct vdev *d)
 {
-	return vdev_has_feature(d, F_STATS_VQ) ? 2 : NO_QUEUE;
+	return taken(d, F_STATS_VQ) ? 2 : NO_QUEUE;
 }
 
 static unsigned hint_queue(const struct vdev *d)
 {
-	return vdev_has_feature(d, F_FREE_PAGE_HINT) ?
-		       2 + vdev_has_feature(d, F_STATS_VQ) :
-		       NO_QUEUE;
+	return taken(d, F_FREE_PAGE_HINT) ? 2 + taken(d, F_STATS_VQ) : NO_QUEUE;
 }
 
 static unsigned report_queue(const struct vdev *d)
 {
-	return vdev_has_feature(d, F_REPORTING) ? balloon_queues(d) - 1 :
-						  NO_QUEUE;
+	return taken(d, F_REPORTING) ? balloon_queues(d) - 1 : NO_QUEUE;
 }
 
 /* struct virtio_balloon_config: num_pages, actual, free_page_hint_cmd_id

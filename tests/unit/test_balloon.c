@@ -384,6 +384,18 @@ static void test_missing_queue_and_crafted_state(void **state)
 	guest_reg_write(R_QUEUE_SEL, 2);
 	assert_int_equal(guest_reg_read(0x034), 0); /* QueueNumMax */
 	guest_kick(3);
+	/* a driver asking for hinting, not offered next to statistics and
+	 * reporting: refused, and no fifth queue meanwhile */
+	assert_int_equal(guest_driver_init(4, 15,
+					   (1ULL << F_REPORTING) |
+						   (1ULL << F_STATS_VQ) |
+						   (1ULL << F_FREE_PAGE_HINT)) &
+				 VIRTIO_STATUS_FEATURES_OK,
+			 0);
+	guest_reg_write(R_QUEUE_SEL, 4);
+	assert_int_equal(guest_reg_read(0x034), 0);
+	guest_reg_write(R_QUEUE_SEL, 3);
+	assert_int_equal(guest_reg_read(0x034), VQ_MAX_SIZE);
 	for (i = 0; i < sizeof(struct vdev_state); i += 7)
 		guest_snapshot_cycle(i, 0x5a); /* refused or harmless */
 }
