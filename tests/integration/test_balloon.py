@@ -139,10 +139,6 @@ class BalloonApi(unittest.TestCase):
                                      "free_page_reporting": True,
                                      "stats_polling_interval_s": 1},
                  "need 5 virtqueues")
-        for method, path in (("PATCH", "/balloon/hinting/start"),
-                             ("PATCH", "/balloon/hinting/stop"),
-                             ("GET", "/balloon/hinting/status")):
-            self.bad(method, path, None, "No balloon device found.")
         self.bad("PUT", "/balloon", {"amount_mib": -1,
                                      "deflate_on_oom": True}, "amount_mib")
         self.bad("PUT", "/balloon", {"amount_mib": 1}, "deflate_on_oom")
