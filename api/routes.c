@@ -217,8 +217,7 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/balloon/hinting", "/hotplug",
-						NULL };
+	static const char *const prefixes[] = { "/hotplug", NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)
@@ -258,11 +257,70 @@ static int route_with_body(const struct http_request *http,
 	return ret ? -EINVAL : 0;
 }
 
+/* PATCH /balloon/hinting/start's optional body, as Firecracker's
+ * BalloonStartCmd: {"acknowledge_on_stop": bool}, true when not given. */
+static int parse_hint_start(const struct http_request *http,
+			    struct api_request *req, struct api_response *resp)
+{
+	cJSON *j = NULL, *ack = NULL;
+	int ret = 0;
+
+	req->u.hint_ack_on_stop = true;
+	if (!http->body_len)
+		return 0;
+	j = cJSON_ParseWithLength(http->body, http->body_len);
+	if (cJSON_IsObject(j))
+		ack = cJSON_GetObjectItemCaseSensitive(j,
+						       "acknowledge_on_stop");
+	if (!cJSON_IsObject(j) || (ack && !cJSON_IsBool(ack))) {
+		api_error(
+			resp, 400,
+			"balloon/hinting/start: expected {\"acknowledge_on_stop\": bool}");
+		ret = -EINVAL;
+	} else if (ack) {
+		req->u.hint_ack_on_stop = cJSON_IsTrue(ack);
+	}
+	cJSON_Delete(j);
+	return ret;
+}
+
+/* /balloon/hinting/{start,stop,status}: 1 when the path is another one.
+ * The stop's body, if any, is ignored (as Firecracker does). */
+static int route_hinting(const struct http_request *http,
+			 struct api_request *req, struct api_response *resp)
+{
+	bool patch = http->method == HTTP_PATCH;
+
+	if (strncmp(http->path, "/balloon/hinting/", 17))
+		return 1;
+	if (patch && !strcmp(http->path + 17, "start")) {
+		req->op = OP_BALLOON_HINT_START;
+		return parse_hint_start(http, req, resp);
+	}
+	if (patch && !strcmp(http->path + 17, "stop")) {
+		req->op = OP_BALLOON_HINT_STOP;
+		return 0;
+	}
+	if (http->method == HTTP_GET && !http->body_len &&
+	    !strcmp(http->path + 17, "status")) {
+		req->op = OP_GET_BALLOON_HINTING;
+		return 0;
+	}
+	api_error(resp, 400, "Invalid request method and/or path: %s",
+		  http->path);
+	return -EINVAL;
+}
+
 int route_request(const struct http_request *http, struct api_request *req,
 		  struct api_response *resp)
 {
+	int ret;
+
 	memset(req, 0, sizeof(*req));
 	req->op = OP_UNKNOWN;
+	ret = route_hinting(http, req, resp);
+	if (ret <= 0)
+		return ret;
 	if (is_later_feature(http->path)) {
 		api_error(resp, 400,
 			  "%s is not supported by this microvm version yet",

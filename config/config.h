@@ -154,7 +154,7 @@ struct balloon_cfg {
 	bool deflate_on_oom;
 	unsigned stats_interval_s;
 	bool free_page_reporting;
-	bool free_page_hinting; /* refused when true: not supported */
+	bool free_page_hinting;
 };
 /* PATCH /balloon {amount_mib} (after boot). */
 struct balloon_patch {
@@ -421,6 +421,7 @@ enum api_op {
 	OP_GET_MMDS,
 	OP_GET_BALLOON,
 	OP_GET_BALLOON_STATS,
+	OP_GET_BALLOON_HINTING,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
@@ -446,6 +447,8 @@ enum api_op {
 	OP_PUT_BALLOON,
 	OP_PATCH_BALLOON,
 	OP_PATCH_BALLOON_STATS,
+	OP_BALLOON_HINT_START, /* PATCH /balloon/hinting/start */
+	OP_BALLOON_HINT_STOP,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -474,6 +477,7 @@ struct api_request {
 					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */
 		bool rewind_resume; /* PUT /snapshot/rewind: resume_vm */
+		bool hint_ack_on_stop; /* /balloon/hinting/start's */
 	} u;
 };
 

@@ -298,13 +298,19 @@ static bool is_pre_boot_op(enum api_op op)
 	}
 }
 
+static bool is_hinting_op(enum api_op op)
+{
+	return op == OP_BALLOON_HINT_START || op == OP_BALLOON_HINT_STOP ||
+	       op == OP_GET_BALLOON_HINTING;
+}
+
 static bool is_post_boot_op(enum api_op op)
 {
 	return op == OP_PATCH_DRIVE || op == OP_PATCH_NET ||
 	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL ||
 	       op == OP_SNAPSHOT_CREATE || op == OP_SNAPSHOT_REWIND ||
 	       op == OP_PATCH_BALLOON || op == OP_PATCH_BALLOON_STATS ||
-	       op == OP_GET_BALLOON_STATS;
+	       op == OP_GET_BALLOON_STATS || is_hinting_op(op);
 }
 
 static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
@@ -563,11 +569,52 @@ static void handle_balloon(struct vmm *m, const struct api_request *req,
 	}
 }
 
+/* /balloon/hinting/start, /stop, /status. */
+static void handle_hinting(struct vmm *m, const struct api_request *req,
+			   struct api_response *r)
+{
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_BALLOON, NULL);
+	struct balloon_hint_status st;
+	cJSON *o;
+	int ret;
+
+	if (!d) {
+		api_error(r, 400, MSG_NO_BALLOON);
+		return;
+	}
+	if (req->op == OP_BALLOON_HINT_START)
+		ret = vballoon_hint_start(d, req->u.hint_ack_on_stop);
+	else if (req->op == OP_BALLOON_HINT_STOP)
+		ret = vballoon_hint_stop(d);
+	else
+		ret = vballoon_hint_status(d, &st);
+	if (ret) {
+		api_error(
+			r, 400,
+			"Free page hinting for the balloon device is not enabled: set free_page_hinting in PUT /balloon before boot");
+		return;
+	}
+	if (req->op != OP_GET_BALLOON_HINTING)
+		return;
+	o = cJSON_CreateObject();
+	cJSON_AddNumberToObject(o, "host_cmd", st.host_cmd);
+	if (st.guest_cmd_set)
+		cJSON_AddNumberToObject(o, "guest_cmd", st.guest_cmd);
+	else
+		cJSON_AddNullToObject(o, "guest_cmd");
+	r->status = 200;
+	r->body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+}
+
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
 			     struct api_response *r)
 {
-	if (req->op == OP_PATCH_BALLOON || req->op == OP_PATCH_BALLOON_STATS ||
-	    req->op == OP_GET_BALLOON_STATS) {
+	if (is_hinting_op(req->op)) {
+		handle_hinting(m, req, r);
+	} else if (req->op == OP_PATCH_BALLOON ||
+		   req->op == OP_PATCH_BALLOON_STATS ||
+		   req->op == OP_GET_BALLOON_STATS) {
 		handle_balloon(m, req, r);
 	} else if (req->op == OP_PATCH_VM) {
 		handle_pause(m, req->u.pause, r);

@@ -5,10 +5,21 @@
  * gmem_discard), and those it takes back on the deflate queue. Optional
  * queues follow the two, in this order, for the features the driver took:
  * statistics (the device holds the guest's one buffer and hands it back at
- * each polling interval, for the guest to refill) and free page reporting
- * (ranges of free guest memory, given back to the host). The numbers are
- * packed: a queue whose feature was not taken leaves no gap (Linux's
- * virtio-mmio numbering).
+ * each polling interval, for the guest to refill), free page hinting and
+ * free page reporting (ranges of free guest memory, given back to the
+ * host). The numbers are packed: a queue whose feature was not taken
+ * leaves no gap (Linux's virtio-mmio numbering).
+ *
+ * Free page hinting runs when the host asks (PATCH /balloon/hinting/start):
+ * a new command id (>= 2) in config space and a config interrupt; the
+ * guest sends that id (a readable buffer), then free ranges (writable
+ * buffers) whose whole host pages go back at once, then STOP (0). DONE (1)
+ * lets the guest take the ranges back: set at the guest's STOP with
+ * acknowledge_on_stop, else by PATCH /balloon/hinting/stop. Ranges sent
+ * under an id that is not the host's current one are ignored. Linux 6.1
+ * keeps hinted blocks off its allocator until DONE, except that its
+ * shrinker may take them back under memory pressure at any time (README,
+ * "The balloon").
  *
  * The guest is hostile: frame numbers outside guest RAM (or in the MMIO
  * gap) are skipped, a page inflated twice is given back once (a bitmap of
@@ -27,6 +38,7 @@
 
 #define F_STATS_VQ 1
 #define F_DEFLATE_ON_OOM 2
+#define F_FREE_PAGE_HINT 3
 #define F_REPORTING 5
 #define PFN_SHIFT 12 /* frame numbers count 4 KiB pages */
 #define PAGE_4K 4096ULL
@@ -36,6 +48,8 @@
 #define Q_INFLATE 0
 #define Q_DEFLATE 1
 #define NO_QUEUE VDEV_MAX_QUEUES
+#define CMD_ID_STOP 0
+#define CMD_ID_DONE 1
 
 struct vballoon {
 	struct vdev dev;
@@ -48,57 +62,78 @@ struct vballoon {
 	bool stats_held; /* the guest's stats buffer is ours until the tick */
 	uint16_t stats_head;
 	struct balloon_stats stats;
+	struct balloon_hint_status hint;
+	uint32_t last_cmd_id; /* the last run's: the next one is its + 1 */
+	bool ack_on_stop;
 	struct vq_chain chain;
 	uint32_t pfns[PFN_BATCH];
 };
 
-/* What a snapshot keeps (vdev_ops.save): config space, the interval and
- * the stats buffer the device holds. The bitmap is not kept: after a load
- * a page inflated again is given back again, which is harmless. */
+/* What a snapshot keeps (vdev_ops.save): config space, the interval, the
+ * stats buffer the device holds and the hinting run's command ids. The
+ * bitmap is not kept: after a load a page inflated again is given back
+ * again, which is harmless. */
 struct balloon_state {
 	uint32_t num_pages, actual, stats_interval_s;
 	uint16_t stats_head;
-	uint8_t stats_held, pad;
+	uint8_t stats_held, ack_on_stop;
+	uint32_t host_cmd, guest_cmd, last_cmd_id;
+	uint8_t guest_cmd_set, pad[3];
 };
 _Static_assert(sizeof(struct balloon_state) <= VDEV_OWN_STATE_MAX,
 	       "the balloon's state fits a snapshot's room");
 
-static uint64_t balloon_features(struct vdev *d)
+static uint64_t offered(const struct vballoon *b)
 {
-	const struct vballoon *b = d->priv;
-
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
 	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
 	       ((uint64_t)(b->cfg.stats_interval_s > 0) << F_STATS_VQ) |
 	       ((uint64_t)b->cfg.deflate_on_oom << F_DEFLATE_ON_OOM) |
+	       ((uint64_t)b->cfg.free_page_hinting << F_FREE_PAGE_HINT) |
 	       ((uint64_t)b->cfg.free_page_reporting << F_REPORTING);
+}
+
+static uint64_t balloon_features(struct vdev *d)
+{
+	return offered(d->priv);
+}
+
+/* A feature the driver took (a driver may ask for more than offered
+ * before FEATURES_OK: its queues must still fit VDEV_MAX_QUEUES). */
+static bool taken(const struct vdev *d, unsigned bit)
+{
+	return vdev_has_feature(d, bit) && (offered(d->priv) >> bit & 1);
 }
 
 static unsigned balloon_queues(const struct vdev *d)
 {
-	return 2 + vdev_has_feature(d, F_STATS_VQ) +
-	       vdev_has_feature(d, F_REPORTING);
+	return 2 + taken(d, F_STATS_VQ) + taken(d, F_FREE_PAGE_HINT) +
+	       taken(d, F_REPORTING);
 }
 
 static unsigned stats_queue(const struct vdev *d)
 {
-	return vdev_has_feature(d, F_STATS_VQ) ? 2 : NO_QUEUE;
+	return taken(d, F_STATS_VQ) ? 2 : NO_QUEUE;
+}
+
+static unsigned hint_queue(const struct vdev *d)
+{
+	return taken(d, F_FREE_PAGE_HINT) ? 2 + taken(d, F_STATS_VQ) : NO_QUEUE;
 }
 
 static unsigned report_queue(const struct vdev *d)
 {
-	return vdev_has_feature(d, F_REPORTING) ? balloon_queues(d) - 1 :
-						  NO_QUEUE;
+	return taken(d, F_REPORTING) ? balloon_queues(d) - 1 : NO_QUEUE;
 }
 
 /* struct virtio_balloon_config: num_pages, actual, free_page_hint_cmd_id
- * (always 0: no hinting), poison_val (no page poisoning). The driver
- * writes `actual` only. */
+ * (the host's command), poison_val (no page poisoning). The driver writes
+ * `actual` only. */
 static void balloon_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
 			      uint32_t len, bool write)
 {
 	struct vballoon *b = d->priv;
-	uint32_t space[4] = { b->num_pages, b->actual, 0, 0 };
+	uint32_t space[4] = { b->num_pages, b->actual, b->hint.host_cmd, 0 };
 
 	if (write) {
 		if (off == 4 && len == 4)
@@ -239,24 +274,73 @@ static void balloon_request(struct vballoon *b, bool inflate)
 			bad);
 }
 
-/* A free page reporting request: each buffer is a free range of guest
- * RAM; the whole host pages inside it go back. */
-static void report_free(struct vballoon *b)
+/* Gives back the whole host pages inside a free range of guest RAM
+ * (vq_pop mapped it: it lies in RAM). */
+static void give_back_range(struct vballoon *b, const struct iovec *range)
 {
 	const struct guest_mem *mem = &b->dev.vm->mem;
+	uint64_t off = (uint64_t)((uint8_t *)range->iov_base - mem->host),
+		 ps = mem->page_size, start = (off + ps - 1) / ps * ps,
+		 end = (off + range->iov_len) / ps * ps;
+
+	if (end > start && gmem_discard(mem, mem->host + start, end - start))
+		log_warn("virtio-balloon: a free range stays");
+}
+
+/* A free page reporting request: each buffer is a free range. */
+static void report_free(struct vballoon *b)
+{
 	struct vq_chain *c = &b->chain;
 	unsigned i;
 
-	for (i = 0; i < c->nr_out + c->nr_in; i++) {
-		uint64_t off = (uint64_t)((uint8_t *)c->iov[i].iov_base -
-					  mem->host),
-			 ps = mem->page_size, start = (off + ps - 1) / ps * ps,
-			 end = (off + c->iov[i].iov_len) / ps * ps;
+	for (i = 0; i < c->nr_out + c->nr_in; i++)
+		give_back_range(b, &c->iov[i]);
+}
 
-		if (end > start &&
-		    gmem_discard(mem, mem->host + start, end - start))
-			log_warn("virtio-balloon: a reported range stays");
+/* Sets the host's command (config space) and tells the guest. */
+static void set_host_cmd(struct vballoon *b, uint32_t cmd)
+{
+	b->hint.host_cmd = cmd;
+	if (b->dev.activated)
+		vdev_config_changed(&b->dev);
+}
+
+/* The guest's command id, in a readable buffer: the start of its run
+ * (the host's id echoed) or STOP, its end. A STOP that ends the host's
+ * current run is acknowledged with DONE when the run asked for it. */
+static void hint_guest_cmd(struct vballoon *b, uint32_t cmd)
+{
+	bool ends_run = b->hint.guest_cmd_set &&
+			b->hint.guest_cmd == b->hint.host_cmd &&
+			b->hint.host_cmd > CMD_ID_DONE;
+
+	b->hint.guest_cmd = cmd;
+	b->hint.guest_cmd_set = true;
+	if (cmd <= CMD_ID_DONE && ends_run && b->ack_on_stop)
+		set_host_cmd(b, CMD_ID_DONE);
+}
+
+/* A free page hinting chain: a command id (readable), free ranges
+ * (writable) given back while the guest's id is the host's current run. */
+static void hint_free(struct vballoon *b)
+{
+	struct vq_chain *c = &b->chain;
+	uint32_t cmd;
+	unsigned i;
+
+	if (readable_bytes(c) >= sizeof(cmd)) {
+		iov_copy(c->iov, c->nr_out, 0, &cmd, sizeof(cmd), false);
+		hint_guest_cmd(b, cmd);
 	}
+	if (!c->nr_in)
+		return;
+	if (!b->hint.guest_cmd_set || b->hint.guest_cmd != b->hint.host_cmd ||
+	    b->hint.host_cmd <= CMD_ID_DONE) {
+		log_debug("virtio-balloon: free page hints of a stale run");
+		return;
+	}
+	for (i = c->nr_out; i < c->nr_out + c->nr_in; i++)
+		give_back_range(b, &c->iov[i]);
 }
 
 /* A stats buffer: (tag, value) entries; unknown tags are ignored. */
@@ -306,6 +390,8 @@ static int serve_chain(struct vballoon *b, unsigned q)
 	}
 	if (q == report_queue(d))
 		report_free(b);
+	else if (q == hint_queue(d))
+		hint_free(b);
 	else
 		balloon_request(b, q == Q_INFLATE);
 	return vq_push(&d->queues[q], b->chain.head, 0);
@@ -379,10 +465,16 @@ static void balloon_reset(struct vdev *d)
 static void balloon_save(struct vdev *d, uint8_t *own)
 {
 	const struct vballoon *b = d->priv;
-	struct balloon_state st = {
-		b->num_pages,  b->actual,     b->cfg.stats_interval_s,
-		b->stats_head, b->stats_held, 0
-	};
+	struct balloon_state st = { .num_pages = b->num_pages,
+				    .actual = b->actual,
+				    .stats_interval_s = b->cfg.stats_interval_s,
+				    .stats_head = b->stats_head,
+				    .stats_held = b->stats_held,
+				    .ack_on_stop = b->ack_on_stop,
+				    .host_cmd = b->hint.host_cmd,
+				    .guest_cmd = b->hint.guest_cmd,
+				    .last_cmd_id = b->last_cmd_id,
+				    .guest_cmd_set = b->hint.guest_cmd_set };
 
 	memcpy(own, &st, sizeof(st));
 }
@@ -403,6 +495,11 @@ static int balloon_restore(struct vdev *d, const uint8_t *own)
 	b->actual = st.actual;
 	b->stats_held = st.stats_held;
 	b->stats_head = st.stats_head;
+	b->ack_on_stop = st.ack_on_stop;
+	b->hint.host_cmd = st.host_cmd;
+	b->hint.guest_cmd = st.guest_cmd;
+	b->hint.guest_cmd_set = st.guest_cmd_set;
+	b->last_cmd_id = st.last_cmd_id;
 	return 0;
 }
 
@@ -452,9 +549,13 @@ static int start_stats(struct vballoon *b)
 
 int vballoon_create(struct vm *vm, const struct balloon_cfg *cfg)
 {
-	struct vballoon *b = calloc(1, sizeof(*b));
+	struct vballoon *b;
 	int ret;
 
+	if (cfg->stats_interval_s && cfg->free_page_hinting &&
+	    cfg->free_page_reporting)
+		return -EINVAL; /* 5 queues: more than VDEV_MAX_QUEUES */
+	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;
 	vdev_preinit(&b->dev);
@@ -496,6 +597,45 @@ int vballoon_set_stats_interval(struct vdev *d, unsigned interval_s)
 		b->cfg.stats_interval_s = interval_s;
 	pthread_mutex_unlock(&d->lock);
 	return ret;
+}
+
+int vballoon_hint_start(struct vdev *d, bool ack_on_stop)
+{
+	struct vballoon *b = d->priv;
+
+	if (!b->cfg.free_page_hinting)
+		return -ENOTSUP;
+	pthread_mutex_lock(&d->lock);
+	b->last_cmd_id = b->last_cmd_id + 1 > CMD_ID_DONE ? b->last_cmd_id + 1 :
+							    CMD_ID_DONE + 1;
+	b->ack_on_stop = ack_on_stop;
+	set_host_cmd(b, b->last_cmd_id);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+int vballoon_hint_stop(struct vdev *d)
+{
+	struct vballoon *b = d->priv;
+
+	if (!b->cfg.free_page_hinting)
+		return -ENOTSUP;
+	pthread_mutex_lock(&d->lock);
+	set_host_cmd(b, CMD_ID_DONE);
+	pthread_mutex_unlock(&d->lock);
+	return 0;
+}
+
+int vballoon_hint_status(struct vdev *d, struct balloon_hint_status *out)
+{
+	struct vballoon *b = d->priv;
+
+	if (!b->cfg.free_page_hinting)
+		return -ENOTSUP;
+	pthread_mutex_lock(&d->lock);
+	*out = b->hint;
+	pthread_mutex_unlock(&d->lock);
+	return 0;
 }
 
 void vballoon_stats(struct vdev *d, struct balloon_stats *out)

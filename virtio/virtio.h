@@ -400,6 +400,18 @@ void vballoon_set_target(struct vdev *d, unsigned amount_mib);
  * -EINVAL when it would turn statistics on or off (only before boot). */
 MUST_CHECK int vballoon_set_stats_interval(struct vdev *d, unsigned interval_s);
 void vballoon_stats(struct vdev *d, struct balloon_stats *out);
+/* Free page hinting (PATCH /balloon/hinting/start, /stop, GET
+ * /balloon/hinting/status): -ENOTSUP unless free_page_hinting was set.
+ * Start: a new command id for the guest's run; acknowledge_on_stop: DONE
+ * once the guest stops, else stop sets it. */
+struct balloon_hint_status {
+	uint32_t host_cmd, guest_cmd; /* guest_cmd: once guest_cmd_set */
+	bool guest_cmd_set;
+};
+MUST_CHECK int vballoon_hint_start(struct vdev *d, bool ack_on_stop);
+MUST_CHECK int vballoon_hint_stop(struct vdev *d);
+MUST_CHECK int vballoon_hint_status(struct vdev *d,
+				    struct balloon_hint_status *out);
 
 /* ---- vsock_mux.c: the vsock host side, on Unix sockets ----
  * Host -> guest: a client connects to uds_path and sends "CONNECT <port>\n";

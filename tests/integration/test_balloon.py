@@ -3,7 +3,9 @@
 memory (a ramfs file) and frees it; inflating 64 MiB makes the host RSS of
 guest memory (from /proc/PID/smaps) drop by at least 48 MiB, deflating
 gives the pages back to the guest; statistics arrive at the polling
-interval; free page reporting gives freed memory back without inflating;
+interval; free page reporting gives freed memory back without inflating,
+and so does a free page hinting run the host starts (the guest's memory
+reads back intact afterwards);
 deflate_on_oom lets an allocation larger than what is left succeed; a
 snapshot taken after inflating does not carry the inflated pages and the
 loaded balloon still works. API errors are Firecracker's {"fault_message"}
@@ -31,6 +33,21 @@ FILL_AND_FREE = (
     'while [ $i -lt $n ]; do cat /c; i=$((i+1)); done > /mnt/f; '
     'echo filled $n; sleep 3; rm /mnt/f; echo freed; i=0; while true; do '
     'echo tick $i; i=$((i+1)); sleep 1; done"')
+# The same, then once the balloon takes 8 MiB (MemTotal drops: no
+# deflate_on_oom), i.e. after the host's hinting runs, the guest fills
+# 64 MiB again and checks every MiB against what it wrote.
+REFILL_AND_CHECK = FILL_AND_FREE.replace(
+    "echo tick $i; i=$((i+1)); sleep 1; done",
+    "echo tick $i; i=$((i+1)); sleep 1; "
+    "t=$(awk '/MemTotal/{print $2}' /proc/meminfo); "
+    "if [ -z $checked ] && [ $t -lt $((t0-4096)) ]; then checked=1; j=0; "
+    "while [ $j -lt 64 ]; do cat /c; j=$((j+1)); done > /mnt/g; j=0; "
+    "bad=0; while [ $j -lt 64 ]; do dd if=/mnt/g bs=1M skip=$j count=1 "
+    "2>/dev/null | cmp -s - /c || bad=$((bad+1)); j=$((j+1)); done; "
+    "echo checked $bad bad; fi; done").replace(
+    "mount -t ramfs none /mnt; ",
+    "mount -t ramfs none /mnt; "
+    "t0=$(awk '/MemTotal/{print $2}' /proc/meminfo); ")
 BALLOON = {"amount_mib": 0, "deflate_on_oom": False,
            "stats_polling_interval_s": 1}
 
@@ -124,8 +141,10 @@ class BalloonApi(unittest.TestCase):
                                      "deflate_on_oom": False},
                  "129 MiB is more than the guest's memory (128 MiB)")
         self.bad("PUT", "/balloon", {"amount_mib": 1, "deflate_on_oom": True,
-                                     "free_page_hinting": True},
-                 "free page hinting is not supported")
+                                     "free_page_hinting": True,
+                                     "free_page_reporting": True,
+                                     "stats_polling_interval_s": 1},
+                 "need 5 virtqueues")
         self.bad("PUT", "/balloon", {"amount_mib": -1,
                                      "deflate_on_oom": True}, "amount_mib")
         self.bad("PUT", "/balloon", {"amount_mib": 1}, "deflate_on_oom")
@@ -141,8 +160,15 @@ class BalloonApi(unittest.TestCase):
                  {"stats_polling_interval_s": 1}),
                 ("GET", "/balloon/statistics", None)):
             self.bad(method, path, req, "not supported before starting")
-        self.bad("PUT", "/balloon/hinting/start", {}, "not supported")
-        self.bad("GET", "/balloon/hinting/status", None, "not supported")
+        for method, path, req in (
+                ("PATCH", "/balloon/hinting/start",
+                 {"acknowledge_on_stop": True}),
+                ("PATCH", "/balloon/hinting/stop", None),
+                ("GET", "/balloon/hinting/status", None)):
+            self.bad(method, path, req, "not supported before starting")
+        self.bad("PUT", "/balloon/hinting/start", {}, "Invalid request")
+        self.bad("PATCH", "/balloon/hinting/start",
+                 {"acknowledge_on_stop": 1}, "acknowledge_on_stop")
 
 
 @needs_kvm
@@ -242,6 +268,62 @@ class Balloon(unittest.TestCase):
         status, reply, _ = api.request("GET", "/balloon/statistics")
         self.assertEqual(status, 400)
         self.assertIn("not enabled", reply["fault_message"])
+
+    def test_free_page_hinting_returns_memory_without_inflating(self):
+        """The free page queue after statistics (queue 3); the guest's
+        free memory shows the blocks it holds during a run."""
+        api, lines = self.boot(dict(BALLOON, free_page_hinting=True),
+                               script=REFILL_AND_CHECK)
+        lines.wait_for("filled", 120)
+        peak = guest_rss_mib(api.proc.pid)
+        lines.wait_for("freed", 30)
+        free = wait_until("statistics", lambda: stats(api).get(
+            "free_memory", 0) > 100 << 20 and stats(api)["free_memory"])
+
+        def status():
+            return ok(api, "GET", "/balloon/hinting/status")
+
+        self.assertEqual(status(), {"host_cmd": 0, "guest_cmd": None})
+        # the default run: acknowledged (DONE, 1) at the guest's STOP (0);
+        # from here only the guest's STOP leads to DONE
+        ok(api, "PATCH", "/balloon/hinting/start")
+        wait_until("DONE after the guest's STOP", lambda: status() == {
+            "host_cmd": 1, "guest_cmd": 0}, timeout=60)
+        dropped = peak - guest_rss_mib(api.proc.pid)
+        self.assertGreaterEqual(dropped, 48, "RSS dropped %.1f MiB" % dropped)
+        wait_until("the guest's memory free again", lambda: stats(api)[
+            "free_memory"] > free - (16 << 20), timeout=30)
+        # acknowledge_on_stop false: the guest holds the hinted blocks
+        # (its free memory low) until PATCH /stop sets DONE
+        ok(api, "PATCH", "/balloon/hinting/start",
+           {"acknowledge_on_stop": False})
+        wait_until("the guest to hold its free memory", lambda: stats(api)[
+            "free_memory"] < free - (48 << 20), timeout=60)
+        wait_until("the guest's STOP", lambda: status() == {
+            "host_cmd": 3, "guest_cmd": 0}, timeout=60)
+        time.sleep(2)
+        self.assertEqual(status()["host_cmd"], 3)
+        self.assertLess(stats(api)["free_memory"], free - (48 << 20))
+        ok(api, "PATCH", "/balloon/hinting/stop")
+        self.assertEqual(status()["host_cmd"], 1)
+        wait_until("the guest's memory free again", lambda: stats(api)[
+            "free_memory"] > free - (16 << 20), timeout=30)
+        # the guest's signal to write and check its memory again
+        ok(api, "PATCH", "/balloon", {"amount_mib": 8})
+        lines.wait_for("checked", 180)
+        self.assertIn("checked 0 bad",
+                      [l for l in lines.lines if "checked" in l][-1])
+
+    def test_hinting_not_enabled(self):
+        api, lines = self.boot(BALLOON, script="sh -c 'echo up; sleep 600'")
+        lines.wait_for("up", 120)
+        for method, path in (("PATCH", "/balloon/hinting/start"),
+                             ("PATCH", "/balloon/hinting/stop"),
+                             ("GET", "/balloon/hinting/status")):
+            status, reply, _ = api.request(method, path, None)
+            self.assertEqual(status, 400, reply)
+            self.assertIn("hinting for the balloon device is not enabled",
+                          reply["fault_message"])
 
     def test_deflate_on_oom_lets_a_large_allocation_succeed(self):
         script = ('sh -c "sleep 5; mount -t ramfs none /mnt; '

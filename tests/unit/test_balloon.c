@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* virtio-balloon driven as Linux's driver drives it (tests/harness):
  * inflated pages read as zero, hostile frame numbers are skipped, stats
- * are held until the polling interval, free page reports go back, the
- * queue numbers follow the features taken, and a snapshot keeps it all. */
+ * are held until the polling interval, free page reports and hints go
+ * back, the queue numbers follow the features taken, and a snapshot keeps
+ * it all. */
 #include <stdio.h>
 #include <unistd.h>
 
@@ -13,7 +14,11 @@
 #define PAGE 4096
 #define F_STATS_VQ 1
 #define F_DEFLATE_ON_OOM 2
+#define F_FREE_PAGE_HINT 3
 #define F_REPORTING 5
+#define R_INT_STATUS 0x060
+#define R_INT_ACK 0x064
+#define INT_CONFIG 2
 #define INFLATEQ 0
 #define DEFLATEQ 1
 #define R_CONFIG 0x100
@@ -189,6 +194,179 @@ static void test_free_page_reporting(void **state)
 	assert_int_equal(page(PFN(10))[0], 0);
 }
 
+/* Linux's hinting: the command id (readable), then free blocks (writable),
+ * then STOP; each chain is used at once. */
+static void hint_cmd(unsigned q, uint32_t cmd)
+{
+	uint16_t used = guest_ring_idx(q, USED_OFF);
+
+	guest_post_buffer(q, &cmd, 4);
+	guest_kick(q);
+	assert_int_equal(guest_ring_idx(q, USED_OFF), (uint16_t)(used + 1));
+}
+
+static void post_range(unsigned q, uint32_t pfn, uint32_t len)
+{
+	struct seg range = { NULL, len, (uint64_t)pfn * PAGE };
+
+	guest_post_chain(q, &range, 1);
+	guest_kick(q);
+}
+
+static void hint_range(unsigned q, uint32_t pfn, uint32_t len)
+{
+	uint16_t used = guest_ring_idx(q, USED_OFF);
+
+	post_range(q, pfn, len);
+	assert_int_equal(guest_ring_idx(q, USED_OFF), (uint16_t)(used + 1));
+}
+
+static uint32_t host_cmd(void)
+{
+	return guest_reg_read(R_CONFIG + 8);
+}
+
+/* A config interrupt was raised (and is acknowledged). */
+static bool config_interrupt(void)
+{
+	bool raised = guest_reg_read(R_INT_STATUS) & INT_CONFIG;
+
+	guest_reg_write(R_INT_ACK, INT_CONFIG);
+	return raised;
+}
+
+static void create_hinting(bool stats)
+{
+	struct balloon_cfg c = { .set = true,
+				 .stats_interval_s = stats,
+				 .free_page_hinting = true };
+
+	assert_int_equal(guest_add_balloon(&c), 0);
+	/* the free page queue follows statistics: 3 with them, else 2 */
+	assert_int_equal(guest_driver_init(3 + stats, stats ? 15 : 7,
+					   ((uint64_t)stats << F_STATS_VQ) |
+						   (1ULL << F_FREE_PAGE_HINT)) &
+				 VIRTIO_STATUS_NEEDS_RESET,
+			 0);
+}
+
+/* A run from start to DONE: the guest echoes the id, sends free blocks
+ * (their pages read as zero), stops, and the device acknowledges. */
+static void test_hint_run(void **state)
+{
+	unsigned q = 3;
+	struct balloon_hint_status st;
+
+	create_hinting(true);
+	assert_int_equal(host_cmd(), 0);
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), 0);
+	assert_false(st.guest_cmd_set);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	assert_int_equal(host_cmd(), 2);
+	assert_true(config_interrupt());
+	memset(page(PFN(16)), 0xdd, 8 * PAGE);
+	hint_cmd(q, 2);
+	hint_range(q, PFN(16), 4 * PAGE);
+	hint_range(q, PFN(21), 2 * PAGE + 7); /* a partial page stays */
+	assert_int_equal(page(PFN(16))[0], 0);
+	assert_int_equal(page(PFN(19))[PAGE - 1], 0);
+	assert_int_equal(page(PFN(20))[0], 0xdd);
+	assert_int_equal(page(PFN(22))[PAGE - 1], 0);
+	assert_int_equal(page(PFN(23))[0], 0xdd);
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), 0);
+	assert_true(st.guest_cmd_set);
+	assert_int_equal(st.host_cmd, 2);
+	assert_int_equal(st.guest_cmd, 2);
+	hint_cmd(q, 0); /* STOP: acknowledged with DONE */
+	assert_int_equal(host_cmd(), 1);
+	assert_true(config_interrupt());
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), 0);
+	assert_int_equal(st.guest_cmd, 0);
+	/* without acknowledge_on_stop, DONE waits for the host's stop; the
+	 * snapshot keeps both ids */
+	assert_int_equal(vballoon_hint_start(guest.balloon, false), 0);
+	assert_int_equal(host_cmd(), 3);
+	hint_cmd(q, 3);
+	hint_cmd(q, 0);
+	assert_int_equal(host_cmd(), 3);
+	assert_int_equal(guest_snapshot_cycle(0, 0), 0);
+	assert_int_equal(host_cmd(), 3);
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), 0);
+	assert_true(st.guest_cmd_set);
+	assert_int_equal(st.guest_cmd, 0);
+	config_interrupt();
+	assert_int_equal(vballoon_hint_stop(guest.balloon), 0);
+	assert_int_equal(host_cmd(), 1);
+	assert_true(config_interrupt());
+	/* the next run after the snapshot: the ids go on */
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	assert_int_equal(host_cmd(), 4);
+	assert_int_equal(guest_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+/* Hints under an id that is not the host's current run are ignored: a
+ * late chain of an older run, a range before any id, ranges after DONE,
+ * a STOP of an older run does not end the current one. */
+static void test_hint_stale_ids(void **state)
+{
+	unsigned q = 2;
+
+	create_hinting(false);
+	memset(page(PFN(16)), 0xee, 4 * PAGE);
+	hint_range(q, PFN(16), PAGE); /* no id yet, no run */
+	assert_int_equal(page(PFN(16))[0], 0xee);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	assert_int_equal(host_cmd(), 3);
+	hint_cmd(q, 2); /* the guest still on the first run */
+	hint_range(q, PFN(16), PAGE);
+	assert_int_equal(page(PFN(16))[0], 0xee);
+	hint_cmd(q, 0); /* its STOP: not the current run's */
+	assert_int_equal(host_cmd(), 3);
+	hint_cmd(q, 3);
+	hint_range(q, PFN(17), PAGE);
+	assert_int_equal(page(PFN(17))[0], 0);
+	assert_int_equal(vballoon_hint_stop(guest.balloon), 0);
+	hint_range(q, PFN(18), PAGE); /* after DONE: the guest's again */
+	assert_int_equal(page(PFN(18))[0], 0xee);
+	hint_cmd(q, 0xffffffff); /* a bogus id: recorded, nothing else */
+	assert_int_equal(host_cmd(), 1);
+	assert_int_equal(guest_status() & VIRTIO_STATUS_NEEDS_RESET, 0);
+}
+
+/* Hostile hints: a range past guest RAM or in no RAM breaks the queue
+ * (DEVICE_NEEDS_RESET), a short command id is no id, nothing outside RAM
+ * is given back; hinting not configured: the API refuses. */
+static void test_hint_hostile_ranges(void **state)
+{
+	unsigned q = 2;
+	struct seg tiny = { "\x02", 1, 0 };
+	struct balloon_hint_status st;
+
+	create_hinting(false);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	guest_post_chain(q, &tiny, 1);
+	guest_kick(q);
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), 0);
+	assert_false(st.guest_cmd_set);
+	hint_cmd(q, 2);
+	post_range(q, (uint32_t)(MEM / PAGE) - 1, 2 * PAGE); /* past the end */
+	assert_int_equal(guest_status() & VIRTIO_STATUS_NEEDS_RESET,
+			 VIRTIO_STATUS_NEEDS_RESET);
+	guest_remove_devices();
+	create_hinting(false);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), 0);
+	hint_cmd(q, 3);
+	post_range(q, (uint32_t)(GMEM_LOW_LIMIT >> 12) + 5, PAGE); /* no RAM */
+	assert_int_equal(guest_status() & VIRTIO_STATUS_NEEDS_RESET,
+			 VIRTIO_STATUS_NEEDS_RESET);
+	guest_remove_devices();
+	create(0, false);
+	assert_int_equal(vballoon_hint_start(guest.balloon, true), -ENOTSUP);
+	assert_int_equal(vballoon_hint_stop(guest.balloon), -ENOTSUP);
+	assert_int_equal(vballoon_hint_status(guest.balloon, &st), -ENOTSUP);
+}
+
 /* A driver must set up every queue it took: a missing one is a broken
  * device, not a crash; a queue past them does not exist. */
 static void test_missing_queue_and_crafted_state(void **state)
@@ -206,6 +384,18 @@ static void test_missing_queue_and_crafted_state(void **state)
 	guest_reg_write(R_QUEUE_SEL, 2);
 	assert_int_equal(guest_reg_read(0x034), 0); /* QueueNumMax */
 	guest_kick(3);
+	/* a driver asking for hinting, not offered next to statistics and
+	 * reporting: refused, and no fifth queue meanwhile */
+	assert_int_equal(guest_driver_init(4, 15,
+					   (1ULL << F_REPORTING) |
+						   (1ULL << F_STATS_VQ) |
+						   (1ULL << F_FREE_PAGE_HINT)) &
+				 VIRTIO_STATUS_FEATURES_OK,
+			 0);
+	guest_reg_write(R_QUEUE_SEL, 4);
+	assert_int_equal(guest_reg_read(0x034), 0);
+	guest_reg_write(R_QUEUE_SEL, 3);
+	assert_int_equal(guest_reg_read(0x034), VQ_MAX_SIZE);
 	for (i = 0; i < sizeof(struct vdev_state); i += 7)
 		guest_snapshot_cycle(i, 0x5a); /* refused or harmless */
 }
@@ -223,6 +413,11 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(
 			test_missing_queue_and_crafted_state, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hint_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_hint_stale_ids, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hint_hostile_ranges, setup,
+						teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

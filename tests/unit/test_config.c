@@ -409,7 +409,7 @@ static void test_vm_config_round_trip(void **state)
 }
 
 /* The balloon: read after machine-config wherever it stands, no larger
- * than guest memory, hinting refused. */
+ * than guest memory. */
 static void test_balloon(void **state)
 {
 	assert_int_equal(
@@ -426,10 +426,12 @@ static void test_balloon(void **state)
 		"balloon.amount_mib: 129 MiB is more than the guest's memory (128 MiB)");
 	rejects("{" BOOT ", \"balloon\": {\"amount_mib\": 1}}",
 		"balloon: missing 'deflate_on_oom'");
-	rejects("{" BOOT
-		", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\":"
-		" true, \"free_page_hinting\": true}}",
-		"free page hinting is not supported");
+	assert_int_equal(
+		parse("{" BOOT
+		      ", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\":"
+		      " true, \"free_page_hinting\": true}}"),
+		0);
+	assert_true(cfg.balloon.free_page_hinting);
 	rejects("{" BOOT
 		", \"balloon\": {\"amount_mib\": 1, \"deflate_on_oom\":"
 		" true, \"stats_polling_interval_s\": 65536}}",

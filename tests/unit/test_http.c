@@ -239,6 +239,15 @@ static void test_route_rejections(void **state)
 	route_fails("PATCH", "/balloon/statistics", "{\"amount_mib\": 1}",
 		    "amount_mib");
 	route_fails("PUT", "/balloon/hinting/start", "{}",
+		    "Invalid request method and/or path");
+	route_fails("PATCH", "/balloon/hinting/start",
+		    "{\"acknowledge_on_stop\": \"not valid\"}",
+		    "acknowledge_on_stop");
+	route_fails("PATCH", "/balloon/hinting/start", "[",
+		    "acknowledge_on_stop");
+	route_fails("GET", "/balloon/hinting/stop", NULL,
+		    "Invalid request method and/or path");
+	route_fails("PUT", "/hotplug/memory", "{}",
 		    "not supported by this microvm version yet");
 	route_fails("PUT", "/mmds", "{\"a\":", "invalid JSON body");
 	route_fails("PUT", "/mmds/config", "{\"network_interfaces\": []}",
@@ -261,6 +270,34 @@ static void test_route_rejections(void **state)
 }
 
 /* A PATCH fills the resource's PATCH struct with what it names. */
+/* Free page hinting, as Firecracker routes it: start's body optional
+ * (acknowledge_on_stop true unless it says false), stop's ignored. */
+static void test_hinting_routes(void **state)
+{
+	struct api_request req;
+	struct api_response resp;
+
+	assert_int_equal(
+		route("PATCH", "/balloon/hinting/start", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_BALLOON_HINT_START);
+	assert_true(req.u.hint_ack_on_stop);
+	assert_int_equal(route("PATCH", "/balloon/hinting/start",
+			       "{\"acknowledge_on_stop\": false}", &req, &resp),
+			 0);
+	assert_false(req.u.hint_ack_on_stop);
+	assert_int_equal(
+		route("PATCH", "/balloon/hinting/start", "{}", &req, &resp), 0);
+	assert_true(req.u.hint_ack_on_stop);
+	assert_int_equal(
+		route("PATCH", "/balloon/hinting/stop", "{}", &req, &resp), 0);
+	assert_int_equal(req.op, OP_BALLOON_HINT_STOP);
+	assert_int_equal(
+		route("PATCH", "/balloon/hinting/stop", NULL, &req, &resp), 0);
+	assert_int_equal(
+		route("GET", "/balloon/hinting/status", NULL, &req, &resp), 0);
+	assert_int_equal(req.op, OP_GET_BALLOON_HINTING);
+}
+
 static void test_patch_routes(void **state)
 {
 	struct api_request req;
@@ -366,6 +403,7 @@ int main(void)
 		cmocka_unit_test(test_expect_continue),
 		cmocka_unit_test(test_rejections),
 		cmocka_unit_test(test_routes),
+		cmocka_unit_test(test_hinting_routes),
 		cmocka_unit_test(test_patch_routes),
 		cmocka_unit_test(test_route_rejections),
 		cmocka_unit_test(test_snapshot_routes),
