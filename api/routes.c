@@ -155,6 +155,9 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PATCH, "/balloon", OP_PATCH_BALLOON, &balloon_schema },
 	{ HTTP_PATCH, "/balloon/statistics", OP_PATCH_BALLOON_STATS,
 	  &balloon_stats_schema },
+	{ HTTP_PUT, "/hotplug/memory", OP_PUT_HOTPLUG, &hotplug_schema },
+	{ HTTP_PATCH, "/hotplug/memory", OP_PATCH_HOTPLUG,
+	  &hotplug_patch_schema },
 };
 
 static int parse_body(const struct body_route *r, const cJSON *j,
@@ -210,6 +213,8 @@ static int route_get(const char *path, struct api_request *req)
 		req->op = OP_GET_BALLOON;
 	else if (!strcmp(path, "/balloon/statistics"))
 		req->op = OP_GET_BALLOON_STATS;
+	else if (!strcmp(path, "/hotplug/memory"))
+		req->op = OP_GET_HOTPLUG;
 	else
 		return -ENOENT;
 	return 0;
@@ -217,8 +222,7 @@ static int route_get(const char *path, struct api_request *req)
 
 static bool is_later_feature(const char *path)
 {
-	static const char *const prefixes[] = { "/balloon/hinting", "/hotplug",
-						NULL };
+	static const char *const prefixes[] = { "/balloon/hinting", NULL };
 	const char *const *p;
 
 	for (p = prefixes; *p; p++)

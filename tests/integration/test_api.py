@@ -306,7 +306,7 @@ class Rejections(ApiBase):
         self.bad("PUT", "/boot-source", "{not json", "invalid JSON body")
         self.bad("PUT", "/snapshot/create", {"snapshot_path": "x"},
                  "missing 'mem_file_path'")
-        self.bad("PUT", "/hotplug/memory", {},
+        self.bad("PUT", "/balloon/hinting/start", {},
                  "not supported by this microvm version yet")
 
     def test_fields(self):
