@@ -15,9 +15,11 @@
  * DEVICE_NEEDS_RESET. Only blocks of the region are ever given back.
  * A device reset changes no block (the virtio spec). */
 #include <errno.h>
+#include <linux/kvm.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 
 #include "virtio/virtio.h"
 
@@ -35,6 +37,7 @@
 /* Linux adds hot-plugged memory in 128 MiB sections: the region starts on
  * a 1 GiB boundary (or its block's, when larger). */
 #define REGION_ALIGN (1ULL << 30)
+#define KVM_SLOT 2 /* after the RAM's one or two */
 
 /* struct virtio_mem_req: le16 type, 6 bytes of padding, then (plug,
  * unplug, state) le64 addr, le16 nb_blocks and 6 more. */
@@ -271,6 +274,23 @@ static uint64_t region_gpa(const struct guest_mem *mem, uint64_t block_size)
 	return (end + align - 1) / align * align;
 }
 
+/* The whole region is one KVM slot from boot: a block the guest touches
+ * before plugging it takes host memory as a plugged one would (never more
+ * than the region), and unplugging gives it back. */
+static int give_to_kvm(struct vm *vm)
+{
+	const struct gmem_hotplug *hp = &vm->mem.hp;
+	struct kvm_userspace_memory_region r = {
+		.slot = KVM_SLOT,
+		.guest_phys_addr = hp->gpa,
+		.memory_size = hp->size,
+		.userspace_addr = (uint64_t)(uintptr_t)hp->host,
+	};
+
+	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno :
+								       0;
+}
+
 static int add_mem(struct vm *vm, const struct vm_config *cfg)
 {
 	const struct hotplug_cfg *h = &cfg->hotplug;
@@ -282,7 +302,7 @@ static int add_mem(struct vm *vm, const struct vm_config *cfg)
 	ret = gmem_hotplug_create(&vm->mem, region_gpa(&vm->mem, block),
 				  h->total_size_mib * MIB, block);
 	if (!ret)
-		ret = kvm_set_hotplug_memory(vm);
+		ret = give_to_kvm(vm);
 	if (!ret)
 		ret = vmem_create(vm, h);
 	if (ret)

@@ -54,22 +54,6 @@ int kvm_set_memory(struct vm *vm)
 	return 0;
 }
 
-#define KVM_HOTPLUG_SLOT 2 /* after the RAM's one or two */
-
-int kvm_set_hotplug_memory(struct vm *vm)
-{
-	const struct gmem_hotplug *hp = &vm->mem.hp;
-	struct kvm_userspace_memory_region r = {
-		.slot = KVM_HOTPLUG_SLOT,
-		.guest_phys_addr = hp->gpa,
-		.memory_size = hp->size,
-		.userspace_addr = (uint64_t)(uintptr_t)hp->host,
-	};
-
-	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno :
-								       0;
-}
-
 void vm_irq_pulse(void *opaque, unsigned irq)
 {
 	struct vm *vm = opaque;

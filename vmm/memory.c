@@ -237,12 +237,17 @@ void gmem_hotplug_set(const struct guest_mem *mem, uint64_t first, uint64_t n,
 			 strerror(-ret));
 }
 
-void gmem_destroy(struct guest_mem *mem)
+void gmem_hotplug_destroy(struct guest_mem *mem)
 {
 	if (mem->hp.host)
 		munmap(mem->hp.host, mem->hp.size);
 	free(mem->hp.plugged);
 	memset(&mem->hp, 0, sizeof(mem->hp));
+}
+
+void gmem_destroy(struct guest_mem *mem)
+{
+	gmem_hotplug_destroy(mem);
 	free(mem->dev_dirty);
 	free(mem->logged);
 	mem->dev_dirty = mem->logged = NULL;

@@ -112,6 +112,8 @@ MUST_CHECK int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa,
 void gmem_hotplug_set(const struct guest_mem *mem, uint64_t first, uint64_t n,
 		      bool plugged);
 bool gmem_hotplug_plugged(const struct guest_mem *mem, uint64_t block);
+/* Unmaps the region (gmem_destroy does it too). */
+void gmem_hotplug_destroy(struct guest_mem *mem);
 /* Starts tracking the pages devices write (diff snapshots, rewind). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */
@@ -422,11 +424,6 @@ struct vm {
 /* kvm.c */
 MUST_CHECK int kvm_open_vm(struct vm *vm);
 MUST_CHECK int kvm_set_memory(struct vm *vm);
-/* Gives the guest virtio-mem's region (mem.hp) as one KVM slot, after the
- * RAM's. All of it from boot: a block the guest touches before plugging it
- * takes host memory as a plugged one would (never more than the region);
- * unplugging gives it back. 0 or -errno. */
-MUST_CHECK int kvm_set_hotplug_memory(struct vm *vm);
 /* Asserts and releases an edge-triggered ISA interrupt (any thread). */
 void vm_irq_pulse(void *vm, unsigned irq);
 /* Asks the VMM thread to stop the VM with this exit code (any thread);

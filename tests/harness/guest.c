@@ -59,6 +59,8 @@ void guest_remove_devices(void)
 	guest.net = NULL;
 	guest.rng = NULL;
 	guest.balloon = NULL;
+	guest.mem = NULL;
+	gmem_hotplug_destroy(&guest.vm.mem);
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }

@@ -60,7 +60,8 @@ extern struct guest guest;
 int guest_init(size_t mem_size);
 /* Destroys the devices, the RAM and the folder. */
 void guest_fini(void);
-/* Destroys the devices only; the next one created takes slot 0 again. */
+/* Destroys the devices only (and virtio-mem's region); the next one
+ * created takes slot 0 again. */
 void guest_remove_devices(void);
 
 /* Devices, each in the next MMIO slot. 0 or -errno. */
