@@ -571,27 +571,30 @@ static int hotplug_check(void *obj, const cJSON *j, const char *where,
 	if (!named(j, "slot_size_mib"))
 		h->slot_size_mib = HOTPLUG_DEFAULT_SLOT_MIB;
 	if (h->block_size_mib < HOTPLUG_DEFAULT_BLOCK_MIB)
-		return config_fail(e,
-				   "%s: Block size must not be lower than %u MiB",
-				   where, HOTPLUG_DEFAULT_BLOCK_MIB);
+		return config_fail(
+			e, "%s: Block size must not be lower than %u MiB",
+			where, HOTPLUG_DEFAULT_BLOCK_MIB);
 	if (h->block_size_mib & (h->block_size_mib - 1))
 		return config_fail(e, "%s: Block size must be a power of 2",
 				   where);
 	if (h->slot_size_mib < HOTPLUG_DEFAULT_SLOT_MIB)
-		return config_fail(e,
-				   "%s: Slot size must not be lower than %u MiB",
-				   where, HOTPLUG_DEFAULT_SLOT_MIB);
+		return config_fail(
+			e, "%s: Slot size must not be lower than %u MiB", where,
+			HOTPLUG_DEFAULT_SLOT_MIB);
 	if (h->slot_size_mib % h->block_size_mib)
 		return config_fail(
-			e, "%s: Slot size must be a multiple of block size (%u MiB)",
+			e,
+			"%s: Slot size must be a multiple of block size (%u MiB)",
 			where, h->block_size_mib);
 	if (h->total_size_mib < h->slot_size_mib)
 		return config_fail(
-			e, "%s: Total size must not be lower than slot size (%u MiB)",
+			e,
+			"%s: Total size must not be lower than slot size (%u MiB)",
 			where, h->slot_size_mib);
 	if (h->total_size_mib % h->slot_size_mib)
 		return config_fail(
-			e, "%s: Total size must be a multiple of slot size (%u MiB)",
+			e,
+			"%s: Total size must be a multiple of slot size (%u MiB)",
 			where, h->slot_size_mib);
 	return 0;
 }

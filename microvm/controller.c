@@ -574,7 +574,7 @@ static void handle_balloon(struct vmm *m, const struct api_request *req,
 	}
 }
 
-#define MSG_NO_HOTPLUG                                                     \
+#define MSG_NO_HOTPLUG                                                    \
 	"No hot-pluggable memory: configure it with PUT /hotplug/memory " \
 	"before boot"
 
@@ -611,7 +611,8 @@ static void patch_hotplug(struct vmm *m, const struct hotplug_patch *p,
 	if (!d)
 		api_error(r, 400, MSG_NO_HOTPLUG);
 	else if (!p->has_requested_size_mib)
-		api_error(r, 400, "hotplug/memory: requested_size_mib is required");
+		api_error(r, 400,
+			  "hotplug/memory: requested_size_mib is required");
 	else if (p->requested_size_mib % h->block_size_mib)
 		api_error(
 			r, 400,
@@ -631,8 +632,9 @@ static void handle_post_boot(struct vmm *m, const struct api_request *req,
 {
 	if (req->op == OP_PATCH_HOTPLUG) {
 		patch_hotplug(m, &req->u.hotplug_patch, r);
-	} else if (req->op == OP_PATCH_BALLOON || req->op == OP_PATCH_BALLOON_STATS ||
-	    req->op == OP_GET_BALLOON_STATS) {
+	} else if (req->op == OP_PATCH_BALLOON ||
+		   req->op == OP_PATCH_BALLOON_STATS ||
+		   req->op == OP_GET_BALLOON_STATS) {
 		handle_balloon(m, req, r);
 	} else if (req->op == OP_PATCH_VM) {
 		handle_pause(m, req->u.pause, r);

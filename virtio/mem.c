@@ -136,8 +136,7 @@ static uint16_t unplug_all(struct vmem *m)
 }
 
 /* A request's answer: the response type, and the state for REQ_STATE. */
-static uint16_t answer(struct vmem *m, const struct mem_req *r,
-		       uint16_t *state)
+static uint16_t answer(struct vmem *m, const struct mem_req *r, uint16_t *state)
 {
 	int64_t first;
 
@@ -152,8 +151,8 @@ static uint16_t answer(struct vmem *m, const struct mem_req *r,
 		first = first_block(m, r);
 		if (first < 0)
 			return RESP_ERROR;
-		*state = (uint16_t)range_state(m, (uint64_t)first,
-					       r->nb_blocks);
+		*state =
+			(uint16_t)range_state(m, (uint64_t)first, r->nb_blocks);
 		return RESP_ACK;
 	default:
 		return RESP_ERROR;
@@ -288,7 +287,7 @@ static int give_to_kvm(struct vm *vm)
 	};
 
 	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno :
-								       0;
+								      0;
 }
 
 static int add_mem(struct vm *vm, const struct vm_config *cfg)
@@ -306,9 +305,10 @@ static int add_mem(struct vm *vm, const struct vm_config *cfg)
 	if (!ret)
 		ret = vmem_create(vm, h);
 	if (ret)
-		snprintf(vm->err, sizeof(vm->err),
-			 "virtio-mem device (%u MiB of hot-pluggable memory): %s",
-			 h->total_size_mib, strerror(-ret));
+		snprintf(
+			vm->err, sizeof(vm->err),
+			"virtio-mem device (%u MiB of hot-pluggable memory): %s",
+			h->total_size_mib, strerror(-ret));
 	return ret;
 }
 

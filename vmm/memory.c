@@ -206,8 +206,7 @@ int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 
 bool gmem_hotplug_plugged(const struct guest_mem *mem, uint64_t block)
 {
-	return __atomic_load_n(&mem->hp.plugged[block / 64],
-			       __ATOMIC_ACQUIRE) &
+	return __atomic_load_n(&mem->hp.plugged[block / 64], __ATOMIC_ACQUIRE) &
 	       (1ULL << (block % 64));
 }
 

@@ -141,8 +141,7 @@ static void test_buffers_in_plugged_memory(void **state)
 	create();
 	vmem_set_requested(guest.mem, 2);
 	assert_int_equal(send(PLUG, REGION, 1).type, ACK);
-	assert_int_equal(send_at(STATE, REGION, 1, REGION + 64).state,
-			 PLUGGED);
+	assert_int_equal(send_at(STATE, REGION, 1, REGION + 64).state, PLUGGED);
 	assert_int_equal(send(UNPLUG, REGION, 1).type, ACK);
 	/* now outside guest memory: the chain is broken */
 	guest_post_chain(0, unplugged, 2);
@@ -174,13 +173,20 @@ static void test_hostile_requests(void **state)
 		uint64_t addr;
 		uint16_t n;
 	} bad[] = {
-		{ PLUG, REGION - BLOCK, 1 },	  { PLUG, 0, 1 },
-		{ PLUG, REGION + 4096, 1 },	  { PLUG, REGION, 0 },
-		{ PLUG, REGION + 8 * MIB, 1 },	  { PLUG, REGION, 5 },
-		{ PLUG, REGION, 0xffff },	  { PLUG, UINT64_MAX - 4095, 2 },
-		{ UNPLUG, REGION, 1 },		  { UNPLUG, REGION + 16 * MIB, 1 },
-		{ STATE, REGION + 6 * MIB, 2 },	  { STATE, UINT64_MAX, 1 },
-		{ 7, REGION, 1 },		  { 0xffff, 0, 0 },
+		{ PLUG, REGION - BLOCK, 1 },
+		{ PLUG, 0, 1 },
+		{ PLUG, REGION + 4096, 1 },
+		{ PLUG, REGION, 0 },
+		{ PLUG, REGION + 8 * MIB, 1 },
+		{ PLUG, REGION, 5 },
+		{ PLUG, REGION, 0xffff },
+		{ PLUG, UINT64_MAX - 4095, 2 },
+		{ UNPLUG, REGION, 1 },
+		{ UNPLUG, REGION + 16 * MIB, 1 },
+		{ STATE, REGION + 6 * MIB, 2 },
+		{ STATE, UINT64_MAX, 1 },
+		{ 7, REGION, 1 },
+		{ 0xffff, 0, 0 },
 	};
 	unsigned i;
 
