@@ -20,14 +20,16 @@ TOTAL_MIB = 256
 HOTPLUG = {"total_size_mib": TOTAL_MIB, "block_size_mib": 2,
            "slot_size_mib": 128}
 # Prints MemTotal every second; once more than 200 MiB are there, fills
-# all but 16 MiB of the free memory (more than the boot memory holds) in a
-# ramfs file, then frees it.
+# all but 24 MiB of the free memory (more than the boot memory holds) in a
+# tmpfs file, then frees it. tmpfs, not ramfs: its pages are movable, and
+# hot-plugged memory onlined movable takes movable pages only (ramfs's
+# would leave the guest out of memory).
 WATCH_AND_FILL = (
-    'sh -c "mount -t ramfs none /mnt; while true; do '
+    'sh -c "mount -t tmpfs -o size=1024m none /mnt; while true; do '
     "t=$(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo); "
     'echo memtotal $t; '
     'if [ $t -gt 200 ] && [ ! -e /done ]; then '
-    "n=$(awk '/MemFree/{print int($2/1024)-16}' /proc/meminfo); "
+    "n=$(awk '/MemFree/{print int($2/1024)-24}' /proc/meminfo); "
     'dd if=/dev/zero of=/mnt/f bs=1M count=$n 2>/dev/null && '
     'echo filled $n; sleep 2; rm /mnt/f; touch /done; echo freed; fi; '
     'sleep 1; done"')
