@@ -212,6 +212,7 @@ $(BUILD)/tests/%: tests/unit/%.c $(BUILD)/libmicrovm.a
 # The guest-side harness (tests/harness): the tests that drive devices.
 $(BUILD)/tests/test_virtio_mmio: $(BUILD)/obj/tests/harness/guest.o
 $(BUILD)/tests/test_balloon: $(BUILD)/obj/tests/harness/guest.o
+$(BUILD)/tests/test_virtio_mem: $(BUILD)/obj/tests/harness/guest.o
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
 

@@ -155,6 +155,9 @@ static const struct body_route body_routes[] = {
 	{ HTTP_PATCH, "/balloon", OP_PATCH_BALLOON, &balloon_schema },
 	{ HTTP_PATCH, "/balloon/statistics", OP_PATCH_BALLOON_STATS,
 	  &balloon_stats_schema },
+	{ HTTP_PUT, "/hotplug/memory", OP_PUT_HOTPLUG, &hotplug_schema },
+	{ HTTP_PATCH, "/hotplug/memory", OP_PATCH_HOTPLUG,
+	  &hotplug_patch_schema },
 };
 
 static int parse_body(const struct body_route *r, const cJSON *j,
@@ -210,20 +213,11 @@ static int route_get(const char *path, struct api_request *req)
 		req->op = OP_GET_BALLOON;
 	else if (!strcmp(path, "/balloon/statistics"))
 		req->op = OP_GET_BALLOON_STATS;
+	else if (!strcmp(path, "/hotplug/memory"))
+		req->op = OP_GET_HOTPLUG;
 	else
 		return -ENOENT;
 	return 0;
-}
-
-static bool is_later_feature(const char *path)
-{
-	static const char *const prefixes[] = { "/hotplug", NULL };
-	const char *const *p;
-
-	for (p = prefixes; *p; p++)
-		if (!strncmp(path, *p, strlen(*p)))
-			return true;
-	return false;
 }
 
 static int route_with_body(const struct http_request *http,
@@ -321,12 +315,6 @@ int route_request(const struct http_request *http, struct api_request *req,
 	ret = route_hinting(http, req, resp);
 	if (ret <= 0)
 		return ret;
-	if (is_later_feature(http->path)) {
-		api_error(resp, 400,
-			  "%s is not supported by this microvm version yet",
-			  http->path);
-		return -EINVAL;
-	}
 	if (http->method == HTTP_GET) {
 		if (http->body_len) {
 			api_error(resp, 400, "GET requests take no body");

@@ -88,6 +88,7 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_GET_VM_CONFIG, "get_api_requests", "vm_config_count")        \
 	X(M_API_GET_MMDS, "get_api_requests", "mmds_count")                  \
 	X(M_API_GET_BALLOON, "get_api_requests", "balloon_count")            \
+	X(M_API_GET_HOTPLUG, "get_api_requests", "hotplug_memory_count")     \
 	X(M_API_ACTIONS, "put_api_requests", "actions_count")                \
 	X(M_API_ACTIONS_FAILS, "put_api_requests", "actions_fails")          \
 	X(M_API_BOOT, "put_api_requests", "boot_source_count")               \
@@ -120,6 +121,8 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_MMDS_FAILS, "put_api_requests", "mmds_fails")                \
 	X(M_API_BALLOON, "put_api_requests", "balloon_count")                \
 	X(M_API_BALLOON_FAILS, "put_api_requests", "balloon_fails")          \
+	X(M_API_HOTPLUG, "put_api_requests", "hotplug_memory_count")         \
+	X(M_API_HOTPLUG_FAILS, "put_api_requests", "hotplug_memory_fails")   \
 	X(M_API_PATCH_DRIVE, "patch_api_requests", "drive_count")            \
 	X(M_API_PATCH_DRIVE_FAILS, "patch_api_requests", "drive_fails")      \
 	X(M_API_PATCH_NET, "patch_api_requests", "network_count")            \
@@ -133,6 +136,9 @@ void log_write(enum log_level level, const char *file, int line,
 	X(M_API_PATCH_MMDS_FAILS, "patch_api_requests", "mmds_fails")        \
 	X(M_API_PATCH_BALLOON, "patch_api_requests", "balloon_count")        \
 	X(M_API_PATCH_BALLOON_FAILS, "patch_api_requests", "balloon_fails")  \
+	X(M_API_PATCH_HOTPLUG, "patch_api_requests", "hotplug_memory_count") \
+	X(M_API_PATCH_HOTPLUG_FAILS, "patch_api_requests",                   \
+	  "hotplug_memory_fails")                                            \
 	X(M_API_BAD_REQUESTS, "api_server", "bad_request_count")             \
 	X(M_API_STARTUP_US, "api_server", "process_startup_time_us")         \
 	X(M_API_STARTUP_CPU_US, "api_server", "process_startup_time_cpu_us") \

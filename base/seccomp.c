@@ -57,7 +57,7 @@ static const struct {
 	{ "munmap", ALL, "free" },
 	{ "mremap", ALL, "realloc of connection buffers" },
 	{ "madvise", ALL,
-	  "malloc trimming; rewind: drop the guest pages written since the load" },
+	  "malloc trimming; rewind: drop the guest pages written since the load; balloon, virtio-mem: memory given back" },
 	{ "brk", ALL, "malloc" },
 	{ "rt_sigreturn", ALL, "return from the vCPU kick handler" },
 	{ "rt_sigprocmask", ALL, "pthread internals" },

@@ -171,6 +171,8 @@ static const struct config_key config_keys[] = {
 	{ "balloon", "balloon", &balloon_schema, AT_CFG(balloon),
 	  .device = true, .nullable = true, .late = true,
 	  .fits = balloon_fits },
+	{ "memory-hotplug", "memory-hotplug", &hotplug_schema, AT_CFG(hotplug),
+	  .device = true, .nullable = true },
 	{ "logger", "logger", &logger_schema, AT_CFG(logger), .nullable = true,
 	  .quiet = true },
 	{ "metrics", "metrics", &metrics_schema, AT_CFG(metrics),
@@ -303,6 +305,12 @@ int config_put_balloon(struct vm_config *cfg, const struct balloon_cfg *b,
 		       struct config_err *e)
 {
 	return put(cfg, key_of(&balloon_schema), b, e);
+}
+
+int config_put_hotplug(struct vm_config *cfg, const struct hotplug_cfg *h,
+		       struct config_err *e)
+{
+	return put(cfg, key_of(&hotplug_schema), h, e);
 }
 
 int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,

@@ -167,6 +167,24 @@ struct balloon_stats_patch {
 	bool has_stats_interval_s;
 };
 
+/* PUT /hotplug/memory (before boot), as Firecracker's: a virtio-mem
+ * region of total_size_mib above guest RAM, plugged and unplugged by the
+ * guest in blocks of block_size_mib (a power of two, >= 2), toward the
+ * size PATCH /hotplug/memory requests; slot_size_mib (>= 128, a multiple
+ * of the block) is the host's granularity: the usable part of the region
+ * grows in slots. The total is a multiple of the slot. */
+struct hotplug_cfg {
+	bool set;
+	unsigned total_size_mib, block_size_mib, slot_size_mib;
+};
+/* PATCH /hotplug/memory {requested_size_mib} (after boot). */
+struct hotplug_patch {
+	unsigned requested_size_mib;
+	bool has_requested_size_mib;
+};
+#define HOTPLUG_DEFAULT_BLOCK_MIB 2
+#define HOTPLUG_DEFAULT_SLOT_MIB 128
+
 struct metrics_cfg {
 	bool set;
 	char path[CONFIG_PATH_MAX];
@@ -220,6 +238,7 @@ struct vm_config {
 	struct vsock_cfg vsock;
 	struct entropy_cfg entropy;
 	struct balloon_cfg balloon;
+	struct hotplug_cfg hotplug; /* the file's key: memory-hotplug */
 	struct logger_cfg logger; /* the logger's own settings (base/base.h) */
 	struct metrics_cfg metrics;
 	struct mmds_cfg mmds;
@@ -328,7 +347,8 @@ struct schema {
 extern const struct schema boot_source_schema, machine_schema, drive_schema,
 	net_schema, vsock_schema, entropy_schema, logger_schema, metrics_schema,
 	snapshot_create_schema, snapshot_load_schema, rate_limiter_schema,
-	mmds_schema, balloon_schema, balloon_stats_schema;
+	mmds_schema, balloon_schema, balloon_stats_schema, hotplug_schema,
+	hotplug_patch_schema;
 #define MMDS_CONFIG_ERR "MMDS config error: " /* Firecracker's messages */
 
 /* Reads a body into `out` (zeroed first): a PUT fills the resource's
@@ -400,6 +420,10 @@ MUST_CHECK int config_put_entropy(struct vm_config *cfg,
 MUST_CHECK int config_put_balloon(struct vm_config *cfg,
 				  const struct balloon_cfg *b,
 				  struct config_err *e);
+/* PUT /hotplug/memory: one virtio-mem region. */
+MUST_CHECK int config_put_hotplug(struct vm_config *cfg,
+				  const struct hotplug_cfg *h,
+				  struct config_err *e);
 /* PUT /mmds/config: version, address (link-local, not empty: checked
  * when read) and interfaces, each of which must be configured. */
 MUST_CHECK int config_put_mmds(struct vm_config *cfg, const struct mmds_cfg *c,
@@ -422,6 +446,7 @@ enum api_op {
 	OP_GET_BALLOON,
 	OP_GET_BALLOON_STATS,
 	OP_GET_BALLOON_HINTING,
+	OP_GET_HOTPLUG,
 	OP_PUT_BOOT_SOURCE,
 	OP_PUT_MACHINE,
 	OP_PATCH_MACHINE,
@@ -449,6 +474,8 @@ enum api_op {
 	OP_PATCH_BALLOON_STATS,
 	OP_BALLOON_HINT_START, /* PATCH /balloon/hinting/start */
 	OP_BALLOON_HINT_STOP,
+	OP_PUT_HOTPLUG,
+	OP_PATCH_HOTPLUG,
 	OP_UNKNOWN, /* the route could not be told */
 };
 
@@ -473,6 +500,8 @@ struct api_request {
 		struct balloon_cfg balloon;
 		struct balloon_patch balloon_patch;
 		struct balloon_stats_patch balloon_stats;
+		struct hotplug_cfg hotplug;
+		struct hotplug_patch hotplug_patch;
 		struct cJSON *mmds_data; /* PUT/PATCH /mmds: owned by the
 					    request (api_request_release) */
 		bool pause; /* PATCH /vm: true = Paused, false = Resumed */

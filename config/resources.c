@@ -560,3 +560,74 @@ const struct schema balloon_stats_schema = {
 	.size = sizeof(struct balloon_cfg),
 	.patch_size = sizeof(struct balloon_stats_patch),
 };
+
+/* ---- memory hot-plug (virtio-mem) ---- */
+
+/* Firecracker's defaults and rules, in its order and words. */
+static int hotplug_check(void *obj, const cJSON *j, const char *where,
+			 struct config_err *e)
+{
+	struct hotplug_cfg *h = obj;
+
+	if (!named(j, "block_size_mib"))
+		h->block_size_mib = HOTPLUG_DEFAULT_BLOCK_MIB;
+	if (!named(j, "slot_size_mib"))
+		h->slot_size_mib = HOTPLUG_DEFAULT_SLOT_MIB;
+	if (h->block_size_mib < HOTPLUG_DEFAULT_BLOCK_MIB)
+		return config_fail(
+			e, "%s: Block size must not be lower than %u MiB",
+			where, HOTPLUG_DEFAULT_BLOCK_MIB);
+	if (h->block_size_mib & (h->block_size_mib - 1))
+		return config_fail(e, "%s: Block size must be a power of 2",
+				   where);
+	if (h->slot_size_mib < HOTPLUG_DEFAULT_SLOT_MIB)
+		return config_fail(
+			e, "%s: Slot size must not be lower than %u MiB", where,
+			HOTPLUG_DEFAULT_SLOT_MIB);
+	if (h->slot_size_mib % h->block_size_mib)
+		return config_fail(
+			e,
+			"%s: Slot size must be a multiple of block size (%u MiB)",
+			where, h->block_size_mib);
+	if (h->total_size_mib < h->slot_size_mib)
+		return config_fail(
+			e,
+			"%s: Total size must not be lower than slot size (%u MiB)",
+			where, h->slot_size_mib);
+	if (h->total_size_mib % h->slot_size_mib)
+		return config_fail(
+			e,
+			"%s: Total size must be a multiple of slot size (%u MiB)",
+			where, h->slot_size_mib);
+	return 0;
+}
+
+static const struct field hotplug_fields[] = {
+	FIELD("total_size_mib", T_INT, struct hotplug_cfg, total_size_mib,
+	      .flags = F_REQUIRED, .max = CONFIG_MAX_MEM_MIB),
+	FIELD("block_size_mib", T_INT, struct hotplug_cfg, block_size_mib,
+	      .max = CONFIG_MAX_MEM_MIB),
+	FIELD("slot_size_mib", T_INT, struct hotplug_cfg, slot_size_mib,
+	      .max = CONFIG_MAX_MEM_MIB),
+	{ .name = NULL },
+};
+const struct schema hotplug_schema = {
+	.fields = hotplug_fields,
+	.size = sizeof(struct hotplug_cfg),
+	CONFIGURED(struct hotplug_cfg, set),
+	.check = hotplug_check,
+};
+
+/* PATCH /hotplug/memory: the requested size only. */
+static const struct field hotplug_patch_fields[] = {
+	FIELD("requested_size_mib", T_INT, struct hotplug_cfg, total_size_mib,
+	      .max = CONFIG_MAX_MEM_MIB,
+	      PATCH(struct hotplug_patch, requested_size_mib),
+	      PATCH_GIVEN(struct hotplug_patch, has_requested_size_mib)),
+	{ .name = NULL },
+};
+const struct schema hotplug_patch_schema = {
+	.fields = hotplug_patch_fields,
+	.size = sizeof(struct hotplug_cfg),
+	.patch_size = sizeof(struct hotplug_patch),
+};

@@ -140,6 +140,12 @@ static void handle_snapshot_create(struct vmm *m,
 			"a snapshot needs a paused VM: PATCH /vm {\"state\": \"Paused\"} first");
 		return;
 	}
+	if (m->cfg.hotplug.set) {
+		api_error(
+			r, 400,
+			"snapshot/create: a VM with hot-pluggable memory (virtio-mem) cannot be snapshotted by this microvm version");
+		return;
+	}
 	if (snapshot_create(&m->vm, &m->cfg, c, err, sizeof(err)))
 		api_error(r, 400, "snapshot/create failed: %s", err);
 }
@@ -183,7 +189,8 @@ static void handle_snapshot_load(struct vmm *m,
 
 	clock_gettime(CLOCK_MONOTONIC, &start);
 	if (m->cfg.boot.set || m->cfg.nr_drives || m->cfg.nr_nets ||
-	    m->cfg.vsock.set || m->cfg.entropy.set || m->cfg.balloon.set) {
+	    m->cfg.vsock.set || m->cfg.entropy.set || m->cfg.balloon.set ||
+	    m->cfg.hotplug.set) {
 		api_error(
 			r, 400,
 			"snapshot/load needs a fresh microvm: this one already has a configuration");
@@ -289,6 +296,7 @@ static bool is_pre_boot_op(enum api_op op)
 	case OP_PUT_VSOCK:
 	case OP_PUT_ENTROPY:
 	case OP_PUT_BALLOON:
+	case OP_PUT_HOTPLUG:
 	case OP_INSTANCE_START:
 	case OP_SNAPSHOT_LOAD:
 	case OP_PUT_MMDS_CONFIG:
@@ -310,7 +318,8 @@ static bool is_post_boot_op(enum api_op op)
 	       op == OP_PATCH_VM || op == OP_SEND_CTRL_ALT_DEL ||
 	       op == OP_SNAPSHOT_CREATE || op == OP_SNAPSHOT_REWIND ||
 	       op == OP_PATCH_BALLOON || op == OP_PATCH_BALLOON_STATS ||
-	       op == OP_GET_BALLOON_STATS || is_hinting_op(op);
+	       op == OP_GET_BALLOON_STATS || is_hinting_op(op) ||
+	       op == OP_PATCH_HOTPLUG;
 }
 
 static void handle_get(struct vmm *m, enum api_op op, struct api_response *r)
@@ -420,6 +429,9 @@ static void handle_config(struct vmm *m, const struct api_request *req,
 		break;
 	case OP_PUT_BALLOON:
 		ret = config_put_balloon(&m->cfg, &req->u.balloon, &e);
+		break;
+	case OP_PUT_HOTPLUG:
+		ret = config_put_hotplug(&m->cfg, &req->u.hotplug, &e);
 		break;
 	default: /* OP_PUT_ENTROPY */
 		ret = config_put_entropy(&m->cfg, &req->u.entropy, &e);
@@ -607,11 +619,66 @@ static void handle_hinting(struct vmm *m, const struct api_request *req,
 	cJSON_Delete(o);
 }
 
+#define MSG_NO_HOTPLUG                                                    \
+	"No hot-pluggable memory: configure it with PUT /hotplug/memory " \
+	"before boot"
+
+/* GET /hotplug/memory: the configuration, and the sizes once the VM runs
+ * (before boot nothing is plugged or requested). */
+static void get_hotplug(struct vmm *m, struct api_response *r)
+{
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_MEM, NULL);
+	const struct hotplug_cfg *h = &m->cfg.hotplug;
+	struct vmem_status st = { 0, 0 };
+	cJSON *o;
+
+	if (!h->set) {
+		api_error(r, 400, MSG_NO_HOTPLUG);
+		return;
+	}
+	if (d)
+		vmem_status(d, &st);
+	o = config_write(&hotplug_schema, h);
+	cJSON_AddNumberToObject(o, "plugged_size_mib", st.plugged_mib);
+	cJSON_AddNumberToObject(o, "requested_size_mib", st.requested_mib);
+	r->status = 200;
+	r->body = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+}
+
+/* PATCH /hotplug/memory: a multiple of the block, up to the total. */
+static void patch_hotplug(struct vmm *m, const struct hotplug_patch *p,
+			  struct api_response *r)
+{
+	struct vdev *d = vdev_find(&m->vm, VIRTIO_ID_MEM, NULL);
+	const struct hotplug_cfg *h = &m->cfg.hotplug;
+
+	if (!d)
+		api_error(r, 400, MSG_NO_HOTPLUG);
+	else if (!p->has_requested_size_mib)
+		api_error(r, 400,
+			  "hotplug/memory: requested_size_mib is required");
+	else if (p->requested_size_mib % h->block_size_mib)
+		api_error(
+			r, 400,
+			"hotplug/memory: requested_size_mib (%u) must be a multiple of block_size_mib (%u)",
+			p->requested_size_mib, h->block_size_mib);
+	else if (p->requested_size_mib > h->total_size_mib)
+		api_error(
+			r, 400,
+			"hotplug/memory: requested_size_mib (%u) is more than total_size_mib (%u)",
+			p->requested_size_mib, h->total_size_mib);
+	else
+		vmem_set_requested(d, p->requested_size_mib);
+}
+
 static void handle_post_boot(struct vmm *m, const struct api_request *req,
 			     struct api_response *r)
 {
 	if (is_hinting_op(req->op)) {
 		handle_hinting(m, req, r);
+	} else if (req->op == OP_PATCH_HOTPLUG) {
+		patch_hotplug(m, &req->u.hotplug_patch, r);
 	} else if (req->op == OP_PATCH_BALLOON ||
 		   req->op == OP_PATCH_BALLOON_STATS ||
 		   req->op == OP_GET_BALLOON_STATS) {
@@ -647,6 +714,8 @@ static void dispatch(struct vmm *m, const struct api_request *req,
 		handle_get(m, req->op, r);
 	} else if (req->op == OP_GET_BALLOON) {
 		get_balloon(m, r);
+	} else if (req->op == OP_GET_HOTPLUG) {
+		get_hotplug(m, r);
 	} else if (req->op == OP_SNAPSHOT_LOAD) {
 		handle_snapshot_load(m, &req->u.snap_load, r);
 	} else if (req->op == OP_INSTANCE_START) {

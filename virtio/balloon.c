@@ -149,7 +149,7 @@ static void balloon_config_rw(struct vdev *d, uint32_t off, uint8_t *buf,
  * in guest RAM), or -1 when it is not RAM. */
 static int64_t page_of(const struct guest_mem *mem, uint32_t pfn)
 {
-	uint8_t *p = gmem_ptr(mem, (uint64_t)pfn << PFN_SHIFT, PAGE_4K);
+	uint8_t *p = gmem_ram_ptr(mem, (uint64_t)pfn << PFN_SHIFT, PAGE_4K);
 
 	return p ? (int64_t)((uint64_t)(p - mem->host) / PAGE_4K) : -1;
 }

@@ -7,5 +7,6 @@
 #include "virtio/virtio.h"
 
 const struct vdev_kind *const vdev_kinds[] = {
-	&vblk_kind, &vnet_kind, &vrng_kind, &vvsock_kind, &vballoon_kind, NULL,
+	&vblk_kind,	&vnet_kind, &vrng_kind, &vvsock_kind,
+	&vballoon_kind, &vmem_kind, NULL,
 };

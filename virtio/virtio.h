@@ -138,6 +138,7 @@ unsigned iov_slice(const struct iovec *iov, unsigned n, size_t off, size_t len,
 #define VIRTIO_ID_RNG 4
 #define VIRTIO_ID_BALLOON 5
 #define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_MEM 24
 /* Room in a snapshot for a device's own state (vdev_ops.save). */
 #define VDEV_OWN_STATE_MAX 64
 
@@ -328,7 +329,7 @@ struct vdev_kind {
  * ends it. A new device kind is one line here. */
 extern const struct vdev_kind *const vdev_kinds[];
 extern const struct vdev_kind vblk_kind, vnet_kind, vrng_kind, vvsock_kind,
-	vballoon_kind;
+	vballoon_kind, vmem_kind;
 
 /* ---- block.c: virtio-blk ---- */
 struct drive_cfg;
@@ -412,6 +413,21 @@ MUST_CHECK int vballoon_hint_start(struct vdev *d, bool ack_on_stop);
 MUST_CHECK int vballoon_hint_stop(struct vdev *d);
 MUST_CHECK int vballoon_hint_status(struct vdev *d,
 				    struct balloon_hint_status *out);
+
+/* ---- mem.c: virtio-mem ---- */
+struct hotplug_cfg;
+/* Attaches the device of a region already mapped (vm->mem.hp) and given
+ * to KVM; nothing requested, nothing plugged. */
+MUST_CHECK int vmem_create(struct vm *vm, const struct hotplug_cfg *cfg);
+/* PATCH /hotplug/memory (d: VIRTIO_ID_MEM; the size checked against the
+ * block and the total): the new requested size; the usable region grows
+ * to hold it, in slots; the guest is told with a config interrupt once
+ * its driver runs. VMM thread. */
+void vmem_set_requested(struct vdev *d, unsigned requested_mib);
+struct vmem_status {
+	unsigned plugged_mib, requested_mib;
+};
+void vmem_status(struct vdev *d, struct vmem_status *out);
 
 /* ---- vsock_mux.c: the vsock host side, on Unix sockets ----
  * Host -> guest: a client connects to uds_path and sends "CONNECT <port>\n";

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* Guest RAM: one host mapping, split in guest-physical space around the
  * MMIO gap [GMEM_LOW_LIMIT, 4 GiB) on x86; from GMEM_BASE (2 GiB) in one
- * piece on arm64. gmem_ptr() is the one checked way in.
+ * piece on arm64; and virtio-mem's region, a mapping of its own above it,
+ * whose plugged blocks are RAM too. gmem_ptr() is the one checked way in.
  * Anonymous RAM is 2 MiB-aligned; a booted VM's asks for transparent huge
  * pages (gmem_advise_huge), a snapshot's never (a memory file is mapped
  * over it, or userfaultfd fills it 4 KiB at a time). */
@@ -18,24 +19,24 @@
 
 #define HUGE_2M (2ULL << 20)
 
-/* Anonymous RAM starting on a 2 MiB boundary, so that transparent huge
- * pages can back all of it (guest-physical 2 MiB ranges then fall on
- * host 2 MiB pages): map 2 MiB more than needed, unmap the ends. */
-static int map_anonymous(struct guest_mem *mem)
+/* Anonymous memory starting on a 2 MiB boundary, so that transparent
+ * huge pages can back all of it (guest-physical 2 MiB ranges then fall on
+ * host 2 MiB pages): map 2 MiB more than needed, unmap the ends. NULL
+ * with errno on failure. */
+static uint8_t *map_anonymous(uint64_t size)
 {
-	size_t len = mem->size + HUGE_2M;
+	size_t len = size + HUGE_2M;
 	uint8_t *p = mmap(NULL, len, PROT_READ | PROT_WRITE,
 			  MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
 	size_t head;
 
 	if (p == MAP_FAILED)
-		return -errno;
+		return NULL;
 	head = (HUGE_2M - (uintptr_t)p % HUGE_2M) % HUGE_2M;
 	if (head)
 		munmap(p, head);
-	munmap(p + head + mem->size, HUGE_2M - head);
-	mem->host = p + head;
-	return 0;
+	munmap(p + head + size, HUGE_2M - head);
+	return p + head;
 }
 
 static int map_hugetlb_memfd(struct guest_mem *mem)
@@ -69,7 +70,10 @@ int gmem_create(struct guest_mem *mem, uint64_t size, bool huge_2m)
 		return -EINVAL;
 	mem->size = size;
 	mem->page_size = align;
-	return huge_2m ? map_hugetlb_memfd(mem) : map_anonymous(mem);
+	if (huge_2m)
+		return map_hugetlb_memfd(mem);
+	mem->host = map_anonymous(size);
+	return mem->host ? 0 : -errno;
 }
 
 int gmem_advise_huge(struct guest_mem *mem)
@@ -131,14 +135,24 @@ static int drop_pages(const struct guest_mem *mem, uint8_t *p, size_t len)
 	return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
 }
 
+/* Whether host bytes [at, at + len) lie in the mapping [base, base + size)
+ * and on `align` boundaries. */
+static bool inside(const uint8_t *base, uint64_t size, const uint8_t *at,
+		   size_t len, size_t align)
+{
+	return base && at >= base && at <= base + size &&
+	       len <= (size_t)(base + size - at) && len &&
+	       !((size_t)(at - base) % align) && !(len % align);
+}
+
 int gmem_discard(const struct guest_mem *mem, void *p, size_t len)
 {
 	uint8_t *at = p;
 	int ret;
 
-	if (at < mem->host || at > mem->host + mem->size ||
-	    len > (size_t)(mem->host + mem->size - at) || !len ||
-	    (size_t)(at - mem->host) % mem->page_size || len % mem->page_size)
+	if (inside(mem->hp.host, mem->hp.size, at, len, 4096))
+		return madvise(at, len, MADV_DONTNEED) < 0 ? -errno : 0;
+	if (!inside(mem->host, mem->size, at, len, mem->page_size))
 		return -EINVAL;
 	ret = drop_pages(mem, at, len);
 	if (!ret)
@@ -168,8 +182,71 @@ void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len)
 				  1ULL << (page % 64), __ATOMIC_RELAXED);
 }
 
+int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa, uint64_t size,
+			uint64_t block_size)
+{
+	struct gmem_hotplug *hp = &mem->hp;
+	uint64_t blocks = block_size ? size / block_size : 0;
+
+	if (hp->host || !blocks || block_size % 4096 || size % block_size ||
+	    gpa % block_size)
+		return -EINVAL;
+	hp->plugged = calloc((blocks + 63) / 64, 8);
+	hp->host = hp->plugged ? map_anonymous(size) : NULL;
+	if (!hp->host) {
+		free(hp->plugged);
+		hp->plugged = NULL;
+		return -ENOMEM;
+	}
+	hp->gpa = gpa;
+	hp->size = size;
+	hp->block_size = block_size;
+	return 0;
+}
+
+bool gmem_hotplug_plugged(const struct guest_mem *mem, uint64_t block)
+{
+	return __atomic_load_n(&mem->hp.plugged[block / 64], __ATOMIC_ACQUIRE) &
+	       (1ULL << (block % 64));
+}
+
+void gmem_hotplug_set(const struct guest_mem *mem, uint64_t first, uint64_t n,
+		      bool plugged)
+{
+	const struct gmem_hotplug *hp = &mem->hp;
+	uint64_t b;
+	int ret;
+
+	for (b = first; b < first + n; b++) {
+		uint64_t bit = 1ULL << (b % 64);
+
+		if (plugged)
+			__atomic_fetch_or(&hp->plugged[b / 64], bit,
+					  __ATOMIC_RELEASE);
+		else
+			__atomic_fetch_and(&hp->plugged[b / 64], ~bit,
+					   __ATOMIC_RELEASE);
+	}
+	if (plugged || !n)
+		return;
+	ret = gmem_discard(mem, hp->host + first * hp->block_size,
+			   n * hp->block_size);
+	if (ret)
+		log_warn("virtio-mem: cannot give unplugged blocks back: %s",
+			 strerror(-ret));
+}
+
+void gmem_hotplug_destroy(struct guest_mem *mem)
+{
+	if (mem->hp.host)
+		munmap(mem->hp.host, mem->hp.size);
+	free(mem->hp.plugged);
+	memset(&mem->hp, 0, sizeof(mem->hp));
+}
+
 void gmem_destroy(struct guest_mem *mem)
 {
+	gmem_hotplug_destroy(mem);
 	free(mem->dev_dirty);
 	free(mem->logged);
 	mem->dev_dirty = mem->logged = NULL;
@@ -203,7 +280,30 @@ void gmem_region(const struct guest_mem *mem, unsigned i, uint64_t *gpa,
 	}
 }
 
+/* [gpa, gpa + len) in virtio-mem's region, every block of it plugged. */
+static void *hotplug_ptr(const struct guest_mem *mem, uint64_t gpa,
+			 uint64_t len)
+{
+	const struct gmem_hotplug *hp = &mem->hp;
+	uint64_t off = gpa - hp->gpa, b;
+
+	if (!hp->host || gpa < hp->gpa || off > hp->size ||
+	    len > hp->size - off)
+		return NULL;
+	for (b = off / hp->block_size; b * hp->block_size < off + len; b++)
+		if (!gmem_hotplug_plugged(mem, b))
+			return NULL;
+	return hp->host + off;
+}
+
 void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
+{
+	void *p = gmem_ram_ptr(mem, gpa, len);
+
+	return p ? p : hotplug_ptr(mem, gpa, len);
+}
+
+void *gmem_ram_ptr(const struct guest_mem *mem, uint64_t gpa, uint64_t len)
 {
 	unsigned i;
 

@@ -62,6 +62,16 @@ struct guest_mem {
 	 * the last rewind), kept when a snapshot empties the logs: what a
 	 * rewind drops (snapshot/memory_file.c). */
 	uint64_t *logged;
+	/* virtio-mem's region (gmem_hotplug_create), or host NULL: its own
+	 * anonymous mapping, at guest-physical gpa, in blocks the guest plugs
+	 * and unplugs. gmem_ptr() reaches only plugged blocks. */
+	struct gmem_hotplug {
+		uint8_t *host;
+		uint64_t gpa, size, block_size;
+		/* a bit per block, set while plugged; read by vCPU threads,
+		 * written by the VMM thread (atomics) */
+		uint64_t *plugged;
+	} hp;
 };
 
 /* Maps `size` bytes of RAM: anonymous (2 MiB-aligned), or a hugetlb memfd
@@ -87,17 +97,35 @@ MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
  * it (whole 2 MiB pages: p and len multiples of mem->page_size); a
  * snapshot's file mapped MAP_PRIVATE is replaced by anonymous memory
  * (MADV_DONTNEED there would bring the file's bytes back). The range is
- * marked dirty for diff snapshots. 0, or -EINVAL (not guest RAM, or
+ * marked dirty for diff snapshots. Bytes of virtio-mem's region (4 KiB
+ * pages, anonymous) are dropped too. 0, or -EINVAL (not guest memory, or
  * misaligned) or -errno. */
 MUST_CHECK int gmem_discard(const struct guest_mem *mem, void *p, size_t len);
+/* Maps virtio-mem's region of `size` bytes at guest-physical `gpa`, all
+ * of it unplugged (blocks of block_size: size and gpa multiples of it).
+ * 0 or -errno. */
+MUST_CHECK int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa,
+				   uint64_t size, uint64_t block_size);
+/* Plugs or unplugs blocks [first, first + n) of the region (in range: the
+ * caller checked); unplugged blocks go back to the host (gmem_discard).
+ * VMM thread. */
+void gmem_hotplug_set(const struct guest_mem *mem, uint64_t first, uint64_t n,
+		      bool plugged);
+bool gmem_hotplug_plugged(const struct guest_mem *mem, uint64_t block);
+/* Unmaps the region (gmem_destroy does it too). */
+void gmem_hotplug_destroy(struct guest_mem *mem);
 /* Starts tracking the pages devices write (diff snapshots, rewind). */
 MUST_CHECK int gmem_track_dirty(struct guest_mem *mem);
 /* Marks host bytes [p, p + len) of guest RAM as written by a device. */
 void gmem_mark_dirty(const struct guest_mem *mem, const void *p, size_t len);
 void gmem_destroy(struct guest_mem *mem);
-/* Host pointer to [gpa, gpa + len) or NULL if any byte is not RAM. */
+/* Host pointer to [gpa, gpa + len) or NULL if any byte is not RAM (boot
+ * RAM, or plugged blocks of virtio-mem's region). */
 MUST_CHECK void *gmem_ptr(const struct guest_mem *mem, uint64_t gpa,
 			  uint64_t len);
+/* The same in boot RAM only (gmem_region's; the balloon's pages). */
+MUST_CHECK void *gmem_ram_ptr(const struct guest_mem *mem, uint64_t gpa,
+			      uint64_t len);
 /* Copies into guest memory; 0 or -EFAULT when the range is not RAM. */
 MUST_CHECK int gmem_write(const struct guest_mem *mem, uint64_t gpa,
 			  const void *src, uint64_t len);

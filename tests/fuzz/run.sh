@@ -17,7 +17,7 @@ dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
 mkdir -p "$out"
 for target in http json config vq vsock snapshot cpu_template \
-	dev_block dev_net dev_vsock dev_rng dev_balloon mmds arm64_image \
+	dev_block dev_net dev_vsock dev_rng dev_balloon dev_mem mmds arm64_image \
 	seccomp_file; do
 	bin="$out/fuzz_$target"
 	srcs=$api_srcs

@@ -20,13 +20,15 @@
 
 struct guest guest;
 
-/* The VM's ioctls: devices ask for interrupt and kick eventfds; a
- * snapshot for KVM's dirty log, empty here (no vCPU runs). */
+/* The VM's ioctls: devices ask for interrupt and kick eventfds (and
+ * virtio-mem a memory slot); a snapshot for KVM's dirty log, empty here
+ * (no vCPU runs). */
 static int fake_kvm_ioctl(unsigned long req, void *arg)
 {
 	struct kvm_dirty_log *log = arg;
 
-	if (req == KVM_IRQFD || req == KVM_IOEVENTFD)
+	if (req == KVM_IRQFD || req == KVM_IOEVENTFD ||
+	    req == KVM_SET_USER_MEMORY_REGION)
 		return 0;
 	if (req == KVM_GET_DIRTY_LOG) {
 		memset(log->dirty_bitmap, 0, guest.vm.mem.size / PAGE / 8);
@@ -57,6 +59,8 @@ void guest_remove_devices(void)
 	guest.net = NULL;
 	guest.rng = NULL;
 	guest.balloon = NULL;
+	guest.mem = NULL;
+	gmem_hotplug_destroy(&guest.vm.mem);
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }
@@ -151,6 +155,15 @@ int guest_add_rng(const struct entropy_cfg *cfg)
 int guest_add_balloon(const struct balloon_cfg *cfg)
 {
 	return added(vballoon_create(&guest.vm, cfg), &guest.balloon);
+}
+
+int guest_add_mem(const struct hotplug_cfg *cfg)
+{
+	static struct vm_config c; /* large: not on the stack */
+
+	vm_config_init(&c);
+	c.hotplug = *cfg;
+	return added(vmem_kind.add(&guest.vm, &c), &guest.mem);
 }
 
 void guest_serve(int timeout_ms)
@@ -263,10 +276,11 @@ void guest_post_chain(unsigned q, struct seg *segs, unsigned n)
 			   (segs[i].data ? 0 : 2) | (i + 1 < n ? 1 : 0),
 			   (uint16_t)((at + 1) % QSIZE) }; /* WRITE, NEXT */
 
+		uint8_t *to = gmem_ptr(&guest.vm.mem, desc.addr, desc.len);
+
 		segs[i].gpa = desc.addr;
-		if (segs[i].data)
-			memcpy(guest.vm.mem.host + desc.addr, segs[i].data,
-			       segs[i].len);
+		if (segs[i].data && to)
+			memcpy(to, segs[i].data, segs[i].len);
 		memcpy(rings + at * sizeof(desc), &desc, sizeof(desc));
 	}
 	memcpy(rings + AVAIL_OFF + 4 + 2 * (idx % QSIZE), &head, 2);

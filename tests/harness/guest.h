@@ -49,7 +49,7 @@ struct guest {
 	struct event_loop loop;
 	char dir[64]; /* a temporary folder for drives and sockets */
 	/* the device of each kind last added, NULL when none */
-	struct vdev *blk, *net, *vsock, *rng, *balloon;
+	struct vdev *blk, *net, *vsock, *rng, *balloon, *mem;
 	char tap[16]; /* the net device's tap */
 	char uds_path[108]; /* the vsock device's socket */
 };
@@ -60,7 +60,8 @@ extern struct guest guest;
 int guest_init(size_t mem_size);
 /* Destroys the devices, the RAM and the folder. */
 void guest_fini(void);
-/* Destroys the devices only; the next one created takes slot 0 again. */
+/* Destroys the devices only (and virtio-mem's region); the next one
+ * created takes slot 0 again. */
 void guest_remove_devices(void);
 
 /* Devices, each in the next MMIO slot. 0 or -errno. */
@@ -74,6 +75,9 @@ int guest_add_net(struct net_cfg *cfg);
 int guest_add_vsock(void);
 int guest_add_rng(const struct entropy_cfg *cfg);
 int guest_add_balloon(const struct balloon_cfg *cfg);
+/* virtio-mem as a VM is built with it: its region mapped above RAM,
+ * given to (fake) KVM, the device attached. */
+int guest_add_mem(const struct hotplug_cfg *cfg);
 
 /* The VMM loop: serves whatever is ready within timeout_ms. */
 void guest_serve(int timeout_ms);
@@ -101,7 +105,8 @@ struct seg {
 	uint64_t gpa; /* where it is: 0 lets guest_post_chain choose */
 };
 /* Posts a chain on standard queue q (up to 3, or one chain of up to QSIZE
- * at idx 0). */
+ * at idx 0). A readable segment's bytes are copied where gmem_ptr says
+ * (nowhere when its gpa is not guest memory). */
 void guest_post_chain(unsigned q, struct seg *segs, unsigned n);
 /* One buffer: device-readable `data`, or device-writable when NULL. */
 uint64_t guest_post_buffer(unsigned q, const void *data, uint32_t len);

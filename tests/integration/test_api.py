@@ -307,8 +307,6 @@ class Rejections(ApiBase):
         self.bad("PUT", "/boot-source", "{not json", "invalid JSON body")
         self.bad("PUT", "/snapshot/create", {"snapshot_path": "x"},
                  "missing 'mem_file_path'")
-        self.bad("PUT", "/hotplug/memory", {},
-                 "not supported by this microvm version yet")
 
     def test_fields(self):
         self.bad("PUT", "/boot-source", {"kernel_image_path": VMLINUX, "x": 1},

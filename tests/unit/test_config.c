@@ -382,6 +382,8 @@ static void test_vm_config_round_trip(void **state)
 		"\"balloon\":{\"amount_mib\":100,\"deflate_on_oom\":true,"
 		"\"stats_polling_interval_s\":2,\"free_page_hinting\":false,"
 		"\"free_page_reporting\":true},"
+		"\"memory-hotplug\":{\"total_size_mib\":1024,"
+		"\"block_size_mib\":4,\"slot_size_mib\":256},"
 		"\"metrics\":{\"metrics_path\":\"/m\"},\"mmds-config\":null,\"cpu-config\":null}";
 	char *first, *second;
 
@@ -403,7 +405,8 @@ static void test_vm_config_round_trip(void **state)
 		"{\"machine-config\":{\"vcpu_count\":1,\"mem_size_mib\":128,"
 		"\"smt\":false,\"track_dirty_pages\":false,\"huge_pages\":\"None\"},"
 		"\"drives\":[],\"network-interfaces\":[],\"vsock\":null,"
-		"\"entropy\":null,\"balloon\":null,\"metrics\":null,"
+		"\"entropy\":null,\"balloon\":null,\"memory-hotplug\":null,"
+		"\"metrics\":null,"
 		"\"mmds-config\":null,\"cpu-config\":null}");
 	free(first);
 }
@@ -438,6 +441,48 @@ static void test_balloon(void **state)
 		"stats_polling_interval_s");
 	assert_int_equal(parse("{" BOOT ", \"balloon\": null}"), 0);
 	assert_false(cfg.balloon.set);
+}
+
+/* Memory hot-plug (the file's "memory-hotplug"): Firecracker's defaults
+ * and rules, in its words. */
+static void test_memory_hotplug(void **state)
+{
+	static const struct {
+		const char *body, *error;
+	} bad[] = {
+		{ "{}", "missing 'total_size_mib'" },
+		{ "{\"total_size_mib\": 1024, \"block_size_mib\": 1}",
+		  "Block size must not be lower than 2 MiB" },
+		{ "{\"total_size_mib\": 1024, \"block_size_mib\": 6}",
+		  "Block size must be a power of 2" },
+		{ "{\"total_size_mib\": 1024, \"slot_size_mib\": 127}",
+		  "Slot size must not be lower than 128 MiB" },
+		{ "{\"total_size_mib\": 1024, \"block_size_mib\": 256}",
+		  "Slot size must be a multiple of block size (256 MiB)" },
+		{ "{\"total_size_mib\": 64}",
+		  "Total size must not be lower than slot size (128 MiB)" },
+		{ "{\"total_size_mib\": 200}",
+		  "Total size must be a multiple of slot size (128 MiB)" },
+		{ "{\"total_size_mib\": 2097152}", "total_size_mib" },
+	};
+	char text[256];
+	unsigned i;
+
+	assert_int_equal(
+		parse("{" BOOT
+		      ", \"memory-hotplug\": {\"total_size_mib\": 512}}"),
+		0);
+	assert_true(cfg.hotplug.set);
+	assert_int_equal(cfg.hotplug.total_size_mib, 512);
+	assert_int_equal(cfg.hotplug.block_size_mib, 2);
+	assert_int_equal(cfg.hotplug.slot_size_mib, 128);
+	for (i = 0; i < ARRAY_SIZE(bad); i++) {
+		snprintf(text, sizeof(text),
+			 "{" BOOT ", \"memory-hotplug\": %s}", bad[i].body);
+		rejects(text, bad[i].error);
+	}
+	assert_int_equal(parse("{" BOOT ", \"memory-hotplug\": null}"), 0);
+	assert_false(cfg.hotplug.set);
 }
 
 /* cpu_template in machine-config (static templates) and a custom template
@@ -551,6 +596,7 @@ int main(void)
 		cmocka_unit_test(test_vm_config_round_trip),
 		cmocka_unit_test(test_cpu_templates),
 		cmocka_unit_test(test_balloon),
+		cmocka_unit_test(test_memory_hotplug),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

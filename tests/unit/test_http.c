@@ -247,8 +247,6 @@ static void test_route_rejections(void **state)
 		    "acknowledge_on_stop");
 	route_fails("GET", "/balloon/hinting/stop", NULL,
 		    "Invalid request method and/or path");
-	route_fails("PUT", "/hotplug/memory", "{}",
-		    "not supported by this microvm version yet");
 	route_fails("PUT", "/mmds", "{\"a\":", "invalid JSON body");
 	route_fails("PUT", "/mmds/config", "{\"network_interfaces\": []}",
 		    "allow forwarding MMDS requests is empty");

@@ -1,0 +1,241 @@
+// SPDX-License-Identifier: Apache-2.0
+/* virtio-mem driven as Linux's driver drives it (tests/harness): the
+ * region above RAM, the requested size growing the usable region in
+ * slots, plugged blocks reachable as guest memory and unplugged ones read
+ * as zero, and a hostile driver's requests refused without touching RAM. */
+#include <stdio.h>
+
+#include "tests/harness/guest.h"
+#include "tests/unit/unit.h"
+
+#define MEM (4 * MIB)
+#define BLOCK (2 * MIB)
+#define R_CONFIG 0x100
+#define REGION (1ULL << 32) /* above 4 MiB of RAM and the MMIO gap */
+#define PLUG 0
+#define UNPLUG 1
+#define UNPLUG_ALL 2
+#define STATE 3
+#define ACK 0
+#define NACK 1
+#define ERROR 3
+#define PLUGGED 0
+#define UNPLUGGED 1
+#define MIXED 2
+
+struct req {
+	uint16_t type, pad[3];
+	uint64_t addr;
+	uint16_t nb_blocks, pad2[3];
+};
+struct resp {
+	uint16_t type;
+	uint16_t state;
+};
+
+static int setup(void **state)
+{
+	return guest_init(MEM);
+}
+
+static int teardown(void **state)
+{
+	guest_fini();
+	return 0;
+}
+
+/* 16 MiB in blocks of 2 MiB, slots of 4 MiB; the driver up. */
+static void create(void)
+{
+	struct hotplug_cfg c = { true, 16, 2, 4 };
+
+	assert_int_equal(guest_add_mem(&c), 0);
+	assert_false(guest_driver_init(1, 1, 0) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static uint64_t config64(unsigned off)
+{
+	return guest_reg_read(R_CONFIG + off) |
+	       (uint64_t)guest_reg_read(R_CONFIG + off + 4) << 32;
+}
+
+/* Sends one request in a buffer at req_gpa (0: the harness's); returns
+ * the response type and state. */
+static struct resp send_at(uint16_t type, uint64_t addr, uint16_t n,
+			   uint64_t req_gpa)
+{
+	struct req r = { .type = type, .addr = addr, .nb_blocks = n };
+	struct seg segs[2] = { { &r, sizeof(r), req_gpa }, { NULL, 10, 0 } };
+	uint16_t used = guest_ring_idx(0, USED_OFF);
+	struct resp out;
+
+	guest_post_chain(0, segs, 2);
+	guest_kick(0);
+	assert_int_equal(guest_ring_idx(0, USED_OFF), (uint16_t)(used + 1));
+	memcpy(&out.type, guest.vm.mem.host + segs[1].gpa, 2);
+	memcpy(&out.state, guest.vm.mem.host + segs[1].gpa + 8, 2);
+	return out;
+}
+
+static struct resp send(uint16_t type, uint64_t addr, uint16_t n)
+{
+	return send_at(type, addr, n, 0);
+}
+
+static void test_config_and_requested_size(void **state)
+{
+	uint32_t gen;
+
+	create();
+	assert_int_equal(config64(0), BLOCK);
+	assert_int_equal(config64(16), REGION);
+	assert_int_equal(config64(24), 16 * MIB);
+	assert_int_equal(config64(32), 0); /* usable */
+	assert_int_equal(config64(48), 0); /* requested */
+	gen = guest_reg_read(0xfc);
+	vmem_set_requested(guest.mem, 6);
+	assert_int_not_equal(guest_reg_read(0xfc), gen);
+	assert_int_equal(config64(48), 6 * MIB);
+	assert_int_equal(config64(32), 8 * MIB); /* two slots */
+	vmem_set_requested(guest.mem, 2);
+	assert_int_equal(config64(32), 8 * MIB); /* never shrinks here */
+}
+
+static void test_plug_and_unplug(void **state)
+{
+	struct vmem_status st;
+	uint8_t *p;
+
+	create();
+	vmem_set_requested(guest.mem, 6);
+	assert_null(gmem_ptr(&guest.vm.mem, REGION, 1));
+	assert_int_equal(send(PLUG, REGION, 2).type, ACK);
+	assert_int_equal(config64(40), 4 * MIB); /* plugged */
+	p = gmem_ptr(&guest.vm.mem, REGION, 2 * BLOCK);
+	assert_non_null(p);
+	assert_null(gmem_ptr(&guest.vm.mem, REGION, 2 * BLOCK + 1));
+	memset(p, 0xaa, 2 * BLOCK);
+	assert_int_equal(send(STATE, REGION, 2).state, PLUGGED);
+	assert_int_equal(send(STATE, REGION + BLOCK, 2).state, MIXED);
+	assert_int_equal(send(STATE, REGION + 2 * BLOCK, 2).state, UNPLUGGED);
+	/* plugged again; beyond the requested 6 MiB */
+	assert_int_equal(send(PLUG, REGION + BLOCK, 1).type, ERROR);
+	assert_int_equal(send(PLUG, REGION + 2 * BLOCK, 2).type, NACK);
+	assert_int_equal(send(UNPLUG, REGION + BLOCK, 1).type, ACK);
+	assert_int_equal(send(UNPLUG, REGION + BLOCK, 1).type, ERROR);
+	assert_null(gmem_ptr(&guest.vm.mem, REGION + BLOCK, 1));
+	assert_int_equal(p[BLOCK - 1], 0xaa);
+	assert_int_equal(p[BLOCK], 0); /* given back: reads zero */
+	vmem_status(guest.mem, &st);
+	assert_int_equal(st.plugged_mib, 2);
+	assert_int_equal(st.requested_mib, 6);
+}
+
+/* The driver's own rings and buffers may sit in plugged memory. */
+static void test_buffers_in_plugged_memory(void **state)
+{
+	struct req r = { .type = STATE, .addr = REGION, .nb_blocks = 1 };
+	struct seg unplugged[2] = { { &r, sizeof(r), REGION + 64 },
+				    { NULL, 10, 0 } };
+
+	create();
+	vmem_set_requested(guest.mem, 2);
+	assert_int_equal(send(PLUG, REGION, 1).type, ACK);
+	assert_int_equal(send_at(STATE, REGION, 1, REGION + 64).state, PLUGGED);
+	assert_int_equal(send(UNPLUG, REGION, 1).type, ACK);
+	/* now outside guest memory: the chain is broken */
+	guest_post_chain(0, unplugged, 2);
+	guest_kick(0);
+	assert_true(guest_status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+static void test_unplug_all(void **state)
+{
+	create();
+	vmem_set_requested(guest.mem, 8);
+	assert_int_equal(send(PLUG, REGION + 2 * BLOCK, 2).type, ACK);
+	memset(gmem_ptr(&guest.vm.mem, REGION + 2 * BLOCK, BLOCK), 0x55, BLOCK);
+	assert_int_equal(send(UNPLUG_ALL, 0, 0).type, ACK);
+	assert_int_equal(config64(40), 0);
+	assert_int_equal(config64(32), 0); /* until the next request */
+	assert_int_equal(guest.vm.mem.hp.host[2 * BLOCK], 0);
+	assert_int_equal(send(PLUG, REGION, 1).type, ERROR);
+	vmem_set_requested(guest.mem, 8);
+	assert_int_equal(send(PLUG, REGION, 1).type, ACK);
+}
+
+/* Outside the usable region, misaligned, empty, overflowing, unknown:
+ * errors, and guest RAM keeps its bytes. */
+static void test_hostile_requests(void **state)
+{
+	static const struct {
+		uint16_t type;
+		uint64_t addr;
+		uint16_t n;
+	} bad[] = {
+		{ PLUG, REGION - BLOCK, 1 },
+		{ PLUG, 0, 1 },
+		{ PLUG, REGION + 4096, 1 },
+		{ PLUG, REGION, 0 },
+		{ PLUG, REGION + 8 * MIB, 1 },
+		{ PLUG, REGION, 5 },
+		{ PLUG, REGION, 0xffff },
+		{ PLUG, UINT64_MAX - 4095, 2 },
+		{ UNPLUG, REGION, 1 },
+		{ UNPLUG, REGION + 16 * MIB, 1 },
+		{ STATE, REGION + 6 * MIB, 2 },
+		{ STATE, UINT64_MAX, 1 },
+		{ 7, REGION, 1 },
+		{ 0xffff, 0, 0 },
+	};
+	unsigned i;
+
+	create();
+	vmem_set_requested(guest.mem, 8);
+	memset(guest.vm.mem.host + MEM - MIB, 0x77, MIB);
+	for (i = 0; i < ARRAY_SIZE(bad); i++)
+		assert_int_equal(send(bad[i].type, bad[i].addr, bad[i].n).type,
+				 ERROR);
+	assert_int_equal(config64(40), 0);
+	for (i = 0; i < MIB; i++)
+		assert_int_equal(guest.vm.mem.host[MEM - MIB + i], 0x77);
+	assert_false(guest_status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* A request too short to read, or no room for the response. */
+static void test_short_buffers_need_reset(void **state)
+{
+	struct req r = { .type = STATE, .addr = REGION, .nb_blocks = 1 };
+	struct seg no_resp[1] = { { &r, sizeof(r), 0 } };
+	struct seg short_req[2] = { { &r, 8, 0 }, { NULL, 10, 0 } };
+
+	create();
+	vmem_set_requested(guest.mem, 8);
+	guest_post_chain(0, no_resp, 1);
+	guest_kick(0);
+	assert_true(guest_status() & VIRTIO_STATUS_NEEDS_RESET);
+	assert_false(guest_driver_init(1, 1, 0) & VIRTIO_STATUS_NEEDS_RESET);
+	guest_post_chain(0, short_req, 2);
+	guest_kick(0);
+	assert_true(guest_status() & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config_and_requested_size,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_plug_and_unplug, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_buffers_in_plugged_memory,
+						setup, teardown),
+		cmocka_unit_test_setup_teardown(test_unplug_all, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_hostile_requests, setup,
+						teardown),
+		cmocka_unit_test_setup_teardown(test_short_buffers_need_reset,
+						setup, teardown),
+	};
+
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
