@@ -7,8 +7,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=${1:-$root/build/fuzz}
 runs=${FUZZ_RUNS:-100000}
 api_srcs="$root/api/http.c $root/api/routes.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/config/cpu_template.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
-vq_srcs="$root/virtio/queue.c $root/vmm/memory.c"
-vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs $root/base/log.c $root/base/metrics.c"
+vq_srcs="$root/virtio/queue.c $root/vmm/memory.c $root/base/log.c $root/base/metrics.c"
+vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs"
 # fuzz_dev_*: a device of the guest-side harness, driven by a script.
 dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
 	$(ls "$root"/virtio/*.c "$root"/mmds/*.c) $root/vmm/memory.c $root/vmm/bus.c \
