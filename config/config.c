@@ -375,7 +375,7 @@ static int read_key(const struct config_key *k, const cJSON *j,
  * is warned about and ignored, as Firecracker does. */
 static int read_other_key(const cJSON *it, struct config_err *e)
 {
-	static const char *const later[] = { "pmem", "memory-hotplug", NULL };
+	static const char *const later[] = { "pmem", NULL };
 	const char *const *k;
 
 	for (k = later; *k && strcmp(*k, it->string); k++)
