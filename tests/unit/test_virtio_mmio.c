@@ -231,6 +231,23 @@ static void arp_request(uint8_t *b, uint32_t ip)
 }
 
 /* A packet socket on the (now up) tap: what the device writes to it. */
+/* The host's IPv6 on a tap that comes up sends its own frames (MLD,
+ * router solicitations) to the guest side at a moment of its choosing:
+ * off, so the guest sees only what a test sends. */
+static void tap_ipv6_off(const char *name)
+{
+	char path[128];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/sys/net/ipv6/conf/%s/disable_ipv6",
+		 name);
+	f = fopen(path, "w");
+	if (f) {
+		fputs("1", f);
+		fclose(f);
+	}
+}
+
 static int watch_tap(const char *name)
 {
 	struct ifreq ifr = { 0 };
@@ -242,6 +259,7 @@ static int watch_tap(const char *name)
 	assert_true(fd >= 0);
 	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", name);
 	assert_int_equal(ioctl(fd, SIOCGIFFLAGS, &ifr), 0);
+	tap_ipv6_off(name);
 	ifr.ifr_flags |= IFF_UP;
 	assert_int_equal(ioctl(fd, SIOCSIFFLAGS, &ifr), 0);
 	sll.sll_ifindex = (int)if_nametoindex(name);
