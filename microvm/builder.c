@@ -244,6 +244,10 @@ int vm_start(struct vm *vm, bool paused)
 	if (ret)
 		return vm_fail(vm, ret, "cannot start vCPU thread: %s",
 			       strerror(-ret));
+	/* before InstanceStart answers, as Firecracker's: Kata looks for the
+	 * threads by name right after */
+	for (i = 0; i < vm->nr_vcpus; i++)
+		vcpu_wait_named(&vm->vcpus[i]);
 	return 0;
 }
 

@@ -216,6 +216,10 @@ static void *vcpu_thread(void *arg)
 	 * Kata Containers finds the vCPU threads by it (to pin them). */
 	snprintf(name, sizeof(name), "fc_vcpu %u", v->index);
 	prctl(PR_SET_NAME, name);
+	pthread_mutex_lock(&v->vm->run_lock);
+	v->named = true;
+	pthread_cond_broadcast(&v->vm->run_cond);
+	pthread_mutex_unlock(&v->vm->run_lock);
 	snprintf(name, sizeof(name), "vcpu %u", v->index);
 	log_set_thread_name(name);
 	if (seccomp_enabled && seccomp_install(SECCOMP_THREAD_VCPU)) {
@@ -252,7 +256,7 @@ int vcpu_start(struct vcpu *v)
 	pthread_mutex_lock(&v->vm->run_lock);
 	v->vm->nr_running++;
 	pthread_mutex_unlock(&v->vm->run_lock);
-	v->exited = false;
+	v->exited = v->named = false;
 	ret = pthread_create(&v->thread, NULL, vcpu_thread, v);
 	if (ret) {
 		vcpu_thread_exit(v);
@@ -260,6 +264,14 @@ int vcpu_start(struct vcpu *v)
 	}
 	v->started = true;
 	return 0;
+}
+
+void vcpu_wait_named(struct vcpu *v)
+{
+	pthread_mutex_lock(&v->vm->run_lock);
+	while (v->started && !v->named && !v->exited)
+		pthread_cond_wait(&v->vm->run_cond, &v->vm->run_lock);
+	pthread_mutex_unlock(&v->vm->run_lock);
 }
 
 static void vcpu_kick(struct vcpu *v)

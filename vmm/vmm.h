@@ -365,6 +365,7 @@ struct vcpu {
 	bool task_pending;
 	int task_ret;
 	bool exited; /* its thread has returned (under vm->run_lock) */
+	bool named; /* its thread has its name, fc_vcpu N (under run_lock) */
 	/* its CPUID as KVM reports it before a snapshot load (a warm VM reads
 	 * it ahead), NULL until then: the load checks the snapshot's CPU
 	 * features against it and sets the saved CPUID only if it differs */
@@ -444,6 +445,8 @@ MUST_CHECK int vcpu_create(struct vm *vm, unsigned index,
 MUST_CHECK int vcpu_setup_boot_regs(struct vcpu *v,
 				    const struct kernel_image *k);
 MUST_CHECK int vcpu_start(struct vcpu *v);
+/* Waits until a started vCPU's thread has its name (or has ended). */
+void vcpu_wait_named(struct vcpu *v);
 /* Makes a running vCPU leave KVM_RUN and its thread exit. */
 void vcpu_stop(struct vcpu *v);
 void vcpu_destroy(struct vcpu *v);
