@@ -145,9 +145,16 @@ class Rewind(unittest.TestCase):
         self.runs_past_the_secret(lines, 0)
         # running + resume_vm false, then paused + resume_vm true, in turn
         for i in range(5):
-            since = self.rewind(api, lines, running=i % 2 == 0,
-                                resume=i % 2 == 1)
-            self.runs_past_the_secret(lines, since)
+            try:
+                since = self.rewind(api, lines, running=i % 2 == 0,
+                                    resume=i % 2 == 1)
+                self.runs_past_the_secret(lines, since)
+            except (AssertionError, OSError) as e:
+                raise AssertionError(
+                    "rewind %d: %s; microvm's exit status %s; its log: %s; "
+                    "the console's last lines: %s" % (
+                        i + 1, e, api.proc.poll(),
+                        "".join(api.err_lines)[-3000:], lines.lines[-10:]))
         err = "".join(api.err_lines)
         self.assertEqual(err.count("snapshot rewound"), 5, err[-2000:])
 
