@@ -206,6 +206,22 @@ class ApiProcess:
         return err
 
 
+class PreBootApi(unittest.TestCase):
+    """A fresh microvm per test, before boot: no guest needed."""
+
+    def setUp(self):
+        self.api = ApiProcess()
+
+    def tearDown(self):
+        self.api.stop()
+
+    def bad(self, method, path, body, needle):
+        """The request is refused with 400 naming `needle`."""
+        status, reply, _ = self.api.request(method, path, body)
+        self.assertEqual(status, 400, reply)
+        self.assertIn(needle, reply["fault_message"])
+
+
 class LineReader:
     """Collects a process's stdout lines in a background thread."""
 

@@ -18,6 +18,7 @@ import time
 import unittest
 
 from microvm_harness import (BUILD, INITRD, VMLINUX, ApiProcess, LineReader,
+                             PreBootApi,
                              guest_cmdline, needs_kvm)
 
 UFFD_HANDLER = os.path.join(BUILD, "microvm-uffd")
@@ -121,19 +122,8 @@ def stats(api):
     return ok(api, "GET", "/balloon/statistics")
 
 
-class BalloonApi(unittest.TestCase):
+class BalloonApi(PreBootApi):
     """Before boot: no guest needed."""
-
-    def setUp(self):
-        self.api = ApiProcess()
-
-    def tearDown(self):
-        self.api.stop()
-
-    def bad(self, method, path, body, needle):
-        status, reply, _ = self.api.request(method, path, body)
-        self.assertEqual(status, 400, reply)
-        self.assertIn(needle, reply["fault_message"])
 
     def test_pre_boot(self):
         self.bad("GET", "/balloon", None, "No balloon device found.")

@@ -12,6 +12,7 @@ import tempfile
 import unittest
 
 from microvm_harness import (INITRD, VMLINUX, ApiProcess, LineReader,
+                             PreBootApi,
                              guest_cmdline, needs_kvm)
 from test_balloon import guest_rss_mib, ok, wait_until
 
@@ -40,19 +41,8 @@ def mem_totals(lines):
             if l.startswith("memtotal ")]
 
 
-class HotplugApi(unittest.TestCase):
+class HotplugApi(PreBootApi):
     """Before boot: no guest needed."""
-
-    def setUp(self):
-        self.api = ApiProcess()
-
-    def tearDown(self):
-        self.api.stop()
-
-    def bad(self, method, path, body, needle):
-        status, reply, _ = self.api.request(method, path, body)
-        self.assertEqual(status, 400, reply)
-        self.assertIn(needle, reply["fault_message"])
 
     def test_pre_boot(self):
         self.bad("GET", "/hotplug/memory", None, "No hot-pluggable memory")
