@@ -176,7 +176,7 @@ clean-arm64:
 GUEST := build/guest
 GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 
-.PHONY: all deps guest demo demo-snapshot test check layers integration integration-l1 fuzz bench format format-check clean install install-compat static
+.PHONY: all deps guest demo demo-snapshot test unit-all check-gcc check-san check-clang check-arm64 check layers integration integration-l1 fuzz bench format format-check clean install install-compat static
 all: $(PROGRAMS)
 
 $(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
@@ -261,15 +261,26 @@ FUZZ_RUNS ?= 100000
 fuzz:
 	FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh
 
+unit-all: check-gcc check-san check-clang check-arm64 fuzz
+check-gcc:
+	$(MAKE) check
+check-san:
+	$(MAKE) SAN=1 check
+check-clang:
+	$(MAKE) CLANG=1 check
+check-arm64:
+	$(MAKE) ARCH=arm64 check
+
 # The README's test command: everything CI runs.
+# The unit tests of the four builds and the fuzzers share the machine's
+# cores (make's jobserver): each build has its own folder and the tests
+# name their files, taps and sockets per process. -Orecurse prints each
+# one's output in one piece when it ends.
+JOBS ?= $(shell nproc)
 test: deps
 	$(MAKE) format-check
-	$(MAKE) check
-	$(MAKE) SAN=1 check
-	$(MAKE) CLANG=1 check
-	$(MAKE) ARCH=arm64 check
-	$(MAKE) fuzz
-	$(MAKE) integration-l1
+	$(MAKE) -j$(JOBS) -Orecurse unit-all
+	$(MAKE) -j$(JOBS) integration-l1
 	$(MAKE) integration INTEGRATION_TESTS=test_boot.py
 
 # The KVM floor bench/boot.py compares microvm's start with (bench/kvm-floor.c).
