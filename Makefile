@@ -139,15 +139,18 @@ $(BUILD)/smoke-initrd.cpio: $(BUILD)/smoke-init
 $(ARM64_GUEST)/Image: tests/guest/build-kernel.sh tests/guest/kernel-arm64.fragment
 	KERNEL_ARCH=arm64 tests/guest/build-kernel.sh $(ARM64_GUEST)
 	@touch $@
-# The device test's guest (tests/l1-arm64/test-boot.sh): the test guest's
-# userland built for arm64, with tests/l1-arm64/guest-devices.sh as a
-# second cpio archive after it (the kernel unpacks them one after the other).
+# The device and snapshot tests' guest (tests/l1-arm64/test-boot.sh): the
+# test guest's userland built for arm64, with tests/l1-arm64/guest-*.sh as
+# a second cpio archive after it (the kernel unpacks them one after the
+# other).
 $(ARM64_GUEST)/initrd.cpio: tests/guest/build-rootfs.sh $(GUEST_USERLAND_SRCS)
 	ROOTFS_ARCH=arm64 tests/guest/build-rootfs.sh $(ARM64_GUEST)
-$(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio tests/l1-arm64/guest-devices.sh
+ARM64_GUEST_SCRIPTS := tests/l1-arm64/guest-devices.sh \
+	tests/l1-arm64/guest-snapshot.sh
+$(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio $(ARM64_GUEST_SCRIPTS)
 	rm -rf $@.root && mkdir -p $@.root
-	cp tests/l1-arm64/guest-devices.sh $@.root/
-	(cd $@.root && echo guest-devices.sh | \
+	cp $(ARM64_GUEST_SCRIPTS) $@.root/
+	(cd $@.root && ls | \
 		cpio -o -H newc --owner=0:0 --quiet) > $@.tail
 	cat $< $@.tail > $@ && rm -rf $@.root $@.tail
 $(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
@@ -156,6 +159,9 @@ $(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
 else
 LIB_SRCS := $(filter-out $(ARCH_ARM64_SRCS),$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
+# arm64's state file sections exist only in an aarch64 build
+UNIT_SRCS := $(filter-out tests/unit/test_arm64_snapshot.c,$(UNIT_SRCS))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
 endif
 # The arm64 integration test (tests/l1-arm64/test-boot.sh) in one boot of

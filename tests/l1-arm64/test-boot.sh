@@ -16,7 +16,10 @@
 #     (made here by microvm) the guest pings; vsock echoes both ways
 #     (build/arm64/vsock-host on the host side); a balloon the guest's
 #     driver inflates to the configured size (the API's statistics); and
-#     every thread of that microvm runs under its seccomp filter.
+#     every thread of that microvm runs under its seccomp filter;
+#   - a snapshot of a counting 2-vCPU guest, loaded in a fresh microvm,
+#     counts on from where it was, with its drive and vsock working
+#     (snapshot_case); a state file from x86 is refused with a 400.
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
 set -u
 build=$1 image=$2 initrd=$3 x86_kernel=$4
@@ -153,7 +156,81 @@ devices_case() {
 }
 devices_case
 
-for name in one-vcpu two-vcpus reboot x86 devices; do
+# console_has NAME TEXT: TEXT on NAME's console within 60 s
+console_has() {
+	tries=0
+	until grep -q "$2" "$work/$1.out"; do
+		tries=$((tries + 1))
+		[ $tries -lt 120 ] || return 1
+		sleep 0.5
+	done
+}
+
+# A 2-vCPU guest counting on its console (tests/l1-arm64/guest-snapshot.sh
+# is its side) is paused and saved; a fresh microvm loads it and resumes:
+# the count goes on from where it was, the drive and vsock still work, and
+# the guest's reboot ends microvm with 0. The host's disk bytes written
+# between the two processes are what the guest reads after the load.
+snapshot_case() {
+	dd if=/dev/zero of="$work/snap-disk.img" bs=4096 count=16 2>/dev/null
+	start_vm snap-a
+	configure snap-a 2 "$image" "$args -- sh /guest-snapshot.sh" \
+		"$build/devices-initrd.cpio" || fail "snapshot: configuration refused"
+	put snap-a /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$work/snap-disk.img\", \"is_root_device\": false, \"is_read_only\": false}"
+	put snap-a /vsock "{\"guest_cid\": 3, \"uds_path\": \"$work/s.sock\"}"
+	start_instance snap-a >/dev/null || fail "snapshot: InstanceStart refused"
+	console_has snap-a "guest: count 3" || fail "snapshot: the guest does not count"
+	"$api" "$work/snap-a.sock" PATCH /vm '{"state": "Paused"}' >/dev/null ||
+		fail "snapshot: PATCH /vm refused the pause"
+	put snap-a /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/snap.state\", \"mem_file_path\": \"$work/snap.mem\"}"
+	kill -9 "$pid"
+	wait "$pid"
+	before=$(tr -d '\r' <"$work/snap-a.out" |
+		sed -n 's/^guest: count \([0-9]*\)$/\1/p' | tail -n 1)
+	printf restored | dd of="$work/snap-disk.img" conv=notrunc 2>/dev/null
+	rm -f "$work/s.sock"
+	start_vm snap-b
+	"$api" "$work/snap-b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/snap.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/snap.mem\"}, \"resume_vm\": true}" >/dev/null ||
+		fail "snapshot: the load was refused"
+	console_has snap-b "guest: disk restored" ||
+		fail "snapshot: the loaded guest did not read its drive"
+	after=$(tr -d '\r' <"$work/snap-b.out" |
+		sed -n 's/^guest: count \([0-9]*\) after the load$/\1/p')
+	[ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ] &&
+		[ "$after" -le $((before + 2)) ] ||
+		fail "snapshot: the count was ${before:-none} before, ${after:-none} after the load"
+	"$build/vsock-host" connect "$work/s.sock" 5000 after-the-load ||
+		fail "snapshot: no vsock echo from the loaded guest"
+	"$build/vsock-host" listen "$work/s.sock_5001" ||
+		fail "snapshot: the loaded guest did not connect to the host's vsock port"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || fail "snapshot: the loaded microvm exited $rc, not 0"
+	grep -q "guest: blk-wrote after-load" "$work/snap-b.out" ||
+		fail "snapshot: the loaded guest could not write its drive"
+	[ "$(dd if="$work/snap-disk.img" bs=512 skip=1 count=1 2>/dev/null | head -c 10)" = after-load ] ||
+		fail "snapshot: the guest's write after the load is not in the file"
+	echo "ok: snapshot (count $before before, $after after the load; exit $rc)"
+}
+snapshot_case
+
+# A state file from x86 (its 32-byte header: magic, format version 3,
+# EM_X86_64, no payload) is refused with a 400 naming both architectures.
+x86_state_case() {
+	printf 'MVMSNAP\000\003\000\000\000\076\000\000\000' >"$work/x86.state"
+	dd if=/dev/zero bs=16 count=1 2>/dev/null >>"$work/x86.state"
+	start_vm x86-state
+	reply=$("$api" "$work/x86-state.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/x86.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/snap.mem\"}}") &&
+		fail "x86-state: an x86 state file was loaded"
+	echo "$reply" | grep -q "^400 .*architecture 62 (x86_64), this microvm is aarch64" ||
+		fail "x86-state: not the 400 expected: $reply"
+	kill "$pid"
+	wait "$pid"
+	echo "ok: an x86 state file is refused"
+}
+x86_state_case
+
+for name in one-vcpu two-vcpus reboot x86 devices snap-a snap-b; do
 	echo "---- console of $name (last lines)"
 	tail -n 6 "$work/$name.out"
 done
