@@ -112,8 +112,7 @@ int vm_create_vcpus(struct vm *vm, bool smt, const struct cpu_template *t)
 {
 	struct arm64_boot b = { 0 };
 
-	return t ? vm_use_cpu_template(vm, t, NULL) :
-		   create_vcpus(vm, smt, &b);
+	return t ? vm_use_cpu_template(vm, t, NULL) : create_vcpus(vm, smt, &b);
 }
 
 int vm_add_arch_devices(struct vm *vm)

@@ -294,9 +294,8 @@ static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 	case SEC_CONFIG:
 		return read_config(r, p, len);
 	case SEC_VM:
-		return read_once(r, &r->seen_vm, "VM", &r->s->vm,
-				 sizeof(r->s->vm), p, len) ?:
-		       snap_check_vm(&r->s->vm, r->err, r->err_size);
+		return read_once(r, &r->seen_vm, "VM", &r->s->vm, sizeof(r->s->vm), p, len) ?:
+			       snap_check_vm(&r->s->vm, r->err, r->err_size);
 	case SEC_VCPU:
 		return read_vcpu(r, p, len);
 	case SEC_SERIAL:
@@ -392,7 +391,7 @@ int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s, char *err,
 }
 
 const struct snap_vcpu *snap_saved_vcpu(const struct snap_state *s,
-				       unsigned index)
+					unsigned index)
 {
 	unsigned i;
 

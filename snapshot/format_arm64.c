@@ -86,15 +86,16 @@ int snap_check_vm(const struct snap_vm *vm, char *err, size_t err_size)
 {
 	uint32_t i;
 
-	if (vm->gic_version != 3 || vm->nr_irqs < 64 ||
-	    vm->nr_irqs > 1024 || vm->nr_irqs % 32) {
+	if (vm->gic_version != 3 || vm->nr_irqs < 64 || vm->nr_irqs > 1024 ||
+	    vm->nr_irqs % 32) {
 		snprintf(err, err_size, "VM section: GICv%u with %u interrupts",
 			 vm->gic_version, vm->nr_irqs);
 		return -EINVAL;
 	}
 	if (vm->nattrs > SNAP_MAX_GIC_ATTRS) {
-		snprintf(err, err_size, "VM section: %u GIC registers (limit %u)",
-			 vm->nattrs, SNAP_MAX_GIC_ATTRS);
+		snprintf(err, err_size,
+			 "VM section: %u GIC registers (limit %u)", vm->nattrs,
+			 SNAP_MAX_GIC_ATTRS);
 		return -EINVAL;
 	}
 	for (i = 0; i < vm->nattrs; i++) {

@@ -73,6 +73,11 @@ static int save_vcpu(const struct vcpu *vcpu, struct snap_vcpu *v)
 #define CPU_SYSREGS KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS
 #define LEVEL_INFO KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO
 #define ALL_BITS 0xffffffffu
+/* The line levels of interrupts irq..irq + 31 (LEVEL_INFO's attribute) */
+#define LINE_LEVEL(irq)                                      \
+	((uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL                \
+		 << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT | \
+	 (irq))
 
 /* Distributor registers (GIC architecture specification, IHI 0069) with
  * a bit, two bits, a byte or 8 bytes per interrupt. */
@@ -115,10 +120,9 @@ static void put_value(struct gic_saver *g, uint32_t group, uint64_t attr,
 		g->ret = -E2BIG;
 		return;
 	}
-	g->s->attrs[g->s->nattrs++] =
-		(struct snap_gic_attr){ .group = group,
-					.attr = attr,
-					.value = value };
+	g->s->attrs[g->s->nattrs++] = (struct snap_gic_attr){ .group = group,
+							      .attr = attr,
+							      .value = value };
 }
 
 /* Appends an attribute with its value as KVM gives it. */
@@ -130,7 +134,7 @@ static void put(struct gic_saver *g, uint32_t group, uint64_t attr)
 		.group = group,
 		.attr = attr,
 		.addr = group == CPU_SYSREGS ? (uintptr_t)&wide :
-					      (uintptr_t)&narrow,
+					       (uintptr_t)&narrow,
 	};
 
 	if (g->ret)
@@ -197,10 +201,7 @@ static void save_dist(struct gic_saver *g, uint64_t vcpu0)
 		put(g, DIST, GICD_IROUTER + irq * 8 + 4);
 	}
 	for (irq = 32; irq < nr; irq += 32)
-		put(g, LEVEL_INFO,
-		    vcpu0 | (uint64_t)VGIC_LEVEL_INFO_LINE_LEVEL
-				    << KVM_DEV_ARM_VGIC_LINE_LEVEL_INFO_SHIFT |
-			    irq);
+		put(g, LEVEL_INFO, vcpu0 | LINE_LEVEL(irq));
 	put_pending_active(g, DIST, 0, 32, nr);
 }
 
@@ -211,9 +212,9 @@ static void save_dist(struct gic_saver *g, uint64_t vcpu0)
 static void save_cpu(struct gic_saver *g, uint64_t m)
 {
 	static const uint16_t icc[] = {
-		ICC(3, 0, 12, 12, 5) /* SRE */,	  ICC_CTLR_EL1,
+		ICC(3, 0, 12, 12, 5) /* SRE */,	    ICC_CTLR_EL1,
 		ICC(3, 0, 12, 12, 6) /* IGRPEN0 */, ICC(3, 0, 12, 12, 7),
-		ICC(3, 0, 4, 6, 0) /* PMR */,	  ICC(3, 0, 12, 8, 3),
+		ICC(3, 0, 4, 6, 0) /* PMR */,	    ICC(3, 0, 12, 8, 3),
 		ICC(3, 0, 12, 12, 3) /* BPR1 */,
 	};
 	uint64_t ctlr = 0;
@@ -292,8 +293,8 @@ static bool listed(const struct reg_list *l, uint64_t id)
 	return false;
 }
 
-int snap_check_regs(const struct vm *vm, const struct snap_state *s,
-		    char *err, size_t err_size)
+int snap_check_regs(const struct vm *vm, const struct snap_state *s, char *err,
+		    size_t err_size)
 {
 	static struct reg_list list;
 	uint32_t nr_irqs = 0;
@@ -350,8 +351,7 @@ static int restore_vcpu(struct vcpu *vcpu, void *arg)
 	if (ret)
 		return ret;
 	r->failed_reg[vcpu->index] = 0; /* 0: the power state */
-	return ioctl(vcpu->fd, KVM_SET_MP_STATE, &v->mp_state) < 0 ? -errno :
-								    0;
+	return ioctl(vcpu->fd, KVM_SET_MP_STATE, &v->mp_state) < 0 ? -errno : 0;
 }
 
 static int restore_gic(struct vm *vm, const struct snap_vm *s, char *err,
@@ -395,7 +395,7 @@ int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 			 failed, (unsigned long long)r.failed_reg[failed],
 			 strerror(-ret));
 	else if (ret)
-		snprintf(err, err_size, "vCPU %u: KVM_SET_MP_STATE: %s",
-			 failed, strerror(-ret));
+		snprintf(err, err_size, "vCPU %u: KVM_SET_MP_STATE: %s", failed,
+			 strerror(-ret));
 	return ret ?: restore_gic(vm, &s->vm, err, err_size);
 }

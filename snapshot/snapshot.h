@@ -107,7 +107,7 @@ MUST_CHECK int snap_describe(const char *path, uint32_t *version, char *err,
 /* The saved vCPU of this index (the state file's sections may come in
  * any order; the decoder checked they are 0..nr_vcpus - 1), or NULL. */
 const struct snap_vcpu *snap_saved_vcpu(const struct snap_state *s,
-				       unsigned index);
+					unsigned index);
 /* Writes atomically (a temporary file renamed over path). 0 or -errno. */
 MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
 void snap_state_free(struct snap_state *s);

@@ -40,8 +40,8 @@ static void make_vcpu(struct snap_vcpu *v, unsigned index)
 	memset(v, 0, sizeof(*v));
 	v->index = index;
 	v->mpidr = 0x80000000u | index;
-	v->mp_state.mp_state =
-		index ? KVM_MP_STATE_STOPPED : KVM_MP_STATE_RUNNABLE;
+	v->mp_state.mp_state = index ? KVM_MP_STATE_STOPPED :
+				       KVM_MP_STATE_RUNNABLE;
 	set_reg(v, CORE_PC, 0x80000000u + index);
 	set_reg(v, CORE_V0, 0x1122334455667788u);
 	set_reg(v, TIMER_CTL, 1);
@@ -61,15 +61,15 @@ static void make_sample(struct sample *x, unsigned vcpus)
 	x->s.vm.gic_version = 3;
 	x->s.vm.nr_irqs = 128;
 	x->s.vm.nattrs = 3;
-	x->s.vm.attrs[0] = (struct snap_gic_attr){
-		KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 0x100 + 4, 0xc
-	};
-	x->s.vm.attrs[1] = (struct snap_gic_attr){
-		KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 0, 1ULL << 32 | 0x10100, 1
-	};
-	x->s.vm.attrs[2] = (struct snap_gic_attr){
-		KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 0, 0xc664, 0x400ULL << 32
-	};
+	x->s.vm.attrs[0] =
+		(struct snap_gic_attr){ KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0,
+					0x100 + 4, 0xc };
+	x->s.vm.attrs[1] =
+		(struct snap_gic_attr){ KVM_DEV_ARM_VGIC_GRP_REDIST_REGS, 0,
+					1ULL << 32 | 0x10100, 1 };
+	x->s.vm.attrs[2] =
+		(struct snap_gic_attr){ KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS, 0,
+					0xc664, 0x400ULL << 32 };
 	x->s.serial.lcr = 3;
 	assert_int_equal(snap_encode(&x->s, &x->buf, &x->len), 0);
 }
@@ -125,8 +125,7 @@ static void test_round_trip(void **state)
 	uint64_t value;
 
 	make_sample(&x, 2);
-	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)),
-			 0);
+	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
 	assert_int_equal(back.nr_vcpus, 2);
 	v = snap_saved_vcpu(&back, 1);
 	assert_non_null(v);
@@ -188,7 +187,8 @@ static void test_hostile_vcpu(void **state)
 	v.regs[2].id = KVM_REG_ARM64 | KVM_REG_SIZE_U2048 | KVM_REG_ARM64_SVE;
 	expect_vcpu_refused(&v, "not an arm64 register of at most 16 bytes");
 	make_vcpu(&v, 1);
-	v.regs[0].id = KVM_REG_ARM64 | KVM_REG_SIZE_U64 | 0x00420000; /* coproc */
+	v.regs[0].id = KVM_REG_ARM64 | KVM_REG_SIZE_U64 |
+		       0x00420000; /* coproc */
 	expect_vcpu_refused(&v, "register id 0x6030000000420000");
 	make_vcpu(&v, 1);
 	v.regs[0].id = KVM_REG_X86 | KVM_REG_SIZE_U64;
