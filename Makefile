@@ -89,7 +89,7 @@ GUEST_USERLAND_SRCS := tests/guest/init.c tests/guest/blkbench.c \
 # qemu-aarch64-static. Snapshots: snapshot/'s format, memory and uffd code
 # and microvm/persist.c serve both; the KVM state is kvm_state.c's (x86)
 # or kvm_state_arm64.c's, with format_arm64.c checking arm64's sections.
-# Not on arm64 yet: the jailer, microvm-uffd.
+# microvm-uffd and microvm-jailer build for both as they are.
 # (This block's rules come before `all`, hence .DEFAULT_GOAL.)
 .DEFAULT_GOAL := all
 ARCH_X86_SRCS := vmm/x86.c vmm/cpuid.c vmm/cpu_template.c vmm/loader.c \
@@ -112,7 +112,8 @@ UNIT_SRCS := $(wildcard tests/unit/test_arm64_*.c)
 TEST_RUNNER := qemu-aarch64-static
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-PROGRAMS := $(BUILD)/microvm $(BUILD)/libmicrovm.a $(UNIT_BINS)
+PROGRAMS := $(BUILD)/microvm $(BUILD)/microvm-uffd $(BUILD)/microvm-jailer \
+	$(BUILD)/libmicrovm.a $(UNIT_BINS)
 $(LIB_OBJS) $(UNIT_BINS): | $(ARM64_LIBFDT)
 $(ARM64_LIBFDT):
 	scripts/deps-arm64.sh $(ARM64_SYSROOT)
@@ -169,7 +170,8 @@ endif
 # one the test expects to be refused.)
 .PHONY: deps-arm64 clean-arm64 test-arm64
 test-arm64: build/guest/vmlinux
-	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/api-client \
+	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/microvm-uffd \
+		build/arm64/api-client \
 		build/arm64/vsock-host build/arm64/smoke-initrd.cpio \
 		build/arm64/devices-initrd.cpio build/guest-arm64/Image
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \

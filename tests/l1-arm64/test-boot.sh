@@ -17,9 +17,10 @@
 #     (build/arm64/vsock-host on the host side); a balloon the guest's
 #     driver inflates to the configured size (the API's statistics); and
 #     every thread of that microvm runs under its seccomp filter;
-#   - a snapshot of a counting 2-vCPU guest, loaded in a fresh microvm,
-#     counts on from where it was, with its drive and vsock working
-#     (snapshot_case); a state file from x86 is refused with a 400.
+#   - a snapshot of a counting 2-vCPU guest, loaded in a fresh microvm
+#     from its memory file and again through microvm-uffd, counts on from
+#     where it was, with its drive and vsock working (snapshot_case,
+#     load_case); a state file from x86 is refused with a 400.
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
 set -u
 build=$1 image=$2 initrd=$3 x86_kernel=$4
@@ -167,52 +168,69 @@ console_has() {
 }
 
 # A 2-vCPU guest counting on its console (tests/l1-arm64/guest-snapshot.sh
-# is its side) is paused and saved; a fresh microvm loads it and resumes:
-# the count goes on from where it was, the drive and vsock still work, and
-# the guest's reboot ends microvm with 0. The host's disk bytes written
-# between the two processes are what the guest reads after the load.
+# is its side) is paused and saved (snapshot_case); fresh microvms load it
+# and resume, once from the memory file (File backend), once through
+# microvm-uffd (Uffd backend): each time the count goes on from where it
+# was, the drive and vsock work, and the guest's reboot ends microvm with
+# 0 (load_case). The bytes the host writes to the drive between the
+# processes are what the loaded guest reads.
 snapshot_case() {
 	dd if=/dev/zero of="$work/snap-disk.img" bs=4096 count=16 2>/dev/null
-	start_vm snap-a
-	configure snap-a 2 "$image" "$args -- sh /guest-snapshot.sh" \
+	start_vm snap
+	configure snap 2 "$image" "$args -- sh /guest-snapshot.sh" \
 		"$build/devices-initrd.cpio" || fail "snapshot: configuration refused"
-	put snap-a /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$work/snap-disk.img\", \"is_root_device\": false, \"is_read_only\": false}"
-	put snap-a /vsock "{\"guest_cid\": 3, \"uds_path\": \"$work/s.sock\"}"
-	start_instance snap-a >/dev/null || fail "snapshot: InstanceStart refused"
-	console_has snap-a "guest: count 3" || fail "snapshot: the guest does not count"
-	"$api" "$work/snap-a.sock" PATCH /vm '{"state": "Paused"}' >/dev/null ||
+	put snap /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$work/snap-disk.img\", \"is_root_device\": false, \"is_read_only\": false}"
+	put snap /vsock "{\"guest_cid\": 3, \"uds_path\": \"$work/s.sock\"}"
+	start_instance snap >/dev/null || fail "snapshot: InstanceStart refused"
+	console_has snap "guest: count 3" || fail "snapshot: the guest does not count"
+	"$api" "$work/snap.sock" PATCH /vm '{"state": "Paused"}' >/dev/null ||
 		fail "snapshot: PATCH /vm refused the pause"
-	put snap-a /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/snap.state\", \"mem_file_path\": \"$work/snap.mem\"}"
+	put snap /snapshot/create "{\"snapshot_type\": \"Full\", \"snapshot_path\": \"$work/snap.state\", \"mem_file_path\": \"$work/snap.mem\"}"
 	kill -9 "$pid"
 	wait "$pid"
-	before=$(tr -d '\r' <"$work/snap-a.out" |
+	before=$(tr -d '\r' <"$work/snap.out" |
 		sed -n 's/^guest: count \([0-9]*\)$/\1/p' | tail -n 1)
 	printf restored | dd of="$work/snap-disk.img" conv=notrunc 2>/dev/null
+	echo "ok: snapshot of a guest at count $before"
+}
+
+# load_case NAME BACKEND_TYPE BACKEND_PATH: the snapshot loaded and resumed
+# by a fresh microvm, and the guest's side of it checked.
+load_case() {
 	rm -f "$work/s.sock"
-	start_vm snap-b
-	"$api" "$work/snap-b.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/snap.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/snap.mem\"}, \"resume_vm\": true}" >/dev/null ||
-		fail "snapshot: the load was refused"
-	console_has snap-b "guest: disk restored" ||
-		fail "snapshot: the loaded guest did not read its drive"
-	after=$(tr -d '\r' <"$work/snap-b.out" |
+	dd if=/dev/zero of="$work/snap-disk.img" bs=512 seek=1 count=1 conv=notrunc 2>/dev/null
+	start_vm "$1"
+	"$api" "$work/$1.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/snap.state\", \"mem_backend\": {\"backend_type\": \"$2\", \"backend_path\": \"$3\"}, \"resume_vm\": true}" >/dev/null ||
+		fail "$1: the load was refused"
+	console_has "$1" "guest: disk restored" ||
+		fail "$1: the loaded guest did not read its drive"
+	after=$(tr -d '\r' <"$work/$1.out" |
 		sed -n 's/^guest: count \([0-9]*\) after the load$/\1/p')
 	[ -n "$before" ] && [ -n "$after" ] && [ "$after" -gt "$before" ] &&
 		[ "$after" -le $((before + 2)) ] ||
-		fail "snapshot: the count was ${before:-none} before, ${after:-none} after the load"
+		fail "$1: the count was ${before:-none} before, ${after:-none} after the load"
 	"$build/vsock-host" connect "$work/s.sock" 5000 after-the-load ||
-		fail "snapshot: no vsock echo from the loaded guest"
+		fail "$1: no vsock echo from the loaded guest"
 	"$build/vsock-host" listen "$work/s.sock_5001" ||
-		fail "snapshot: the loaded guest did not connect to the host's vsock port"
+		fail "$1: the loaded guest did not connect to the host's vsock port"
 	wait "$pid"
 	rc=$?
-	[ "$rc" = 0 ] || fail "snapshot: the loaded microvm exited $rc, not 0"
-	grep -q "guest: blk-wrote after-load" "$work/snap-b.out" ||
-		fail "snapshot: the loaded guest could not write its drive"
+	[ "$rc" = 0 ] || fail "$1: the loaded microvm exited $rc, not 0"
+	grep -q "guest: blk-wrote after-load" "$work/$1.out" ||
+		fail "$1: the loaded guest could not write its drive"
 	[ "$(dd if="$work/snap-disk.img" bs=512 skip=1 count=1 2>/dev/null | head -c 10)" = after-load ] ||
-		fail "snapshot: the guest's write after the load is not in the file"
-	echo "ok: snapshot (count $before before, $after after the load; exit $rc)"
+		fail "$1: the guest's write after the load is not in the file"
+	echo "ok: $1 ($2: count $after after the load; exit $rc)"
 }
+
 snapshot_case
+load_case load-file File "$work/snap.mem"
+"$build/microvm-uffd" --socket "$work/uffd.sock" --mem-file "$work/snap.mem" \
+	>"$work/uffd.out" 2>&1 &
+uffd_pid=$!
+load_case load-uffd Uffd "$work/uffd.sock"
+kill "$uffd_pid"
+wait "$uffd_pid"
 
 # A state file from x86 (its 32-byte header: magic, format version 3,
 # EM_X86_64, no payload) is refused with a 400 naming both architectures.
@@ -230,7 +248,7 @@ x86_state_case() {
 }
 x86_state_case
 
-for name in one-vcpu two-vcpus reboot x86 devices snap-a snap-b; do
+for name in one-vcpu two-vcpus reboot x86 devices snap load-file load-uffd; do
 	echo "---- console of $name (last lines)"
 	tail -n 6 "$work/$name.out"
 done
