@@ -171,7 +171,7 @@ endif
 .PHONY: deps-arm64 clean-arm64 test-arm64
 test-arm64: build/guest/vmlinux
 	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/microvm-uffd \
-		build/arm64/api-client \
+		build/arm64/microvm-jailer build/arm64/api-client \
 		build/arm64/vsock-host build/arm64/smoke-initrd.cpio \
 		build/arm64/devices-initrd.cpio build/guest-arm64/Image
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \
