@@ -262,6 +262,11 @@ static int save_gic(const struct vm *vm, struct snap_state *s)
 	save_dist(&g, attr_mpidr(s->vcpus[0].mpidr));
 	for (i = 0; i < s->nr_vcpus; i++)
 		save_cpu(&g, attr_mpidr(s->vcpus[i].mpidr));
+	if (!g.ret)
+		log_info(
+			"snapshot: %u vCPUs of %u registers (vCPU 0), GICv3 of %u interrupts in %u registers",
+			s->nr_vcpus, s->vcpus[0].nregs, s->vm.nr_irqs,
+			s->vm.nattrs);
 	if (g.ret == -ENXIO)
 		log_err("snapshot: the VM's GIC is not a GICv3 (snapshots of a GICv2 VM are not supported)");
 	return g.ret == -ENXIO ? -ENOTSUP : g.ret;
