@@ -13,9 +13,13 @@
  *   vCPU (its CPUID included), the serial port and each virtio device with
  *   its queues and its own state (rate-limiter buckets), and the CPU
  *   template applied at boot, if any (config/cpu_template.h's encoding).
- * - A load gives each vCPU the CPUID it had, after checking that this
+ *   The VM and vCPU sections are the architecture's: x86's below (and
+ *   kvm_state.c), arm64's in state_arm64.h (kvm_state_arm64.c); a file
+ *   whose header names the other architecture is refused.
+ * - x86: a load gives each vCPU the CPUID it had, after checking that this
  *   host's KVM offers every feature in it (else the load is refused); a
- *   vCPU's saved MSRs include the CPU template's.
+ *   vCPU's saved MSRs include the CPU template's. arm64: a load checks
+ *   that this host's KVM has every saved register (snap_check_regs).
  * - The state file is untrusted: snap_read_file() caps its size, checks
  *   the header, the CRC and every section before the caller maps or creates
  *   anything, and names what is wrong.
