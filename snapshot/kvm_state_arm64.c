@@ -4,9 +4,9 @@
  * each vCPU's registers (KVM_GET_REG_LIST, KVM_GET_ONE_REG), MPIDR and
  * power state, then the GICv3's registers through its device attributes.
  * Restoring: each vCPU from its own parked thread, in parallel
- * (vm_run_on_vcpus): every register with KVM_SET_ONE_REG in the saved
- * order (the timer's counter after its control and compare registers),
- * then the power state; then the GIC from the VMM thread (its
+ * (vm_run_on_vcpus): every register with KVM_SET_ONE_REG in KVM's order
+ * (the timer's are compared at the next KVM_RUN, so their order does not
+ * matter), then the power state; then the GIC from the VMM thread (its
  * redistributors are found by the vCPUs' MPIDRs). */
 #include <errno.h>
 #include <stdio.h>
