@@ -128,6 +128,9 @@ kvm-smoke: $(BUILD)/kvm-smoke $(ARM64_GUEST)/Image $(BUILD)/smoke-initrd.cpio
 $(BUILD)/kvm-smoke: tests/l1-arm64/kvm-smoke.c $(BUILD)/libmicrovm.a
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -static -o $@ $^ $(ARM64_LIBFDT)
+$(BUILD)/snap-edit: tests/l1-arm64/snap-edit.c $(BUILD)/libmicrovm.a
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/api-client: tests/l1-arm64/api.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
@@ -172,6 +175,7 @@ endif
 test-arm64: build/guest/vmlinux
 	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/microvm-uffd \
 		build/arm64/microvm-jailer build/arm64/api-client \
+		build/arm64/snap-edit \
 		build/arm64/vsock-host build/arm64/smoke-initrd.cpio \
 		build/arm64/devices-initrd.cpio build/guest-arm64/Image
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \
