@@ -287,6 +287,15 @@ static int read_once(struct reader *r, bool *seen, const char *what, void *dst,
 	return 0;
 }
 
+/* The VM section, then the architecture's checks of it. */
+static int read_vm(struct reader *r, const uint8_t *p, uint32_t len)
+{
+	int ret = read_once(r, &r->seen_vm, "VM", &r->s->vm, sizeof(r->s->vm),
+			    p, len);
+
+	return ret ? ret : snap_check_vm(&r->s->vm, r->err, r->err_size);
+}
+
 static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 			uint32_t len)
 {
@@ -294,8 +303,7 @@ static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 	case SEC_CONFIG:
 		return read_config(r, p, len);
 	case SEC_VM:
-		return read_once(r, &r->seen_vm, "VM", &r->s->vm, sizeof(r->s->vm), p, len) ?:
-			       snap_check_vm(&r->s->vm, r->err, r->err_size);
+		return read_vm(r, p, len);
 	case SEC_VCPU:
 		return read_vcpu(r, p, len);
 	case SEC_SERIAL:
