@@ -86,15 +86,17 @@ GUEST_USERLAND_SRCS := tests/guest/init.c tests/guest/blkbench.c \
 # from a private sysroot (scripts/deps-arm64.sh installs all three);
 # linked against the host's multiarch arm64 libraries, which the arm64
 # machine (tests/l1-arm64) shares. `make ARCH=arm64 check` runs the tests under
-# qemu-aarch64-static. Not on arm64 yet (later slices of issue 18): virtio
-# devices, snapshots (snapshot/, microvm/persist.c), the jailer, uffd.
+# qemu-aarch64-static. Snapshots: snapshot/'s format, memory and uffd code
+# and microvm/persist.c serve both; the KVM state is kvm_state.c's (x86)
+# or kvm_state_arm64.c's, with format_arm64.c checking arm64's sections.
+# microvm-uffd and microvm-jailer build for both as they are.
 # (This block's rules come before `all`, hence .DEFAULT_GOAL.)
 .DEFAULT_GOAL := all
 ARCH_X86_SRCS := vmm/x86.c vmm/cpuid.c vmm/cpu_template.c vmm/loader.c \
 	vmm/bootparams.c vmm/mptable.c vmm/i8042.c vmm/cmos.c \
-	microvm/boot_x86.c
+	microvm/boot_x86.c snapshot/kvm_state.c
 ARCH_ARM64_SRCS := vmm/arm64/machine.c microvm/boot_arm64.c \
-	microvm/persist_arm64.c
+	snapshot/kvm_state_arm64.c snapshot/format_arm64.c
 ARM64_SRCS := $(filter-out $(ARCH_ARM64_SRCS),$(wildcard vmm/arm64/*.c))
 ARM64_SYSROOT := build/arm64-sysroot
 ARM64_LIBFDT := $(ARM64_SYSROOT)/usr/lib/aarch64-linux-gnu/libfdt.a
@@ -104,13 +106,14 @@ AR := aarch64-linux-gnu-ar
 BUILD := build/arm64
 CFLAGS += -isystem $(ARM64_SYSROOT)/usr/include
 LDLIBS := $(ARM64_LIBFDT) $(LDLIBS)
-LIB_SRCS := $(filter-out $(ARCH_X86_SRCS) $(wildcard snapshot/*.c) \
-	microvm/persist.c,$(LIB_SRCS)) $(ARM64_SRCS) $(ARCH_ARM64_SRCS)
+LIB_SRCS := $(filter-out $(ARCH_X86_SRCS),$(LIB_SRCS)) $(ARM64_SRCS) \
+	$(ARCH_ARM64_SRCS)
 UNIT_SRCS := $(wildcard tests/unit/test_arm64_*.c)
 TEST_RUNNER := qemu-aarch64-static
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o)
 UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
-PROGRAMS := $(BUILD)/microvm $(BUILD)/libmicrovm.a $(UNIT_BINS)
+PROGRAMS := $(BUILD)/microvm $(BUILD)/microvm-uffd $(BUILD)/microvm-jailer \
+	$(BUILD)/libmicrovm.a $(UNIT_BINS)
 $(LIB_OBJS) $(UNIT_BINS): | $(ARM64_LIBFDT)
 $(ARM64_LIBFDT):
 	scripts/deps-arm64.sh $(ARM64_SYSROOT)
@@ -125,6 +128,9 @@ kvm-smoke: $(BUILD)/kvm-smoke $(ARM64_GUEST)/Image $(BUILD)/smoke-initrd.cpio
 $(BUILD)/kvm-smoke: tests/l1-arm64/kvm-smoke.c $(BUILD)/libmicrovm.a
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -static -o $@ $^ $(ARM64_LIBFDT)
+$(BUILD)/snap-edit: tests/l1-arm64/snap-edit.c $(BUILD)/libmicrovm.a
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -o $@ $^ $(LDLIBS)
 $(BUILD)/api-client: tests/l1-arm64/api.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
@@ -137,15 +143,18 @@ $(BUILD)/smoke-initrd.cpio: $(BUILD)/smoke-init
 $(ARM64_GUEST)/Image: tests/guest/build-kernel.sh tests/guest/kernel-arm64.fragment
 	KERNEL_ARCH=arm64 tests/guest/build-kernel.sh $(ARM64_GUEST)
 	@touch $@
-# The device test's guest (tests/l1-arm64/test-boot.sh): the test guest's
-# userland built for arm64, with tests/l1-arm64/guest-devices.sh as a
-# second cpio archive after it (the kernel unpacks them one after the other).
+# The device and snapshot tests' guest (tests/l1-arm64/test-boot.sh): the
+# test guest's userland built for arm64, with tests/l1-arm64/guest-*.sh as
+# a second cpio archive after it (the kernel unpacks them one after the
+# other).
 $(ARM64_GUEST)/initrd.cpio: tests/guest/build-rootfs.sh $(GUEST_USERLAND_SRCS)
 	ROOTFS_ARCH=arm64 tests/guest/build-rootfs.sh $(ARM64_GUEST)
-$(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio tests/l1-arm64/guest-devices.sh
+ARM64_GUEST_SCRIPTS := tests/l1-arm64/guest-devices.sh \
+	tests/l1-arm64/guest-snapshot.sh
+$(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio $(ARM64_GUEST_SCRIPTS)
 	rm -rf $@.root && mkdir -p $@.root
-	cp tests/l1-arm64/guest-devices.sh $@.root/
-	(cd $@.root && echo guest-devices.sh | \
+	cp $(ARM64_GUEST_SCRIPTS) $@.root/
+	(cd $@.root && ls | \
 		cpio -o -H newc --owner=0:0 --quiet) > $@.tail
 	cat $< $@.tail > $@ && rm -rf $@.root $@.tail
 $(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
@@ -154,6 +163,9 @@ $(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
 else
 LIB_SRCS := $(filter-out $(ARCH_ARM64_SRCS),$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
+# arm64's state file sections exist only in an aarch64 build
+UNIT_SRCS := $(filter-out tests/unit/test_arm64_snapshot.c,$(UNIT_SRCS))
+UNIT_BINS := $(UNIT_SRCS:tests/unit/%.c=$(BUILD)/tests/%)
 $(BUILD)/tests/test_arm64_%: LDLIBS += -lfdt
 endif
 # The arm64 integration test (tests/l1-arm64/test-boot.sh) in one boot of
@@ -161,7 +173,9 @@ endif
 # one the test expects to be refused.)
 .PHONY: deps-arm64 clean-arm64 test-arm64
 test-arm64: build/guest/vmlinux
-	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/api-client \
+	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/microvm-uffd \
+		build/arm64/microvm-jailer build/arm64/api-client \
+		build/arm64/snap-edit \
 		build/arm64/vsock-host build/arm64/smoke-initrd.cpio \
 		build/arm64/devices-initrd.cpio build/guest-arm64/Image
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \

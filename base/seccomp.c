@@ -205,7 +205,12 @@ static const struct {
 	  "warm load: the CPU template's KVM capabilities" },
 #endif
 #ifdef __aarch64__
-	{ KVM_GET_ONE_REG, VCPU, "report a fatal exit's PC" },
+	{ KVM_GET_ONE_REG, VCPU | VMM,
+	  "report a fatal exit's PC; snapshot/create: vCPU registers" },
+	{ KVM_GET_REG_LIST, VMM, "snapshot/create: which registers to save" },
+	{ KVM_SET_ONE_REG, VCPU, "snapshot load, rewind: its own registers" },
+	{ KVM_GET_DEVICE_ATTR, VMM, "snapshot/create: the GIC's registers" },
+	{ KVM_SET_DEVICE_ATTR, VMM, "rewind: the GIC's registers" },
 #endif
 };
 

@@ -18,8 +18,16 @@
 
 #define MAX_LIBS 32
 
-static const char *const lib_dirs[] = { "/lib/x86_64-linux-gnu",
-					"/usr/lib/x86_64-linux-gnu",
+/* Debian's multiarch folders of this architecture first: an arm64 host
+ * with the amd64 libraries side by side (or the other way round) has
+ * libraries of both under the same names. */
+#ifdef __aarch64__
+#define MULTIARCH "aarch64-linux-gnu"
+#else
+#define MULTIARCH "x86_64-linux-gnu"
+#endif
+static const char *const lib_dirs[] = { "/lib/" MULTIARCH,
+					"/usr/lib/" MULTIARCH,
 					"/lib64",
 					"/usr/lib",
 					"/lib",

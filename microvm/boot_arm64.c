@@ -71,6 +71,7 @@ static int place_initrd_file(struct vm *vm, const char *path,
 	return 0;
 }
 
+/* The vCPUs (their MPIDRs into b), then the GIC over them. */
 static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 {
 	unsigned i;
@@ -93,6 +94,25 @@ static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 		return vm_fail(vm, ret, "cannot create the GIC: %s",
 			       strerror(-ret));
 	return 0;
+}
+
+int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
+			struct kvm_cpuid2 *cpuid)
+{
+	struct config_err e = { "" };
+
+	if (cpu_template_arch_check("the snapshot's CPU template", &e))
+		return vm_fail(vm, -ENOTSUP, "%s", e.msg);
+	return 0;
+}
+
+/* A snapshot load's vCPUs and GIC: the saved registers replace what a
+ * boot would set (vm_boot_setup). */
+int vm_create_vcpus(struct vm *vm, bool smt, const struct cpu_template *t)
+{
+	struct arm64_boot b = { 0 };
+
+	return t ? vm_use_cpu_template(vm, t, NULL) : create_vcpus(vm, smt, &b);
 }
 
 int vm_add_arch_devices(struct vm *vm)

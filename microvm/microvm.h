@@ -67,13 +67,14 @@ MUST_CHECK int vm_create_memory(struct vm *vm, const struct machine_cfg *m);
 MUST_CHECK int vm_register_memory(struct vm *vm, bool track_dirty);
 /* ---- boot_x86.c / boot_arm64.c: the architecture's machine ---- */
 /* x86: the vCPUs, with the CPU template t (NULL: none) checked and
- * applied (vm_use_cpu_template); no registers set (a snapshot load sets
- * them). */
+ * applied (vm_use_cpu_template); arm64: the vCPUs and the GIC (t must be
+ * NULL). No registers set (a snapshot load sets them). */
 MUST_CHECK int vm_create_vcpus(struct vm *vm, bool smt,
 			       const struct cpu_template *t);
 /* x86: t checked against this host's CPU and KVM and applied to cpuid
  * (KVM's supported one); its MSRs join what snapshots save. cpuid NULL (a
- * snapshot load): KVM's capabilities only. */
+ * snapshot load): KVM's capabilities only. arm64: refused (no CPU
+ * templates). */
 struct kvm_cpuid2;
 MUST_CHECK int vm_use_cpu_template(struct vm *vm, const struct cpu_template *t,
 				   struct kvm_cpuid2 *cpuid);
@@ -92,8 +93,8 @@ MUST_CHECK int vm_add_devices(struct vm *vm, const struct vm_config *cfg,
 /* A terminal on stdin becomes the guest's console input. */
 MUST_CHECK int vm_setup_stdin(struct vm *vm);
 
-/* ---- persist.c: snapshots, create and load (persist_arm64.c on arm64:
- * not there yet, each refuses clearly) ---- */
+/* ---- persist.c: snapshots, create and load (both architectures; arm64
+ * has no --warm and no clock_realtime) ---- */
 /* --describe-snapshot: the format version a state file's header names.
  * 0, or -EINVAL with err set. */
 MUST_CHECK int snapshot_describe(const char *path, uint32_t *version, char *err,

@@ -122,14 +122,28 @@ static int apply_overrides(const struct snapshot_load_cfg *l,
 	return 0;
 }
 
+/* Whether the snapshot's clock can advance by the wall time since it was
+ * taken (clock_realtime). */
+static bool has_realtime(const struct snap_state *s)
+{
+#ifdef __aarch64__
+	return false; /* no KVM clock: the counter goes on from its value */
+#else
+	return s->vm.clock.flags & KVM_CLOCK_REALTIME;
+#endif
+}
+
 static int check_fits(const struct snap_state *s, const struct vm_config *cfg,
 		      const struct snapshot_load_cfg *l, char *err,
 		      size_t err_size)
 {
-	if (l->clock_realtime && !(s->vm.clock.flags & KVM_CLOCK_REALTIME)) {
+	if (l->clock_realtime && !has_realtime(s)) {
 		snprintf(
 			err, err_size,
-			"clock_realtime: the snapshot's KVM clock carries no real time (its host's KVM did not give KVM_CLOCK_REALTIME)");
+			"clock_realtime: the snapshot's KVM clock carries no real time (%s)",
+			SNAP_ARCH == SNAP_ARCH_X86_64 ?
+				"its host's KVM did not give KVM_CLOCK_REALTIME" :
+				"arm64 has no KVM clock: the guest's counter goes on from the snapshot's value");
 		return -EINVAL;
 	}
 	if (s->nr_vcpus != cfg->machine.vcpu_count) {
@@ -272,6 +286,18 @@ void vm_serve_restored(struct vm *vm)
 		vdev_serve_restored(vm->vdevs[i]);
 }
 
+#ifdef __aarch64__
+/* arm64 has no CPUID: each saved register must be one this host's KVM
+ * has (the GIC's size too). */
+static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
+{
+	char why[sizeof(vm->err)];
+
+	if (snap_check_regs(vm, s, why, sizeof(why)))
+		return vm_fail(vm, -ENOTSUP, "%s", why);
+	return 0;
+}
+#else
 /* Each vCPU's CPUID as this host made it (a warm VM reads them ahead). */
 static int read_vcpu_cpuids(struct vm *vm)
 {
@@ -296,6 +322,7 @@ static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 		ret = vm_fail(vm, -ENOTSUP, "%s", why);
 	return ret;
 }
+#endif
 
 /* The VM's and the vCPUs' KVM state, timed: the part of a load or a
  * rewind that grows with the vCPUs (bench/vcpu_state.py reads the line). */
@@ -334,6 +361,12 @@ static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 	return 0;
 }
 
+#ifdef __aarch64__
+int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
+{
+	return vm_fail(vm, -ENOTSUP, "--warm is not available on arm64");
+}
+#else
 int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 {
 	int ret = vm_open(vm, m->vcpu_count, loop);
@@ -349,6 +382,7 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 	vm->warm = !ret;
 	return ret;
 }
+#endif
 
 /* The VM from a checked state: memory from the backend, the devices of
  * cfg in the same slots, then every saved state. */

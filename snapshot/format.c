@@ -105,7 +105,7 @@ int snap_encode(const struct snap_state *s, uint8_t **out, size_t *len)
 {
 	struct file_header h = { .magic = SNAP_MAGIC,
 				 .version = SNAP_VERSION,
-				 .arch = SNAP_ARCH_X86_64 };
+				 .arch = SNAP_ARCH };
 	struct writer w = { 0 };
 	unsigned i;
 	int ret = put(&w, &h, sizeof(h));
@@ -139,6 +139,29 @@ int snap_encode(const struct snap_state *s, uint8_t **out, size_t *len)
 }
 
 /* ---- decoding ---- */
+
+#ifndef __aarch64__ /* arm64's checks: format_arm64.c */
+int snap_check_vcpu(const struct snap_vcpu *v, char *err, size_t err_size)
+{
+	if (v->nmsrs > SNAP_MAX_MSRS) {
+		snprintf(err, err_size, "vCPU %u has %u MSRs (limit %u)",
+			 v->index, v->nmsrs, SNAP_MAX_MSRS);
+		return -EINVAL;
+	}
+	if (!v->ncpuid || v->ncpuid > SNAP_MAX_CPUID) {
+		snprintf(err, err_size,
+			 "vCPU %u has %u CPUID entries (1 to %u)", v->index,
+			 v->ncpuid, SNAP_MAX_CPUID);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+int snap_check_vm(const struct snap_vm *vm, char *err, size_t err_size)
+{
+	return 0; /* irqchips, PIT and clock: KVM checks what it is given */
+}
+#endif
 
 struct reader {
 	struct snap_state *s;
@@ -200,12 +223,9 @@ static int read_vcpu(struct reader *r, const uint8_t *p, uint32_t len)
 	if (v.index >= VM_MAX_VCPUS || (r->vcpu_seen & (1U << v.index)))
 		return fail(r, "vCPU index %u repeated or above %u", v.index,
 			    VM_MAX_VCPUS - 1);
-	if (v.nmsrs > SNAP_MAX_MSRS)
-		return fail(r, "vCPU %u has %u MSRs (limit %u)", v.index,
-			    v.nmsrs, SNAP_MAX_MSRS);
-	if (!v.ncpuid || v.ncpuid > SNAP_MAX_CPUID)
-		return fail(r, "vCPU %u has %u CPUID entries (1 to %u)",
-			    v.index, v.ncpuid, SNAP_MAX_CPUID);
+	ret = snap_check_vcpu(&v, r->err, r->err_size);
+	if (ret)
+		return ret;
 	grown = realloc(r->s->vcpus, (r->s->nr_vcpus + 1) * sizeof(v));
 	if (!grown)
 		return -ENOMEM;
@@ -267,6 +287,15 @@ static int read_once(struct reader *r, bool *seen, const char *what, void *dst,
 	return 0;
 }
 
+/* The VM section, then the architecture's checks of it. */
+static int read_vm(struct reader *r, const uint8_t *p, uint32_t len)
+{
+	int ret = read_once(r, &r->seen_vm, "VM", &r->s->vm, sizeof(r->s->vm),
+			    p, len);
+
+	return ret ? ret : snap_check_vm(&r->s->vm, r->err, r->err_size);
+}
+
 static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 			uint32_t len)
 {
@@ -274,8 +303,7 @@ static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 	case SEC_CONFIG:
 		return read_config(r, p, len);
 	case SEC_VM:
-		return read_once(r, &r->seen_vm, "VM", &r->s->vm,
-				 sizeof(r->s->vm), p, len);
+		return read_vm(r, p, len);
 	case SEC_VCPU:
 		return read_vcpu(r, p, len);
 	case SEC_SERIAL:
@@ -304,12 +332,14 @@ static int check_header(struct reader *r, const uint8_t *buf, size_t len)
 		return fail(r,
 			    "snapshot format version %u, this microvm reads %u",
 			    h.version, SNAP_VERSION);
-	if (h.arch != SNAP_ARCH_X86_64)
+	if (h.arch != SNAP_ARCH)
 		return fail(
 			r,
-			"snapshot of architecture %u (%s), this microvm is x86_64: a snapshot loads only on the architecture it was taken on",
+			"snapshot of architecture %u (%s), this microvm is " SNAP_ARCH_NAME
+			": a snapshot loads only on the architecture it was taken on",
 			h.arch,
 			h.arch == SNAP_ARCH_AARCH64 ? "aarch64" :
+			h.arch == SNAP_ARCH_X86_64  ? "x86_64" :
 						      "an unknown ELF machine");
 	if (h.payload_len != len - sizeof(h))
 		return fail(
@@ -366,6 +396,17 @@ int snap_decode(const uint8_t *buf, size_t len, struct snap_state *s, char *err,
 	if (ret)
 		snap_state_free(s);
 	return ret;
+}
+
+const struct snap_vcpu *snap_saved_vcpu(const struct snap_state *s,
+					unsigned index)
+{
+	unsigned i;
+
+	for (i = 0; i < s->nr_vcpus; i++)
+		if (s->vcpus[i].index == index)
+			return &s->vcpus[i];
+	return NULL;
 }
 
 void snap_state_free(struct snap_state *s)

@@ -229,24 +229,11 @@ struct vcpu_restore {
 	const char *what[VM_MAX_VCPUS]; /* the ioctl that failed, per vCPU */
 };
 
-/* The saved vCPU of this index (the state file's sections may come in
- * any order; the decoder checked they are 0..nr_vcpus - 1). */
-static const struct snap_vcpu *saved_vcpu(const struct snap_state *s,
-					  unsigned index)
-{
-	unsigned i;
-
-	for (i = 0; i < s->nr_vcpus; i++)
-		if (s->vcpus[i].index == index)
-			return &s->vcpus[i];
-	return NULL;
-}
-
 /* On the vCPU's own thread. */
 static int restore_vcpu(struct vcpu *vcpu, void *arg)
 {
 	struct vcpu_restore *r = arg;
-	const struct snap_vcpu *v = saved_vcpu(r->s, vcpu->index);
+	const struct snap_vcpu *v = snap_saved_vcpu(r->s, vcpu->index);
 	const char **what = &r->what[vcpu->index];
 	struct cpuid_buf cpuid;
 	int fd = vcpu->fd;

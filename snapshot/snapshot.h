@@ -13,9 +13,13 @@
  *   vCPU (its CPUID included), the serial port and each virtio device with
  *   its queues and its own state (rate-limiter buckets), and the CPU
  *   template applied at boot, if any (config/cpu_template.h's encoding).
- * - A load gives each vCPU the CPUID it had, after checking that this
+ *   The VM and vCPU sections are the architecture's: x86's below (and
+ *   kvm_state.c), arm64's in state_arm64.h (kvm_state_arm64.c); a file
+ *   whose header names the other architecture is refused.
+ * - x86: a load gives each vCPU the CPUID it had, after checking that this
  *   host's KVM offers every feature in it (else the load is refused); a
- *   vCPU's saved MSRs include the CPU template's.
+ *   vCPU's saved MSRs include the CPU template's. arm64: a load checks
+ *   that this host's KVM has every saved register (snap_check_regs).
  * - The state file is untrusted: snap_read_file() caps its size, checks
  *   the header, the CRC and every section before the caller maps or creates
  *   anything, and names what is wrong.
@@ -38,9 +42,15 @@
 /* 2: CPUID per vCPU; 3: devices' own state, the CPU template */
 #define SNAP_VERSION 3
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
-#define SNAP_ARCH_AARCH64 183 /* EM_AARCH64: named when refused */
+#define SNAP_ARCH_AARCH64 183 /* EM_AARCH64 */
 #define SNAP_MAX_FILE (4U << 20)
 #define SNAP_MAX_CONFIG (64U << 10)
+
+#ifdef __aarch64__
+#include "snapshot/state_arm64.h"
+#else
+#define SNAP_ARCH SNAP_ARCH_X86_64
+#define SNAP_ARCH_NAME "x86_64"
 #define SNAP_MAX_MSRS 256
 #define SNAP_MAX_CPUID 256 /* KVM_MAX_CPUID_ENTRIES */
 
@@ -63,6 +73,7 @@ struct snap_vm {
 	struct kvm_pit_state2 pit;
 	struct kvm_clock_data clock;
 };
+#endif
 
 struct snap_state {
 	char *config_json; /* NUL-terminated */
@@ -75,6 +86,13 @@ struct snap_state {
 };
 
 /* ---- format.c: the state file ---- */
+/* The architecture's checks of an untrusted vCPU or VM section (x86's in
+ * format.c, arm64's in format_arm64.c): 0, or -EINVAL with err saying
+ * what is wrong. */
+MUST_CHECK int snap_check_vcpu(const struct snap_vcpu *v, char *err,
+			       size_t err_size);
+MUST_CHECK int snap_check_vm(const struct snap_vm *vm, char *err,
+			     size_t err_size);
 uint32_t snap_crc32(const void *buf, size_t len);
 /* Encodes s into a malloc'd buffer. 0 or -ENOMEM. */
 MUST_CHECK int snap_encode(const struct snap_state *s, uint8_t **out,
@@ -90,17 +108,23 @@ MUST_CHECK int snap_read_file(const char *path, struct snap_state *s, char *err,
  * set when the file cannot be read or is not a microvm snapshot. */
 MUST_CHECK int snap_describe(const char *path, uint32_t *version, char *err,
 			     size_t err_size);
+/* The saved vCPU of this index (the state file's sections may come in
+ * any order; the decoder checked they are 0..nr_vcpus - 1), or NULL. */
+const struct snap_vcpu *snap_saved_vcpu(const struct snap_state *s,
+					unsigned index);
 /* Writes atomically (a temporary file renamed over path). 0 or -errno. */
 MUST_CHECK int snap_write_file(const char *path, const struct snap_state *s);
 void snap_state_free(struct snap_state *s);
 
 /* ---- kvm_state.c: VM and vCPU state through KVM ---- */
 MUST_CHECK int snap_save_kvm(const struct vm *vm, struct snap_state *s);
+#ifndef __aarch64__ /* arm64: snap_check_regs (state_arm64.h) */
 /* 0 if each vCPU's CPUID as this host made it (vcpu->cpuid, read first)
  * offers every CPU feature the saved vCPU had; else -ENOTSUP with err
  * naming the missing bits. */
 MUST_CHECK int snap_check_cpuid(const struct vm *vm, const struct snap_state *s,
 				char *err, size_t err_size);
+#endif
 /* Restores the VM's state (VMM thread), then each vCPU's from its own
  * thread, in parallel: every vCPU thread must be started and parked, its
  * seccomp filter allowing the KVM_SET_* of a vCPU's state. With set_cpuid
