@@ -129,11 +129,25 @@ static int walk_chain(const struct vq *q, const struct guest_mem *mem,
 	}
 }
 
+/* The ring looks empty. With EVENT_IDX the driver kicks only if it sees
+ * avail_event at the chain it adds: publish avail_event, fence (x86 too
+ * may order a store after a later load), and read the index again. A
+ * chain added meanwhile then shows here, or its driver sees avail_event
+ * and kicks. The avail index now, as in vq_pop. */
+static uint16_t avail_after_asking_for_a_kick(struct vq *q)
+{
+	store16(q->used + 4 + 8 * q->size, q->last_avail);
+	__atomic_thread_fence(__ATOMIC_SEQ_CST);
+	return load16(q->avail + 2);
+}
+
 int vq_pop(struct vq *q, const struct guest_mem *mem, struct vq_chain *chain)
 {
 	uint16_t avail_idx = load16(q->avail + 2);
 	int ret;
 
+	if (avail_idx == q->last_avail && q->event_idx)
+		avail_idx = avail_after_asking_for_a_kick(q);
 	if (avail_idx == q->last_avail)
 		return 0;
 	if ((uint16_t)(avail_idx - q->last_avail) > q->size)
