@@ -36,10 +36,13 @@ def ok(api, method, path, body=None):
 
 
 def tick_lines(lines, since):
-    """The console's tick lines from index `since` on, split."""
+    """The console's tick lines from index `since` on, split. A rewind of
+    a running guest can cut its line short ("tick 17 s"): the rewound
+    guest's first line then runs on from it, and its tick is the last in
+    the line."""
     with lines.cond:
-        return [l.split() for l in lines.lines[since:]
-                if l.startswith("tick ")]
+        return [l[l.rfind("tick "):].split() for l in lines.lines[since:]
+                if "tick " in l]
 
 
 @needs_kvm
