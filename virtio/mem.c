@@ -31,6 +31,7 @@
 
 #include "virtio/virtio.h"
 
+#define F_UNPLUGGED_INACCESSIBLE 1
 #define REQ_PLUG 0
 #define REQ_UNPLUG 1
 #define REQ_UNPLUG_ALL 2
@@ -71,11 +72,14 @@ struct mem_state {
 };
 _Static_assert(sizeof(struct mem_state) <= VDEV_OWN_STATE_MAX, "fits");
 
+/* VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE: the guest must not read unplugged
+ * memory (it is not in a KVM slot). */
 static uint64_t mem_features(struct vdev *d)
 {
 	(void)d;
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+	       (1ULL << F_UNPLUGGED_INACCESSIBLE);
 }
 
 /* struct virtio_mem_config: block_size, node_id (0: no ACPI PXM) and

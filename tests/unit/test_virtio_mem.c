@@ -97,6 +97,8 @@ static void test_config_and_requested_size(void **state)
 	uint32_t gen;
 
 	create();
+	guest_reg_write(0x014, 0); /* DeviceFeaturesSel */
+	assert_true(guest_reg_read(0x010) & 2); /* UNPLUGGED_INACCESSIBLE */
 	assert_int_equal(config64(0), BLOCK);
 	assert_int_equal(config64(16), REGION);
 	assert_int_equal(config64(24), 16 * MIB);
