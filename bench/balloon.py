@@ -2,14 +2,16 @@
 # SPDX-License-Identifier: Apache-2.0
 """The balloon: host memory of an idle guest, and how fast the balloon
 gives memory back. A guest (1 vCPU, 256 MiB, a balloon with statistics
-every second) runs test_balloon's script: it fills all but 12 MiB of its
-free memory with data (a ramfs file), frees it, then idles. Twice, with
-free page reporting off and on:
+every second) boots and idles BOOT_IDLE_S (5) seconds, then runs
+test_balloon's script: it fills all but 12 MiB of its free memory with
+data (a ramfs file), frees it, then idles. Twice, with free page reporting
+off and on:
 
-- host RSS of guest memory (smaps of the guest's mapping) after boot,
-  with the working set filled, and BENCH_SETTLE_S (10) seconds after the
-  guest freed it (free page reporting gives freed blocks back on its own
-  about 2 s after they are freed; without it the host keeps them);
+- host RSS of guest memory (smaps of the guest's mapping) after boot (3 s
+  into the idle), with the working set filled, and BENCH_SETTLE_S (10)
+  seconds after the guest freed it (free page reporting gives freed
+  blocks back on its own about 2 s after they are freed; without it the
+  host keeps them);
 - then BENCH_BALLOON_ROUNDS (3) times: inflate to BENCH_BALLOON_MIB (128)
   and deflate to 0, each timed from the PATCH to the guest's `actual`
   reaching the target (GET /balloon/statistics polled every 10 ms),
@@ -28,6 +30,9 @@ MEM = 256
 TARGET = int(os.environ.get("BENCH_BALLOON_MIB", "128"))
 ROUNDS = int(os.environ.get("BENCH_BALLOON_ROUNDS", "3"))
 SETTLE_S = float(os.environ.get("BENCH_SETTLE_S", "10"))
+BOOT_IDLE_S = 5
+IDLE_THEN_FILL = FILL_AND_FREE.replace(
+    'sh -c "', 'sh -c "echo booted; sleep %d; ' % BOOT_IDLE_S, 1)
 
 
 def actual_mib(api):
@@ -47,12 +52,15 @@ def resize(api, mib, timeout=300):
 
 
 def run(reporting):
-    api, lines = boot(FILL_AND_FREE, "filled", mem=MEM, devices=(
+    api, lines = boot(IDLE_THEN_FILL, "booted", mem=MEM, devices=(
         ("/balloon", {"amount_mib": 0, "deflate_on_oom": False,
                       "stats_polling_interval_s": 1,
                       "free_page_reporting": reporting}),))
     try:
         pid = api.proc.pid
+        time.sleep(BOOT_IDLE_S - 2)
+        booted = guest_rss_mib(pid, MEM)
+        lines.wait_for("filled", 300)
         filled = guest_rss_mib(pid, MEM)
         lines.wait_for("freed", 120)
         time.sleep(SETTLE_S)
@@ -61,7 +69,7 @@ def run(reporting):
                  for _ in range(ROUNDS)]
     finally:
         api.stop()
-    return filled, freed, rates
+    return booted, filled, freed, rates
 
 
 def main():
@@ -70,12 +78,12 @@ def main():
     print("\nballoon: 1 vCPU, %d MiB guest, working set all but 12 MiB of "
           "its free memory, settle %.0f s, %d rounds of %d MiB\n%s" % (
               MEM, SETTLE_S, ROUNDS, TARGET, benchenv.describe()))
-    print("%-18s %14s %14s %16s %16s" % (
-        "reporting", "RSS filled MiB", "RSS freed MiB", "inflate MiB/s",
-        "deflate MiB/s"))
-    for reporting, (filled, freed, rates) in res.items():
-        print("%-18s %14.1f %14.1f %16.1f %16.1f" % (
-            "on" if reporting else "off", filled, freed,
+    print("%-10s %14s %14s %14s %14s %14s" % (
+        "reporting", "RSS boot MiB", "RSS filled MiB", "RSS freed MiB",
+        "inflate MiB/s", "deflate MiB/s"))
+    for reporting, (booted, filled, freed, rates) in res.items():
+        print("%-10s %14.1f %14.1f %14.1f %14.1f %14.1f" % (
+            "on" if reporting else "off", booted, filled, freed,
             statistics.median(r[0] for r in rates),
             statistics.median(r[1] for r in rates)))
 
