@@ -184,6 +184,16 @@ class Balloon(unittest.TestCase):
             raise AssertionError("the balloon never reached %d MiB; "
                                  "actual_mib last %s" % (mib, seen[-3:]))
 
+    def wait_reported(self, api, lines):
+        """The guest filled its memory and freed it: free page reporting
+        drops the RSS by 48 MiB without inflating."""
+        lines.wait_for("filled", 120)
+        peak = guest_rss_mib(api.proc.pid)
+        lines.wait_for("freed", 30)
+        wait_until("RSS to drop by 48 MiB",
+                   lambda: peak - guest_rss_mib(api.proc.pid) >= 48,
+                   timeout=60)
+
     def test_inflate_returns_memory_and_deflate_gives_it_back(self):
         api, lines = self.boot(BALLOON)
         lines.wait_for("tick 1", 120)
@@ -245,12 +255,7 @@ class Balloon(unittest.TestCase):
     def test_free_page_reporting_returns_memory_without_inflating(self):
         api, lines = self.boot(dict(BALLOON, free_page_reporting=True,
                                     stats_polling_interval_s=0))
-        lines.wait_for("filled", 120)
-        peak = guest_rss_mib(api.proc.pid)
-        lines.wait_for("freed", 30)
-        wait_until("RSS to drop by 48 MiB",
-                   lambda: peak - guest_rss_mib(api.proc.pid) >= 48,
-                   timeout=60)
+        self.wait_reported(api, lines)
         status, reply, _ = api.request("GET", "/balloon/statistics")
         self.assertEqual(status, 400)
         self.assertIn("not enabled", reply["fault_message"])
@@ -307,12 +312,7 @@ class Balloon(unittest.TestCase):
                        free_page_hinting=True)
         api, lines = self.boot(balloon)
         self.assertEqual(ok(api, "GET", "/balloon"), balloon)
-        lines.wait_for("filled", 120)
-        peak = guest_rss_mib(api.proc.pid)
-        lines.wait_for("freed", 30)
-        wait_until("RSS to drop by 48 MiB (reporting)",
-                   lambda: peak - guest_rss_mib(api.proc.pid) >= 48,
-                   timeout=60)
+        self.wait_reported(api, lines)
         wait_until("statistics", lambda: stats(api).get(
             "free_memory", 0) > 100 << 20)
         ok(api, "PATCH", "/balloon/hinting/start")

@@ -5,8 +5,8 @@ memory; unplugging gives the memory back to the host (the RSS of the
 region's mapping in /proc/PID/smaps drops) and MemTotal falls again.
 API errors are Firecracker's {"fault_message"} answers. A snapshot of a
 VM with 128 MiB plugged and a file written into them loads in a fresh
-microvm with the same MemTotal and the file's checksum; unplugging works
-after the load."""
+microvm with the same MemTotal and the file's checksum (a rewind of it is
+refused); unplugging works after the load."""
 import os
 import shutil
 import subprocess
@@ -193,7 +193,11 @@ class Hotplug(unittest.TestCase):
         ok(self.api, "PUT", "/snapshot/load", {
             "snapshot_path": snap,
             "mem_backend": {"backend_type": "File", "backend_path": mem},
-            "resume_vm": True})
+            "track_dirty_pages": True, "resume_vm": True})
+        status, reply, _ = self.api.request("PUT", "/snapshot/rewind", {})
+        self.assertEqual(status, 400, reply)
+        self.assertIn("not supported with hot-pluggable memory",
+                      reply["fault_message"])
         self.assertEqual(self.status()["plugged_size_mib"], 128)
         self.assertEqual(self.status()["requested_size_mib"], 128)
         self.lines.wait_for("sum ", 120)

@@ -353,6 +353,50 @@ static void test_snapshot_and_restore(void **state)
 	free(hp);
 }
 
+/* The byte at file offset off. */
+static uint8_t file_byte(const char *path, uint64_t off)
+{
+	FILE *f = fopen(path, "rb");
+	int c;
+
+	assert_non_null(f);
+	assert_int_equal(fseek(f, (long)off, SEEK_SET), 0);
+	c = fgetc(f);
+	fclose(f);
+	assert_int_not_equal(c, EOF);
+	return (uint8_t)c;
+}
+
+/* A Diff snapshot writes the region again: a page now zero and a block
+ * unplugged since the Full one read as zero in the file, a page written
+ * since has its new bytes. */
+static void test_diff_snapshot_rewrites_the_region(void **state)
+{
+	char path[128];
+	uint64_t pages;
+	uint8_t *p;
+
+	snprintf(path, sizeof(path), "%s/mem", guest.dir);
+	assert_int_equal(gmem_track_dirty(&guest.vm.mem), 0);
+	create();
+	vmem_set_requested(guest.mem, 4);
+	assert_int_equal(send(PLUG, REGION, 2).type, ACK);
+	p = gmem_ptr(&guest.vm.mem, REGION, 2 * BLOCK);
+	memset(p, 0x11, 2 * BLOCK);
+	assert_int_equal(snap_write_memory(&guest.vm, path, false, &pages), 0);
+	assert_int_equal(file_byte(path, MEM + BLOCK), 0x11);
+	assert_int_equal(send(UNPLUG, REGION + BLOCK, 1).type, ACK);
+	p[0] = 0x33;
+	memset(p + 4096, 0, 4096);
+	assert_int_equal(snap_write_memory(&guest.vm, path, true, &pages), 0);
+	assert_int_equal(file_byte(path, MEM), 0x33);
+	assert_int_equal(file_byte(path, MEM + 1), 0x11);
+	assert_int_equal(file_byte(path, MEM + 4096), 0);
+	assert_int_equal(file_byte(path, MEM + 8192), 0x11);
+	assert_int_equal(file_byte(path, MEM + BLOCK), 0);
+	assert_int_equal(file_byte(path, MEM + 16 * MIB - 1), 0);
+}
+
 /* A state file that does not fit: another region, plugged bytes that are
  * not the blocks', a block outside the usable region, sizes past the
  * region. Refused, with nothing plugged by the device. */
@@ -436,6 +480,9 @@ int main(void)
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_snapshot_state,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_diff_snapshot_rewrites_the_region, setup,
+			teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
