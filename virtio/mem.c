@@ -178,15 +178,19 @@ static int sync_kvm_slots(struct vmem *m, uint64_t first, uint64_t last)
 static int set_blocks(struct vmem *m, uint64_t first, uint64_t n, bool on)
 {
 	const struct guest_mem *mem = &m->dev.vm->mem;
-	uint64_t per_slot = blocks_per_slot(m);
+	uint64_t s0 = first / blocks_per_slot(m);
+	uint64_t s1 = (first + n - 1) / blocks_per_slot(m);
 	int ret;
 
 	gmem_hotplug_set(mem, first, n, on);
-	ret = sync_kvm_slots(m, first / per_slot, (first + n - 1) / per_slot);
+	ret = sync_kvm_slots(m, s0, s1);
 	if (ret && on) {
 		log_warn("virtio-mem: KVM refused a memory slot: %s",
 			 strerror(-ret));
 		gmem_hotplug_set(mem, first, n, false);
+		/* and takes back those it took before the refusal */
+		if (sync_kvm_slots(m, s0, s1))
+			log_warn("virtio-mem: KVM kept a memory slot");
 	} else if (ret) {
 		log_warn("virtio-mem: KVM kept a memory slot: %s",
 			 strerror(-ret));

@@ -288,6 +288,10 @@ static void test_kvm_refusing_a_slot(void **state)
 	assert_int_equal(config64(40), 0);
 	assert_int_equal(send(PLUG, REGION, 1).type, ACK);
 	assert_kvm_slot(0, true);
+	/* a range over slots 13 and 14: the first taken, then given back */
+	assert_int_equal(send(PLUG, last - BLOCK, 2).type, ERROR);
+	assert_kvm_slot(13, false);
+	assert_int_equal(send(STATE, last - BLOCK, 2).state, UNPLUGGED);
 }
 
 /* A snapshot of the device and its region: the state file's section, the
