@@ -165,7 +165,11 @@ class Balloon(unittest.TestCase):
 
     def tearDown(self):
         for api in self.apis:
-            api.stop()
+            died = not api.alive()
+            log = api.stop()
+            if died:  # microvm exited under the test: say how
+                print("\nmicrovm exited with %s; its log's end:\n%s" % (
+                    api.proc.returncode, "".join(log.splitlines(True)[-20:])))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def boot(self, balloon, script=FILL_AND_FREE, mem=MEM_MIB, huge=False):
