@@ -508,22 +508,6 @@ const struct schema mmds_schema = {
 
 /* ---- the balloon ---- */
 
-/* Each optional queue follows the inflate and deflate ones; a device has
- * at most 4 (VDEV_MAX_QUEUES). */
-static int balloon_check(void *obj, const cJSON *j, const char *where,
-			 struct config_err *e)
-{
-	const struct balloon_cfg *b = obj;
-
-	if (b->free_page_hinting && b->free_page_reporting &&
-	    b->stats_interval_s)
-		return config_fail(
-			e,
-			"%s: free_page_hinting, free_page_reporting and statistics together need 5 virtqueues; this microvm version has 4 per device: leave one out",
-			where);
-	return 0;
-}
-
 static const struct field balloon_fields[] = {
 	FIELD("amount_mib", T_INT, struct balloon_cfg, amount_mib,
 	      .flags = F_REQUIRED, .max = CONFIG_MAX_MEM_MIB,
@@ -544,7 +528,6 @@ const struct schema balloon_schema = {
 	.size = sizeof(struct balloon_cfg),
 	.patch_size = sizeof(struct balloon_patch),
 	CONFIGURED(struct balloon_cfg, set),
-	.check = balloon_check,
 };
 
 /* PATCH /balloon/statistics: the polling interval only. */

@@ -140,12 +140,6 @@ static void handle_snapshot_create(struct vmm *m,
 			"a snapshot needs a paused VM: PATCH /vm {\"state\": \"Paused\"} first");
 		return;
 	}
-	if (m->cfg.hotplug.set) {
-		api_error(
-			r, 400,
-			"snapshot/create: a VM with hot-pluggable memory (virtio-mem) cannot be snapshotted by this microvm version");
-		return;
-	}
 	if (snapshot_create(&m->vm, &m->cfg, c, err, sizeof(err)))
 		api_error(r, 400, "snapshot/create failed: %s", err);
 }

@@ -28,7 +28,7 @@ static int save_devices(struct vm *vm, struct snap_state *s)
 	for (i = 0; i < vm->nr_vdevs; i++)
 		vdev_save(vm->vdevs[i], &s->vdevs[i]);
 	s->nr_vdevs = vm->nr_vdevs;
-	return snap_save_kvm(vm, s);
+	return snap_save_hotplug(&vm->mem, &s->hotplug) ?: snap_save_kvm(vm, s);
 }
 
 /* The template applied at boot goes into the state file. */
@@ -157,6 +157,12 @@ static int check_fits(const struct snap_state *s, const struct vm_config *cfg,
 			 "snapshots of VMs on huge pages cannot be loaded");
 		return -ENOTSUP;
 	}
+	if (l->uffd && cfg->hotplug.set) {
+		snprintf(
+			err, err_size,
+			"the Uffd backend cannot load a VM with hot-pluggable memory (its handshake names guest RAM only): use the File backend");
+		return -ENOTSUP;
+	}
 	return 0;
 }
 
@@ -206,19 +212,20 @@ static void prefetch_memory(struct vm *vm, const char *path)
 			 (unsigned long long)pages, path);
 }
 
-/* The memory file, mapped MAP_PRIVATE; -ERANGE when its size is not the
- * VM's memory size. */
-static int map_memory_file(struct vm *vm, const char *path, uint64_t size)
+/* The memory file's RAM, mapped MAP_PRIVATE; -ERANGE when its size is not
+ * the VM's memory size (RAM and hot-plug region). */
+static int map_memory_file(struct vm *vm, const char *path, uint64_t size,
+			   uint64_t hotplug_size)
 {
 	int fd = open(path, O_RDONLY | O_CLOEXEC), ret;
 	struct stat st;
 
 	if (fd < 0)
 		return -errno;
-	ret = fstat(fd, &st) < 0	   ? -errno :
-	      (uint64_t)st.st_size != size ? -ERANGE :
-	      vm->warm			   ? gmem_remap_file(&vm->mem, fd) :
-					     gmem_map_file(&vm->mem, size, fd);
+	ret = fstat(fd, &st) < 0			  ? -errno :
+	      (uint64_t)st.st_size != size + hotplug_size ? -ERANGE :
+	      vm->warm ? gmem_remap_file(&vm->mem, fd) :
+			 gmem_map_file(&vm->mem, size, fd);
 	close(fd);
 	return ret;
 }
@@ -241,7 +248,11 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 					       cfg->balloon.set,
 					       &vm->uffd_sock);
 	} else {
-		ret = map_memory_file(vm, l->backend_path, size);
+		ret = map_memory_file(
+			vm, l->backend_path, size,
+			cfg->hotplug.set ?
+				(uint64_t)cfg->hotplug.total_size_mib << 20 :
+				0);
 		if (!ret && o->prefetch)
 			prefetch_memory(vm, o->prefetch);
 	}
@@ -406,6 +417,9 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
+	if (!ret && snap_restore_hotplug(&vm->mem, s->hotplug, l->backend_path,
+					 vm->err, sizeof(vm->err)))
+		ret = -EINVAL;
 	if (!ret && !vm->warm) /* parked: each vCPU thread sets its state */
 		ret = vm_start(vm, true);
 	if (!ret && (ret = restore_kvm_timed(vm, s, l->clock_realtime, true)))
@@ -468,6 +482,12 @@ int snapshot_rewind_check(const struct vm *vm, const struct loaded_snapshot *k,
 		snprintf(
 			err, err_size,
 			"a rewind is not supported with a balloon device (the pages it gave back are no longer the snapshot's; a Uffd page server has noted them removed)");
+		return -ENOTSUP;
+	}
+	if (vdev_find(vm, VIRTIO_ID_MEM, NULL)) {
+		snprintf(
+			err, err_size,
+			"a rewind is not supported with hot-pluggable memory (KVM's dirty log does not cover its region)");
 		return -ENOTSUP;
 	}
 	if (!vm->mem.logged) {

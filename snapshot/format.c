@@ -20,6 +20,7 @@ enum section_type {
 	SEC_SERIAL,
 	SEC_VDEV,
 	SEC_CPU_TEMPLATE,
+	SEC_HOTPLUG,
 };
 
 struct file_header {
@@ -126,6 +127,9 @@ int snap_encode(const struct snap_state *s, uint8_t **out, size_t *len)
 				  sizeof(s->vdevs[i]));
 	if (!ret && s->cpu_template)
 		ret = put_cpu_template(&w, s->cpu_template);
+	if (!ret && s->hotplug)
+		ret = put_section(&w, SEC_HOTPLUG, s->hotplug,
+				  snap_hotplug_size(s->hotplug->nr_blocks));
 	if (ret) {
 		free(w.buf);
 		return ret;
@@ -273,6 +277,45 @@ static int read_cpu_template(struct reader *r, const uint8_t *p, uint32_t len)
 	return 0;
 }
 
+size_t snap_hotplug_size(uint64_t nr_blocks)
+{
+	return sizeof(struct snap_hotplug) + (nr_blocks + 63) / 64 * 8;
+}
+
+/* A region of whole blocks of 4 KiB pages, its bitmap as long as its
+ * blocks need and no bit past the last block. */
+static int read_hotplug(struct reader *r, const uint8_t *p, uint32_t len)
+{
+	struct snap_hotplug h;
+	uint64_t tail;
+
+	if (r->s->hotplug)
+		return fail(r, "two hot-plug sections");
+	if (len < sizeof(h))
+		return fail(r, "hot-plug section of %u bytes", len);
+	memcpy(&h, p, sizeof(h));
+	if (!h.block_size || h.block_size % 4096 || h.size % h.block_size ||
+	    h.gpa % h.block_size || h.nr_blocks != h.size / h.block_size ||
+	    !h.nr_blocks)
+		return fail(
+			r,
+			"hot-plug section: region of %llu bytes at 0x%llx in %llu blocks of %llu bytes",
+			(unsigned long long)h.size, (unsigned long long)h.gpa,
+			(unsigned long long)h.nr_blocks,
+			(unsigned long long)h.block_size);
+	if (len != snap_hotplug_size(h.nr_blocks))
+		return fail(r, "hot-plug section is %u bytes, expected %zu",
+			    len, snap_hotplug_size(h.nr_blocks));
+	r->s->hotplug = malloc(len);
+	if (!r->s->hotplug)
+		return fail(r, "out of memory");
+	memcpy(r->s->hotplug, p, len);
+	tail = h.nr_blocks % 64;
+	if (tail && r->s->hotplug->plugged[h.nr_blocks / 64] >> tail)
+		return fail(r, "hot-plug section: blocks past the region");
+	return 0;
+}
+
 static int read_once(struct reader *r, bool *seen, const char *what, void *dst,
 		     size_t size, const uint8_t *p, uint32_t len)
 {
@@ -313,6 +356,8 @@ static int read_section(struct reader *r, uint32_t type, const uint8_t *p,
 		return read_vdev(r, p, len);
 	case SEC_CPU_TEMPLATE:
 		return read_cpu_template(r, p, len);
+	case SEC_HOTPLUG:
+		return read_hotplug(r, p, len);
 	default:
 		return fail(r, "unknown section type %u", type);
 	}
@@ -414,6 +459,7 @@ void snap_state_free(struct snap_state *s)
 	free(s->config_json);
 	free(s->vcpus);
 	free(s->cpu_template);
+	free(s->hotplug);
 	memset(s, 0, sizeof(*s));
 }
 

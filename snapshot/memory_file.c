@@ -2,7 +2,9 @@
 /* Guest RAM into the memory file: Full writes every non-zero page of a
  * file truncated to the RAM size (zero pages stay holes); Diff writes, in
  * place, the pages KVM's dirty log and the devices' dirty bitmap name.
- * Runs of pages go out in one pwrite. A rewind drops, in runs, every page
+ * virtio-mem's region follows, its plugged blocks' non-zero pages, and
+ * comes back mapped from the file with the blocks plugged again. Runs of
+ * pages go out in one pwrite. A rewind drops, in runs, every page
  * those logs named since the load (kept in mem->logged when a snapshot
  * empties them). */
 #include <errno.h>
@@ -35,12 +37,13 @@ static bool bit(const uint64_t *map, uint64_t i)
 	return map[i / 64] & (1ULL << (i % 64));
 }
 
-/* Writes pages [first, first + n) of RAM at their own offsets. */
-static int write_run(int fd, const struct guest_mem *mem, uint64_t first,
+/* Writes pages [first, first + n) of the mapping at host to file offset
+ * base + their offset in it. */
+static int write_run(int fd, const uint8_t *host, uint64_t base, uint64_t first,
 		     uint64_t n)
 {
-	const uint8_t *p = mem->host + first * PAGE;
-	uint64_t left = n * PAGE, off = first * PAGE;
+	const uint8_t *p = host + first * PAGE;
+	uint64_t left = n * PAGE, off = base + first * PAGE;
 
 	while (left) {
 		ssize_t w = pwrite(fd, p, left, (off_t)off);
@@ -54,28 +57,53 @@ static int write_run(int fd, const struct guest_mem *mem, uint64_t first,
 	return 0;
 }
 
-/* Writes, in runs, the pages set in `dirty`, or (dirty NULL) every page
- * that is not all zeros. */
-static int write_pages(int fd, const struct guest_mem *mem,
-		       const uint64_t *dirty, uint64_t *written)
+/* Writes, in runs, the pages of the mapping at host (`pages` of them, at
+ * file offset base) set in `dirty`, or (dirty NULL) every page that is not
+ * all zeros. */
+static int write_pages(int fd, const uint8_t *host, uint64_t pages,
+		       uint64_t base, const uint64_t *dirty, uint64_t *written)
 {
-	uint64_t pages = mem->size / PAGE, i, start = 0;
+	uint64_t i, start = 0;
 	bool in_run = false;
 	int ret = 0;
 
 	for (i = 0; i <= pages && !ret; i++) {
 		bool want = i < pages &&
 			    (dirty ? bit(dirty, i) :
-				     !page_is_zero(mem->host + i * PAGE));
+				     !page_is_zero(host + i * PAGE));
 
 		if (want && !in_run)
 			start = i;
 		if (!want && in_run) {
-			ret = write_run(fd, mem, start, i - start);
+			ret = write_run(fd, host, base, start, i - start);
 			*written += i - start;
 		}
 		in_run = want;
 	}
+	return ret;
+}
+
+/* virtio-mem's region after RAM: a diff first zeroes the file's part of
+ * it (truncated and grown again: holes on any file system); then every
+ * non-zero page of each plugged block. */
+static int write_hotplug(int fd, const struct guest_mem *mem, bool diff,
+			 uint64_t *written)
+{
+	const struct gmem_hotplug *hp = &mem->hp;
+	uint64_t b;
+	int ret = 0;
+
+	if (!hp->host)
+		return 0;
+	if (diff && (ftruncate(fd, (off_t)mem->size) < 0 ||
+		     ftruncate(fd, (off_t)(mem->size + hp->size)) < 0))
+		return -errno;
+	for (b = 0; b < hp->size / hp->block_size && !ret; b++)
+		if (gmem_hotplug_plugged(mem, b))
+			ret = write_pages(fd, hp->host + b * hp->block_size,
+					  hp->block_size / PAGE,
+					  mem->size + b * hp->block_size, NULL,
+					  written);
 	return ret;
 }
 
@@ -149,10 +177,13 @@ int snap_write_memory(struct vm *vm, const char *path, bool diff,
 		for (uint64_t w = 0; !ret && w < words; w++)
 			vm->mem.logged[w] |= dirty[w]; /* for a rewind */
 	}
-	fd = ret ? ret : open_memory_file(path, diff, vm->mem.size);
+	fd = ret ? ret :
+		   open_memory_file(path, diff, vm->mem.size + vm->mem.hp.size);
 	if (fd >= 0) {
-		ret = write_pages(fd, &vm->mem, diff ? dirty : NULL,
-				  pages_written);
+		ret = write_pages(fd, vm->mem.host, vm->mem.size / PAGE, 0,
+				  diff ? dirty : NULL, pages_written);
+		if (!ret)
+			ret = write_hotplug(fd, &vm->mem, diff, pages_written);
 		if (!ret && fdatasync(fd) < 0)
 			ret = -errno;
 		close(fd);
@@ -161,6 +192,78 @@ int snap_write_memory(struct vm *vm, const char *path, bool diff,
 	}
 	free(dirty);
 	return ret;
+}
+
+int snap_save_hotplug(const struct guest_mem *mem, struct snap_hotplug **out)
+{
+	const struct gmem_hotplug *hp = &mem->hp;
+	uint64_t blocks = hp->host ? hp->size / hp->block_size : 0, w;
+	struct snap_hotplug *h;
+
+	*out = NULL;
+	if (!hp->host)
+		return 0;
+	h = calloc(1, snap_hotplug_size(blocks));
+	if (!h)
+		return -ENOMEM;
+	*h = (struct snap_hotplug){ hp->gpa, hp->size, hp->block_size, blocks };
+	for (w = 0; w < (blocks + 63) / 64; w++)
+		h->plugged[w] =
+			__atomic_load_n(&hp->plugged[w], __ATOMIC_ACQUIRE);
+	*out = h;
+	return 0;
+}
+
+static int map_hotplug_file(struct guest_mem *mem, const char *mem_path)
+{
+	int fd = open(mem_path, O_RDONLY | O_CLOEXEC), ret;
+
+	if (fd < 0)
+		return -errno;
+	ret = gmem_hotplug_map_file(mem, fd, mem->size);
+	close(fd);
+	return ret;
+}
+
+int snap_restore_hotplug(struct guest_mem *mem, const struct snap_hotplug *h,
+			 const char *mem_path, char *err, size_t err_size)
+{
+	const struct gmem_hotplug *hp = &mem->hp;
+	uint64_t b;
+	int ret;
+
+	if (!h != !hp->host) {
+		snprintf(
+			err, err_size,
+			"the state file %s hot-pluggable memory, its config %s",
+			h ? "has" : "has no", h ? "none" : "has");
+		return -EINVAL;
+	}
+	if (!h)
+		return 0;
+	if (h->gpa != hp->gpa || h->size != hp->size ||
+	    h->block_size != hp->block_size) {
+		snprintf(
+			err, err_size,
+			"the state file's hot-plug region (0x%llx, %llu MiB in blocks of %llu KiB) is not its config's (0x%llx, %llu MiB in blocks of %llu KiB)",
+			(unsigned long long)h->gpa,
+			(unsigned long long)(h->size >> 20),
+			(unsigned long long)(h->block_size >> 10),
+			(unsigned long long)hp->gpa,
+			(unsigned long long)(hp->size >> 20),
+			(unsigned long long)(hp->block_size >> 10));
+		return -EINVAL;
+	}
+	ret = mem_path ? map_hotplug_file(mem, mem_path) : 0;
+	if (ret) {
+		snprintf(err, err_size, "memory file %s, hot-plug region: %s",
+			 mem_path, strerror(-ret));
+		return -EINVAL;
+	}
+	for (b = 0; b < h->nr_blocks; b++)
+		if (bit(h->plugged, b))
+			gmem_hotplug_set(mem, b, 1, true);
+	return 0;
 }
 
 /* Drops pages [first, first + n): the next touch reads the memory file

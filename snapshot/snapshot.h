@@ -6,13 +6,16 @@
  * Contract:
  * - A snapshot is a state file and a memory file. The memory file is guest
  *   RAM byte for byte (file offset = offset in the single host mapping,
- *   zero pages left as holes). The state file (format.c) is: a 32-byte
- *   header (magic "MVMSNAP\0", format version, architecture, payload
- *   length, CRC-32 of the payload) and typed sections of fixed sizes: the
- *   VM's configuration as JSON, the VM (irqchips, PIT, KVM clock), each
- *   vCPU (its CPUID included), the serial port and each virtio device with
- *   its queues and its own state (rate-limiter buckets), and the CPU
- *   template applied at boot, if any (config/cpu_template.h's encoding).
+ *   zero pages left as holes), then, with virtio-mem, its whole hot-plug
+ *   region (unplugged blocks and zero pages left as holes). The state file
+ *   (format.c) is: a 32-byte header (magic "MVMSNAP\0", format version,
+ *   architecture, payload length, CRC-32 of the payload) and typed
+ *   sections: the VM's configuration as JSON, the VM (irqchips, PIT, KVM
+ *   clock), each vCPU (its CPUID included), the serial port and each
+ *   virtio device with its queues and its own state (rate-limiter buckets,
+ *   virtio-mem's sizes), the CPU template applied at boot, if any
+ *   (config/cpu_template.h's encoding), and virtio-mem's region, if any
+ *   (its place, its block size and a bit per plugged block).
  *   The VM and vCPU sections are the architecture's: x86's below (and
  *   kvm_state.c), arm64's in state_arm64.h (kvm_state_arm64.c); a file
  *   whose header names the other architecture is refused.
@@ -39,8 +42,9 @@
 #include "virtio/virtio.h"
 
 #define SNAP_MAGIC "MVMSNAP"
-/* 2: CPUID per vCPU; 3: devices' own state, the CPU template */
-#define SNAP_VERSION 3
+/* 2: CPUID per vCPU; 3: devices' own state, the CPU template; 4: five
+ * queues per device, virtio-mem's region */
+#define SNAP_VERSION 4
 #define SNAP_ARCH_X86_64 62 /* EM_X86_64 */
 #define SNAP_ARCH_AARCH64 183 /* EM_AARCH64 */
 #define SNAP_MAX_FILE (4U << 20)
@@ -75,6 +79,14 @@ struct snap_vm {
 };
 #endif
 
+/* virtio-mem's region: where it is, its blocks, which are plugged. */
+struct snap_hotplug {
+	uint64_t gpa, size, block_size, nr_blocks;
+	uint64_t plugged[]; /* a bit per block, in (nr_blocks + 63) / 64 words */
+};
+/* Its bytes in the state file. */
+size_t snap_hotplug_size(uint64_t nr_blocks);
+
 struct snap_state {
 	char *config_json; /* NUL-terminated */
 	struct snap_vm vm;
@@ -83,6 +95,7 @@ struct snap_state {
 	struct snap_vcpu *vcpus; /* nr_vcpus of them */
 	struct vdev_state vdevs[VIRTIO_MAX_DEVICES];
 	struct cpu_template *cpu_template; /* malloc'd; NULL: none */
+	struct snap_hotplug *hotplug; /* malloc'd; NULL: no virtio-mem */
 };
 
 /* ---- format.c: the state file ---- */
@@ -141,9 +154,24 @@ MUST_CHECK int snap_restore_kvm(struct vm *vm, const struct snap_state *s,
 /* Full: every non-zero page (the file is truncated to the RAM size first,
  * so zero pages stay holes). Diff: only pages dirtied since the last
  * snapshot (KVM's dirty log plus the pages devices wrote), written in place
- * into the existing file. Either way the dirty logs start again. */
+ * into the existing file. Either way the dirty logs start again. virtio-
+ * mem's region follows RAM: every non-zero page of its plugged blocks,
+ * the rest holes (a diff zeroes it and writes those again). */
 MUST_CHECK int snap_write_memory(struct vm *vm, const char *path, bool diff,
 				 uint64_t *pages_written);
+
+/* virtio-mem's region and its plugged blocks (*out NULL: no region).
+ * 0 or -ENOMEM. */
+MUST_CHECK int snap_save_hotplug(const struct guest_mem *mem,
+				 struct snap_hotplug **out);
+/* After a load made the region (the config's, vm->mem.hp, nothing
+ * plugged): checks that the saved one (h, untrusted; NULL: none) is the
+ * same, maps the memory file's part of it (mem_path; NULL: none) and plugs
+ * the saved blocks. 0, or -EINVAL with err set. */
+MUST_CHECK int snap_restore_hotplug(struct guest_mem *mem,
+				    const struct snap_hotplug *h,
+				    const char *mem_path, char *err,
+				    size_t err_size);
 
 /* Rewind (a loaded VM with dirty tracking, vCPUs parked, devices reset):
  * every page written since the load or the last rewind (KVM's dirty log,

@@ -519,7 +519,7 @@ static void balloon_destroy(struct vdev *d)
 static const struct vdev_ops balloon_ops = {
 	.name = "virtio-balloon",
 	.device_id = VIRTIO_ID_BALLOON,
-	.num_queues = 4,
+	.num_queues = 5,
 	.queues = balloon_queues,
 	.features = balloon_features,
 	.config_rw = balloon_config_rw,
@@ -552,9 +552,6 @@ int vballoon_create(struct vm *vm, const struct balloon_cfg *cfg)
 	struct vballoon *b;
 	int ret;
 
-	if (cfg->stats_interval_s && cfg->free_page_hinting &&
-	    cfg->free_page_reporting)
-		return -EINVAL; /* 5 queues: more than VDEV_MAX_QUEUES */
 	b = calloc(1, sizeof(*b));
 	if (!b)
 		return -ENOMEM;

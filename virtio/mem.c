@@ -1,12 +1,20 @@
 // SPDX-License-Identifier: Apache-2.0
 /* virtio-mem (/hotplug/memory), as Firecracker's: a region of guest-
- * physical memory above RAM (vmm/memory.c's gmem_hotplug, one KVM slot)
- * that the guest plugs and unplugs in blocks, toward the size the host
- * requests (config space). One queue of requests: plug, unplug, unplug
- * all, state; each answered in its writable buffer. Plugged blocks are
- * guest RAM (gmem_ptr reaches them); unplugged ones go back to the host.
- * The usable part of the region grows in slots as the requested size does
- * and drops to nothing on unplug all, as in Firecracker.
+ * physical memory above RAM (vmm/memory.c's gmem_hotplug) that the guest
+ * plugs and unplugs in blocks, toward the size the host requests (config
+ * space). One queue of requests: plug, unplug, unplug all, state; each
+ * answered in its writable buffer. Plugged blocks are guest RAM (gmem_ptr
+ * reaches them); unplugged ones go back to the host. The usable part of
+ * the region grows in slots as the requested size does and drops to
+ * nothing on unplug all, as in Firecracker.
+ *
+ * Each slot of the region is a KVM memory slot of its own, there only
+ * while a block in it is plugged (as in Firecracker): a guest touching a
+ * slot it has plugged nothing in gets no host memory, only MMIO exits
+ * that nothing answers (reads as all ones). A snapshot keeps the sizes
+ * (vdev_ops.save); the plugged blocks go with the memory
+ * (snapshot/memory_file.c), and a restore checks the sizes against them
+ * and gives KVM the slots in use again.
  *
  * The guest is hostile: a range outside the usable region, misaligned,
  * empty, plugging plugged blocks or unplugging unplugged ones, and an
@@ -23,6 +31,7 @@
 
 #include "virtio/virtio.h"
 
+#define F_UNPLUGGED_INACCESSIBLE 1
 #define REQ_PLUG 0
 #define REQ_UNPLUG 1
 #define REQ_UNPLUG_ALL 2
@@ -37,7 +46,7 @@
 /* Linux adds hot-plugged memory in 128 MiB sections: the region starts on
  * a 1 GiB boundary (or its block's, when larger). */
 #define REGION_ALIGN (1ULL << 30)
-#define KVM_SLOT 2 /* after the RAM's one or two */
+#define FIRST_KVM_SLOT 2 /* after the RAM's one or two */
 
 /* struct virtio_mem_req: le16 type, 6 bytes of padding, then (plug,
  * unplug, state) le64 addr, le16 nb_blocks and 6 more. */
@@ -53,14 +62,24 @@ struct vmem {
 	struct vdev dev;
 	uint64_t slot_size; /* bytes */
 	uint64_t usable, plugged, requested; /* config space, bytes */
+	bool *in_kvm; /* per slot: given to KVM */
 	struct vq_chain chain;
 };
 
+/* What a snapshot keeps of the device itself (vdev_ops.save). */
+struct mem_state {
+	uint64_t usable, plugged, requested;
+};
+_Static_assert(sizeof(struct mem_state) <= VDEV_OWN_STATE_MAX, "fits");
+
+/* VIRTIO_MEM_F_UNPLUGGED_INACCESSIBLE: the guest must not read unplugged
+ * memory (it is not in a KVM slot). */
 static uint64_t mem_features(struct vdev *d)
 {
 	(void)d;
 	return (1ULL << VIRTIO_RING_F_EVENT_IDX) |
-	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC);
+	       (1ULL << VIRTIO_RING_F_INDIRECT_DESC) |
+	       (1ULL << F_UNPLUGGED_INACCESSIBLE);
 }
 
 /* struct virtio_mem_config: block_size, node_id (0: no ACPI PXM) and
@@ -107,6 +126,78 @@ static unsigned range_state(const struct vmem *m, uint64_t first, uint64_t n)
 			      STATE_UNPLUGGED;
 }
 
+static uint64_t blocks_per_slot(const struct vmem *m)
+{
+	return m->slot_size / m->dev.vm->mem.hp.block_size;
+}
+
+static uint64_t nr_slots(const struct vmem *m)
+{
+	return m->dev.vm->mem.hp.size / m->slot_size;
+}
+
+/* Gives slot s of the region to KVM, or takes it back. */
+static int set_kvm_slot(struct vmem *m, uint64_t s, bool in)
+{
+	const struct gmem_hotplug *hp = &m->dev.vm->mem.hp;
+	struct kvm_userspace_memory_region r = {
+		.slot = (uint32_t)(FIRST_KVM_SLOT + s),
+		.guest_phys_addr = hp->gpa + s * m->slot_size,
+		.memory_size = in ? m->slot_size : 0,
+		.userspace_addr =
+			(uint64_t)(uintptr_t)(hp->host + s * m->slot_size),
+	};
+
+	if (ioctl(m->dev.vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0)
+		return -errno;
+	m->in_kvm[s] = in;
+	return 0;
+}
+
+/* Slots [first, last] go to KVM when a block in them is plugged and come
+ * back when none is. 0 or -errno (a slot KVM did not take). */
+static int sync_kvm_slots(struct vmem *m, uint64_t first, uint64_t last)
+{
+	uint64_t s;
+	int ret;
+
+	for (s = first; s <= last; s++) {
+		bool used = range_state(m, s * blocks_per_slot(m),
+					blocks_per_slot(m)) != STATE_UNPLUGGED;
+
+		if (used == m->in_kvm[s])
+			continue;
+		ret = set_kvm_slot(m, s, used);
+		if (ret)
+			return ret;
+	}
+	return 0;
+}
+
+/* Blocks [first, first + n) plugged or unplugged, with their slots. */
+static int set_blocks(struct vmem *m, uint64_t first, uint64_t n, bool on)
+{
+	const struct guest_mem *mem = &m->dev.vm->mem;
+	uint64_t s0 = first / blocks_per_slot(m);
+	uint64_t s1 = (first + n - 1) / blocks_per_slot(m);
+	int ret;
+
+	gmem_hotplug_set(mem, first, n, on);
+	ret = sync_kvm_slots(m, s0, s1);
+	if (ret && on) {
+		log_warn("virtio-mem: KVM refused a memory slot: %s",
+			 strerror(-ret));
+		gmem_hotplug_set(mem, first, n, false);
+		/* and takes back those it took before the refusal */
+		if (sync_kvm_slots(m, s0, s1))
+			log_warn("virtio-mem: KVM kept a memory slot");
+	} else if (ret) {
+		log_warn("virtio-mem: KVM kept a memory slot: %s",
+			 strerror(-ret));
+	}
+	return on ? ret : 0;
+}
+
 /* Plugs or unplugs the range when every block of it is in the other
  * state. */
 static uint16_t plug(struct vmem *m, const struct mem_req *r, bool on)
@@ -120,7 +211,8 @@ static uint16_t plug(struct vmem *m, const struct mem_req *r, bool on)
 		return RESP_ERROR;
 	if (on && m->plugged + len > m->requested)
 		return RESP_NACK;
-	gmem_hotplug_set(mem, (uint64_t)first, r->nb_blocks, on);
+	if (set_blocks(m, (uint64_t)first, r->nb_blocks, on))
+		return RESP_ERROR;
 	m->plugged = on ? m->plugged + len : m->plugged - len;
 	return RESP_ACK;
 }
@@ -129,7 +221,7 @@ static uint16_t unplug_all(struct vmem *m)
 {
 	const struct guest_mem *mem = &m->dev.vm->mem;
 
-	gmem_hotplug_set(mem, 0, mem->hp.size / mem->hp.block_size, false);
+	set_blocks(m, 0, mem->hp.size / mem->hp.block_size, false);
 	m->plugged = 0;
 	m->usable = 0;
 	return RESP_ACK;
@@ -202,10 +294,50 @@ static void mem_queue_notify(struct vdev *d, unsigned q)
 	vdev_notify_used(d, q);
 }
 
+static void mem_save(struct vdev *d, uint8_t *own)
+{
+	const struct vmem *m = d->priv;
+	struct mem_state st = { m->usable, m->plugged, m->requested };
+
+	memcpy(own, &st, sizeof(st));
+}
+
+/* Untrusted: sizes within the region, in blocks (usable: in slots), the
+ * plugged size that of the blocks the memory came back with, every one of
+ * them in the usable region. */
+static int mem_restore(struct vdev *d, const uint8_t *own)
+{
+	struct vmem *m = d->priv;
+	const struct gmem_hotplug *hp = &d->vm->mem.hp;
+	uint64_t blocks = hp->size / hp->block_size, b, plugged = 0;
+	struct mem_state st;
+
+	memcpy(&st, own, sizeof(st));
+	if (st.usable > hp->size || st.usable % m->slot_size ||
+	    st.requested > hp->size || st.requested % hp->block_size)
+		return -EINVAL;
+	for (b = 0; b < blocks; b++) {
+		if (!gmem_hotplug_plugged(&d->vm->mem, b))
+			continue;
+		if (b * hp->block_size >= st.usable)
+			return -EINVAL;
+		plugged += hp->block_size;
+	}
+	if (plugged != st.plugged)
+		return -EINVAL;
+	m->usable = st.usable;
+	m->plugged = st.plugged;
+	m->requested = st.requested;
+	return sync_kvm_slots(m, 0, nr_slots(m) - 1) ? -EINVAL : 0;
+}
+
 static void mem_destroy(struct vdev *d)
 {
+	struct vmem *m = d->priv;
+
 	vdev_detach(d);
-	free(d->priv);
+	free(m->in_kvm);
+	free(m);
 }
 
 static const struct vdev_ops mem_ops = {
@@ -216,6 +348,8 @@ static const struct vdev_ops mem_ops = {
 	.config_rw = mem_config_rw,
 	.queue_notify = mem_queue_notify,
 	.destroy = mem_destroy,
+	.save = mem_save,
+	.restore = mem_restore,
 };
 
 int vmem_create(struct vm *vm, const struct hotplug_cfg *cfg)
@@ -228,7 +362,8 @@ int vmem_create(struct vm *vm, const struct hotplug_cfg *cfg)
 	vdev_preinit(&m->dev);
 	m->dev.priv = m;
 	m->slot_size = cfg->slot_size_mib * MIB;
-	ret = vdev_attach(vm, &m->dev, &mem_ops, m, NULL);
+	m->in_kvm = calloc(vm->mem.hp.size / m->slot_size, sizeof(bool));
+	ret = m->in_kvm ? vdev_attach(vm, &m->dev, &mem_ops, m, NULL) : -ENOMEM;
 	if (ret)
 		mem_destroy(&m->dev);
 	return ret;
@@ -273,23 +408,6 @@ static uint64_t region_gpa(const struct guest_mem *mem, uint64_t block_size)
 	return (end + align - 1) / align * align;
 }
 
-/* The whole region is one KVM slot from boot: a block the guest touches
- * before plugging it takes host memory as a plugged one would (never more
- * than the region), and unplugging gives it back. */
-static int give_to_kvm(struct vm *vm)
-{
-	const struct gmem_hotplug *hp = &vm->mem.hp;
-	struct kvm_userspace_memory_region r = {
-		.slot = KVM_SLOT,
-		.guest_phys_addr = hp->gpa,
-		.memory_size = hp->size,
-		.userspace_addr = (uint64_t)(uintptr_t)hp->host,
-	};
-
-	return ioctl(vm->vm_fd, KVM_SET_USER_MEMORY_REGION, &r) < 0 ? -errno :
-								      0;
-}
-
 static int add_mem(struct vm *vm, const struct vm_config *cfg)
 {
 	const struct hotplug_cfg *h = &cfg->hotplug;
@@ -300,8 +418,6 @@ static int add_mem(struct vm *vm, const struct vm_config *cfg)
 		return 0;
 	ret = gmem_hotplug_create(&vm->mem, region_gpa(&vm->mem, block),
 				  h->total_size_mib * MIB, block);
-	if (!ret)
-		ret = give_to_kvm(vm);
 	if (!ret)
 		ret = vmem_create(vm, h);
 	if (ret)

@@ -371,6 +371,8 @@ int vdev_attach(struct vm *vm, struct vdev *d, const struct vdev_ops *ops,
 
 	if (vm->nr_vdevs == VIRTIO_MAX_DEVICES)
 		return -ENOSPC;
+	if (ops->num_queues > VDEV_MAX_QUEUES)
+		return -EINVAL;
 	memset(d, 0, sizeof(*d));
 	pthread_mutex_init(&d->lock, NULL);
 	d->ops = ops;

@@ -176,7 +176,9 @@ struct vdev_ops {
 	void (*restored)(struct vdev *d);
 };
 
-#define VDEV_MAX_QUEUES 4
+/* The most a device has: the balloon with statistics, free page hinting
+ * and reporting (inflate, deflate, stats, hinting, reporting). */
+#define VDEV_MAX_QUEUES 5
 struct vdev {
 	const struct vdev_ops *ops;
 	void *priv;
@@ -416,8 +418,8 @@ MUST_CHECK int vballoon_hint_status(struct vdev *d,
 
 /* ---- mem.c: virtio-mem ---- */
 struct hotplug_cfg;
-/* Attaches the device of a region already mapped (vm->mem.hp) and given
- * to KVM; nothing requested, nothing plugged. */
+/* Attaches the device of a region already mapped (vm->mem.hp); nothing
+ * requested, nothing plugged, no slot of it given to KVM yet. */
 MUST_CHECK int vmem_create(struct vm *vm, const struct hotplug_cfg *cfg);
 /* PATCH /hotplug/memory (d: VIRTIO_ID_MEM; the size checked against the
  * block and the total): the new requested size; the usable region grows

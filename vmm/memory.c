@@ -83,10 +83,11 @@ int gmem_advise_huge(struct guest_mem *mem)
 	return madvise(mem->host, mem->size, MADV_HUGEPAGE) < 0 ? -errno : 0;
 }
 
-static void *map_file_private(void *at, uint64_t size, int fd)
+static void *map_file_private(void *at, uint64_t size, int fd, off_t off)
 {
 	return mmap(at, size, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_NORESERVE | (at ? MAP_FIXED : 0), fd, 0);
+		    MAP_PRIVATE | MAP_NORESERVE | (at ? MAP_FIXED : 0), fd,
+		    off);
 }
 
 int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
@@ -97,7 +98,7 @@ int gmem_map_file(struct guest_mem *mem, uint64_t size, int fd)
 	mem->memfd = -1;
 	if (size == 0 || size % 4096)
 		return -EINVAL;
-	p = map_file_private(NULL, size, fd);
+	p = map_file_private(NULL, size, fd, 0);
 	if (p == MAP_FAILED)
 		return -errno;
 	mem->host = p;
@@ -111,16 +112,26 @@ int gmem_remap_file(struct guest_mem *mem, int fd)
 {
 	if (!mem->host || mem->memfd >= 0)
 		return -EINVAL; /* only anonymous 4 KiB-page RAM */
-	if (map_file_private(mem->host, mem->size, fd) == MAP_FAILED)
+	if (map_file_private(mem->host, mem->size, fd, 0) == MAP_FAILED)
 		return -errno;
 	mem->file_private = true;
 	return 0;
 }
 
-static int drop_pages(const struct guest_mem *mem, uint8_t *p, size_t len)
+/* Anonymous memory over [p, p + len) of a mapping: the bytes read as
+ * zero, and a file mapped there before is no longer read. */
+static int map_anonymous_over(uint8_t *p, size_t len)
 {
 	int flags = MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE | MAP_FIXED;
 
+	return mmap(p, len, PROT_READ | PROT_WRITE, flags, -1, 0) ==
+			       MAP_FAILED ?
+		       -errno :
+		       0;
+}
+
+static int drop_pages(const struct guest_mem *mem, uint8_t *p, size_t len)
+{
 	if (mem->memfd >= 0)
 		return fallocate(mem->memfd,
 				 FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE,
@@ -128,10 +139,7 @@ static int drop_pages(const struct guest_mem *mem, uint8_t *p, size_t len)
 			       -errno :
 			       0;
 	if (mem->file_private)
-		return mmap(p, len, PROT_READ | PROT_WRITE, flags, -1, 0) ==
-				       MAP_FAILED ?
-			       -errno :
-			       0;
+		return map_anonymous_over(p, len);
 	return madvise(p, len, MADV_DONTNEED) < 0 ? -errno : 0;
 }
 
@@ -151,7 +159,10 @@ int gmem_discard(const struct guest_mem *mem, void *p, size_t len)
 	int ret;
 
 	if (inside(mem->hp.host, mem->hp.size, at, len, 4096))
-		return madvise(at, len, MADV_DONTNEED) < 0 ? -errno : 0;
+		return mem->hp.file_private ?
+			       map_anonymous_over(at, len) :
+			       (madvise(at, len, MADV_DONTNEED) < 0 ? -errno :
+								      0);
 	if (!inside(mem->host, mem->size, at, len, mem->page_size))
 		return -EINVAL;
 	ret = drop_pages(mem, at, len);
@@ -201,6 +212,18 @@ int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa, uint64_t size,
 	hp->gpa = gpa;
 	hp->size = size;
 	hp->block_size = block_size;
+	return 0;
+}
+
+int gmem_hotplug_map_file(struct guest_mem *mem, int fd, uint64_t off)
+{
+	struct gmem_hotplug *hp = &mem->hp;
+
+	if (!hp->host || off % 4096)
+		return -EINVAL;
+	if (map_file_private(hp->host, hp->size, fd, (off_t)off) == MAP_FAILED)
+		return -errno;
+	hp->file_private = true;
 	return 0;
 }
 

@@ -71,6 +71,7 @@ struct guest_mem {
 		/* a bit per block, set while plugged; read by vCPU threads,
 		 * written by the VMM thread (atomics) */
 		uint64_t *plugged;
+		bool file_private; /* gmem_hotplug_map_file's */
 	} hp;
 };
 
@@ -98,7 +99,8 @@ MUST_CHECK int gmem_remap_file(struct guest_mem *mem, int fd);
  * snapshot's file mapped MAP_PRIVATE is replaced by anonymous memory
  * (MADV_DONTNEED there would bring the file's bytes back). The range is
  * marked dirty for diff snapshots. Bytes of virtio-mem's region (4 KiB
- * pages, anonymous) are dropped too. 0, or -EINVAL (not guest memory, or
+ * pages) are dropped too (anonymous memory over them when the region was
+ * mapped from a memory file). 0, or -EINVAL (not guest memory, or
  * misaligned) or -errno. */
 MUST_CHECK int gmem_discard(const struct guest_mem *mem, void *p, size_t len);
 /* Maps virtio-mem's region of `size` bytes at guest-physical `gpa`, all
@@ -106,6 +108,11 @@ MUST_CHECK int gmem_discard(const struct guest_mem *mem, void *p, size_t len);
  * 0 or -errno. */
 MUST_CHECK int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa,
 				   uint64_t size, uint64_t block_size);
+/* Maps bytes [off, off + region size) of a snapshot's memory file
+ * MAP_PRIVATE over the region, at the same addresses; blocks unplugged
+ * later are replaced by anonymous memory. 0 or -errno. */
+MUST_CHECK int gmem_hotplug_map_file(struct guest_mem *mem, int fd,
+				     uint64_t off);
 /* Plugs or unplugs blocks [first, first + n) of the region (in range: the
  * caller checked); unplugged blocks go back to the host (gmem_discard).
  * VMM thread. */

@@ -5,8 +5,7 @@
  * missing or extra, config space read and written (WRITE/READ from
  * 0x100: the command id at 0x108). Config byte: bit 0 statistics (every
  * second), bit 1 free page reporting, bit 2 deflate_on_oom, bit 3 free
- * page hinting (left out when bits 0 and 1 are set: the three optional
- * queues together are refused, vballoon_create). Host events by kind
+ * page hinting (all three optional queues: five in all). Host events by kind
  * % 6: PATCH /balloon to `arg` MiB (0), PATCH /balloon/statistics to `arg
  * % 3` seconds (1: the first update is due at once, for the next SERVE),
  * GET /balloon/statistics (2), PATCH /balloon/hinting/start with
@@ -25,9 +24,7 @@ static int create(uint8_t cfg)
 				 .stats_interval_s = cfg & 1,
 				 .free_page_reporting = cfg & 2,
 				 .deflate_on_oom = cfg & 4,
-				 /* with both others: 5 queues, refused */
-				 .free_page_hinting = (cfg & 8) &&
-						      (cfg & 3) != 3 };
+				 .free_page_hinting = cfg & 8 };
 
 	return guest_add_balloon(&c);
 }
@@ -64,7 +61,7 @@ static void host(uint8_t kind, uint16_t arg)
 		host_hint(kind, arg);
 }
 
-static const struct script_dev balloon = { .nr_queues = 4,
+static const struct script_dev balloon = { .nr_queues = 5,
 					   .create = create,
 					   .host = host };
 

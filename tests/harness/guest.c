@@ -20,16 +20,28 @@
 
 struct guest guest;
 
+/* A memory slot set or removed (size 0), as KVM keeps them. */
+static int set_slot(const struct kvm_userspace_memory_region *r)
+{
+	if (r->slot >= GUEST_KVM_SLOTS) {
+		errno = EINVAL;
+		return -1;
+	}
+	guest.kvm_slots[r->slot] = *r;
+	return 0;
+}
+
 /* The VM's ioctls: devices ask for interrupt and kick eventfds (and
- * virtio-mem a memory slot); a snapshot for KVM's dirty log, empty here
- * (no vCPU runs). */
+ * virtio-mem memory slots, kept in guest.kvm_slots); a snapshot for KVM's
+ * dirty log, empty here (no vCPU runs). */
 static int fake_kvm_ioctl(unsigned long req, void *arg)
 {
 	struct kvm_dirty_log *log = arg;
 
-	if (req == KVM_IRQFD || req == KVM_IOEVENTFD ||
-	    req == KVM_SET_USER_MEMORY_REGION)
+	if (req == KVM_IRQFD || req == KVM_IOEVENTFD)
 		return 0;
+	if (req == KVM_SET_USER_MEMORY_REGION)
+		return set_slot(arg);
 	if (req == KVM_GET_DIRTY_LOG) {
 		memset(log->dirty_bitmap, 0, guest.vm.mem.size / PAGE / 8);
 		return 0;
@@ -61,6 +73,7 @@ void guest_remove_devices(void)
 	guest.balloon = NULL;
 	guest.mem = NULL;
 	gmem_hotplug_destroy(&guest.vm.mem);
+	memset(guest.kvm_slots, 0, sizeof(guest.kvm_slots));
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }

@@ -8,6 +8,7 @@
 #ifndef MICROVM_TESTS_GUEST_H
 #define MICROVM_TESTS_GUEST_H
 
+#include <linux/kvm.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <sys/types.h>
@@ -44,6 +45,7 @@
 #define BUF_SIZE 0x1000
 #define GUEST_MIN_MEM (DATA + VDEV_MAX_QUEUES * 0x10000)
 
+#define GUEST_KVM_SLOTS 16
 struct guest {
 	struct vm vm;
 	struct event_loop loop;
@@ -52,6 +54,9 @@ struct guest {
 	struct vdev *blk, *net, *vsock, *rng, *balloon, *mem;
 	char tap[16]; /* the net device's tap */
 	char uds_path[108]; /* the vsock device's socket */
+	/* KVM's memory slots as the fake KVM holds them: each one's guest-
+	 * physical start and size (0: none), and the host address given */
+	struct kvm_userspace_memory_region kvm_slots[GUEST_KVM_SLOTS];
 };
 extern struct guest guest;
 

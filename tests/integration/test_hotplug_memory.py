@@ -3,8 +3,10 @@
 MemTotal (read from /proc/meminfo) and the guest fills more than its boot
 memory; unplugging gives the memory back to the host (the RSS of the
 region's mapping in /proc/PID/smaps drops) and MemTotal falls again.
-API errors are Firecracker's {"fault_message"} answers; a snapshot of a
-VM with hot-pluggable memory is refused."""
+API errors are Firecracker's {"fault_message"} answers. A snapshot of a
+VM with 128 MiB plugged and a file written into them loads in a fresh
+microvm with the same MemTotal and the file's checksum (a rewind of it is
+refused); unplugging works after the load."""
 import os
 import shutil
 import subprocess
@@ -34,6 +36,24 @@ WATCH_AND_FILL = (
     'dd if=/dev/zero of=/mnt/f bs=1M count=$n 2>/dev/null && '
     'echo filled $n; sleep 2; rm /mnt/f; touch /done; echo freed; fi; '
     'sleep 1; done"')
+
+
+# After 200 MiB are there: counts the online memory blocks, writes 160 MiB
+# of random bytes (8 MiB repeated) in a tmpfs file (into the hot-plugged,
+# movable memory first), then prints its checksum five times, one a second,
+# and removes it.
+WRITE_AND_SUM = (
+    'sh -c "mount -t tmpfs -o size=1024m none /mnt; '
+    'dd if=/dev/urandom of=/c bs=1M count=8 2>/dev/null; k=0; while true; do '
+    "t=$(awk '/MemTotal/{print int($2/1024)}' /proc/meminfo); "
+    'echo memtotal $t; '
+    'if [ $t -gt 200 ] && [ ! -e /mnt/f ] && [ ! -e /done ]; then '
+    'echo online $(grep -l online /sys/devices/system/memory/memory*/state'
+    ' | wc -l); i=0; while [ $i -lt 20 ]; do cat /c; i=$((i+1)); done '
+    '> /mnt/f; echo written; fi; '
+    'if [ -e /mnt/f ]; then echo sum $(md5sum /mnt/f | cut -c1-32); '
+    'k=$((k+1)); if [ $k -ge 5 ]; then rm /mnt/f; touch /done; '
+    'echo freed; fi; fi; sleep 1; done"')
 
 
 def mem_totals(lines):
@@ -76,15 +96,19 @@ class HotplugApi(PreBootApi):
 
 @needs_kvm
 class Hotplug(unittest.TestCase):
+    # the guest's script, by test (else WATCH_AND_FILL)
+    SCRIPTS = {"test_snapshot_and_load_keep_hotplugged_memory": WRITE_AND_SUM}
+
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.api = ApiProcess(stdout=subprocess.PIPE)
+        script = self.SCRIPTS.get(self._testMethodName, WATCH_AND_FILL)
         ok(self.api, "PUT", "/boot-source", {
             "kernel_image_path": VMLINUX, "initrd_path": INITRD,
             # as Firecracker's docs advise: hot-plugged memory movable, so
             # that the guest can unplug it again
             "boot_args": guest_cmdline() + " memhp_default_state=online_movable"
-            " -- " + WATCH_AND_FILL})
+            " -- " + script})
         ok(self.api, "PUT", "/machine-config",
            {"vcpu_count": 1, "mem_size_mib": MEM_MIB})
         ok(self.api, "PUT", "/hotplug/memory", HOTPLUG)
@@ -145,17 +169,76 @@ class Hotplug(unittest.TestCase):
         wait_until("the guest going on", lambda: len(mem_totals(self.lines))
                    >= n + 2, timeout=30)
 
-    def test_snapshot_is_refused(self):
+    def test_snapshot_and_load_keep_hotplugged_memory(self):
         self.lines.wait_for("memtotal", 120)
+        boot_total = mem_totals(self.lines)[0]
         self.resize(128)
+        self.lines.wait_for("sum ", 180)
+        total = mem_totals(self.lines)[-1]
+        self.assertGreaterEqual(total - boot_total, 120)
+        online = [int(l.split()[1]) for l in self.lines.lines
+                  if l.startswith("online ")][0]
+        self.assertGreater(online, 0)
+        sums = [l.split()[1] for l in self.lines.lines if l.startswith("sum ")]
+        self.assertGreaterEqual(self.region_rss(), 64, "the file is there")
         ok(self.api, "PATCH", "/vm", {"state": "Paused"})
-        status, reply, _ = self.api.request("PUT", "/snapshot/create", {
-            "snapshot_path": os.path.join(self.dir, "snap"),
-            "mem_file_path": os.path.join(self.dir, "mem")})
+        snap, mem = (os.path.join(self.dir, n) for n in ("snap", "mem"))
+        ok(self.api, "PUT", "/snapshot/create",
+           {"snapshot_path": snap, "mem_file_path": mem})
+        self.assertEqual(os.path.getsize(mem), (MEM_MIB + TOTAL_MIB) << 20)
+        self.api.stop()
+
+        self.api = ApiProcess(stdout=subprocess.PIPE)
+        self.lines = LineReader(self.api.proc.stdout)
+        ok(self.api, "PUT", "/snapshot/load", {
+            "snapshot_path": snap,
+            "mem_backend": {"backend_type": "File", "backend_path": mem},
+            "track_dirty_pages": True, "resume_vm": True})
+        status, reply, _ = self.api.request("PUT", "/snapshot/rewind", {})
         self.assertEqual(status, 400, reply)
-        self.assertIn("hot-pluggable memory", reply["fault_message"])
-        ok(self.api, "PATCH", "/vm", {"state": "Resumed"})
+        self.assertIn("not supported with hot-pluggable memory",
+                      reply["fault_message"])
         self.assertEqual(self.status()["plugged_size_mib"], 128)
+        self.assertEqual(self.status()["requested_size_mib"], 128)
+        self.lines.wait_for("sum ", 120)
+        self.assertEqual(mem_totals(self.lines)[-1], total)
+        after = [l.split()[1] for l in self.lines.lines
+                 if l.startswith("sum ")]
+        self.assertEqual(set(after), {sums[0]}, "the file's bytes came back")
+        self.lines.wait_for("freed", 60)
+        self.resize(0)
+        wait_until("MemTotal back after the load",
+                   lambda: mem_totals(self.lines)[-1] <= boot_total + 8)
+
+    def test_hostile_memory_file(self):
+        """A memory file that lacks the hot-plug region is refused."""
+        self.lines.wait_for("memtotal", 120)
+        ok(self.api, "PATCH", "/vm", {"state": "Paused"})
+        snap, mem = (os.path.join(self.dir, n) for n in ("snap", "mem"))
+        ok(self.api, "PUT", "/snapshot/create",
+           {"snapshot_path": snap, "mem_file_path": mem})
+        os.truncate(mem, MEM_MIB << 20)
+        api = ApiProcess()
+        try:
+            status, reply, _ = api.request("PUT", "/snapshot/load", {
+                "snapshot_path": snap,
+                "mem_backend": {"backend_type": "File", "backend_path": mem}})
+            self.assertEqual(status, 400, reply)
+            self.assertIn("size is not the VM's memory size",
+                          reply["fault_message"])
+            status, reply, _ = api.request("PUT", "/snapshot/load", {
+                "snapshot_path": snap,
+                "mem_backend": {"backend_type": "Uffd",
+                                "backend_path": mem}})
+            self.assertEqual(status, 400, reply)
+            self.assertIn("Uffd backend cannot load a VM with hot-pluggable",
+                          reply["fault_message"])
+        finally:
+            api.stop()
+        ok(self.api, "PATCH", "/vm", {"state": "Resumed"})
+        n = len(mem_totals(self.lines))
+        wait_until("the guest going on", lambda: len(mem_totals(self.lines))
+                   >= n + 2, timeout=30)
 
 
 if __name__ == "__main__":

@@ -388,6 +388,46 @@ static void test_hint_hostile_ranges(void **state)
 	assert_int_equal(vballoon_hint_status(guest.balloon, &st), -ENOTSUP);
 }
 
+/* Statistics, hinting and reporting together: five queues, in that order
+ * after inflate and deflate (Linux's), each doing its work. */
+static void test_all_five_queues(void **state)
+{
+	struct balloon_cfg c = { .set = true,
+				 .stats_interval_s = 1,
+				 .free_page_hinting = true,
+				 .free_page_reporting = true };
+	struct seg range = { NULL, 2 * PAGE, (uint64_t)PFN(30) * PAGE };
+	uint32_t pfn = PFN(40);
+
+	assert_int_equal(guest_add_balloon(&c), 0);
+	assert_int_equal(guest_driver_init(5, 31,
+					   (1ULL << F_STATS_VQ) |
+						   (1ULL << F_FREE_PAGE_HINT) |
+						   (1ULL << F_REPORTING)) &
+				 VIRTIO_STATUS_NEEDS_RESET,
+			 0);
+	memset(page(PFN(30)), 0xee, 16 * PAGE);
+	guest_post_chain(4, &range, 1); /* reporting */
+	guest_kick(4);
+	assert_int_equal(guest_ring_idx(4, USED_OFF), 1);
+	assert_int_equal(page(PFN(30))[0], 0);
+	assert_int_equal(page(PFN(31))[PAGE - 1], 0);
+	assert_int_equal(page(PFN(32))[0], 0xee);
+	assert_int_equal(vballoon_hint_start(guest.balloon, false), 0);
+	hint_cmd(3, host_cmd()); /* hinting */
+	hint_range(3, PFN(36), PAGE);
+	assert_int_equal(page(PFN(36))[0], 0);
+	assert_int_equal(page(PFN(37))[0], 0xee);
+	vballoon_set_target(guest.balloon, 1);
+	send_pfns(0, &pfn, 1); /* inflate, as before */
+	assert_int_equal(page(PFN(40))[0], 0);
+	guest_snapshot_cycle(0, 0);
+	assert_false(guest_status() & VIRTIO_STATUS_NEEDS_RESET);
+	guest_post_chain(4, &range, 1); /* the fifth queue came back */
+	guest_kick(4);
+	assert_int_equal(guest_ring_idx(4, USED_OFF), 2);
+}
+
 /* A driver must set up every queue it took: a missing one is a broken
  * device, not a crash; a queue past them does not exist. */
 static void test_missing_queue_and_crafted_state(void **state)
@@ -405,8 +445,8 @@ static void test_missing_queue_and_crafted_state(void **state)
 	guest_reg_write(R_QUEUE_SEL, 2);
 	assert_int_equal(guest_reg_read(0x034), 0); /* QueueNumMax */
 	guest_kick(3);
-	/* a driver asking for hinting, not offered next to statistics and
-	 * reporting: refused, and no fifth queue meanwhile */
+	/* a driver asking for hinting, not offered: refused, and no fifth
+	 * queue meanwhile */
 	assert_int_equal(guest_driver_init(4, 15,
 					   (1ULL << F_REPORTING) |
 						   (1ULL << F_STATS_VQ) |
@@ -437,6 +477,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_missing_queue_and_crafted_state, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hint_run, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_all_five_queues, setup,
+						teardown),
 		cmocka_unit_test_setup_teardown(test_hint_stale_ids, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_hint_hostile_ranges, setup,

@@ -41,6 +41,8 @@ static void make_sample(struct sample *x, unsigned vcpus)
 	x->s.vdevs[1].nr_queues = 2;
 	x->s.vdevs[1].queues[1].size = 256;
 	x->s.vdevs[1].queues[1].last_avail = 77;
+	x->s.vdevs[0].nr_queues = 5; /* the balloon's most */
+	x->s.vdevs[0].queues[4].last_avail = 55;
 	assert_int_equal(snap_encode(&x->s, &x->buf, &x->len), 0);
 }
 
@@ -88,6 +90,8 @@ static void test_round_trip(void **state)
 	assert_int_equal(back.serial.lcr, 3);
 	assert_int_equal(back.nr_vdevs, 2);
 	assert_int_equal(back.vdevs[1].queues[1].last_avail, 77);
+	assert_int_equal(back.vdevs[0].queues[4].last_avail, 55);
+	assert_null(back.hotplug);
 	snap_state_free(&back);
 	free_sample(&x);
 }
@@ -208,7 +212,7 @@ static void test_header_damage(void **state)
 	expect_refused(b, x.len, "bad magic");
 	memcpy(b, x.buf, x.len);
 	b[8] = 1; /* before CPUID was saved */
-	expect_refused(b, x.len, "format version 1, this microvm reads 3");
+	expect_refused(b, x.len, "format version 1, this microvm reads 4");
 	memcpy(b, x.buf, x.len);
 	b[12] = 40;
 	expect_refused(b, x.len, "architecture 40 (an unknown ELF machine)");
@@ -297,6 +301,70 @@ static void test_section_damage(void **state)
 	free_sample(&x);
 }
 
+/* virtio-mem's region: 130 blocks (a bitmap of three words), kept; a
+ * second one, a region not in whole blocks, a block count or bitmap that
+ * does not match, a block past the region: refused. */
+static void test_hotplug_section(void **state)
+{
+	uint64_t h[4 + 3] = { 1ULL << 32, 130 << 21, 1 << 21, 130,
+			      1ULL << 63, 0,	     0x3 };
+	size_t len = sizeof(h);
+	struct snap_state back;
+	struct sample x;
+	char err[256];
+	uint8_t *b;
+	size_t n;
+
+	assert_int_equal(snap_hotplug_size(130), len);
+	make_sample(&x, 1);
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	assert_int_equal(snap_decode(b, n, &back, err, sizeof(err)), 0);
+	assert_non_null(back.hotplug);
+	assert_memory_equal(back.hotplug, h, len);
+	snap_state_free(&back);
+	free(x.buf); /* and again from the encoder */
+	x.s.hotplug = malloc(len);
+	memcpy(x.s.hotplug, h, len);
+	assert_int_equal(snap_encode(&x.s, &x.buf, &x.len), 0);
+	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
+	assert_memory_equal(back.hotplug, h, len);
+	snap_state_free(&back);
+	free(b);
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	expect_refused(b, n, "two hot-plug sections");
+	free(b);
+	free(x.s.hotplug);
+	x.s.hotplug = NULL;
+	free(x.buf);
+	assert_int_equal(snap_encode(&x.s, &x.buf, &x.len), 0);
+	h[6] = 0x4; /* block 130 */
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	expect_refused(b, n, "blocks past the region");
+	free(b);
+	h[6] = 0;
+	b = with_section(&x, 7, (uint32_t)len - 8, h, &n);
+	expect_refused(b, n, "hot-plug section is 48 bytes, expected 56");
+	free(b);
+	b = with_section(&x, 7, 16, h, &n);
+	expect_refused(b, n, "hot-plug section of 16 bytes");
+	free(b);
+	h[3] = 131;
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	expect_refused(b, n, "in 131 blocks");
+	free(b);
+	h[3] = 130;
+	h[2] = 0;
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	expect_refused(b, n, "blocks of 0 bytes");
+	free(b);
+	h[2] = 1 << 21;
+	h[0] += 4096;
+	b = with_section(&x, 7, (uint32_t)len, h, &n);
+	expect_refused(b, n, "hot-plug section: region");
+	free(b);
+	free_sample(&x);
+}
+
 static void test_section_past_end_and_missing_parts(void **state)
 {
 	struct sample x;
@@ -330,6 +398,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_cpu_template_section),
+		cmocka_unit_test(test_hotplug_section),
 		cmocka_unit_test(test_crc32_known_value),
 		cmocka_unit_test(test_describe),
 		cmocka_unit_test(test_uffd_message),
