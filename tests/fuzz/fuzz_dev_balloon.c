@@ -64,9 +64,21 @@ static void host(uint8_t kind, uint16_t arg)
 		host_hint(kind, arg);
 }
 
+/* What host events changed outside the device's snapshot state: the
+ * stats interval (on or off cannot change). The statistics the guest last
+ * sent stay, but they are only ever copied out to the host. */
+static void end(uint8_t cfg)
+{
+	if ((cfg & 1) && vballoon_set_stats_interval(guest.balloon, 1))
+		abort();
+}
+
 static const struct script_dev balloon = { .nr_queues = 4,
 					   .create = create,
-					   .host = host };
+					   .host = host,
+					   .end = end,
+					   .life = KEEP_PER_CFG,
+					   .cfg_mask = 0xf };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

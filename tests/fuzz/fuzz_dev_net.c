@@ -17,9 +17,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int create(uint8_t cfg)
 {
-	static struct mmds m; /* outlives the kept device */
+	static struct mmds m; /* outlives every device */
+	static bool have_mmds;
 	struct net_cfg c = { 0 };
-	int ret = mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	int ret = have_mmds ? 0 : mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+
+	have_mmds = !ret;
 
 	if (!ret)
 		ret = guest_add_net(&c);
@@ -34,7 +37,7 @@ static void host(uint8_t kind, uint16_t arg)
 static const struct script_dev net = { .nr_queues = 2,
 				       .create = create,
 				       .host = host,
-				       .keep = true };
+				       .life = KEEP_ONE };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -90,22 +90,28 @@ static void host_event(uint8_t kind, uint16_t arg)
 	}
 }
 
-/* Nothing left for the next input: host ends and unaccepted connects. */
-static void end(void)
+/* Nothing left for the next input: host ends, the guest's connects port
+ * 7 did not accept, and host clients of the device's own socket (their
+ * ends closed: the loop accepts those still in its backlog, reads their
+ * EOF and drops them; the restore after end() closes every other
+ * connection). */
+static void end(uint8_t cfg)
 {
-	int fd;
+	int fd, rounds = 0;
 
 	while (nr_host)
 		close(host[--nr_host]);
 	while ((fd = accept4(listener, NULL, NULL, 0)) >= 0)
 		close(fd);
+	while (guest_serve(0) && ++rounds < 16)
+		;
 }
 
 static const struct script_dev vsock = { .nr_queues = 3,
 					 .create = create,
 					 .host = host_event,
 					 .end = end,
-					 .keep = true };
+					 .life = KEEP_ONE };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -61,6 +61,7 @@ void guest_remove_devices(void)
 	guest.balloon = NULL;
 	guest.mem = NULL;
 	gmem_hotplug_destroy(&guest.vm.mem);
+	guest.slot = 0;
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }
@@ -166,7 +167,33 @@ int guest_add_mem(const struct hotplug_cfg *cfg)
 	return added(vmem_kind.add(&guest.vm, &c), &guest.mem);
 }
 
-void guest_serve(int timeout_ms)
+void guest_select(unsigned slot)
+{
+	struct vdev *d = guest.vm.vdevs[slot];
+
+	guest.slot = slot;
+	switch (d->ops->device_id) {
+	case VIRTIO_ID_BLOCK:
+		guest.blk = d;
+		break;
+	case VIRTIO_ID_NET:
+		guest.net = d;
+		break;
+	case VIRTIO_ID_VSOCK:
+		guest.vsock = d;
+		break;
+	case VIRTIO_ID_RNG:
+		guest.rng = d;
+		break;
+	case VIRTIO_ID_BALLOON:
+		guest.balloon = d;
+		break;
+	default:
+		guest.mem = d;
+	}
+}
+
+int guest_serve(int timeout_ms)
 {
 	struct epoll_event ev[EVL_MAX_SOURCES];
 	int i, n = epoll_wait(guest.loop.epfd, ev, EVL_MAX_SOURCES, timeout_ms);
@@ -177,13 +204,15 @@ void guest_serve(int timeout_ms)
 		if (s->fd >= 0)
 			s->fn(s->opaque, ev[i].events);
 	}
+	return n > 0 ? n : 0;
 }
 
-/* Every access goes to slot 0's registers: a device is always there. */
+/* Every access goes to the driven slot's registers: a device is there. */
 static void reg_access(uint64_t off, uint32_t *v, bool write)
 {
-	if (!bus_dispatch(&guest.vm.mmio, VIRTIO_MMIO_BASE + off, (uint8_t *)v,
-			  4, write))
+	uint64_t at = vdev_mmio_base(guest.slot) + off;
+
+	if (!bus_dispatch(&guest.vm.mmio, at, (uint8_t *)v, 4, write))
 		abort();
 }
 
@@ -304,7 +333,7 @@ void guest_kick(unsigned q)
 
 int guest_snapshot_cycle(size_t at, uint8_t flip)
 {
-	struct vdev *d = guest.vm.vdevs[0];
+	struct vdev *d = guest.vm.vdevs[guest.slot];
 	struct vdev_state st;
 	int ret;
 
