@@ -77,7 +77,7 @@ static const struct script_dev balloon = { .nr_queues = 4,
 					   .create = create,
 					   .host = host,
 					   .end = end,
-					   .life = KEEP_PER_CFG,
+					   .life = KEPT,
 					   .cfg_mask = 0xf };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -5,7 +5,7 @@
  * a rate limiter of 4 KiB per 100 ms, bit 3 cache Writeback. Host events:
  * PATCH /drives/disk with the same file (kind 0), a missing one (1), or
  * a new rate limiter of `arg` bytes per 100 ms (2). One drive is kept per
- * config (KEEP_PER_CFG), end() puts back what an input changed. */
+ * config (KEPT), end() puts back what an input changed. */
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -87,7 +87,7 @@ static const struct script_dev blk = { .nr_queues = 1,
 				       .create = create,
 				       .host = host,
 				       .end = end,
-				       .life = KEEP_PER_CFG,
+				       .life = KEPT,
 				       .cfg_mask = 0xf };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

@@ -38,7 +38,8 @@ static void host(uint8_t kind, uint16_t arg)
 static const struct script_dev mem = { .nr_queues = 1,
 				       .create = create,
 				       .host = host,
-				       .life = FRESH };
+				       .life = FRESH,
+				       .cfg_mask = 3 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

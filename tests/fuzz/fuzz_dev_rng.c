@@ -19,7 +19,7 @@ static int create(uint8_t cfg)
 
 static const struct script_dev rng = { .nr_queues = 1,
 				       .create = create,
-				       .life = KEEP_PER_CFG,
+				       .life = KEPT,
 				       .cfg_mask = 1 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)

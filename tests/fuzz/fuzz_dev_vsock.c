@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* libFuzzer target: virtio-vsock driven by a hostile guest script
- * (guest_script.h) with real Unix sockets behind it, kept from one input
- * to the next (reset in between: every connection dropped). Host events: a host
+ * (guest_script.h) with real Unix sockets behind it, no config byte, kept
+ * from one input to the next (KEPT; end() and the rewind drop every
+ * connection). Host events: a host
  * client connects to the device's socket and asks for guest port `arg`
  * (kind 0), a host end sends `arg` % 1024 bytes (1) or closes (2), the
  * host listener on port 7 accepts what the guest connected (3). */
@@ -111,7 +112,7 @@ static const struct script_dev vsock = { .nr_queues = 3,
 					 .create = create,
 					 .host = host_event,
 					 .end = end,
-					 .life = KEEP_ONE };
+					 .life = KEPT };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -236,9 +236,8 @@ static void create(const struct script_dev *dev, struct kept *k, uint8_t cfg)
 /* The device this input drives, created unless one is kept for it. */
 static struct kept *device_for(const struct script_dev *dev, struct input *in)
 {
-	uint8_t cfg = dev->life == KEEP_ONE ? 0 : (uint8_t)take(in, 1);
-	struct kept *k =
-		&kept[dev->life == KEEP_PER_CFG ? cfg & dev->cfg_mask : 0];
+	uint8_t cfg = dev->cfg_mask ? (uint8_t)take(in, 1) : 0;
+	struct kept *k = &kept[cfg & dev->cfg_mask];
 
 	if (!k->live)
 		create(dev, k, cfg);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: Apache-2.0 */
 /* The device fuzzers' input: a script of guest actions and host events on
  * one device of the harness's guest (tests/harness/guest.h). The first
- * byte chooses the device's config (unless the device is KEEP_ONE); then
+ * byte chooses the device's config (unless script_dev.cfg_mask is 0); then
  * each action is an opcode byte and its operands (little-endian; missing
  * bytes read as 0):
  *   0 WRITE  off:u16 val:u32         register or config write (off % 0x200)
@@ -35,19 +35,15 @@
 #define SCRIPT_MEM (512 << 10) /* the guest's RAM: GUEST_MIN_MEM */
 
 /* How a device lives from one input to the next. Creating one costs more
- * than most inputs' runs (files, eventfds, an io_uring, a tap, big
- * buffers under ASan), so devices are kept where that is safe. */
+ * than most inputs' runs (files, eventfds, an io_uring, big buffers under
+ * ASan), so devices are kept where that is safe. */
 enum script_life {
-	/* created by each input from its config byte, destroyed after it */
+	/* created by each input, destroyed after it */
 	FRESH,
 	/* one device per value of (config byte & cfg_mask), each in its
 	 * own MMIO slot, taken back after each input to the state it was
 	 * created in; all destroyed instead when that cannot be made sure */
-	KEEP_PER_CFG,
-	/* one device, created by the first input (no config byte), taken
-	 * back after each input to the state it was created in: for
-	 * devices with a single host resource (a tap, a socket path) */
-	KEEP_ONE,
+	KEPT,
 };
 
 struct script_dev {
@@ -63,7 +59,8 @@ struct script_dev {
 	 * events PATCHed (optional). */
 	void (*end)(uint8_t cfg);
 	enum script_life life;
-	uint8_t cfg_mask; /* KEEP_PER_CFG: the config bits create() reads */
+	/* the config bits create() reads; 0: inputs have no config byte */
+	uint8_t cfg_mask;
 };
 
 /* Runs one input against a device in its fresh state. */

@@ -2,11 +2,12 @@
 # Builds the libFuzzer targets with clang (tests/fuzz/fuzz.mk: each source
 # compiled once into BUILD_DIR/obj, then linked per target) and runs each
 # for FUZZ_RUNS executions (default 100000) from its seed corpus, FUZZ_JOBS
-# targets at a time (default: one per core). Prints per target executions,
+# targets at a time (default: one per core), each for at most FUZZ_SECONDS
+# when set (a campaign's time slice). Prints per target executions,
 # seconds, executions per second, coverage and crashes; exits non-zero on
 # a crash (its input: BUILD_DIR/fuzz_<target>-crash-*).
 # Usage: [FUZZ_RUNS=n] [FUZZ_TARGETS="dev_block dev_net"] [FUZZ_JOBS=n]
-#        tests/fuzz/run.sh [BUILD_DIR]
+#        [FUZZ_SECONDS=s] tests/fuzz/run.sh [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$root/build/fuzz}")
@@ -35,6 +36,7 @@ run_one() {
 	[ "$t" = snapshot ] && max_len=65536 # vCPU sections are ~20 KiB
 	start=$(date +%s.%N)
 	if ! (cd "$out" && "./fuzz_$t" -runs="$FUZZ_RUNS" -max_len=$max_len \
+		-max_total_time="$FUZZ_SECONDS" \
 		-artifact_prefix="$out/fuzz_$t-" "$corpus") >"$log" 2>&1; then
 		tail -40 "$log"
 		echo "fuzz_$t: CRASH (see $log and $out/fuzz_$t-crash-*)"
@@ -47,5 +49,5 @@ run_one() {
 			t, runs, s, runs / s, cov, ft }' "$log"
 }
 export -f run_one
-export out root FUZZ_RUNS=${FUZZ_RUNS:-100000}
+export out root FUZZ_RUNS=${FUZZ_RUNS:-100000} FUZZ_SECONDS=${FUZZ_SECONDS:-0}
 echo $targets | tr ' ' '\n' | xargs -P "$jobs" -I{} bash -c 'run_one {}'
