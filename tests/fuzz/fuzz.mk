@@ -33,6 +33,8 @@ srcs_seccomp_file := base/seccomp_file.c
 $(foreach d,block net vsock rng balloon mem,$(eval srcs_dev_$(d) := $(dev)))
 libs_dev = -luring
 
+.PHONY: all
+.DELETE_ON_ERROR:
 all: $(TARGETS:%=$(OUT)/fuzz_%)
 
 obj = $(patsubst %.c,$(OUT)/obj/%.o,$(1))

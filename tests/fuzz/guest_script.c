@@ -256,8 +256,7 @@ static bool armed(const struct itimerspec *t)
 }
 
 /* A timer as it was when the device was created: a periodic one with the
- * same period (where in its period is timing, which the device must take
- * at any moment anyway), a one-shot one disarmed with no expiry unread. */
+ * same period, a one-shot one disarmed with no expiry unread. */
 static bool timer_as_created(const struct kept *k, unsigned i)
 {
 	const struct itimerspec *then = &k->timer_at_create[i];
@@ -271,20 +270,30 @@ static bool timer_as_created(const struct kept *k, unsigned i)
 	return periodic(&now) || (!armed(&now) && poll(&expired, 1, 0) == 0);
 }
 
-/* A one-shot timer still armed (a rate limiter waiting for its refill)
- * expires now, and the loop serves it: the device takes it as it would
- * have later (nothing waits after the reset). */
-static void expire_timers(const struct kept *k)
+/* Each timer as it was at creation. A periodic one (the balloon's
+ * statistics) is set again as it was then, which also drops expiries not
+ * read: its next tick comes as long after the next input starts as after
+ * a creation. A one-shot one still armed (a rate limiter waiting for its
+ * refill) expires now and the loop serves it: the device takes it as it
+ * would have later (its limiter waits no more; after the reset nothing is
+ * served). */
+static void reset_timers(const struct kept *k)
 {
 	static const struct itimerspec soon = { .it_value = { 0, 1 } };
 	struct itimerspec t;
 	unsigned i, rounds;
 	bool waiting = false;
 
-	for (i = 0; i < k->nr_timers; i++)
-		if (!timerfd_gettime(k->timer[i], &t) && !periodic(&t) &&
-		    armed(&t))
-			waiting = !timerfd_settime(k->timer[i], 0, &soon, NULL);
+	for (i = 0; i < k->nr_timers; i++) {
+		if (timerfd_gettime(k->timer[i], &t))
+			continue;
+		if (periodic(&k->timer_at_create[i]))
+			timerfd_settime(k->timer[i], 0, &k->timer_at_create[i],
+					NULL);
+		else if (armed(&t))
+			waiting |=
+				!timerfd_settime(k->timer[i], 0, &soon, NULL);
+	}
 	for (rounds = 0; waiting && rounds < 8; rounds++) {
 		guest_serve(1);
 		for (i = 0, waiting = false; i < k->nr_timers; i++)
@@ -300,7 +309,7 @@ static void expire_timers(const struct kept *k)
  * balloon's config space and hinting ids, ...) as they were. The rest was
  * put back by end() (a drive's bytes, a PATCHed limiter or stats
  * interval, host sockets) or is checked here: each of the device's timers
- * must be as created (expire_timers), else every device is destroyed, so
+ * must be as created (reset_timers), else every device is destroyed, so
  * that no device state ever reaches the next input (nor looks like a leak
  * to libFuzzer's leak check). Guest RAM is zeroed before each input
  * (zero_guest_ram). */
@@ -314,7 +323,7 @@ static void keep_or_drop(const struct script_dev *dev, struct kept *k)
 		k->live = false;
 		return;
 	}
-	expire_timers(k);
+	reset_timers(k);
 	if (vdev_restore(d, &k->fresh))
 		abort(); /* a state it saved itself */
 	for (i = 0; i < k->nr_timers; i++)

@@ -42,7 +42,9 @@ enum script_life {
 	FRESH,
 	/* one device per value of (config byte & cfg_mask), each in its
 	 * own MMIO slot, taken back after each input to the state it was
-	 * created in; all destroyed instead when that cannot be made sure */
+	 * created in; all destroyed instead when that cannot be made sure.
+	 * An input drives one of them: a new device in a VM whose other
+	 * devices are reset and idle. */
 	KEPT,
 };
 
