@@ -19,6 +19,9 @@
 #define PAGE 4096
 
 struct guest guest;
+/* The host's sockets into the tap (guest_tap_frame): kept open (a packet
+ * socket's close waits for an RCU grace period), the tap brought up once. */
+static int tap_ctl = -1, tap_raw = -1;
 
 /* The VM's ioctls: devices ask for interrupt and kick eventfds (and
  * virtio-mem a memory slot); a snapshot for KVM's dirty log, empty here
@@ -87,6 +90,11 @@ void guest_fini(void)
 	char cmd[128];
 
 	guest_remove_devices();
+	if (tap_raw >= 0)
+		close(tap_raw);
+	if (tap_ctl >= 0)
+		close(tap_ctl);
+	tap_raw = tap_ctl = -1;
 	if (guest.tap[0] && persist_tap(false))
 		fprintf(stderr, "guest: tap %s left behind\n", guest.tap);
 	gmem_destroy(&guest.vm.mem);
@@ -345,28 +353,34 @@ int guest_snapshot_cycle(size_t at, uint8_t flip)
 	return ret;
 }
 
+static bool tap_sockets(void)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_UP };
+
+	if (tap_raw >= 0)
+		return true;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", guest.tap);
+	tap_ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (tap_ctl < 0 || ioctl(tap_ctl, SIOCSIFFLAGS, &ifr) < 0)
+		return false;
+	tap_raw = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	return tap_raw >= 0;
+}
+
 void guest_tap_frame(size_t len)
 {
 	struct sockaddr_ll sa = { .sll_family = AF_PACKET,
 				  .sll_ifindex = (int)if_nametoindex(guest.tap),
 				  .sll_halen = ETH_ALEN };
-	struct ifreq ifr = { .ifr_flags = IFF_UP };
 	uint8_t frame[ETH_FRAME_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff,
 					 0xff, 2,    0,	   0,	 0,
 					 0,    1,    0x88, 0xb5 };
-	int ctl = socket(AF_INET, SOCK_DGRAM, 0);
-	int raw = socket(AF_PACKET, SOCK_RAW, 0);
 
 	len = len < ETH_ZLEN	  ? ETH_ZLEN :
 	      len > sizeof(frame) ? sizeof(frame) :
 				    len;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", guest.tap);
-	if (ctl >= 0 && raw >= 0 && sa.sll_ifindex > 0 &&
-	    ioctl(ctl, SIOCSIFFLAGS, &ifr) == 0 &&
-	    sendto(raw, frame, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (!tap_sockets() || sa.sll_ifindex <= 0 ||
+	    sendto(tap_raw, frame, len, 0, (struct sockaddr *)&sa, sizeof(sa)) <
+		    0)
 		fprintf(stderr, "guest: no frame to %s\n", guest.tap);
-	if (raw >= 0)
-		close(raw);
-	if (ctl >= 0)
-		close(ctl);
 }
