@@ -11,8 +11,8 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$root/build/fuzz}")
-# the slow ones (device fuzzers) first: parallel runs end together
-all="dev_block dev_vsock dev_balloon dev_mem dev_net mmds dev_rng vsock \
+# the slowest first: parallel runs end together
+all="dev_net dev_vsock dev_block mmds dev_balloon dev_mem vsock dev_rng \
 	config cpu_template json http vq snapshot arm64_image seccomp_file"
 targets=${FUZZ_TARGETS:-$all}
 jobs=${FUZZ_JOBS:-$(nproc)}
