@@ -17,6 +17,7 @@
 #   make test-arm64  the arm64 integration test in the arm64 KVM machine
 #                   (tests/l1-arm64; .ci/run runs it after make test)
 #   make fuzz       libFuzzer targets, FUZZ_RUNS executions each
+#                   (FUZZ_TARGETS="dev_block mmds": only those)
 #   make bench      benchmarks side by side with QEMU -M microvm
 #   make format / format-check (format-check also checks the includes' layers)
 CC ?= gcc
@@ -270,10 +271,11 @@ integration-l1: all guest $(KVM_UNIT_BINS)
 	$(MAKE) TEST_HOOKS=1 all
 	tests/l1/integration.sh "$(L1_TESTS)" $(KVM_UNIT_BINS)
 
-# libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default.
+# libFuzzer targets (clang): FUZZ_RUNS executions each, 10^5 by default;
+# FUZZ_TARGETS="dev_block dev_net": only those (tests/fuzz/run.sh).
 FUZZ_RUNS ?= 100000
 fuzz:
-	FUZZ_RUNS=$(FUZZ_RUNS) tests/fuzz/run.sh
+	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh
 
 unit-all: check-gcc check-san check-clang check-arm64 fuzz
 check-gcc:

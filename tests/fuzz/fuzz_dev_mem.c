@@ -34,9 +34,12 @@ static void host(uint8_t kind, uint16_t arg)
 		vmem_status(guest.mem, &st);
 }
 
+/* FRESH: the hot-plug region (one per VM) is made with the device. */
 static const struct script_dev mem = { .nr_queues = 1,
 				       .create = create,
-				       .host = host };
+				       .host = host,
+				       .life = FRESH,
+				       .cfg_mask = 3 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,10 +1,12 @@
 // SPDX-License-Identifier: Apache-2.0
 /* libFuzzer target: virtio-net driven by a hostile guest script
  * (guest_script.h) on a real tap (needs root), with the metadata service
- * on it (every tx frame goes through its detour first). The device,
- * without rate limiters, is kept from one input to the next (reset in
- * between): a new one per input would take most of the time. Host event:
- * a frame of `arg` bytes (60..1514) arrives on the tap. */
+ * on it (every tx frame goes through its detour first), no config byte.
+ * The device is made anew for each input (FRESH): its metadata service's
+ * TCP connections and the frames waiting in its tap outlive a reset, and
+ * only a new device (a new tap fd: the old queue purged) drops them. The
+ * tap itself stays (persistent). Host event: a frame of `arg` bytes
+ * (60..1514) arrives on the tap. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <unistd.h>
@@ -17,10 +19,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 static int create(uint8_t cfg)
 {
-	static struct mmds m; /* outlives the kept device */
+	static struct mmds m; /* the last device's: destroyed with it */
+	static bool have_mmds;
 	struct net_cfg c = { 0 };
-	int ret = mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	int ret;
 
+	if (have_mmds)
+		mmds_destroy(&m);
+	ret = mmds_init(&m, MMDS_DEFAULT_SIZE_LIMIT);
+	have_mmds = !ret;
 	if (!ret)
 		ret = guest_add_net(&c);
 	return ret ? ret : vnet_enable_mmds(guest.net, &m, MMDS_DEFAULT_IPV4);
@@ -34,7 +41,7 @@ static void host(uint8_t kind, uint16_t arg)
 static const struct script_dev net = { .nr_queues = 2,
 				       .create = create,
 				       .host = host,
-				       .keep = true };
+				       .life = FRESH };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -17,7 +17,10 @@ static int create(uint8_t cfg)
 	return guest_add_rng(&c);
 }
 
-static const struct script_dev rng = { .nr_queues = 1, .create = create };
+static const struct script_dev rng = { .nr_queues = 1,
+				       .create = create,
+				       .life = KEPT,
+				       .cfg_mask = 1 };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 /* libFuzzer target: virtio-vsock driven by a hostile guest script
- * (guest_script.h) with real Unix sockets behind it, kept from one input
- * to the next (reset in between: every connection dropped). Host events: a host
+ * (guest_script.h) with real Unix sockets behind it, no config byte, kept
+ * from one input to the next (KEPT; end() and the rewind drop every
+ * connection). Host events: a host
  * client connects to the device's socket and asks for guest port `arg`
  * (kind 0), a host end sends `arg` % 1024 bytes (1) or closes (2), the
  * host listener on port 7 accepts what the guest connected (3). */
@@ -90,22 +91,28 @@ static void host_event(uint8_t kind, uint16_t arg)
 	}
 }
 
-/* Nothing left for the next input: host ends and unaccepted connects. */
-static void end(void)
+/* Nothing left for the next input: host ends, the guest's connects port
+ * 7 did not accept, and host clients of the device's own socket (their
+ * ends closed: the loop accepts those still in its backlog, reads their
+ * EOF and drops them; the restore after end() closes every other
+ * connection). */
+static void end(uint8_t cfg)
 {
-	int fd;
+	int fd, rounds = 0;
 
 	while (nr_host)
 		close(host[--nr_host]);
 	while ((fd = accept4(listener, NULL, NULL, 0)) >= 0)
 		close(fd);
+	while (guest_serve(0) && ++rounds < 16)
+		;
 }
 
 static const struct script_dev vsock = { .nr_queues = 3,
 					 .create = create,
 					 .host = host_event,
 					 .end = end,
-					 .keep = true };
+					 .life = KEPT };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

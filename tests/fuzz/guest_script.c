@@ -1,8 +1,10 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The device fuzzers' script interpreter (guest_script.h). */
+#include <errno.h>
 #include <stdlib.h>
+#include <poll.h>
 #include <string.h>
-#include <sys/mman.h>
+#include <sys/timerfd.h>
 
 #include "tests/fuzz/guest_script.h"
 #include "tests/harness/guest.h"
@@ -22,6 +24,8 @@ enum {
 	CHAIN,
 	NR_OPS
 };
+
+#define PAGE_SIZE 4096
 
 struct input {
 	const uint8_t *p;
@@ -162,9 +166,179 @@ static void step(const struct script_dev *dev, struct input *in)
 	}
 }
 
+/* A device kept for later inputs (script_life). */
+#define MAX_TIMERS 4
+struct kept {
+	bool live;
+	uint8_t cfg;
+	unsigned slot;
+	struct vdev_state fresh; /* vdev_save's, right after creation */
+	int timer[MAX_TIMERS]; /* the timerfds it watched once created */
+	struct itimerspec timer_at_create[MAX_TIMERS];
+	unsigned nr_timers;
+};
+static struct kept kept[256]; /* by config byte & cfg_mask */
+
+/* Guest RAM as a fresh guest has it: all zero. Every page is compared
+ * with zeros and cleared when it differs, so whatever wrote it during the
+ * last input (the script, the device, the kernel through io_uring or a
+ * socket) nothing of it is left, and no page is written otherwise:
+ * cheaper than madvise(MADV_DONTNEED), whose TLB flushes and the page
+ * faults after it took most of an input's time. */
+static void zero_guest_ram(void)
+{
+	static const uint8_t zero[PAGE_SIZE];
+	uint8_t *page = guest.vm.mem.host;
+	size_t off;
+
+	for (off = 0; off < SCRIPT_MEM; off += PAGE_SIZE)
+		if (memcmp(page + off, zero, PAGE_SIZE))
+			memset(page + off, 0, PAGE_SIZE);
+}
+
+/* The event sources a device added are the loop's slots that were free
+ * before it was created; its timers are those timerfd_gettime accepts. */
+static void note_timers(struct kept *k, const bool *was_used)
+{
+	unsigned i;
+
+	k->nr_timers = 0;
+	for (i = 0; i < EVL_MAX_SOURCES && k->nr_timers < MAX_TIMERS; i++) {
+		int fd = guest.loop.sources[i].fd;
+
+		if (fd >= 0 && !was_used[i] &&
+		    timerfd_gettime(fd, &k->timer_at_create[k->nr_timers]) == 0)
+			k->timer[k->nr_timers++] = fd;
+	}
+}
+
+static void create(const struct script_dev *dev, struct kept *k, uint8_t cfg)
+{
+	bool was_used[EVL_MAX_SOURCES];
+	unsigned i;
+
+	if (guest.vm.nr_vdevs == VIRTIO_MAX_DEVICES) {
+		guest_remove_devices(); /* more configs than slots */
+		memset(kept, 0, sizeof(kept));
+	}
+	for (i = 0; i < EVL_MAX_SOURCES; i++)
+		was_used[i] = guest.loop.sources[i].fd >= 0;
+	if (dev->create(cfg))
+		abort();
+	k->live = true;
+	k->cfg = cfg;
+	k->slot = guest.vm.nr_vdevs - 1;
+	guest_select(k->slot);
+	vdev_save(guest.vm.vdevs[k->slot], &k->fresh);
+	note_timers(k, was_used);
+}
+
+/* The device this input drives, created unless one is kept for it. */
+static struct kept *device_for(const struct script_dev *dev, struct input *in)
+{
+	uint8_t cfg = dev->cfg_mask ? (uint8_t)take(in, 1) : 0;
+	struct kept *k = &kept[cfg & dev->cfg_mask];
+
+	if (!k->live)
+		create(dev, k, cfg);
+	guest_select(k->slot);
+	return k;
+}
+
+static bool periodic(const struct itimerspec *t)
+{
+	return t->it_interval.tv_sec || t->it_interval.tv_nsec;
+}
+
+static bool armed(const struct itimerspec *t)
+{
+	return t->it_value.tv_sec || t->it_value.tv_nsec;
+}
+
+/* A timer as it was when the device was created: a periodic one with the
+ * same period, a one-shot one disarmed with no expiry unread. */
+static bool timer_as_created(const struct kept *k, unsigned i)
+{
+	const struct itimerspec *then = &k->timer_at_create[i];
+	struct itimerspec now;
+	struct pollfd expired = { .fd = k->timer[i], .events = POLLIN };
+
+	if (timerfd_gettime(k->timer[i], &now) ||
+	    memcmp(&now.it_interval, &then->it_interval,
+		   sizeof(now.it_interval)))
+		return false;
+	return periodic(&now) || (!armed(&now) && poll(&expired, 1, 0) == 0);
+}
+
+/* Each timer as it was at creation. A periodic one (the balloon's
+ * statistics) is set again as it was then, which also drops expiries not
+ * read: its next tick comes as long after the next input starts as after
+ * a creation. A one-shot one still armed (a rate limiter waiting for its
+ * refill) expires now and the loop serves it: the device takes it as it
+ * would have later (its limiter waits no more; after the reset nothing is
+ * served). */
+static void reset_timers(const struct kept *k)
+{
+	static const struct itimerspec soon = { .it_value = { 0, 1 } };
+	struct itimerspec t;
+	unsigned i, rounds;
+	bool waiting = false;
+
+	for (i = 0; i < k->nr_timers; i++) {
+		if (timerfd_gettime(k->timer[i], &t))
+			continue;
+		if (periodic(&k->timer_at_create[i]))
+			timerfd_settime(k->timer[i], 0, &k->timer_at_create[i],
+					NULL);
+		else if (armed(&t))
+			waiting |=
+				!timerfd_settime(k->timer[i], 0, &soon, NULL);
+	}
+	for (rounds = 0; waiting && rounds < 8; rounds++) {
+		guest_serve(1);
+		for (i = 0, waiting = false; i < k->nr_timers; i++)
+			waiting |= !timer_as_created(k, i);
+	}
+}
+
+/* After the driver's reset and end(): the device back in the state it
+ * was created in, or all devices dropped. vdev_restore of the state saved
+ * at creation is a rewind (virtio.h): it finishes in-flight requests
+ * (io_uring included), closes host connections and sets every register,
+ * every queue and the device's own saved state (rate-limiter buckets, the
+ * balloon's config space and hinting ids, ...) as they were. The rest was
+ * put back by end() (a drive's bytes, a PATCHed limiter or stats
+ * interval, host sockets) or is checked here: each of the device's timers
+ * must be as created (reset_timers), else every device is destroyed, so
+ * that no device state ever reaches the next input (nor looks like a leak
+ * to libFuzzer's leak check). Guest RAM is zeroed before each input
+ * (zero_guest_ram). */
+static void keep_or_drop(const struct script_dev *dev, struct kept *k)
+{
+	struct vdev *d = guest.vm.vdevs[k->slot];
+	unsigned i;
+
+	if (dev->life == FRESH) {
+		guest_remove_devices();
+		k->live = false;
+		return;
+	}
+	reset_timers(k);
+	if (vdev_restore(d, &k->fresh))
+		abort(); /* a state it saved itself */
+	for (i = 0; i < k->nr_timers; i++)
+		if (!timer_as_created(k, i))
+			break;
+	if (i < k->nr_timers) {
+		guest_remove_devices();
+		memset(kept, 0, sizeof(kept));
+	}
+}
+
 void script_run(const struct script_dev *dev, const uint8_t *data, size_t size)
 {
 	struct input in = { data, size };
+	struct kept *k;
 
 	if (!guest.vm.mem.host) {
 		const struct logger_cfg quiet = { .has_level = true,
@@ -174,16 +348,12 @@ void script_run(const struct script_dev *dev, const uint8_t *data, size_t size)
 		    atexit(guest_fini))
 			abort();
 	}
-	/* zero pages again (only those the last input touched were not) */
-	if (madvise(guest.vm.mem.host, SCRIPT_MEM, MADV_DONTNEED))
-		abort();
-	if (!guest.vm.nr_vdevs && dev->create((uint8_t)take(&in, 1)))
-		abort();
+	zero_guest_ram();
+	k = device_for(dev, &in);
 	while (in.left)
 		step(dev, &in);
 	guest_reg_write(R_STATUS, 0);
 	if (dev->end)
-		dev->end();
-	if (!dev->keep)
-		guest_remove_devices();
+		dev->end(k->cfg);
+	keep_or_drop(dev, k);
 }

@@ -1,49 +1,53 @@
 #!/usr/bin/env bash
-# Builds the libFuzzer targets with clang and runs each for FUZZ_RUNS
-# executions (default 100000) from its seed corpus. Prints executions and
-# crashes; exits non-zero on a crash. Usage: tests/fuzz/run.sh [BUILD_DIR]
+# Builds the libFuzzer targets with clang (tests/fuzz/fuzz.mk: each source
+# compiled once into BUILD_DIR/obj, then linked per target) and runs each
+# for FUZZ_RUNS executions (default 100000) from its seed corpus, FUZZ_JOBS
+# targets at a time (default: one per core), each for at most FUZZ_SECONDS
+# when set (a campaign's time slice). Prints per target executions,
+# seconds, executions per second, coverage and crashes; exits non-zero on
+# a crash (its input: BUILD_DIR/fuzz_<target>-crash-*).
+# Usage: [FUZZ_RUNS=n] [FUZZ_TARGETS="dev_block dev_net"] [FUZZ_JOBS=n]
+#        [FUZZ_SECONDS=s] tests/fuzz/run.sh [BUILD_DIR]
 set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
-out=${1:-$root/build/fuzz}
-runs=${FUZZ_RUNS:-100000}
-api_srcs="$root/api/http.c $root/api/routes.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/config/cpu_template.c $root/config/channel.c $root/base/log.c $root/base/metrics.c"
-vq_srcs="$root/virtio/queue.c $root/vmm/memory.c $root/base/log.c $root/base/metrics.c"
-vsock_srcs="$root/virtio/vsock_mux.c $vq_srcs"
-# fuzz_dev_*: a device of the guest-side harness, driven by a script.
-dev_srcs="$root/tests/fuzz/guest_script.c $root/tests/harness/guest.c \
-	$(ls "$root"/virtio/*.c "$root"/mmds/*.c) $root/vmm/memory.c $root/vmm/bus.c \
-	$root/config/config.c $root/config/cpu_template.c $root/config/schema.c \
-	$root/config/resources.c \
-	$root/base/event_loop.c $root/base/log.c $root/base/metrics.c"
-mkdir -p "$out"
-for target in http json config vq vsock snapshot cpu_template \
-	dev_block dev_net dev_vsock dev_rng dev_balloon dev_mem mmds arm64_image \
-	seccomp_file; do
-	bin="$out/fuzz_$target"
-	srcs=$api_srcs
-	[ "$target" = vq ] && srcs=$vq_srcs
-	[ "$target" = vsock ] && srcs=$vsock_srcs
-	[ "$target" = snapshot ] &&
-		srcs="$root/snapshot/format.c $root/config/cpu_template.c $root/config/schema.c $root/config/resources.c $root/config/config.c $root/base/log.c $root/base/metrics.c"
-	[ "$target" = mmds ] && srcs="$(ls "$root"/mmds/*.c)"
-	[ "$target" = cpu_template ] &&
-		srcs="$api_srcs $root/vmm/cpu_template.c"
-	[ "$target" = arm64_image ] && srcs="$root/vmm/arm64/image.c"
-	[ "$target" = seccomp_file ] && srcs="$root/base/seccomp_file.c"
-	[ "${target#dev_}" != "$target" ] && srcs="$dev_srcs -luring"
-	clang -std=gnu11 -g -O1 -D_GNU_SOURCE -I"$root" \
-		-fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
-		-o "$bin" "$root/tests/fuzz/fuzz_$target.c" $srcs -lcjson -lm
-	corpus="$out/corpus_$target"
-	mkdir -p "$corpus"
-	cp -n "$root/tests/fuzz/corpus/$target/"* "$corpus/" 2>/dev/null || true
-	log="$out/fuzz_$target.log"
-	max_len=8192
-	[ "$target" = snapshot ] && max_len=65536 # vCPU sections are ~20 KiB
-	if ! (cd "$out" && "$bin" -runs="$runs" -max_len=$max_len "$corpus") >"$log" 2>&1; then
-		tail -40 "$log"
-		echo "fuzz_$target: CRASH (see $log and $out/crash-*)"
-		exit 1
-	fi
-	echo "fuzz_$target: $(grep -o 'Done [0-9]* runs in [0-9]* second(s)' "$log"), 0 crashes"
+out=$(realpath -m "${1:-$root/build/fuzz}")
+# the slowest first: parallel runs end together
+all="dev_net dev_vsock dev_block mmds dev_balloon dev_mem vsock dev_rng \
+	config cpu_template json http vq snapshot arm64_image seccomp_file"
+targets=${FUZZ_TARGETS:-$all}
+jobs=${FUZZ_JOBS:-$(nproc)}
+for t in $targets; do
+	[[ " $(echo $all) " == *" $t "* ]] || {
+		echo "run.sh: no fuzz target '$t' (targets: $(echo $all))" >&2
+		exit 2
+	}
 done
+mkdir -p "$out"
+make -s -C "$root" -f tests/fuzz/fuzz.mk OUT="$out" TARGETS="$targets" \
+	-j"$jobs"
+
+# One target: its corpus (the seeds, plus what earlier runs kept), its
+# log, one line of results; the log's tail and status 1 on a crash.
+run_one() {
+	local t=$1 max_len=8192 start end
+	local corpus="$out/corpus_$t" log="$out/fuzz_$t.log"
+	mkdir -p "$corpus"
+	cp -n "$root/tests/fuzz/corpus/$t/"* "$corpus/" 2>/dev/null || true
+	[ "$t" = snapshot ] && max_len=65536 # vCPU sections are ~20 KiB
+	start=$(date +%s.%N)
+	if ! (cd "$out" && "./fuzz_$t" -runs="$FUZZ_RUNS" -max_len=$max_len \
+		-max_total_time="$FUZZ_SECONDS" \
+		-artifact_prefix="$out/fuzz_$t-" "$corpus") >"$log" 2>&1; then
+		tail -40 "$log"
+		echo "fuzz_$t: CRASH (see $log and $out/fuzz_$t-crash-*)"
+		return 1
+	fi
+	end=$(date +%s.%N)
+	awk -v t="$t" -v s="$(echo "$end - $start" | bc)" '
+		/^#[0-9]+[ \t]+DONE/ { runs = substr($1, 2); cov = $4; ft = $6 }
+		END { printf "fuzz_%s: %d runs in %.0f s (%.0f/s), cov %s ft %s, 0 crashes\n",
+			t, runs, s, runs / s, cov, ft }' "$log"
+}
+export -f run_one
+export out root FUZZ_RUNS=${FUZZ_RUNS:-100000} FUZZ_SECONDS=${FUZZ_SECONDS:-0}
+echo $targets | tr ' ' '\n' | xargs -P "$jobs" -I{} bash -c 'run_one {}'

@@ -19,6 +19,9 @@
 #define PAGE 4096
 
 struct guest guest;
+/* The host's sockets into the tap (guest_tap_frame): kept open (a packet
+ * socket's close waits for an RCU grace period), the tap brought up once. */
+static int tap_ctl = -1, tap_raw = -1;
 
 /* A memory slot set or removed (size 0), as KVM keeps them. */
 static int set_slot(const struct kvm_userspace_memory_region *r)
@@ -74,6 +77,7 @@ void guest_remove_devices(void)
 	guest.mem = NULL;
 	gmem_hotplug_destroy(&guest.vm.mem);
 	memset(guest.kvm_slots, 0, sizeof(guest.kvm_slots));
+	guest.slot = 0;
 	guest.vm.mmio.count = 0;
 	guest.vm.cmdline_extra[0] = 0;
 }
@@ -99,6 +103,11 @@ void guest_fini(void)
 	char cmd[128];
 
 	guest_remove_devices();
+	if (tap_raw >= 0)
+		close(tap_raw);
+	if (tap_ctl >= 0)
+		close(tap_ctl);
+	tap_raw = tap_ctl = -1;
 	if (guest.tap[0] && persist_tap(false))
 		fprintf(stderr, "guest: tap %s left behind\n", guest.tap);
 	gmem_destroy(&guest.vm.mem);
@@ -179,7 +188,33 @@ int guest_add_mem(const struct hotplug_cfg *cfg)
 	return added(vmem_kind.add(&guest.vm, &c), &guest.mem);
 }
 
-void guest_serve(int timeout_ms)
+void guest_select(unsigned slot)
+{
+	struct vdev *d = guest.vm.vdevs[slot];
+
+	guest.slot = slot;
+	switch (d->ops->device_id) {
+	case VIRTIO_ID_BLOCK:
+		guest.blk = d;
+		break;
+	case VIRTIO_ID_NET:
+		guest.net = d;
+		break;
+	case VIRTIO_ID_VSOCK:
+		guest.vsock = d;
+		break;
+	case VIRTIO_ID_RNG:
+		guest.rng = d;
+		break;
+	case VIRTIO_ID_BALLOON:
+		guest.balloon = d;
+		break;
+	default:
+		guest.mem = d;
+	}
+}
+
+int guest_serve(int timeout_ms)
 {
 	struct epoll_event ev[EVL_MAX_SOURCES];
 	int i, n = epoll_wait(guest.loop.epfd, ev, EVL_MAX_SOURCES, timeout_ms);
@@ -190,13 +225,15 @@ void guest_serve(int timeout_ms)
 		if (s->fd >= 0)
 			s->fn(s->opaque, ev[i].events);
 	}
+	return n > 0 ? n : 0;
 }
 
-/* Every access goes to slot 0's registers: a device is always there. */
+/* Every access goes to the driven slot's registers: a device is there. */
 static void reg_access(uint64_t off, uint32_t *v, bool write)
 {
-	if (!bus_dispatch(&guest.vm.mmio, VIRTIO_MMIO_BASE + off, (uint8_t *)v,
-			  4, write))
+	uint64_t at = vdev_mmio_base(guest.slot) + off;
+
+	if (!bus_dispatch(&guest.vm.mmio, at, (uint8_t *)v, 4, write))
 		abort();
 }
 
@@ -317,7 +354,7 @@ void guest_kick(unsigned q)
 
 int guest_snapshot_cycle(size_t at, uint8_t flip)
 {
-	struct vdev *d = guest.vm.vdevs[0];
+	struct vdev *d = guest.vm.vdevs[guest.slot];
 	struct vdev_state st;
 	int ret;
 
@@ -329,28 +366,34 @@ int guest_snapshot_cycle(size_t at, uint8_t flip)
 	return ret;
 }
 
+static bool tap_sockets(void)
+{
+	struct ifreq ifr = { .ifr_flags = IFF_UP };
+
+	if (tap_raw >= 0)
+		return true;
+	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", guest.tap);
+	tap_ctl = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (tap_ctl < 0 || ioctl(tap_ctl, SIOCSIFFLAGS, &ifr) < 0)
+		return false;
+	tap_raw = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
+	return tap_raw >= 0;
+}
+
 void guest_tap_frame(size_t len)
 {
 	struct sockaddr_ll sa = { .sll_family = AF_PACKET,
 				  .sll_ifindex = (int)if_nametoindex(guest.tap),
 				  .sll_halen = ETH_ALEN };
-	struct ifreq ifr = { .ifr_flags = IFF_UP };
 	uint8_t frame[ETH_FRAME_LEN] = { 0xff, 0xff, 0xff, 0xff, 0xff,
 					 0xff, 2,    0,	   0,	 0,
 					 0,    1,    0x88, 0xb5 };
-	int ctl = socket(AF_INET, SOCK_DGRAM, 0);
-	int raw = socket(AF_PACKET, SOCK_RAW, 0);
 
 	len = len < ETH_ZLEN	  ? ETH_ZLEN :
 	      len > sizeof(frame) ? sizeof(frame) :
 				    len;
-	snprintf(ifr.ifr_name, sizeof(ifr.ifr_name), "%s", guest.tap);
-	if (ctl >= 0 && raw >= 0 && sa.sll_ifindex > 0 &&
-	    ioctl(ctl, SIOCSIFFLAGS, &ifr) == 0 &&
-	    sendto(raw, frame, len, 0, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+	if (!tap_sockets() || sa.sll_ifindex <= 0 ||
+	    sendto(tap_raw, frame, len, 0, (struct sockaddr *)&sa, sizeof(sa)) <
+		    0)
 		fprintf(stderr, "guest: no frame to %s\n", guest.tap);
-	if (raw >= 0)
-		close(raw);
-	if (ctl >= 0)
-		close(ctl);
 }

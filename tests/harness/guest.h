@@ -50,8 +50,9 @@ struct guest {
 	struct vm vm;
 	struct event_loop loop;
 	char dir[64]; /* a temporary folder for drives and sockets */
-	/* the device of each kind last added, NULL when none */
+	/* the device of each kind last added (or selected), NULL when none */
 	struct vdev *blk, *net, *vsock, *rng, *balloon, *mem;
+	unsigned slot; /* the device driven: 0 unless guest_select says */
 	char tap[16]; /* the net device's tap */
 	char uds_path[108]; /* the vsock device's socket */
 	/* KVM's memory slots as the fake KVM holds them: each one's guest-
@@ -84,9 +85,14 @@ int guest_add_balloon(const struct balloon_cfg *cfg);
  * given to (fake) KVM, the device attached. */
 int guest_add_mem(const struct hotplug_cfg *cfg);
 
-/* The VMM loop: serves whatever is ready within timeout_ms. */
-void guest_serve(int timeout_ms);
-/* Register accesses to the device in slot 0 (off: from its MMIO base). */
+/* Drives the device in `slot` from now on (register accesses, snapshot
+ * cycles) and makes it the one of its kind (guest.blk, ...). */
+void guest_select(unsigned slot);
+
+/* The VMM loop: serves whatever is ready within timeout_ms. Returns how
+ * many sources it served. */
+int guest_serve(int timeout_ms);
+/* Register accesses to the device driven (off: from its MMIO base). */
 void guest_reg_write(uint64_t off, uint32_t v);
 uint32_t guest_reg_read(uint64_t off);
 uint32_t guest_status(void);
@@ -118,7 +124,7 @@ uint64_t guest_post_buffer(unsigned q, const void *data, uint32_t len);
 /* The driver's notify write, then the VMM loop serves the kick. */
 void guest_kick(unsigned q);
 
-/* A snapshot of slot 0's device taken and loaded again: saved (in-flight
+/* A snapshot of the driven device taken and loaded again: saved (in-flight
  * requests finished), reset, restored from the state with byte `at`
  * xor-ed with `flip` (0: as saved; a crafted state file otherwise), then
  * served as after a load (vsock: TRANSPORT_RESET). Returns what
