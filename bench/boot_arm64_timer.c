@@ -107,7 +107,9 @@ int main(int argc, char **argv)
 	kill(pid, SIGKILL);
 	waitpid(pid, NULL, 0);
 	if (!found)
-		fprintf(stderr, "boot_arm64_timer: no '%s' from %s; its last "
-				"output:\n%s\n", argv[2], argv[3], tail);
+		fprintf(stderr,
+			"boot_arm64_timer: no '%s' from %s; its last "
+			"output:\n%s\n",
+			argv[2], argv[3], tail);
 	return found ? 0 : 1;
 }

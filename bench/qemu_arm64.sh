@@ -36,7 +36,7 @@ trap 'rm -rf "$work"' EXIT
 chmod 755 "$work" # apt-get download runs as _apt where it can
 cd "$work"
 echo "qemu-arm64: qemu-system-arm:arm64 $ver from Debian's archive" >&2
-apt-get download -q "qemu-system-arm:arm64=$ver" >&2 2>/dev/null
+apt-get download -q "qemu-system-arm:arm64=$ver" >&2
 deb=$(ls qemu-system-arm_*_arm64.deb)
 # Its library dependencies (qemu-system-common holds helpers and
 # qemu-system-data is arch-all and installed: neither is needed here),
@@ -47,7 +47,7 @@ libs=$(dpkg-deb -f "$deb" Depends | tr ',' '\n' |
 missing=$(apt-get install -s --no-install-recommends $libs 2>/dev/null |
 	sed -n 's/^Inst \([^ ]*:arm64\) (\([^ ]*\) .*/\1=\2/p')
 echo "qemu-arm64: arm64 libraries not on this host:" $missing >&2
-[ -z "$missing" ] || apt-get download -q $missing >&2 2>/dev/null
+[ -z "$missing" ] || apt-get download -q $missing >&2
 mkdir -p root
 for d in *.deb; do dpkg-deb -x "$d" root; done
 # One folder for the loader's search path: the unpacked arm64 libraries.
