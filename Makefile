@@ -161,6 +161,9 @@ $(BUILD)/devices-initrd.cpio: $(ARM64_GUEST)/initrd.cpio $(ARM64_GUEST_SCRIPTS)
 $(BUILD)/vsock-host: tests/l1-arm64/vsock-host.c
 	@echo "  CC      $@"
 	$(Q)$(CC) $(CFLAGS) -o $@ $<
+$(BUILD)/boot_arm64_timer: bench/boot_arm64_timer.c
+	@echo "  CC      $@"
+	$(Q)$(CC) $(CFLAGS) -static -o $@ $<
 else
 LIB_SRCS := $(filter-out $(ARCH_ARM64_SRCS),$(LIB_SRCS))
 LIB_OBJS := $(LIB_SRCS:%.c=$(BUILD)/obj/%.o) $(ARM64_SRCS:%.c=$(BUILD)/obj/%.o)
@@ -182,6 +185,13 @@ test-arm64: build/guest/vmlinux
 	tests/l1-arm64/run.sh sh $(CURDIR)/tests/l1-arm64/test-boot.sh \
 		$(CURDIR)/build/arm64 $(CURDIR)/build/guest-arm64/Image \
 		$(CURDIR)/build/arm64/smoke-initrd.cpio $(CURDIR)/$(GUEST)/vmlinux
+# The arm64 boot bench (bench/boot_arm64.py): microvm vs Debian's arm64
+# QEMU (bench/qemu_arm64.sh fetches it once) inside the arm64 machine.
+.PHONY: bench-arm64
+bench-arm64:
+	$(MAKE) ARCH=arm64 build/arm64/microvm build/arm64/boot_arm64_timer \
+		build/arm64/smoke-initrd.cpio
+	python3 bench/boot_arm64.py
 deps-arm64:
 	scripts/deps-arm64.sh $(ARM64_SYSROOT)
 clean: clean-arm64
