@@ -281,7 +281,11 @@ bad_register_case
 # A state file from x86 (its 32-byte header: magic, format version 3,
 # EM_X86_64, no payload) is refused with a 400 naming both architectures.
 x86_state_case() {
-	printf 'MVMSNAP\000\003\000\000\000\076\000\000\000' >"$work/x86.state"
+	# this microvm's format version (snapshot/snapshot.h), x86_64 (62)
+	version=$(sed -n 's/^#define SNAP_VERSION \([0-9]*\)$/\1/p' \
+		"$(dirname "$0")/../../snapshot/snapshot.h")
+	printf "MVMSNAP\\000\\$(printf %03o "$version")\\000\\000\\000\\076\\000\\000\\000" \
+		>"$work/x86.state"
 	dd if=/dev/zero bs=16 count=1 2>/dev/null >>"$work/x86.state"
 	start_vm x86-state
 	reply=$("$api" "$work/x86-state.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/x86.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/snap.mem\"}}") &&
