@@ -10,6 +10,7 @@
 
 #include "snapshot/snapshot.h"
 #include "tests/unit/unit.h"
+#include "tests/unit/snapshot_sample.h"
 
 #define SEC_VM 2
 #define SEC_VCPU 3
@@ -20,12 +21,6 @@
 #define CORE_V0                                                 \
 	(KVM_REG_ARM64 | KVM_REG_SIZE_U128 | KVM_REG_ARM_CORE | \
 	 offsetof(struct kvm_regs, fp_regs.vregs[0]) / 4)
-
-struct sample {
-	struct snap_state s;
-	uint8_t *buf;
-	size_t len;
-};
 
 static void set_reg(struct snap_vcpu *v, uint64_t id, uint64_t value)
 {
@@ -72,31 +67,6 @@ static void make_sample(struct sample *x, unsigned vcpus)
 					0xc664, 0x400ULL << 32 };
 	x->s.serial.lcr = 3;
 	assert_int_equal(snap_encode(&x->s, &x->buf, &x->len), 0);
-}
-
-static void free_sample(struct sample *x)
-{
-	snap_state_free(&x->s);
-	free(x->buf);
-}
-
-static void reseal(uint8_t *buf, size_t len)
-{
-	uint32_t crc = snap_crc32(buf + 32, len - 32);
-
-	memcpy(buf + 24, &crc, 4);
-}
-
-static void expect_refused(const uint8_t *buf, size_t len, const char *why)
-{
-	struct snap_state s;
-	char err[256] = "";
-
-	assert_int_equal(snap_decode(buf, len, &s, err, sizeof(err)), -EINVAL);
-	if (!strstr(err, why))
-		fail_msg("error '%s' does not say '%s'", err, why);
-	assert_null(s.vcpus);
-	assert_null(s.config_json);
 }
 
 /* Appends a section (resealed) to a copy of the sample. */

@@ -11,12 +11,7 @@
 
 #include "snapshot/snapshot.h"
 #include "tests/unit/unit.h"
-
-struct sample {
-	struct snap_state s;
-	uint8_t *buf;
-	size_t len;
-};
+#include "tests/unit/snapshot_sample.h"
 
 static void make_sample(struct sample *x, unsigned vcpus)
 {
@@ -44,33 +39,6 @@ static void make_sample(struct sample *x, unsigned vcpus)
 	x->s.vdevs[0].nr_queues = 5; /* the balloon's most */
 	x->s.vdevs[0].queues[4].last_avail = 55;
 	assert_int_equal(snap_encode(&x->s, &x->buf, &x->len), 0);
-}
-
-static void free_sample(struct sample *x)
-{
-	snap_state_free(&x->s);
-	free(x->buf);
-}
-
-/* Recomputes the CRC after a deliberate edit, so the check under test is
- * the one that fires. */
-static void reseal(uint8_t *buf, size_t len)
-{
-	uint32_t crc = snap_crc32(buf + 32, len - 32);
-
-	memcpy(buf + 24, &crc, 4);
-}
-
-static void expect_refused(const uint8_t *buf, size_t len, const char *why)
-{
-	struct snap_state s;
-	char err[256] = "";
-
-	assert_int_equal(snap_decode(buf, len, &s, err, sizeof(err)), -EINVAL);
-	if (!strstr(err, why))
-		fail_msg("error '%s' does not say '%s'", err, why);
-	assert_null(s.vcpus);
-	assert_null(s.config_json);
 }
 
 static void test_round_trip(void **state)
