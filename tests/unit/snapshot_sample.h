@@ -42,4 +42,23 @@ static inline void expect_refused(const uint8_t *buf, size_t len,
 	assert_null(s.config_json);
 }
 
+/* Appends a section (resealed) to a copy of the sample. */
+static inline uint8_t *with_section(const struct sample *x, uint32_t type,
+				    uint32_t len, const void *data,
+				    size_t *out_len)
+{
+	uint8_t *b = calloc(1, x->len + 8 + len);
+	uint64_t payload = x->len + 8 + len - 32;
+
+	memcpy(b, x->buf, x->len);
+	memcpy(b + x->len, &type, 4);
+	memcpy(b + x->len + 4, &len, 4);
+	if (data)
+		memcpy(b + x->len + 8, data, len);
+	memcpy(b + 16, &payload, 8);
+	*out_len = x->len + 8 + len;
+	reseal(b, *out_len);
+	return b;
+}
+
 #endif
