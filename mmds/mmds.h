@@ -137,6 +137,9 @@ struct mmds_stack;
 /* ipv4 in host order (MMDS_DEFAULT_IPV4 unless configured). NULL + errno. */
 struct mmds_stack *mmds_stack_create(struct mmds *m, uint32_t ipv4);
 void mmds_stack_destroy(struct mmds_stack *s);
+/* Back to what mmds_stack_create made: no connection, no reply waiting,
+ * no guest address learned (a rewound guest knows none of them). */
+void mmds_stack_reset(struct mmds_stack *s);
 /* A frame the guest sent (without the virtio-net header). true: it was
  * for the MMDS and is consumed (answered or dropped); false: not ours, send
  * it to the tap. csum_partial: the virtio header said NEEDS_CSUM, so the
@@ -173,6 +176,7 @@ struct mmds_seg { /* a parsed, checked segment, or one to send */
 struct mmds_tcp;
 struct mmds_tcp *mmds_tcp_create(struct mmds *m);
 void mmds_tcp_destroy(struct mmds_tcp *c);
+void mmds_tcp_reset(struct mmds_tcp *c); /* every connection and RST gone */
 void mmds_tcp_input(struct mmds_tcp *c, const struct mmds_seg *in,
 		    uint64_t now_ms);
 /* The next segment to send, true if there is one. */

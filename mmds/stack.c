@@ -106,6 +106,14 @@ void mmds_stack_destroy(struct mmds_stack *s)
 	free(s);
 }
 
+void mmds_stack_reset(struct mmds_stack *s)
+{
+	mmds_tcp_reset(s->tcp);
+	memset(s->guest_mac, 0, sizeof(s->guest_mac));
+	s->arp_pending = false;
+	s->ip_id = 0;
+}
+
 /* ---- from the guest ---- */
 
 /* An ARP request for our address: remembered, answered on the next pull. */

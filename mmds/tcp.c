@@ -93,6 +93,17 @@ void mmds_tcp_destroy(struct mmds_tcp *c)
 	free(c);
 }
 
+void mmds_tcp_reset(struct mmds_tcp *c)
+{
+	unsigned i;
+
+	for (i = 0; i < MMDS_MAX_CONNECTIONS; i++)
+		if (c->conn[i].used)
+			conn_free(&c->conn[i]);
+	c->nrst = 0;
+	c->next = 0;
+}
+
 /* xorshift32: initial sequence numbers the guest cannot count on. */
 static uint32_t next_isn(struct mmds_tcp *c)
 {

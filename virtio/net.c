@@ -34,6 +34,7 @@
 #define FRAME_MAX (65536 + VIRTIO_NET_HDR_LEN)
 #define RXQ 0
 #define TXQ 1
+#define TAP_DRAIN_MAX 4096 /* frames dropped at most on a restore */
 
 struct vnet {
 	struct vdev dev;
@@ -287,12 +288,33 @@ static void net_save(struct vdev *d, uint8_t *own)
 	rl_save(&n->tx_rl, own + RL_STATE_SIZE);
 }
 
+/* Frames the tap holds were sent to the guest that is being replaced: a
+ * new device's tap has none (its queue is purged when the last fd goes).
+ * Bounded: the host may still be sending. */
+static void drop_tap_frames(struct vnet *n)
+{
+	unsigned i;
+
+	for (i = 0; i < TAP_DRAIN_MAX; i++)
+		if (read(n->tap_fd, n->frame, sizeof(n->frame)) < 0 &&
+		    errno != EINTR)
+			break;
+}
+
+/* A restore (a load, or a rewind of a device that ran) leaves the device
+ * as one made for the saved state: no frame waiting, none in the tap, the
+ * metadata service without connections (the guest's TCP state is the
+ * saved one, which knows none of them), the tap not watched until the
+ * driver's rx buffers are served (vdev_serve_restored). */
 static int net_restore(struct vdev *d, const uint8_t *own)
 {
 	struct vnet *n = d->priv;
 
 	rl_restore(&n->rx_rl, own);
 	rl_restore(&n->tx_rl, own + RL_STATE_SIZE);
+	drop_tap_frames(n);
+	net_mmds_reset(n->mmds);
+	watch_tap(n, false);
 	return 0;
 }
 _Static_assert(2 * RL_STATE_SIZE <= VDEV_OWN_STATE_MAX, "two limiters");

@@ -103,6 +103,14 @@ void net_mmds_destroy(struct net_mmds *nm)
 	free(nm);
 }
 
+void net_mmds_reset(struct net_mmds *nm)
+{
+	if (!nm)
+		return;
+	mmds_stack_reset(nm->stack);
+	arm_timer(nm);
+}
+
 size_t net_mmds_from_guest(struct net_mmds *nm, const struct iovec *iov,
 			   unsigned n)
 {

@@ -371,6 +371,9 @@ MUST_CHECK int net_mmds_create(struct mmds *m, uint32_t ipv4,
 			       struct event_loop *loop, evl_fn wake,
 			       void *opaque, struct net_mmds **out);
 void net_mmds_destroy(struct net_mmds *nm);
+/* A rewind or load: the stack as created (mmds_stack_reset), its timer
+ * disarmed. NULL: nothing. */
+void net_mmds_reset(struct net_mmds *nm);
 /* A tx chain's bytes (virtio-net header first): their length when the
  * metadata service took the frame, 0 when it goes to the tap. */
 size_t net_mmds_from_guest(struct net_mmds *nm, const struct iovec *iov,

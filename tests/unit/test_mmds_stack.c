@@ -397,6 +397,34 @@ static void test_lost_segment(void **state)
 	send_seg(c.port, c.seq, 0, TCPF_RST, NULL, 0);
 }
 
+/* A rewind: connections, their unsent answers and timers are gone, and
+ * the old connection's next segment is a stray (RST); a new one works. */
+static void test_reset_forgets_connections(void **state)
+{
+	struct client c, d;
+	struct seg g;
+	char buf[1024];
+
+	(void)state;
+	handshake(&c, 4100);
+	handshake(&d, 4101);
+	send_data(&c, "GET /latest HTTP/1.1\r\n\r\n"); /* answer unsent */
+	assert_int_equal(mmds_stack_connections(s), 2);
+	assert_true(mmds_stack_deadline(s) != UINT64_MAX);
+	mmds_stack_reset(s);
+	assert_int_equal(mmds_stack_connections(s), 0);
+	assert_int_equal(mmds_stack_deadline(s), UINT64_MAX);
+	expect_nothing();
+	send_seg(d.port, d.seq, d.ack, TCPF_ACK, "x", 1);
+	expect_seg(&g, TCPF_RST);
+	assert_int_equal(g.seq, d.ack);
+	expect_nothing();
+	handshake(&c, 4100);
+	send_data(&c, "GET /latest HTTP/1.1\r\n\r\n");
+	read_response(&c, buf, sizeof(buf));
+	assert_non_null(strstr(buf, "\r\n\r\nmeta-data/"));
+}
+
 static void test_rst_for_strays(void **state)
 {
 	struct seg g;
@@ -994,6 +1022,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_rst_for_strays, setup,
 						teardown),
+		cmocka_unit_test_setup_teardown(test_reset_forgets_connections,
+						setup, teardown),
 		cmocka_unit_test_setup_teardown(test_retransmission, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(test_connection_limit, setup,

@@ -311,6 +311,45 @@ static void test_net_mmds_detour(void **state)
 	mmds_destroy(&m);
 }
 
+/* A restore (load or rewind) leaves net as a new device for the saved
+ * state: what the MMDS has not answered yet (the answer to a second ARP,
+ * while the first waits in the device for an rx buffer) and the frames
+ * waiting in the tap belonged to the guest that is gone; frames that
+ * arrive after it are delivered. */
+static void test_net_restore_drops_what_was_waiting(void **state)
+{
+	static struct mmds m;
+	uint8_t frame[NET_HDR_LEN + 42];
+	struct net_cfg cfg = { 0 };
+	struct vdev_state st;
+	unsigned i;
+
+	create_net(&cfg);
+	assert_int_equal(mmds_init(&m, 1024), 0);
+	assert_int_equal(vnet_enable_mmds(guest.net, &m, MMDS_DEFAULT_IPV4), 0);
+	assert_false(driver_init(2, ALL_QUEUES(2)) & VIRTIO_STATUS_NEEDS_RESET);
+	arp_request(frame, MMDS_DEFAULT_IPV4);
+	for (i = 0; i < 2; i++) {
+		guest_post_buffer(TXQ, frame, sizeof(frame));
+		guest_kick(TXQ);
+	}
+	guest_tap_frame(60);
+	guest_tap_frame(61);
+	guest_serve(50);
+	vdev_save(guest.net, &st);
+	assert_int_equal(vdev_restore(guest.net, &st), 0);
+	vdev_serve_restored(guest.net);
+	guest_post_buffer(RXQ, NULL, BUF_SIZE);
+	guest_kick(RXQ);
+	guest_serve(50);
+	assert_int_equal(guest_ring_idx(RXQ, USED_OFF), 0);
+	guest_tap_frame(62);
+	guest_serve(1000);
+	assert_int_equal(guest_ring_idx(RXQ, USED_OFF), 1);
+	guest_remove_devices();
+	mmds_destroy(&m);
+}
+
 /* Reads `len` bytes of the device's registers at `off`. */
 static uint32_t reg_read(uint64_t off, uint32_t len)
 {
@@ -452,6 +491,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(
 			test_net_activated_without_tx_queue, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_net_mtu, setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_net_restore_drops_what_was_waiting, setup,
+			teardown),
 		cmocka_unit_test_setup_teardown(test_net_mmds_detour, setup,
 						teardown),
 		cmocka_unit_test_setup_teardown(
