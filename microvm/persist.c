@@ -157,12 +157,6 @@ static int check_fits(const struct snap_state *s, const struct vm_config *cfg,
 			 "snapshots of VMs on huge pages cannot be loaded");
 		return -ENOTSUP;
 	}
-	if (l->uffd && cfg->hotplug.set) {
-		snprintf(
-			err, err_size,
-			"the Uffd backend cannot load a VM with hot-pluggable memory (its handshake names guest RAM only): use the File backend");
-		return -ENOTSUP;
-	}
 	return 0;
 }
 
@@ -231,7 +225,8 @@ static int map_memory_file(struct vm *vm, const char *path, uint64_t size,
 }
 
 /* File: the memory file (pages read on first touch, or prefetched).
- * Uffd: anonymous memory whose pages the handler on backend_path gives.
+ * Uffd: anonymous memory whose pages the handler on backend_path gives
+ * (attach_page_server, once the hot-plug region is there too).
  * A warm VM keeps its memory's addresses, hence its KVM slots: the file
  * replaces the placeholder, or the handler serves the placeholder. */
 static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
@@ -243,10 +238,6 @@ static int map_snapshot_memory(struct vm *vm, const struct vm_config *cfg,
 
 	if (l->uffd) {
 		ret = vm->warm ? 0 : gmem_create(&vm->mem, size, false);
-		if (!ret)
-			ret = snap_uffd_attach(&vm->mem, l->backend_path,
-					       cfg->balloon.set,
-					       &vm->uffd_sock);
 	} else {
 		ret = map_memory_file(
 			vm, l->backend_path, size,
@@ -397,6 +388,24 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 
 /* The VM from a checked state: memory from the backend, the devices of
  * cfg in the same slots, then every saved state. */
+/* Uffd: RAM and the hot-plug region to the handler, before anything
+ * touches them (a page touched first would be a zero page the handler
+ * cannot fill). */
+static int attach_page_server(struct vm *vm, const struct vm_config *cfg,
+			      const struct snapshot_load_cfg *l)
+{
+	int ret;
+
+	if (!l->uffd)
+		return 0;
+	ret = snap_uffd_attach(&vm->mem, l->backend_path,
+			       cfg->balloon.set || cfg->hotplug.set,
+			       &vm->uffd_sock);
+	return ret ? vm_fail(vm, ret, "Uffd backend %s: %s", l->backend_path,
+			     strerror(-ret)) :
+		     0;
+}
+
 static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 		      const struct snap_state *s,
 		      const struct snapshot_load_cfg *l,
@@ -417,9 +426,12 @@ static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 	vm->mmds = o->mmds;
 	if (!ret)
 		ret = vm_add_devices(vm, cfg, o->boot_timer);
-	if (!ret && snap_restore_hotplug(&vm->mem, s->hotplug, l->backend_path,
+	if (!ret && snap_restore_hotplug(&vm->mem, s->hotplug,
+					 l->uffd ? NULL : l->backend_path,
 					 vm->err, sizeof(vm->err)))
 		ret = -EINVAL;
+	if (!ret)
+		ret = attach_page_server(vm, cfg, l);
 	if (!ret && !vm->warm) /* parked: each vCPU thread sets its state */
 		ret = vm_start(vm, true);
 	if (!ret && (ret = restore_kvm_timed(vm, s, l->clock_realtime, true)))

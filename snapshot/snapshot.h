@@ -189,14 +189,17 @@ MUST_CHECK int snap_prefetch(const struct guest_mem *mem, const char *ws_path,
 			     uint64_t *pages);
 
 /* ---- uffd.c: the Uffd memory backend ---- */
-#define SNAP_UFFD_MESSAGE_MAX 256
-/* The handshake's JSON text: one region, with the page size both in bytes
- * (page_size) and in KiB (page_size_kib: deprecated in Firecracker, and
- * all that E2B-style page servers read). Returns its length. */
+#define SNAP_UFFD_MESSAGE_MAX 512
+/* The handshake's JSON text: an entry for guest RAM (at offset 0 in the
+ * memory file) and one for the hot-plug region when there is one (after
+ * RAM), each with the page size both in bytes (page_size) and in KiB
+ * (page_size_kib: deprecated in Firecracker, and all that E2B-style page
+ * servers read). Returns its length. */
 size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size);
-/* Registers mem with a new userfaultfd (asking for remove events when
- * remove_events: a balloon gives pages back) and sends it to the handler on
- * sock_path; *sock_out is the connection, to keep open. 0 or -errno. */
+/* Registers mem (RAM and the hot-plug region) with a new userfaultfd
+ * (asking for remove events when remove_events: a balloon or unplugged
+ * blocks give pages back) and sends it to the handler on sock_path;
+ * *sock_out is the connection, to keep open. 0 or -errno. */
 MUST_CHECK int snap_uffd_attach(const struct guest_mem *mem,
 				const char *sock_path, bool remove_events,
 				int *sock_out);

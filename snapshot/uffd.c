@@ -1,13 +1,16 @@
 // SPDX-License-Identifier: Apache-2.0
 /* The monitor's side of the Uffd memory backend (API-CONTRACT.md): guest
- * RAM is anonymous memory registered with a userfaultfd, which goes to the
- * page-fault handler listening on backend_path with a JSON description of
- * the mapping. The connection stays open for the VM's life: the handler
- * sees it close when microvm exits. With a balloon, UFFD_FEATURE_EVENT_REMOVE
- * is asked for, as Firecracker does: pages the balloon gives back
- * (MADV_DONTNEED) reach the handler as a remove event, which it must read
- * before the madvise returns, so that it serves them as zero pages
- * afterwards and not the memory file's stale contents. Without a balloon it
+ * RAM, and the hot-plug region when there is one, are anonymous memory
+ * registered with a userfaultfd, which goes to the page-fault handler
+ * listening on backend_path with a JSON description of the mappings (one
+ * entry each, with its place in the memory file: RAM at 0, the region
+ * after it, as snapshot/create writes them). The connection stays open for
+ * the VM's life: the handler sees it close when microvm exits. With a
+ * balloon or a hot-plug region, UFFD_FEATURE_EVENT_REMOVE is asked for, as
+ * Firecracker does: pages given back (MADV_DONTNEED: the balloon, an
+ * unplugged block) reach the handler as a remove event, which it must
+ * read before the madvise returns, so that it serves them as zero pages
+ * afterwards and not the memory file's stale contents. Without either it
  * is not: a rewind's MADV_DONTNEED must send the next touch to the handler
  * for the snapshot's page, not have it note a removal. */
 #include <errno.h>
@@ -43,6 +46,16 @@ static int open_uffd(void)
 	return fd < 0 ? -errno : fd;
 }
 
+static int register_range(int uffd, const uint8_t *host, uint64_t size)
+{
+	struct uffdio_register reg = {
+		.range = { (uint64_t)(uintptr_t)host, size },
+		.mode = UFFDIO_REGISTER_MODE_MISSING,
+	};
+
+	return ioctl(uffd, UFFDIO_REGISTER, &reg) < 0 ? -errno : 0;
+}
+
 static int register_memory(int uffd, const struct guest_mem *mem,
 			   bool remove_events)
 {
@@ -50,25 +63,38 @@ static int register_memory(int uffd, const struct guest_mem *mem,
 		.api = UFFD_API,
 		.features = remove_events ? UFFD_FEATURE_EVENT_REMOVE : 0,
 	};
-	struct uffdio_register reg = {
-		.range = { (uint64_t)(uintptr_t)mem->host, mem->size },
-		.mode = UFFDIO_REGISTER_MODE_MISSING,
-	};
+	int ret = ioctl(uffd, UFFDIO_API, &api) < 0 ? -errno : 0;
 
-	if (ioctl(uffd, UFFDIO_API, &api) < 0 ||
-	    ioctl(uffd, UFFDIO_REGISTER, &reg) < 0)
-		return -errno;
-	return 0;
+	if (!ret)
+		ret = register_range(uffd, mem->host, mem->size);
+	if (!ret && mem->hp.host)
+		ret = register_range(uffd, mem->hp.host, mem->hp.size);
+	return ret;
+}
+
+/* One region's entry: its place in this process and in the memory file. */
+static void region_entry(char *buf, size_t size, const uint8_t *host,
+			 uint64_t len, uint64_t offset, size_t page_size)
+{
+	snprintf(
+		buf, size,
+		"{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":%llu,\"page_size\":%zu,\"page_size_kib\":%zu}",
+		(unsigned long long)(uintptr_t)host, (unsigned long long)len,
+		(unsigned long long)offset, page_size, page_size / 1024);
 }
 
 size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size)
 {
-	return (size_t)snprintf(
-		buf, size,
-		"[{\"base_host_virt_addr\":%llu,\"size\":%llu,\"offset\":0,\"page_size\":%zu,\"page_size_kib\":%zu}]",
-		(unsigned long long)(uintptr_t)mem->host,
-		(unsigned long long)mem->size, mem->page_size,
-		mem->page_size / 1024);
+	char ram[SNAP_UFFD_MESSAGE_MAX / 2], hp[SNAP_UFFD_MESSAGE_MAX / 2] = "";
+
+	region_entry(ram, sizeof(ram), mem->host, mem->size, 0,
+		     mem->page_size);
+	if (mem->hp.host) {
+		hp[0] = ',';
+		region_entry(hp + 1, sizeof(hp) - 1, mem->hp.host,
+			     mem->hp.size, mem->size, mem->page_size);
+	}
+	return (size_t)snprintf(buf, size, "[%s%s]", ram, hp);
 }
 
 static int send_to_handler(int sock, int uffd, const struct guest_mem *mem)

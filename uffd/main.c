@@ -5,9 +5,11 @@
  *
  * Contract: listens on --socket; for each microvm that connects it forks a
  * child that receives the userfaultfd and the JSON mapping description
- * (API-CONTRACT.md), then serves every missing-page fault with UFFDIO_COPY
- * from the memory file (--mem-file) until that microvm's connection
- * closes. Pages the monitor gave back (the balloon: a remove event) are
+ * (API-CONTRACT.md: one entry per region, each with its place in the
+ * memory file; guest RAM, then the hot-plug region when there is one),
+ * then serves every missing-page fault with UFFDIO_COPY from the memory
+ * file (--mem-file) until that microvm's connection closes. Pages are
+ * numbered by their place in the memory file. Pages the monitor gave back (the balloon: a remove event) are
  * served as zero pages from then on, never from the memory file again.
  * --record FILE writes the pages the guest touched (one 64-bit
  * page number each, in fault order) when the VM goes away; --prefetch
@@ -35,6 +37,12 @@
 #define PAGE 4096ULL
 #define MAX_BATCH_PAGES 512 /* 2 MiB per UFFDIO_COPY when prefetching */
 #define MAX_DEFERRED 64 /* faults waiting for a remove event to be read */
+#define MAX_REGIONS 8
+#define HANDSHAKE_MAX 2048
+
+struct region {
+	uint64_t base, size, offset; /* the monitor's mapping, the file's */
+};
 
 struct opts {
 	const char *socket, *mem_file, *record, *prefetch;
@@ -42,9 +50,10 @@ struct opts {
 
 struct guest {
 	int uffd;
-	uint64_t base, size; /* the monitor's mapping */
+	struct region region[MAX_REGIONS];
+	unsigned nr_regions;
 	const uint8_t *file; /* the memory file, mapped read-only */
-	uint64_t file_size;
+	uint64_t file_size, pages; /* pages: the file's */
 	uint64_t *touched; /* pages in fault order (--record) */
 	uint64_t nr_touched;
 	uint64_t *removed; /* a bit per page the monitor gave back */
@@ -105,17 +114,72 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
+/* A number after "key": in an entry's text; false when missing. */
+static bool field(const char *entry, const char *key, uint64_t *v)
+{
+	char name[32];
+	const char *at;
+	char *end;
+
+	snprintf(name, sizeof(name), "\"%s\":", key);
+	at = strstr(entry, name);
+	if (!at)
+		return false;
+	errno = 0;
+	*v = strtoull(at + strlen(name), &end, 10);
+	return !errno && end != at + strlen(name);
+}
+
+/* One {...} entry: 4 KiB pages, page-aligned, inside the memory file. */
+static bool parse_region(const char *entry, struct region *r,
+			 uint64_t file_size)
+{
+	uint64_t kib;
+
+	return field(entry, "base_host_virt_addr", &r->base) &&
+	       field(entry, "size", &r->size) &&
+	       field(entry, "offset", &r->offset) &&
+	       field(entry, "page_size_kib", &kib) && /* what E2B's reads */
+	       kib == PAGE / 1024 && r->size && !(r->base % PAGE) &&
+	       !(r->size % PAGE) && !(r->offset % PAGE) &&
+	       r->offset <= file_size && r->size <= file_size - r->offset;
+}
+
+/* The regions of the JSON array; together they must be the whole file. */
+static int parse_regions(const char *json, struct guest *g)
+{
+	uint64_t total = 0;
+	const char *p = json;
+
+	g->nr_regions = 0;
+	while ((p = strchr(p, '{'))) {
+		char entry[512];
+		const char *end = strchr(p, '}');
+
+		if (!end || end - p >= (long)sizeof(entry) ||
+		    g->nr_regions == MAX_REGIONS)
+			return -1;
+		memcpy(entry, p, (size_t)(end - p));
+		entry[end - p] = '\0';
+		if (!parse_region(entry, &g->region[g->nr_regions],
+				  g->file_size))
+			return -1;
+		total += g->region[g->nr_regions++].size;
+		p = end;
+	}
+	return g->nr_regions && total == g->file_size ? 0 : -1;
+}
+
 /* The monitor's message: JSON text and the uffd as SCM_RIGHTS. */
 static int receive_uffd(int conn, struct guest *g)
 {
-	char json[512] = "", control[CMSG_SPACE(sizeof(int))];
+	char json[HANDSHAKE_MAX] = "", control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { json, sizeof(json) - 1 };
 	struct msghdr msg = { .msg_iov = &iov,
 			      .msg_iovlen = 1,
 			      .msg_control = control,
 			      .msg_controllen = sizeof(control) };
 	struct cmsghdr *c;
-	const char *b, *s, *k;
 
 	if (recvmsg(conn, &msg, 0) <= 0)
 		return -1;
@@ -123,25 +187,48 @@ static int receive_uffd(int conn, struct guest *g)
 	if (!c || c->cmsg_type != SCM_RIGHTS)
 		return -1;
 	memcpy(&g->uffd, CMSG_DATA(c), sizeof(int));
-	b = strstr(json, "\"base_host_virt_addr\":");
-	s = strstr(json, "\"size\":");
-	k = strstr(json, "\"page_size_kib\":"); /* what E2B's handler reads */
-	if (!b || !s || !k || strtoull(k + 16, NULL, 10) != PAGE / 1024)
-		return -1;
-	g->base = strtoull(b + 22, NULL, 10);
-	g->size = strtoull(s + 7, NULL, 10);
-	return g->size == g->file_size ? 0 : -1;
+	g->pages = g->file_size / PAGE;
+	return parse_regions(json, g);
 }
 
-/* Copies pages [page, page + n) from the file; already-present pages
- * (EEXIST) are fine. */
+/* The region holding file page `page`, or NULL. */
+static const struct region *region_of_page(const struct guest *g,
+					   uint64_t page)
+{
+	unsigned i;
+
+	for (i = 0; i < g->nr_regions; i++)
+		if (page * PAGE >= g->region[i].offset &&
+		    page * PAGE - g->region[i].offset < g->region[i].size)
+			return &g->region[i];
+	return NULL;
+}
+
+/* The file page at host address addr, or UINT64_MAX. */
+static uint64_t page_at(const struct guest *g, uint64_t addr)
+{
+	unsigned i;
+
+	for (i = 0; i < g->nr_regions; i++)
+		if (addr >= g->region[i].base &&
+		    addr - g->region[i].base < g->region[i].size)
+			return (g->region[i].offset + addr -
+				g->region[i].base) /
+			       PAGE;
+	return UINT64_MAX;
+}
+
+/* Copies file pages [page, page + n), all in one region, from the file;
+ * already-present pages (EEXIST) are fine. */
 static int copy_pages(struct guest *g, uint64_t page, uint64_t n)
 {
-	struct uffdio_copy c = { .dst = g->base + page * PAGE,
-				 .src = (uint64_t)(uintptr_t)(g->file +
-							      page * PAGE),
-				 .len = n * PAGE };
+	const struct region *r = region_of_page(g, page);
+	struct uffdio_copy c = { .len = n * PAGE };
 
+	if (!r || n > (r->offset + r->size) / PAGE - page)
+		return -1;
+	c.dst = r->base + page * PAGE - r->offset;
+	c.src = (uint64_t)(uintptr_t)(g->file + page * PAGE);
 	if (ioctl(g->uffd, UFFDIO_COPY, &c) == 0 || errno == EEXIST)
 		return 0;
 	if (errno == EAGAIN && c.copy > 0) /* partly done: the rest */
@@ -161,10 +248,11 @@ static void prefetch(struct guest *g, const char *path)
 		return;
 	}
 	while (fread(&page, sizeof(page), 1, f) == 1) {
-		if (page >= g->size / PAGE)
+		if (!region_of_page(g, page))
 			continue;
 		if (run_len && page == run_start + run_len &&
-		    run_len < MAX_BATCH_PAGES) {
+		    run_len < MAX_BATCH_PAGES &&
+		    region_of_page(g, page) == region_of_page(g, run_start)) {
 			run_len++;
 			continue;
 		}
@@ -182,7 +270,7 @@ static void prefetch(struct guest *g, const char *path)
 
 static void note_touched(struct guest *g, uint64_t page)
 {
-	if (g->touched && g->nr_touched < g->size / PAGE)
+	if (g->touched && g->nr_touched < g->pages)
 		g->touched[g->nr_touched++] = page;
 }
 
@@ -194,23 +282,25 @@ static bool is_removed(const struct guest *g, uint64_t page)
 /* The monitor gave [start, end) back: those pages read as zero now. */
 static void note_removed(struct guest *g, uint64_t start, uint64_t end)
 {
-	uint64_t page;
+	uint64_t addr, page;
 
-	if (start < g->base || end > g->base + g->size || start > end)
-		return;
-	for (page = (start - g->base) / PAGE; page < (end - g->base) / PAGE;
-	     page++)
-		g->removed[page / 64] |= 1ULL << (page % 64);
+	for (addr = start; addr < end; addr += PAGE) {
+		page = page_at(g, addr);
+		if (page != UINT64_MAX)
+			g->removed[page / 64] |= 1ULL << (page % 64);
+	}
 }
 
 /* One missing page: zeros if it was given back, else the file's. -EAGAIN
  * when the kernel wants a queued remove event read first. */
 static int fill_page(struct guest *g, uint64_t page)
 {
-	struct uffdio_zeropage z = { .range = { g->base + page * PAGE, PAGE } };
+	const struct region *r = region_of_page(g, page);
+	struct uffdio_zeropage z = { .range = { 0, PAGE } };
 
 	if (!is_removed(g, page))
 		return copy_pages(g, page, 1);
+	z.range.start = r->base + page * PAGE - r->offset;
 	if (ioctl(g->uffd, UFFDIO_ZEROPAGE, &z) == 0 || errno == EEXIST)
 		return 0;
 	return errno == EAGAIN ? -EAGAIN : -1;
@@ -255,10 +345,9 @@ static int serve_message(struct guest *g)
 	}
 	if (m.event != UFFD_EVENT_PAGEFAULT)
 		return 0;
-	if (m.arg.pagefault.address < g->base ||
-	    m.arg.pagefault.address >= g->base + g->size)
+	page = page_at(g, m.arg.pagefault.address);
+	if (page == UINT64_MAX)
 		return -1;
-	page = (m.arg.pagefault.address - g->base) / PAGE;
 	note_touched(g, page);
 	return serve_page(g, page);
 }
@@ -282,13 +371,13 @@ static int serve_guest(int conn, const struct opts *o, struct guest *g)
 
 	if (receive_uffd(conn, g)) {
 		fprintf(stderr,
-			"microvm-uffd: bad handshake (not 4 KiB pages, or memory size differs from %s)\n",
+			"microvm-uffd: bad handshake (not 4 KiB pages, or its regions are not all of %s)\n",
 			o->mem_file);
 		return 1;
 	}
-	if (o->record && !(g->touched = calloc(g->size / PAGE, 8)))
+	if (o->record && !(g->touched = calloc(g->pages, 8)))
 		return 1;
-	g->removed = calloc((g->size / PAGE + 63) / 64, 8);
+	g->removed = calloc((g->pages + 63) / 64, 8);
 	if (!g->removed)
 		return 1;
 	if (o->prefetch)

@@ -131,7 +131,8 @@ static uint64_t field(const cJSON *region, const char *key)
 	return (uint64_t)v->valuedouble;
 }
 
-/* The Uffd handshake names the page size in bytes and in KiB. */
+/* The Uffd handshake names the page size in bytes and in KiB, and the
+ * hot-plug region, when there is one, after RAM. */
 static void test_uffd_message(void **state)
 {
 	struct guest_mem mem = { .host = (uint8_t *)0x7f0000000000ULL,
@@ -154,6 +155,23 @@ static void test_uffd_message(void **state)
 		assert_int_equal(field(r, "offset"), 0);
 		assert_int_equal(field(r, "page_size"), sizes[i]);
 		assert_int_equal(field(r, "page_size_kib"), sizes[i] / 1024);
+		cJSON_Delete(j);
+	}
+	/* a hot-plug region: a second entry, after RAM in the memory file */
+	mem.hp.host = (uint8_t *)0x7f8000000000ULL;
+	mem.hp.size = 1ULL << 30;
+	{
+		size_t n = snap_uffd_message(&mem, buf, sizeof(buf));
+		cJSON *j = cJSON_Parse(buf), *r;
+
+		assert_true(n < sizeof(buf));
+		assert_true(cJSON_IsArray(j) && cJSON_GetArraySize(j) == 2);
+		r = cJSON_GetArrayItem(j, 1);
+		assert_int_equal(field(r, "base_host_virt_addr"),
+				 0x7f8000000000ULL);
+		assert_int_equal(field(r, "size"), 1ULL << 30);
+		assert_int_equal(field(r, "offset"), 256ULL << 20);
+		assert_int_equal(field(r, "page_size_kib"), 2048);
 		cJSON_Delete(j);
 	}
 }
