@@ -87,12 +87,11 @@ size_t snap_uffd_message(const struct guest_mem *mem, char *buf, size_t size)
 {
 	char ram[SNAP_UFFD_MESSAGE_MAX / 2], hp[SNAP_UFFD_MESSAGE_MAX / 2] = "";
 
-	region_entry(ram, sizeof(ram), mem->host, mem->size, 0,
-		     mem->page_size);
+	region_entry(ram, sizeof(ram), mem->host, mem->size, 0, mem->page_size);
 	if (mem->hp.host) {
 		hp[0] = ',';
-		region_entry(hp + 1, sizeof(hp) - 1, mem->hp.host,
-			     mem->hp.size, mem->size, mem->page_size);
+		region_entry(hp + 1, sizeof(hp) - 1, mem->hp.host, mem->hp.size,
+			     mem->size, mem->page_size);
 	}
 	return (size_t)snprintf(buf, size, "[%s%s]", ram, hp);
 }

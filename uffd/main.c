@@ -192,8 +192,7 @@ static int receive_uffd(int conn, struct guest *g)
 }
 
 /* The region holding file page `page`, or NULL. */
-static const struct region *region_of_page(const struct guest *g,
-					   uint64_t page)
+static const struct region *region_of_page(const struct guest *g, uint64_t page)
 {
 	unsigned i;
 
