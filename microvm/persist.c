@@ -386,8 +386,6 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 }
 #endif
 
-/* The VM from a checked state: memory from the backend, the devices of
- * cfg in the same slots, then every saved state. */
 /* Uffd: RAM and the hot-plug region to the handler, before anything
  * touches them (a page touched first would be a zero page the handler
  * cannot fill). */
@@ -406,6 +404,8 @@ static int attach_page_server(struct vm *vm, const struct vm_config *cfg,
 		     0;
 }
 
+/* The VM from a checked state: memory from the backend, the devices of
+ * cfg in the same slots, then every saved state. */
 static int restore_vm(struct vm *vm, const struct vm_config *cfg,
 		      const struct snap_state *s,
 		      const struct snapshot_load_cfg *l,
