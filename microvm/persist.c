@@ -299,9 +299,16 @@ static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 		return vm_fail(vm, -ENOTSUP, "%s", why);
 	return 0;
 }
+
+/* What a warm VM reads of its vCPUs ahead: nothing on arm64 (the load
+ * reads each vCPU's register list to check the snapshot's). */
+static int read_ahead_cpu(struct vm *vm)
+{
+	return 0;
+}
 #else
 /* Each vCPU's CPUID as this host made it (a warm VM reads them ahead). */
-static int read_vcpu_cpuids(struct vm *vm)
+static int read_ahead_cpu(struct vm *vm)
 {
 	unsigned i;
 
@@ -318,7 +325,7 @@ static int read_vcpu_cpuids(struct vm *vm)
 static int check_snapshot_cpu(struct vm *vm, const struct snap_state *s)
 {
 	char why[sizeof(vm->err)];
-	int ret = read_vcpu_cpuids(vm);
+	int ret = read_ahead_cpu(vm);
 
 	if (!ret && snap_check_cpuid(vm, s, why, sizeof(why)))
 		ret = vm_fail(vm, -ENOTSUP, "%s", why);
@@ -363,12 +370,6 @@ static int take_warm_vm(struct vm *vm, const struct machine_cfg *m)
 	return 0;
 }
 
-#ifdef __aarch64__
-int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
-{
-	return vm_fail(vm, -ENOTSUP, "--warm is not available on arm64");
-}
-#else
 int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 {
 	int ret = vm_open(vm, m->vcpu_count, loop);
@@ -378,13 +379,12 @@ int vm_warm(struct vm *vm, const struct machine_cfg *m, struct event_loop *loop)
 	if (!ret)
 		ret = vm_create_vcpus(vm, m->smt, NULL);
 	if (!ret)
-		ret = read_vcpu_cpuids(vm);
+		ret = read_ahead_cpu(vm);
 	if (!ret)
 		ret = vm_start(vm, true);
 	vm->warm = !ret;
 	return ret;
 }
-#endif
 
 /* Uffd: RAM and the hot-plug region to the handler, before anything
  * touches them (a page touched first would be a zero page the handler

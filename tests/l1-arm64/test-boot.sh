@@ -19,7 +19,8 @@
 #     driver inflates to the configured size (the API's statistics); and
 #     every thread of that microvm runs under its seccomp filter;
 #   - a snapshot of a counting 2-vCPU guest, loaded in a fresh microvm
-#     from its memory file and again through microvm-uffd, counts on from
+#     from its memory file, through microvm-uffd, and in a warm microvm
+#     (--warm: VM, memory and vCPUs made before the load), counts on from
 #     where it was, with its drive and vsock working (snapshot_case,
 #     load_case), and the first, rewound to the snapshot, counts from
 #     there again (rewind_case); a state file from x86 is refused with a
@@ -38,9 +39,12 @@ fail() {
 	failures=$((failures + 1))
 }
 
-# start_vm NAME: microvm on $work/NAME.sock, console in $work/NAME.out
+# start_vm NAME [ARGS...]: microvm on $work/NAME.sock, console in
+# $work/NAME.out
 start_vm() {
-	"$build/microvm" --api-sock "$work/$1.sock" >"$work/$1.out" 2>&1 &
+	name=$1
+	shift
+	"$build/microvm" --api-sock "$work/$name.sock" "$@" >"$work/$name.out" 2>&1 &
 	pid=$!
 }
 
@@ -199,16 +203,23 @@ snapshot_case() {
 	echo "ok: snapshot of a guest at count $before"
 }
 
-# load_case NAME BACKEND_TYPE BACKEND_PATH [rewind]: the snapshot loaded
-# and resumed by a fresh microvm, and the guest's side of it checked; with
-# "rewind", the running guest is then rewound (PUT /snapshot/rewind) to
-# the loaded snapshot, and counts and reads its drive again from there.
+# load_case NAME BACKEND_TYPE BACKEND_PATH [rewind|warm]: the snapshot
+# loaded and resumed by a fresh microvm, and the guest's side of it
+# checked; with "rewind", the running guest is then rewound (PUT
+# /snapshot/rewind) to the loaded snapshot, and counts and reads its drive
+# again from there; with "warm", the microvm made its VM before the load
+# (--warm, the snapshot's shape).
 load_case() {
 	rm -f "$work/s.sock"
 	dd if=/dev/zero of="$work/snap-disk.img" bs=512 seek=1 count=1 conv=notrunc 2>/dev/null
 	dirty=false
-	[ -z "${4:-}" ] || dirty=true
-	start_vm "$1"
+	[ "${4:-}" != rewind ] || dirty=true
+	if [ "${4:-}" = warm ]; then
+		start_vm "$1" --warm vcpus=2,mem_mib=256 --level Info
+		sleep 1 # the VM made before the request
+	else
+		start_vm "$1"
+	fi
 	"$api" "$work/$1.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/snap.state\", \"mem_backend\": {\"backend_type\": \"$2\", \"backend_path\": \"$3\"}, \"resume_vm\": true, \"track_dirty_pages\": $dirty}" >/dev/null ||
 		fail "$1: the load was refused"
 	console_has "$1" "guest: disk restored" ||
@@ -220,7 +231,7 @@ load_case() {
 		fail "$1: the count was ${before:-none} before, ${after:-none} after the load"
 	"$build/vsock-host" connect "$work/s.sock" 5000 after-the-load ||
 		fail "$1: no vsock echo from the loaded guest"
-	[ -z "${4:-}" ] || rewind_case "$1"
+	[ "${4:-}" != rewind ] || rewind_case "$1"
 	"$build/vsock-host" listen "$work/s.sock_5001" ||
 		fail "$1: the loaded guest did not connect to the host's vsock port"
 	wait "$pid"
@@ -252,6 +263,9 @@ rewind_case() {
 
 snapshot_case
 load_case load-file File "$work/snap.mem" rewind
+load_case load-warm File "$work/snap.mem" warm
+grep -q "loaded (File backend, warm)" "$work/load-warm.out" ||
+	fail "load-warm: the microvm does not say its load was warm"
 "$build/microvm-uffd" --socket "$work/uffd.sock" --mem-file "$work/snap.mem" \
 	>"$work/uffd.out" 2>&1 &
 uffd_pid=$!
