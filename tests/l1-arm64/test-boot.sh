@@ -23,7 +23,9 @@
 #     (--warm: VM, memory and vCPUs made before the load), counts on from
 #     where it was, with its drive and vsock working (snapshot_case,
 #     load_case), and the first, rewound to the snapshot, counts from
-#     there again (rewind_case); a state file from x86 is refused with a
+#     there again (rewind_case); a guest booted with dirty tracking, saved
+#     Full and then Diff into the same memory file, loads at the Diff's
+#     count (diff_case); a state file from x86 is refused with a
 #     400, and so is one with a register this host's KVM does not have;
 #   - microvm-jailer cages microvm, which boots the guest (jail_case).
 # Usage: test-boot.sh BUILD_DIR IMAGE INITRD X86_KERNEL
@@ -272,6 +274,54 @@ uffd_pid=$!
 load_case load-uffd Uffd "$work/uffd.sock"
 kill "$uffd_pid"
 wait "$uffd_pid"
+
+# diff_case: the counting guest booted with track_dirty_pages, saved Full
+# at count 2, resumed, saved Diff at count 4 or later into the same memory
+# file; a fresh microvm loads the Diff's state over that file and the
+# count goes on from the Diff's (what the guest's shell changed since the
+# Full came with the Diff), its drive and vsock working.
+diff_case() {
+	dd if=/dev/zero of="$work/diff-disk.img" bs=4096 count=16 2>/dev/null
+	rm -f "$work/s.sock"
+	start_vm diff
+	configure diff 2 "$image" "$args -- sh /guest-snapshot.sh" \
+		"$build/devices-initrd.cpio" || fail "diff: configuration refused"
+	put diff /machine-config '{"vcpu_count": 2, "mem_size_mib": 256, "track_dirty_pages": true}'
+	put diff /drives/disk "{\"drive_id\": \"disk\", \"path_on_host\": \"$work/diff-disk.img\", \"is_root_device\": false, \"is_read_only\": false}"
+	put diff /vsock "{\"guest_cid\": 3, \"uds_path\": \"$work/s.sock\"}"
+	start_instance diff >/dev/null || fail "diff: InstanceStart refused"
+	console_has diff "guest: count 2" || fail "diff: the guest does not count"
+	for kind in Full Diff; do
+		"$api" "$work/diff.sock" PATCH /vm '{"state": "Paused"}' >/dev/null ||
+			fail "diff: PATCH /vm refused the pause"
+		put diff /snapshot/create "{\"snapshot_type\": \"$kind\", \"snapshot_path\": \"$work/diff-$kind.state\", \"mem_file_path\": \"$work/diff.mem\"}"
+		"$api" "$work/diff.sock" PATCH /vm '{"state": "Resumed"}' >/dev/null
+		console_has diff "guest: count 4" || fail "diff: no count 4"
+	done
+	kill -9 "$pid"
+	wait "$pid"
+	saved=$(tr -d '\r' <"$work/diff.out" |
+		sed -n 's/^guest: count \([0-9]*\)$/\1/p' | tail -n 1)
+	printf restored | dd of="$work/diff-disk.img" conv=notrunc 2>/dev/null
+	rm -f "$work/s.sock"
+	start_vm diff-load
+	"$api" "$work/diff-load.sock" PUT /snapshot/load "{\"snapshot_path\": \"$work/diff-Diff.state\", \"mem_backend\": {\"backend_type\": \"File\", \"backend_path\": \"$work/diff.mem\"}, \"resume_vm\": true}" >/dev/null ||
+		fail "diff: the load was refused"
+	console_has diff-load "guest: disk restored" ||
+		fail "diff: the loaded guest did not read its drive"
+	after=$(tr -d '\r' <"$work/diff-load.out" |
+		sed -n 's/^guest: count \([0-9]*\) after the load$/\1/p')
+	[ -n "$saved" ] && [ -n "$after" ] && [ "$after" -ge 5 ] &&
+		[ "$after" -le $((saved + 1)) ] ||
+		fail "diff: the count was ${saved:-none} at the end, ${after:-none} after the load"
+	"$build/vsock-host" listen "$work/s.sock_5001" ||
+		fail "diff: the loaded guest did not connect to the host's vsock port"
+	wait "$pid"
+	rc=$?
+	[ "$rc" = 0 ] || fail "diff: the loaded microvm exited $rc, not 0"
+	echo "ok: diff (Full at 2, Diff by ${saved:-none}: count $after after the load)"
+}
+diff_case
 
 # A state file whose vCPU has a register this host's KVM does not
 # (tests/l1-arm64/snap-edit.c) is refused with a 400 naming it, before
