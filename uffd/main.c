@@ -141,11 +141,34 @@ static bool parse_region(const char *entry, struct region *r,
 	       field(entry, "offset", &r->offset) &&
 	       field(entry, "page_size_kib", &kib) && /* what E2B's reads */
 	       kib == PAGE / 1024 && r->size && !(r->base % PAGE) &&
-	       !(r->size % PAGE) && !(r->offset % PAGE) &&
-	       r->offset <= file_size && r->size <= file_size - r->offset;
+	       r->size <= UINT64_MAX - r->base && !(r->size % PAGE) &&
+	       !(r->offset % PAGE) && r->offset <= file_size &&
+	       r->size <= file_size - r->offset;
 }
 
-/* The regions of the JSON array; together they must be the whole file. */
+static bool overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
+{
+	return a < b + b_len && b < a + a_len;
+}
+
+/* Whether the last region parsed shares memory-file bytes or host
+ * addresses with an earlier one. */
+static bool overlaps_earlier(const struct guest *g)
+{
+	const struct region *r = &g->region[g->nr_regions - 1];
+	unsigned i;
+
+	for (i = 0; i + 1 < g->nr_regions; i++)
+		if (overlap(r->offset, r->size, g->region[i].offset,
+			    g->region[i].size) ||
+		    overlap(r->base, r->size, g->region[i].base,
+			    g->region[i].size))
+			return true;
+	return false;
+}
+
+/* The regions of the JSON array; together, without overlapping, they
+ * must be the whole file. */
 static int parse_regions(const char *json, struct guest *g)
 {
 	uint64_t total = 0;
@@ -165,6 +188,8 @@ static int parse_regions(const char *json, struct guest *g)
 				  g->file_size))
 			return -1;
 		total += g->region[g->nr_regions++].size;
+		if (overlaps_earlier(g))
+			return -1;
 		p = end;
 	}
 	return g->nr_regions && total == g->file_size ? 0 : -1;

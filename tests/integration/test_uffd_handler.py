@@ -4,8 +4,8 @@ Firecracker's JSON array of regions and an fd (an eventfd stands in for the
 userfaultfd: a child that accepts the handshake waits on it until the
 client goes). Regions at their offsets that make up the whole memory file
 (RAM, then a hot-plug region) are accepted; a region outside the file,
-regions that are not the whole file, pages other than 4 KiB, unaligned
-places and garbage are refused with "bad handshake"."""
+regions that are not the whole file or overlap, pages other than 4 KiB,
+unaligned places and garbage are refused with "bad handshake"."""
 import json
 import os
 import shutil
@@ -73,6 +73,13 @@ class Handshake(unittest.TestCase):
                 [region(BASE, 4 * MIB, 0),
                  region(BASE + 64 * MIB, 4 * MIB, 4 * MIB)],  # past its end
                 [region(BASE, 4 * MIB, 0), region(BASE, 2 * MIB, 1 << 63)],
+                # the whole file's size, but two regions share bytes of it
+                [region(BASE, 4 * MIB, 0),
+                 region(BASE + 64 * MIB, 2 * MIB, 2 * MIB)],
+                # or host addresses
+                [region(BASE, 4 * MIB, 0),
+                 region(BASE + 2 * MIB, 2 * MIB, 4 * MIB)],
+                [region((1 << 64) - 4096, 6 * MIB, 0)],  # past 2^64
                 [region(BASE, 6 * MIB, 0, kib=2048)],  # 2 MiB pages
                 [region(BASE + 1, 6 * MIB, 0)],  # unaligned
                 [region(BASE, 6 * MIB - 1, 0)],
@@ -83,7 +90,7 @@ class Handshake(unittest.TestCase):
             self.assertTrue(self.refused(text), text)
         self.handler.kill()
         err = self.handler.communicate()[1]
-        self.assertEqual(err.count("bad handshake"), 11, err)
+        self.assertEqual(err.count("bad handshake"), 14, err)
 
 
 if __name__ == "__main__":
