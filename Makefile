@@ -204,7 +204,8 @@ GUEST_FILES := $(GUEST)/vmlinux $(GUEST)/initrd.cpio $(GUEST)/rootfs.ext4
 .PHONY: all deps guest demo demo-snapshot test unit-all check-gcc check-san check-clang check-arm64 check layers integration integration-l1 fuzz bench format format-check clean install install-compat static
 all: $(PROGRAMS)
 
-$(BUILD)/microvm-uffd: $(BUILD)/obj/uffd/main.o
+UFFD_SRCS := $(wildcard uffd/*.c)
+$(BUILD)/microvm-uffd: $(UFFD_SRCS:%.c=$(BUILD)/obj/%.o)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(LDFLAGS) -o $@ $^
 

@@ -34,15 +34,11 @@
 #include <sys/un.h>
 #include <unistd.h>
 
-#define PAGE 4096ULL
+#include "uffd/handshake.h"
+
+#define PAGE UFFD_PAGE
 #define MAX_BATCH_PAGES 512 /* 2 MiB per UFFDIO_COPY when prefetching */
 #define MAX_DEFERRED 64 /* faults waiting for a remove event to be read */
-#define MAX_REGIONS 8
-#define HANDSHAKE_MAX 2048
-
-struct region {
-	uint64_t base, size, offset; /* the monitor's mapping, the file's */
-};
 
 struct opts {
 	const char *socket, *mem_file, *record, *prefetch;
@@ -50,7 +46,7 @@ struct opts {
 
 struct guest {
 	int uffd;
-	struct region region[MAX_REGIONS];
+	struct uffd_region region[UFFD_MAX_REGIONS];
 	unsigned nr_regions;
 	const uint8_t *file; /* the memory file, mapped read-only */
 	uint64_t file_size, pages; /* pages: the file's */
@@ -114,91 +110,10 @@ static int parse_args(int argc, char **argv, struct opts *o)
 	return 0;
 }
 
-/* A number after "key": in an entry's text; false when missing. */
-static bool field(const char *entry, const char *key, uint64_t *v)
-{
-	char name[32];
-	const char *at;
-	char *end;
-
-	snprintf(name, sizeof(name), "\"%s\":", key);
-	at = strstr(entry, name);
-	if (!at)
-		return false;
-	errno = 0;
-	*v = strtoull(at + strlen(name), &end, 10);
-	return !errno && end != at + strlen(name);
-}
-
-/* One {...} entry: 4 KiB pages, page-aligned, inside the memory file. */
-static bool parse_region(const char *entry, struct region *r,
-			 uint64_t file_size)
-{
-	uint64_t kib;
-
-	return field(entry, "base_host_virt_addr", &r->base) &&
-	       field(entry, "size", &r->size) &&
-	       field(entry, "offset", &r->offset) &&
-	       field(entry, "page_size_kib", &kib) && /* what E2B's reads */
-	       kib == PAGE / 1024 && r->size && !(r->base % PAGE) &&
-	       r->size <= UINT64_MAX - r->base && !(r->size % PAGE) &&
-	       !(r->offset % PAGE) && r->offset <= file_size &&
-	       r->size <= file_size - r->offset;
-}
-
-static bool overlap(uint64_t a, uint64_t a_len, uint64_t b, uint64_t b_len)
-{
-	return a < b + b_len && b < a + a_len;
-}
-
-/* Whether the last region parsed shares memory-file bytes or host
- * addresses with an earlier one. */
-static bool overlaps_earlier(const struct guest *g)
-{
-	const struct region *r = &g->region[g->nr_regions - 1];
-	unsigned i;
-
-	for (i = 0; i + 1 < g->nr_regions; i++)
-		if (overlap(r->offset, r->size, g->region[i].offset,
-			    g->region[i].size) ||
-		    overlap(r->base, r->size, g->region[i].base,
-			    g->region[i].size))
-			return true;
-	return false;
-}
-
-/* The regions of the JSON array; together, without overlapping, they
- * must be the whole file. */
-static int parse_regions(const char *json, struct guest *g)
-{
-	uint64_t total = 0;
-	const char *p = json;
-
-	g->nr_regions = 0;
-	while ((p = strchr(p, '{'))) {
-		char entry[512];
-		const char *end = strchr(p, '}');
-
-		if (!end || end - p >= (long)sizeof(entry) ||
-		    g->nr_regions == MAX_REGIONS)
-			return -1;
-		memcpy(entry, p, (size_t)(end - p));
-		entry[end - p] = '\0';
-		if (!parse_region(entry, &g->region[g->nr_regions],
-				  g->file_size))
-			return -1;
-		total += g->region[g->nr_regions++].size;
-		if (overlaps_earlier(g))
-			return -1;
-		p = end;
-	}
-	return g->nr_regions && total == g->file_size ? 0 : -1;
-}
-
 /* The monitor's message: JSON text and the uffd as SCM_RIGHTS. */
 static int receive_uffd(int conn, struct guest *g)
 {
-	char json[HANDSHAKE_MAX] = "", control[CMSG_SPACE(sizeof(int))];
+	char json[UFFD_HANDSHAKE_MAX] = "", control[CMSG_SPACE(sizeof(int))];
 	struct iovec iov = { json, sizeof(json) - 1 };
 	struct msghdr msg = { .msg_iov = &iov,
 			      .msg_iovlen = 1,
@@ -213,11 +128,13 @@ static int receive_uffd(int conn, struct guest *g)
 		return -1;
 	memcpy(&g->uffd, CMSG_DATA(c), sizeof(int));
 	g->pages = g->file_size / PAGE;
-	return parse_regions(json, g);
+	return uffd_parse_regions(json, g->file_size, g->region,
+				  &g->nr_regions);
 }
 
 /* The region holding file page `page`, or NULL. */
-static const struct region *region_of_page(const struct guest *g, uint64_t page)
+static const struct uffd_region *region_of_page(const struct guest *g,
+						uint64_t page)
 {
 	unsigned i;
 
@@ -246,7 +163,7 @@ static uint64_t page_at(const struct guest *g, uint64_t addr)
  * already-present pages (EEXIST) are fine. */
 static int copy_pages(struct guest *g, uint64_t page, uint64_t n)
 {
-	const struct region *r = region_of_page(g, page);
+	const struct uffd_region *r = region_of_page(g, page);
 	struct uffdio_copy c = { .len = n * PAGE };
 
 	if (!r || n > (r->offset + r->size) / PAGE - page)
@@ -319,7 +236,7 @@ static void note_removed(struct guest *g, uint64_t start, uint64_t end)
  * when the kernel wants a queued remove event read first. */
 static int fill_page(struct guest *g, uint64_t page)
 {
-	const struct region *r = region_of_page(g, page);
+	const struct uffd_region *r = region_of_page(g, page);
 	struct uffdio_zeropage z = { .range = { 0, PAGE } };
 
 	if (!is_removed(g, page))

@@ -30,6 +30,7 @@ srcs_snapshot := snapshot/format.c $(config) $(base)
 srcs_mmds := $(wildcard mmds/*.c)
 srcs_arm64_image := vmm/arm64/image.c
 srcs_seccomp_file := base/seccomp_file.c
+srcs_uffd_handshake := uffd/handshake.c
 $(foreach d,block net vsock rng balloon mem,$(eval srcs_dev_$(d) := $(dev)))
 libs_dev = -luring
 

@@ -14,7 +14,8 @@ root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$root/build/fuzz}")
 # the slowest first: parallel runs end together
 all="dev_net dev_vsock dev_block mmds dev_balloon dev_mem vsock dev_rng \
-	config cpu_template json http vq snapshot arm64_image seccomp_file"
+	config cpu_template json http vq snapshot arm64_image seccomp_file \
+	uffd_handshake"
 targets=${FUZZ_TARGETS:-$all}
 jobs=${FUZZ_JOBS:-$(nproc)}
 for t in $targets; do
