@@ -71,9 +71,11 @@ static int place_initrd_file(struct vm *vm, const char *path,
 	return 0;
 }
 
-/* The vCPUs (their MPIDRs into b), then the GIC over them. */
+/* The vCPUs (their MPIDRs into b), then the GIC over them. KVM's limit
+ * is its GIC's: a host with only a GICv2 runs 8 vCPUs in a VM. */
 static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 {
+	int max = arm64_max_vcpus(vm);
 	unsigned i;
 	int ret = 0;
 
@@ -81,6 +83,11 @@ static int create_vcpus(struct vm *vm, bool smt, struct arm64_boot *b)
 		return vm_fail(
 			vm, -EINVAL,
 			"smt is not available on arm64; set it to false");
+	if (max > 0 && vm->nr_vcpus > (unsigned)max)
+		return vm_fail(
+			vm, -E2BIG,
+			"this host's KVM runs at most %d vCPUs in a VM (8 where its GIC is a GICv2); vcpu_count is %u",
+			max, vm->nr_vcpus);
 	for (i = 0; i < vm->nr_vcpus && !ret; i++) {
 		ret = vcpu_open(vm, i);
 		if (!ret)

@@ -2,7 +2,8 @@
 /* The checks of an arm64 state file's vCPU and VM sections (format.c
  * calls them on each, before anything trusts it): counts within their
  * arrays, every register id an arm64 one of at most 16 bytes, every GIC
- * attribute in a group a snapshot sets, at an offset inside its frame. */
+ * attribute in a group a snapshot of its GIC version sets, at an offset
+ * inside its frame. */
 #include <errno.h>
 #include <stdio.h>
 
@@ -61,9 +62,11 @@ int snap_check_vcpu(const struct snap_vcpu *v, char *err, size_t err_size)
 
 #define GICD_FRAME 0x10000 /* the distributor's 64 KiB */
 #define GICR_FRAMES 0x20000 /* a redistributor: RD and SGI frames */
+#define GICV2_FRAME 0x1000 /* GICv2: the distributor, the CPU interface */
+#define GICV2_MAX_CPUS 8
 
-/* Where an attribute's offset must fall, and how wide its value is. */
-static bool attr_fits(const struct snap_gic_attr *a)
+/* Where a GICv3 attribute's offset must fall, and how wide its value is. */
+static bool attr_fits_v3(const struct snap_gic_attr *a)
 {
 	uint64_t offset = a->attr & KVM_DEV_ARM_VGIC_OFFSET_MASK;
 	bool narrow = a->value <= UINT32_MAX;
@@ -82,12 +85,25 @@ static bool attr_fits(const struct snap_gic_attr *a)
 	}
 }
 
+/* A GICv2 attribute: the distributor's or the CPU interface's registers,
+ * of a vCPU the GICv2 can serve, 32 bits wide. */
+static bool attr_fits_v2(const struct snap_gic_attr *a)
+{
+	uint64_t offset = a->attr & KVM_DEV_ARM_VGIC_OFFSET_MASK;
+	uint64_t vcpu = a->attr >> KVM_DEV_ARM_VGIC_CPUID_SHIFT;
+
+	return (a->group == KVM_DEV_ARM_VGIC_GRP_DIST_REGS ||
+		a->group == KVM_DEV_ARM_VGIC_GRP_CPU_REGS) &&
+	       vcpu < GICV2_MAX_CPUS && offset < GICV2_FRAME &&
+	       a->value <= UINT32_MAX;
+}
+
 int snap_check_vm(const struct snap_vm *vm, char *err, size_t err_size)
 {
 	uint32_t i;
 
-	if (vm->gic_version != 3 || vm->nr_irqs < 64 || vm->nr_irqs > 1024 ||
-	    vm->nr_irqs % 32) {
+	if ((vm->gic_version != 2 && vm->gic_version != 3) ||
+	    vm->nr_irqs < 64 || vm->nr_irqs > 1024 || vm->nr_irqs % 32) {
 		snprintf(err, err_size, "VM section: GICv%u with %u interrupts",
 			 vm->gic_version, vm->nr_irqs);
 		return -EINVAL;
@@ -101,7 +117,8 @@ int snap_check_vm(const struct snap_vm *vm, char *err, size_t err_size)
 	for (i = 0; i < vm->nattrs; i++) {
 		const struct snap_gic_attr *a = &vm->attrs[i];
 
-		if (!attr_fits(a)) {
+		if (vm->gic_version == 3 ? !attr_fits_v3(a) :
+					   !attr_fits_v2(a)) {
 			snprintf(
 				err, err_size,
 				"VM section: GIC register %u (group %u, attribute 0x%llx, value 0x%llx) is not one a snapshot sets",

@@ -2,7 +2,8 @@
 /* An arm64 VM's KVM state (snapshot/state_arm64.h), as Firecracker keeps
  * it on aarch64. Saving runs on the VMM thread with every vCPU parked:
  * each vCPU's registers (KVM_GET_REG_LIST, KVM_GET_ONE_REG), MPIDR and
- * power state, then the GICv3's registers through its device attributes.
+ * power state, then the GIC's registers (GICv3, or GICv2 where KVM has
+ * no GICv3) through its device attributes.
  * Restoring: each vCPU from its own parked thread, in parallel
  * (vm_run_on_vcpus): every register with KVM_SET_ONE_REG in KVM's order
  * (the timer's are compared at the next KVM_RUN, so their order does not
@@ -236,6 +237,50 @@ static void save_cpu(struct gic_saver *g, uint64_t m)
 	}
 }
 
+/* GICv2 (IHI 0048): the distributor's registers of interrupts 0-31 are
+ * banked per CPU, read and set with the vCPU's index in the attribute;
+ * an SGI is pending per source CPU (GICD_SPENDSGIR: ISPENDR0 names only
+ * the vCPU itself as the source); the CPU interface has registers of its
+ * own (KVM_DEV_ARM_VGIC_GRP_CPU_REGS, 32 bits each). */
+#define GICD_IIDR 0x0008
+#define GICD_ITARGETSR 0x0800
+#define GICD_CPENDSGIR 0x0f10
+#define GICD_SPENDSGIR 0x0f20
+#define CPU_REGS KVM_DEV_ARM_VGIC_GRP_CPU_REGS
+#define V2_VCPU(index) ((uint64_t)(index) << KVM_DEV_ARM_VGIC_CPUID_SHIFT)
+
+/* GICD_IIDR first: once it is written back, KVM lets the groups be set.
+ * The SPIs' targets; no line levels (GICv2 has no LEVEL_INFO group). */
+static void save_dist_v2(struct gic_saver *g)
+{
+	unsigned irq, nr = g->s->nr_irqs;
+
+	put(g, DIST, GICD_IIDR);
+	put(g, DIST, GICD_CTLR);
+	put_irq_bits(g, DIST, 0, 32, nr);
+	for (irq = 32; irq < nr; irq += 4)
+		put(g, DIST, GICD_ITARGETSR + irq);
+	put_pending_active(g, DIST, 0, 32, nr);
+}
+
+/* vCPU c's banked distributor registers, its SGIs' sources, then its CPU
+ * interface: CTLR, PMR, BPR, ABPR and the four active-priority registers
+ * KVM always shows. */
+static void save_cpu_v2(struct gic_saver *g, uint64_t c)
+{
+	static const uint16_t gicc[] = { 0x00, 0x04, 0x08, 0x1c,
+					 0xd0, 0xd4, 0xd8, 0xdc };
+	unsigned i;
+
+	put_irq_bits(g, DIST, c, 0, 32);
+	put_pending_active(g, DIST, c, 0, 32);
+	for (i = 0; i < 16; i += 4)
+		put_set_bits(g, DIST, c, GICD_SPENDSGIR + i,
+			     GICD_CPENDSGIR + i);
+	for (i = 0; i < ARRAY_SIZE(gicc); i++)
+		put(g, CPU_REGS, c | gicc[i]);
+}
+
 /* The affinity fields of an MPIDR where a GIC attribute names its vCPU. */
 static uint64_t attr_mpidr(uint64_t mpidr)
 {
@@ -255,21 +300,26 @@ static int gic_nr_irqs(int fd, uint32_t *nr)
 static int save_gic(const struct vm *vm, struct snap_state *s)
 {
 	struct gic_saver g = { vm->irqchip_fd, &s->vm, 0 };
+	bool v3 = vm->gic_version == 3;
 	unsigned i;
 
-	s->vm.gic_version = 3;
+	s->vm.gic_version = vm->gic_version;
 	g.ret = gic_nr_irqs(g.fd, &s->vm.nr_irqs);
-	save_dist(&g, attr_mpidr(s->vcpus[0].mpidr));
+	if (v3)
+		save_dist(&g, attr_mpidr(s->vcpus[0].mpidr));
+	else
+		save_dist_v2(&g);
 	for (i = 0; i < s->nr_vcpus; i++)
-		save_cpu(&g, attr_mpidr(s->vcpus[i].mpidr));
+		if (v3)
+			save_cpu(&g, attr_mpidr(s->vcpus[i].mpidr));
+		else
+			save_cpu_v2(&g, V2_VCPU(s->vcpus[i].index));
 	if (!g.ret)
 		log_info(
-			"snapshot: %u vCPUs of %u registers (vCPU 0), GICv3 of %u interrupts in %u registers",
-			s->nr_vcpus, s->vcpus[0].nregs, s->vm.nr_irqs,
-			s->vm.nattrs);
-	if (g.ret == -ENXIO)
-		log_err("snapshot: the VM's GIC is not a GICv3 (snapshots of a GICv2 VM are not supported)");
-	return g.ret == -ENXIO ? -ENOTSUP : g.ret;
+			"snapshot: %u vCPUs of %u registers (vCPU 0), GICv%u of %u interrupts in %u registers",
+			s->nr_vcpus, s->vcpus[0].nregs, s->vm.gic_version,
+			s->vm.nr_irqs, s->vm.nattrs);
+	return g.ret;
 }
 
 int snap_save_kvm(const struct vm *vm, struct snap_state *s)
@@ -306,10 +356,18 @@ int snap_check_regs(const struct vm *vm, const struct snap_state *s, char *err,
 	unsigned i, k;
 	int ret = gic_nr_irqs(vm->irqchip_fd, &nr_irqs);
 
+	if (s->vm.gic_version != vm->gic_version) {
+		snprintf(
+			err, err_size,
+			"the snapshot's GIC is a GICv%u, this host's KVM gives this VM a GICv%u",
+			s->vm.gic_version, vm->gic_version);
+		return -ENOTSUP;
+	}
 	if (ret || nr_irqs != s->vm.nr_irqs) {
-		snprintf(err, err_size,
-			 "the snapshot's GICv3 has %u interrupts, this VM's %u",
-			 s->vm.nr_irqs, nr_irqs);
+		snprintf(
+			err, err_size,
+			"the snapshot's GICv%u has %u interrupts, this VM's %u",
+			s->vm.gic_version, s->vm.nr_irqs, nr_irqs);
 		return -ENOTSUP;
 	}
 	for (i = 0; i < s->nr_vcpus; i++) {

@@ -10,10 +10,13 @@
  *   architected timer's registers are among them: KVM_REG_ARM_TIMER_CNT
  *   sets the VM's counter offset, so the guest's virtual counter goes on
  *   from the saved value (no jump, as x86's KVM clock).
- * - The VM (SEC_VM): the GICv3's state as the device attributes to set,
- *   in order (group, attribute, value): the distributor's registers, then
- *   each vCPU's redistributor and CPU interface registers, and the SPIs'
- *   line levels. Each set/enable/pending/active register comes after its
+ * - The VM (SEC_VM): the GIC's state as the device attributes to set,
+ *   in order (group, attribute, value). GICv3: the distributor's
+ *   registers, then each vCPU's redistributor and CPU interface
+ *   registers, and the SPIs' line levels. GICv2 (where KVM has no GICv3):
+ *   GICD_IIDR first (written back, it lets KVM set the groups), the
+ *   distributor's registers, then each vCPU's banked distributor
+ *   registers, its SGIs' pending sources and its CPU interface. Each set/enable/pending/active register comes after its
  *   clear twin written with all ones, so setting the list leaves exactly
  *   the saved bits, also in a VM that has run (a rewind).
  * - format_arm64.c checks both sections of an untrusted file (sizes,
@@ -56,7 +59,7 @@ struct snap_gic_attr {
 };
 
 struct snap_vm {
-	uint32_t gic_version; /* 3 (a GICv2 VM cannot be saved) */
+	uint32_t gic_version; /* 3, or 2 where KVM has no GICv3 */
 	uint32_t nr_irqs; /* KVM_DEV_ARM_VGIC_GRP_NR_IRQS */
 	uint32_t nattrs, reserved;
 	struct snap_gic_attr attrs[SNAP_MAX_GIC_ATTRS];
@@ -66,7 +69,7 @@ struct vm;
 struct snap_state;
 /* kvm_state_arm64.c: before a load sets anything, 0 if every register of
  * each saved vCPU is one this host's KVM lists for its vCPU (and the VM
- * has a GICv3 with as many interrupts); else -ENOTSUP with err naming the
+ * has a GIC of the same version with as many interrupts); else -ENOTSUP with err naming the
  * first that is not. */
 MUST_CHECK int snap_check_regs(const struct vm *vm, const struct snap_state *s,
 			       char *err, size_t err_size);

@@ -384,6 +384,7 @@ struct vcpu {
 struct vm {
 	int kvm_fd, vm_fd;
 	int irqchip_fd; /* arm64: the GIC (KVM_CREATE_DEVICE); -1 on x86 */
+	unsigned gic_version; /* arm64: 3, or 2 where KVM has no GICv3 */
 	struct guest_mem mem;
 	unsigned nr_vcpus;
 	struct vcpu vcpus[VM_MAX_VCPUS];

@@ -16,7 +16,8 @@
 # Env: L1_MEM_MIB (default 4096; arm64: 2048), L1_CPUS (default 2),
 #      L1_TIMEOUT seconds (default 1500),
 #      L1_STALL seconds (default 300) without L1's heartbeat,
-#      L1_RUN_DIR: the run folder to use (kept; default a new one, removed).
+#      L1_RUN_DIR: the run folder to use (kept; default a new one, removed),
+#      L1_GIC (arm64: the machine's GIC version, 3 or 2; default 3).
 # While it runs, QEMU's monitor is on the socket $run/monitor (the run
 # folder is printed): `info registers -a` shows where a stuck L1 is.
 # A frozen L1: its init writes $run/heartbeat every 10 s; when that stops
@@ -37,7 +38,8 @@ arm64)
 	"$here/../l1-arm64/build.sh" "$l1" >&2
 	# pauth-impdef: QEMU's own pointer-authentication algorithm, much
 	# cheaper to emulate than the architected one (docs/kvm-here.md).
-	machine=(qemu-system-aarch64 -M virt,virtualization=on,gic-version=3
+	machine=(qemu-system-aarch64
+		-M virt,virtualization=on,gic-version=${L1_GIC:-3}
 		-cpu max,pauth-impdef=on -kernel "$l1/Image")
 	console=ttyAMA0 mem=2048 what="Debian's arm64 kernel with KVM at EL2" ;;
 *) echo "l1: L1_ARCH is x86_64 or arm64" >&2; exit 2 ;;

@@ -3,7 +3,8 @@
  * trip of registers, power states and GIC attributes, and a decoder that
  * refuses hostile vCPU and VM sections (counts past their arrays, register
  * ids that are not arm64's or too wide, power states, GIC groups and
- * offsets, an x86 file) with a message and no partial state. Built for
+ * offsets of either GIC version, an x86 file) with a message and no
+ * partial state. Built for
  * aarch64 only (the sections are arm64's); runs under qemu-aarch64-static. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -178,8 +179,11 @@ static void test_hostile_vm(void **state)
 	vm.nattrs = 0xffffffffu;
 	expect_vm_refused(&vm, "4294967295 GIC registers");
 	vm = x.s.vm;
-	vm.gic_version = 2;
-	expect_vm_refused(&vm, "GICv2 with 128 interrupts");
+	vm.gic_version = 4;
+	expect_vm_refused(&vm, "GICv4 with 128 interrupts");
+	vm = x.s.vm;
+	vm.gic_version = 2; /* a redistributor is GICv3's */
+	expect_vm_refused(&vm, "GIC register 1 (group 5, attribute");
 	vm = x.s.vm;
 	vm.nr_irqs = 100;
 	expect_vm_refused(&vm, "GICv3 with 100 interrupts");
@@ -204,6 +208,52 @@ static void test_hostile_vm(void **state)
 	vm = x.s.vm;
 	vm.attrs[2].attr = 0x1c664; /* not a system register encoding */
 	expect_vm_refused(&vm, "GIC register 2");
+	free_sample(&x);
+}
+
+/* A GICv2 VM's list: the distributor's registers (banked ones with the
+ * vCPU's index) and the CPU interface's, decoded as saved; a vCPU past
+ * the GICv2's eight, an offset past its 4 KiB frames, a 64-bit value and
+ * GICv3's groups are refused. */
+static void test_gicv2(void **state)
+{
+	static const struct snap_gic_attr v2[] = {
+		{ KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 0x008, 0x0200143b },
+		{ KVM_DEV_ARM_VGIC_GRP_DIST_REGS, 0, 1ULL << 32 | 0xf20, 2 },
+		{ KVM_DEV_ARM_VGIC_GRP_CPU_REGS, 0, 7ULL << 32 | 0xd0, 1 },
+	};
+	struct sample x;
+	struct snap_state back;
+	static struct snap_vm vm;
+	char err[256] = "";
+
+	make_sample(&x, 1);
+	x.s.vm.gic_version = 2;
+	x.s.vm.nattrs = ARRAY_SIZE(v2);
+	memcpy(x.s.vm.attrs, v2, sizeof(v2));
+	free(x.buf);
+	assert_int_equal(snap_encode(&x.s, &x.buf, &x.len), 0);
+	assert_int_equal(snap_decode(x.buf, x.len, &back, err, sizeof(err)), 0);
+	assert_int_equal(back.vm.gic_version, 2);
+	assert_int_equal(back.vm.nattrs, ARRAY_SIZE(v2));
+	assert_memory_equal(back.vm.attrs, v2, sizeof(v2));
+	snap_state_free(&back);
+
+	vm = x.s.vm;
+	vm.attrs[1].attr = 8ULL << 32 | 0xf20; /* a ninth vCPU */
+	expect_vm_refused(&vm, "GIC register 1 (group 1, attribute 0x8000");
+	vm = x.s.vm;
+	vm.attrs[2].attr = 0x1000; /* past the CPU interface's frame */
+	expect_vm_refused(&vm, "GIC register 2 (group 2, attribute 0x1000");
+	vm = x.s.vm;
+	vm.attrs[0].value = 1ULL << 32;
+	expect_vm_refused(&vm, "value 0x100000000");
+	vm = x.s.vm;
+	vm.attrs[2].group = KVM_DEV_ARM_VGIC_GRP_CPU_SYSREGS;
+	expect_vm_refused(&vm, "GIC register 2 (group 6, attribute");
+	vm = x.s.vm;
+	vm.attrs[0].group = KVM_DEV_ARM_VGIC_GRP_LEVEL_INFO;
+	expect_vm_refused(&vm, "is not one a snapshot sets");
 	free_sample(&x);
 }
 
@@ -244,6 +294,7 @@ int main(void)
 		cmocka_unit_test(test_x86_file_refused),
 		cmocka_unit_test(test_hostile_vcpu),
 		cmocka_unit_test(test_hostile_vm),
+		cmocka_unit_test(test_gicv2),
 		cmocka_unit_test(test_every_flipped_byte),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -73,6 +73,11 @@ static int gic_set(int fd, uint32_t group, uint64_t attr, const void *value)
 	return ioctl(fd, KVM_SET_DEVICE_ATTR, &a) < 0 ? -errno : 0;
 }
 
+int arm64_max_vcpus(const struct vm *vm)
+{
+	return ioctl(vm->vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_MAX_VCPUS);
+}
+
 /* KVM_CREATE_DEVICE of a GICv3, else a GICv2: vm->irqchip_fd. */
 static int gic_create_device(struct vm *vm, struct arm64_gic *gic)
 {
@@ -86,6 +91,7 @@ static int gic_create_device(struct vm *vm, struct arm64_gic *gic)
 			return -errno;
 	}
 	vm->irqchip_fd = (int)dev.fd;
+	vm->gic_version = gic->version;
 	return 0;
 }
 
