@@ -426,7 +426,7 @@ jail_case
 
 for name in one-vcpu x86 devices snap load-file load-uffd jail; do
 	echo "---- console of $name (last lines)"
-	tail -n 6 "$work/$name.out"
+	tail -n $([ "$failures" = 0 ] && echo 6 || echo 40) "$work/$name.out"
 done
 rm -rf "$work"
 [ "$failures" = 0 ] && echo "test-boot: all passed" && exit 0
