@@ -136,7 +136,7 @@ static const struct {
 	const char *why;
 } allowed_with_arg[] = {
 	{ "mmap", ALL, 2, PROT_EXEC, 0,
-	  "malloc; never PROT_EXEC: no code is loaded after start" },
+	  "malloc; virtio-mem: unplugged blocks, a rewound region mapped anew; never PROT_EXEC: no code is loaded after start" },
 	{ "mprotect", ALL, 2, PROT_EXEC, 0,
 	  "malloc arenas of new threads; never PROT_EXEC" },
 	{ "socket", VMM, 0, INT_ARG, AF_UNIX,

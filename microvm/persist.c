@@ -496,10 +496,10 @@ int snapshot_rewind_check(const struct vm *vm, const struct loaded_snapshot *k,
 			"a rewind is not supported with a balloon device (the pages it gave back are no longer the snapshot's; a Uffd page server has noted them removed)");
 		return -ENOTSUP;
 	}
-	if (vdev_find(vm, VIRTIO_ID_MEM, NULL)) {
+	if (vdev_find(vm, VIRTIO_ID_MEM, NULL) && !vm->mem.hp.file_private) {
 		snprintf(
 			err, err_size,
-			"a rewind is not supported with hot-pluggable memory (KVM's dirty log does not cover its region)");
+			"a rewind of hot-pluggable memory needs the snapshot loaded from its memory file (\"File\"): a Uffd page server takes the pages a rewind drops as removed");
 		return -ENOTSUP;
 	}
 	if (!vm->mem.logged) {
@@ -511,15 +511,19 @@ int snapshot_rewind_check(const struct vm *vm, const struct loaded_snapshot *k,
 	return 0;
 }
 
-/* Devices first (reset: nothing in flight writes guest RAM any more), then
- * the pages written since the load, then the KVM state from the vCPU
- * threads. */
+/* The hot-plug region first (virtio-mem's restore gives KVM the slots
+ * its blocks need), then devices (reset: nothing in flight writes guest
+ * RAM any more), then the RAM pages written since the load, then the KVM
+ * state from the vCPU threads. */
 int snapshot_rewind(struct vm *vm, const struct loaded_snapshot *k,
 		    uint64_t *pages_dropped, char *err, size_t err_size)
 {
 	int ret = snapshot_rewind_check(vm, k, err, err_size);
 
 	vm->err[0] = '\0';
+	if (!ret && k->s.hotplug &&
+	    (ret = gmem_hotplug_rewind(&vm->mem, k->s.hotplug->plugged)))
+		vm_fail(vm, ret, "the hot-plug region: %s", strerror(-ret));
 	if (!ret)
 		ret = restore_devices(vm, &k->s);
 	if (!ret && (ret = snap_rewind_memory(vm, pages_dropped)))

@@ -221,7 +221,8 @@ static int map_hotplug_file(struct guest_mem *mem, const char *mem_path)
 	if (fd < 0)
 		return -errno;
 	ret = gmem_hotplug_map_file(mem, fd, mem->size);
-	close(fd);
+	if (ret)
+		close(fd);
 	return ret;
 }
 

@@ -223,7 +223,26 @@ int gmem_hotplug_map_file(struct guest_mem *mem, int fd, uint64_t off)
 		return -EINVAL;
 	if (map_file_private(hp->host, hp->size, fd, (off_t)off) == MAP_FAILED)
 		return -errno;
+	if (hp->file_private)
+		close(hp->file_fd);
 	hp->file_private = true;
+	hp->file_fd = fd;
+	hp->file_off = off;
+	return 0;
+}
+
+int gmem_hotplug_rewind(struct guest_mem *mem, const uint64_t *plugged)
+{
+	struct gmem_hotplug *hp = &mem->hp;
+	uint64_t w, words = (hp->size / hp->block_size + 63) / 64;
+
+	if (!hp->file_private)
+		return -ENOTSUP;
+	if (map_file_private(hp->host, hp->size, hp->file_fd,
+			     (off_t)hp->file_off) == MAP_FAILED)
+		return -errno;
+	for (w = 0; w < words; w++)
+		__atomic_store_n(&hp->plugged[w], plugged[w], __ATOMIC_RELEASE);
 	return 0;
 }
 
@@ -263,6 +282,8 @@ void gmem_hotplug_destroy(struct guest_mem *mem)
 {
 	if (mem->hp.host)
 		munmap(mem->hp.host, mem->hp.size);
+	if (mem->hp.file_private)
+		close(mem->hp.file_fd);
 	free(mem->hp.plugged);
 	memset(&mem->hp, 0, sizeof(mem->hp));
 }

@@ -71,7 +71,9 @@ struct guest_mem {
 		/* a bit per block, set while plugged; read by vCPU threads,
 		 * written by the VMM thread (atomics) */
 		uint64_t *plugged;
-		bool file_private; /* gmem_hotplug_map_file's */
+		bool file_private; /* gmem_hotplug_map_file's: */
+		int file_fd; /* its memory file, kept for a rewind */
+		uint64_t file_off;
 	} hp;
 };
 
@@ -110,9 +112,16 @@ MUST_CHECK int gmem_hotplug_create(struct guest_mem *mem, uint64_t gpa,
 				   uint64_t size, uint64_t block_size);
 /* Maps bytes [off, off + region size) of a snapshot's memory file
  * MAP_PRIVATE over the region, at the same addresses; blocks unplugged
- * later are replaced by anonymous memory. 0 or -errno. */
+ * later are replaced by anonymous memory. Takes fd (closed with the
+ * region) on success. 0 or -errno. */
 MUST_CHECK int gmem_hotplug_map_file(struct guest_mem *mem, int fd,
 				     uint64_t off);
+/* A rewind: the whole region mapped from the memory file again (what the
+ * guest wrote and the blocks unplugged since are dropped) and `plugged`
+ * (a bit per block) the blocks plugged. -ENOTSUP unless the region came
+ * from a memory file (gmem_hotplug_map_file). VMM thread, vCPUs parked. */
+MUST_CHECK int gmem_hotplug_rewind(struct guest_mem *mem,
+				   const uint64_t *plugged);
 /* Plugs or unplugs blocks [first, first + n) of the region (in range: the
  * caller checked); unplugged blocks go back to the host (gmem_discard).
  * VMM thread. */

@@ -6,8 +6,10 @@ region's mapping in /proc/PID/smaps drops) and MemTotal falls again.
 API errors are Firecracker's {"fault_message"} answers. A snapshot of a
 VM with 128 MiB plugged and a file written into them loads in a fresh
 microvm, from the memory file (File) and through microvm-uffd (Uffd), with
-the same MemTotal and the file's checksum (a rewind of it is refused);
-unplugging works after the load."""
+the same MemTotal and the file's checksum; unplugging works after the
+load. The File load, with its memory unplugged and the file gone, is
+rewound: the blocks, MemTotal and the file's bytes are back, and
+unplugging works again. A rewind of the Uffd load is refused."""
 import os
 import shutil
 import subprocess
@@ -215,28 +217,41 @@ class Hotplug(unittest.TestCase):
                 "mem_backend": {"backend_type": backend,
                                 "backend_path": path},
                 "track_dirty_pages": True, "resume_vm": True})
-            status, reply, _ = self.api.request("PUT", "/snapshot/rewind",
-                                                {})
-            self.assertEqual(status, 400, reply)
-            self.assertIn("not supported with hot-pluggable memory",
-                          reply["fault_message"])
-            self.assertEqual(self.status()["plugged_size_mib"], 128)
-            self.assertEqual(self.status()["requested_size_mib"], 128)
-            self.lines.wait_for("sum ", 120)
-            self.assertEqual(mem_totals(self.lines)[-1], total)
-            after = [l.split()[1] for l in self.lines.lines
-                     if l.startswith("sum ")]
-            self.assertEqual(set(after), {want_sum},
-                             "the file's bytes came back")
-            self.lines.wait_for("freed", 60)
-            self.resize(0)
-            wait_until("MemTotal back after the load",
-                       lambda: mem_totals(self.lines)[-1] <= boot_total + 8)
+            if backend == "Uffd":
+                status, reply, _ = self.api.request(
+                    "PUT", "/snapshot/rewind", {})
+                self.assertEqual(status, 400, reply)
+                self.assertIn("needs the snapshot loaded from its memory "
+                              "file", reply["fault_message"])
+            self.check_plugged_file_and_unplug(want_sum, total, boot_total,
+                                               "the load")
+            if backend == "File":
+                ok(self.api, "PUT", "/snapshot/rewind", {"resume_vm": True})
+                self.lines.lines.clear()
+                self.check_plugged_file_and_unplug(want_sum, total,
+                                                   boot_total, "the rewind")
         finally:
             self.api.stop()
             if handler:
                 handler.kill()
                 handler.wait()
+
+    def check_plugged_file_and_unplug(self, want_sum, total, boot_total,
+                                      after):
+        """128 MiB plugged, MemTotal and the file's checksum as saved; once
+        the guest removed the file, unplugging all of it works."""
+        self.assertEqual(self.status()["plugged_size_mib"], 128)
+        self.assertEqual(self.status()["requested_size_mib"], 128)
+        self.lines.wait_for("sum ", 120)
+        self.assertEqual(mem_totals(self.lines)[-1], total)
+        sums = [l.split()[1] for l in self.lines.lines
+                if l.startswith("sum ")]
+        self.assertEqual(set(sums), {want_sum},
+                         "the file's bytes came back after " + after)
+        self.lines.wait_for("freed", 60)
+        self.resize(0)
+        wait_until("MemTotal back after " + after,
+                   lambda: mem_totals(self.lines)[-1] <= boot_total + 8)
 
     def test_hostile_memory_file(self):
         """A memory file that lacks the hot-plug region is refused."""

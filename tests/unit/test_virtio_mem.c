@@ -3,7 +3,7 @@
  * region above RAM, the requested size growing the usable region in
  * slots, plugged blocks reachable as guest memory and unplugged ones read
  * as zero, a KVM slot per slot in use, a snapshot's state and memory
- * brought back, and a hostile driver's requests (or state file) refused
+ * brought back (by a load, then by a rewind), and a hostile driver's requests (or state file) refused
  * without touching RAM. */
 #include <stdio.h>
 #include <stdlib.h>
@@ -350,11 +350,36 @@ static void test_snapshot_and_restore(void **state)
 	assert_int_equal(p[0], 0x5a);
 	assert_int_equal(p[2 * BLOCK - 1], 0x17);
 	assert_null(gmem_ptr(&guest.vm.mem, REGION, 1));
-	/* unplugged after the load: reads zero, not the file's bytes */
+	/* written, then unplugged after the load: reads zero, not the
+	 * file's bytes */
+	p[1] = 0x99;
 	assert_int_equal(send(UNPLUG, REGION + 4 * BLOCK, 2).type, ACK);
 	assert_int_equal(guest.vm.mem.hp.host[4 * BLOCK], 0);
 	assert_kvm_slot(2, false);
+	/* a rewind: the snapshot's blocks, bytes and KVM slot again */
+	assert_int_equal(gmem_hotplug_rewind(&guest.vm.mem, hp->plugged), 0);
+	assert_int_equal(vdev_restore(guest.mem, &dev), 0);
+	vmem_status(guest.mem, &st);
+	assert_int_equal(st.plugged_mib, 4);
+	assert_kvm_slot(2, true);
+	p = gmem_ptr(&guest.vm.mem, REGION + 4 * BLOCK, 2 * BLOCK);
+	assert_non_null(p);
+	assert_int_equal(p[0], 0x5a);
+	assert_int_equal(p[1], 0x5a);
+	assert_int_equal(p[2 * BLOCK - 1], 0x17);
+	assert_null(gmem_ptr(&guest.vm.mem, REGION, 1));
 	free(hp);
+}
+
+/* A region that did not come from a memory file has nothing to go back
+ * to. */
+static void test_rewind_needs_the_memory_file(void **state)
+{
+	uint64_t plugged[1] = { 1 };
+
+	create();
+	assert_int_equal(gmem_hotplug_rewind(&guest.vm.mem, plugged), -ENOTSUP);
+	assert_false(gmem_hotplug_plugged(&guest.vm.mem, 0));
 }
 
 /* The byte at file offset off. */
@@ -482,6 +507,8 @@ int main(void)
 						teardown),
 		cmocka_unit_test_setup_teardown(test_snapshot_and_restore,
 						setup, teardown),
+		cmocka_unit_test_setup_teardown(
+			test_rewind_needs_the_memory_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_snapshot_state,
 						setup, teardown),
 		cmocka_unit_test_setup_teardown(
