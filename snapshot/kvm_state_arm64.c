@@ -305,15 +305,15 @@ static int save_gic(const struct vm *vm, struct snap_state *s)
 
 	s->vm.gic_version = vm->gic_version;
 	g.ret = gic_nr_irqs(g.fd, &s->vm.nr_irqs);
-	if (v3)
+	if (v3) {
 		save_dist(&g, attr_mpidr(s->vcpus[0].mpidr));
-	else
-		save_dist_v2(&g);
-	for (i = 0; i < s->nr_vcpus; i++)
-		if (v3)
+		for (i = 0; i < s->nr_vcpus; i++)
 			save_cpu(&g, attr_mpidr(s->vcpus[i].mpidr));
-		else
+	} else {
+		save_dist_v2(&g);
+		for (i = 0; i < s->nr_vcpus; i++)
 			save_cpu_v2(&g, V2_VCPU(s->vcpus[i].index));
+	}
 	if (!g.ret)
 		log_info(
 			"snapshot: %u vCPUs of %u registers (vCPU 0), GICv%u of %u interrupts in %u registers",

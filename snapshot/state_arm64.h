@@ -16,9 +16,10 @@
  *   registers, and the SPIs' line levels. GICv2 (where KVM has no GICv3):
  *   GICD_IIDR first (written back, it lets KVM set the groups), the
  *   distributor's registers, then each vCPU's banked distributor
- *   registers, its SGIs' pending sources and its CPU interface. Each set/enable/pending/active register comes after its
- *   clear twin written with all ones, so setting the list leaves exactly
- *   the saved bits, also in a VM that has run (a rewind).
+ *   registers, its SGIs' pending sources and its CPU interface. Each
+ *   set/enable/pending/active register comes after its clear twin
+ *   written with all ones, so setting the list leaves exactly the saved
+ *   bits, also in a VM that has run (a rewind).
  * - format_arm64.c checks both sections of an untrusted file (sizes,
  *   counts, register ids and sizes, attribute groups and offsets);
  *   kvm_state_arm64.c saves and sets them through KVM.
@@ -69,8 +70,8 @@ struct vm;
 struct snap_state;
 /* kvm_state_arm64.c: before a load sets anything, 0 if every register of
  * each saved vCPU is one this host's KVM lists for its vCPU (and the VM
- * has a GIC of the same version with as many interrupts); else -ENOTSUP with err naming the
- * first that is not. */
+ * has a GIC of the same version with as many interrupts); else -ENOTSUP
+ * with err naming the first that is not. */
 MUST_CHECK int snap_check_regs(const struct vm *vm, const struct snap_state *s,
 			       char *err, size_t err_size);
 

@@ -3,8 +3,8 @@
  * region above RAM, the requested size growing the usable region in
  * slots, plugged blocks reachable as guest memory and unplugged ones read
  * as zero, a KVM slot per slot in use, a snapshot's state and memory
- * brought back (by a load, then by a rewind), and a hostile driver's requests (or state file) refused
- * without touching RAM. */
+ * brought back (by a load, then by a rewind), and a hostile driver's
+ * requests (or state file) refused without touching RAM. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/stat.h>

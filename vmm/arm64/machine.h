@@ -4,8 +4,9 @@
  * vmm/arch.h's functions, each vCPU's KVM_ARM_VCPU_INIT (the preferred
  * target, PSCI 0.2; every vCPU but the first starts powered off and is
  * started by the guest's PSCI CPU_ON), its MPIDR_EL1 for the device tree,
- * the GICv3 (GICv2 where KVM has no v3) at layout.h's addresses,
- * initialised once every vCPU exists (vm->gic_version says which), and the boot CPU's registers.
+ * the GICv3 (GICv2 where KVM has no v3; vm->gic_version says which) at
+ * layout.h's addresses, initialised once every vCPU exists, and the boot
+ * CPU's registers.
  * Functions return 0 or -errno. */
 #ifndef MICROVM_ARM64_MACHINE_H
 #define MICROVM_ARM64_MACHINE_H
