@@ -70,11 +70,12 @@ class Client:
 
 
 def exited(pid):
-    """Whether pid is gone or a zombie (it may go between two reads)."""
+    """Whether pid is gone or a zombie. It may go between the open and
+    the read: the read then fails with ESRCH (ProcessLookupError)."""
     try:
         with open("/proc/%d/stat" % pid) as f:
             return f.read().rsplit(")", 1)[1].split()[0] == "Z"
-    except FileNotFoundError:
+    except (FileNotFoundError, ProcessLookupError):
         return True
 
 
