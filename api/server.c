@@ -3,7 +3,13 @@
  * epoll set, HTTP/1.1 keep-alive and pipelining. A complete request is
  * routed, handed to the VMM thread through the api_channel, and its reply
  * queued on the connection. A slow or silent client only holds its own
- * connection; its buffers are capped. */
+ * connection; its buffers are capped. A connection microvm ends (a
+ * rejected request, Connection: close) is closed gracefully: once its
+ * reply is out, microvm stops writing (shutdown) and reads and drops what
+ * the client still sends, up to API_MAX_LINGER bytes, until the client
+ * closes. Closed at once, a socket with unread bytes makes the client's
+ * send fail (EPIPE) and its read of the reply fail (ECONNRESET): a client
+ * sending a body over the limit would never see the 400 saying so. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -20,6 +26,7 @@
 #define API_MAX_CONNS 256
 #define API_MAX_PENDING_OUT (1u << 20) /* a client that never reads */
 #define API_READ_CHUNK 16384
+#define API_MAX_LINGER (4u << 20) /* dropped after a reply that closes */
 
 struct conn {
 	int fd;
@@ -28,6 +35,8 @@ struct conn {
 	char *out;
 	size_t out_len, out_off;
 	bool closing; /* close once out is flushed */
+	bool lingering; /* out flushed and shut down; input dropped */
+	size_t dropped; /* bytes dropped while lingering */
 	bool continue_sent;
 };
 
@@ -254,11 +263,36 @@ static void conn_process(struct api_server *s, struct conn *c)
 	c->in_len -= off;
 }
 
+/* Reads and drops what a client sends after its connection's last reply;
+ * false once it closed, failed, or sent more than API_MAX_LINGER. */
+static bool conn_drain(struct conn *c)
+{
+	char sink[API_READ_CHUNK];
+	ssize_t n;
+
+	while ((n = read(c->fd, sink, sizeof(sink))) > 0) {
+		c->dropped += (size_t)n;
+		if (c->dropped > API_MAX_LINGER)
+			return false;
+	}
+	return n < 0 && (errno == EAGAIN || errno == EINTR);
+}
+
+/* The connection's last reply is out: the client sees its end of stream
+ * and may finish sending; false when the socket is already gone. */
+static bool conn_linger(struct conn *c)
+{
+	c->lingering = true;
+	return shutdown(c->fd, SHUT_WR) == 0 && conn_drain(c);
+}
+
 static bool conn_read(struct api_server *s, struct conn *c)
 {
 	size_t cap = HTTP_MAX_HEADER_BYTES + s->max_body + 1;
 	ssize_t n;
 
+	if (c->lingering)
+		return conn_drain(c);
 	if (c->in_cap - c->in_len < API_READ_CHUNK && c->in_cap < cap) {
 		size_t want = c->in_len + API_READ_CHUNK;
 		char *p = realloc(c->in, want < cap ? want : cap);
@@ -290,7 +324,7 @@ static bool conn_write(struct conn *c)
 	free(c->out);
 	c->out = NULL;
 	c->out_len = c->out_off = 0;
-	return !c->closing;
+	return true;
 }
 
 static void conn_event(struct api_server *s, struct conn *c, uint32_t events)
@@ -301,18 +335,14 @@ static void conn_event(struct api_server *s, struct conn *c, uint32_t events)
 		alive = conn_read(s, c);
 	if (alive && c->out_len)
 		alive = conn_write(c);
-	if (alive && c->closing && !c->out_len)
-		alive = false;
 	if (alive && (events & (EPOLLHUP | EPOLLERR)))
 		alive = false;
-	if (!alive) {
-		conn_close(s, c);
-		return;
-	}
-	if (c->out_len && !conn_write(c))
-		conn_close(s, c);
-	else
+	if (alive && c->closing && !c->out_len && !c->lingering)
+		alive = conn_linger(c);
+	if (alive)
 		conn_watch(s, c);
+	else
+		conn_close(s, c);
 }
 
 static void accept_all(struct api_server *s)

@@ -349,6 +349,28 @@ class Rejections(ApiBase):
         self.bad("PUT", "/boot-source", big, "larger than the limit of 51200")
         self.ok("GET", "/")  # still answering
 
+    def test_body_sent_after_the_rejection(self):
+        """The 400 for a body over the limit comes after the headers; a
+        client still sending the body (as http.client and Go do) may
+        finish, then reads the 400 and the end of the stream. Before,
+        microvm closed at once: the rest of the body failed with EPIPE."""
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        s.settimeout(10)
+        s.connect(self.api.sock)
+        s.sendall(b"PUT /boot-source HTTP/1.1\r\nContent-Type: "
+                  b"application/json\r\nContent-Length: 200000\r\n\r\n")
+        reply = b""
+        while not response_complete(reply):
+            chunk = s.recv(65536)
+            self.assertTrue(chunk, "closed before the reply: %r" % reply)
+            reply += chunk
+        self.assertTrue(reply.startswith(b"HTTP/1.1 400"), reply)
+        self.assertIn(b"larger than the limit of 51200", reply)
+        s.sendall(b"x" * 200000)  # the body, after the reply
+        self.assertEqual(s.recv(1), b"")  # then microvm closes
+        s.close()
+        self.ok("GET", "/")
+
     def test_client_quirks(self):
         # lower-case headers, curl's form content type, tabs, no newline
         raw = ('PUT /machine-config HTTP/1.1\r\nhost: x\r\n'
