@@ -4,6 +4,7 @@
  * checked, and a failure says which. */
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -36,25 +37,55 @@ struct section_header {
 
 _Static_assert(sizeof(struct file_header) == 32, "header layout");
 
+/* CRC-32 (IEEE 802.3, reflected, as zlib's) eight bytes at a step
+ * ("slicing-by-8"): crc_tables[k][b] is byte b's CRC followed by k zero
+ * bytes, so eight table lookups replace eight byte steps. A 100 KB state
+ * file took 247 us a byte at a time, on the load path. */
+static uint32_t crc_tables[8][256];
+static pthread_once_t crc_tables_once = PTHREAD_ONCE_INIT;
+
+static void crc_tables_make(void)
+{
+	unsigned i, k;
+
+	for (i = 0; i < 256; i++) {
+		uint32_t c = i;
+
+		for (k = 0; k < 8; k++)
+			c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
+		crc_tables[0][i] = c;
+	}
+	for (k = 1; k < 8; k++)
+		for (i = 0; i < 256; i++) {
+			uint32_t c = crc_tables[k - 1][i];
+
+			crc_tables[k][i] = (c >> 8) ^ crc_tables[0][c & 0xff];
+		}
+}
+
+static uint32_t le32(const uint8_t *p)
+{
+	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
+	       (uint32_t)p[3] << 24;
+}
+
 uint32_t snap_crc32(const void *buf, size_t len)
 {
-	static uint32_t table[256];
+	const uint32_t(*t)[256] = crc_tables;
 	const uint8_t *p = buf;
 	uint32_t crc = 0xffffffffu;
-	size_t i;
 
-	if (!table[1]) {
-		for (i = 0; i < 256; i++) {
-			uint32_t c = (uint32_t)i;
-			int k;
+	pthread_once(&crc_tables_once, crc_tables_make);
+	for (; len >= 8; p += 8, len -= 8) {
+		uint32_t lo = crc ^ le32(p), hi = le32(p + 4);
 
-			for (k = 0; k < 8; k++)
-				c = (c & 1) ? 0xedb88320u ^ (c >> 1) : c >> 1;
-			table[i] = c;
-		}
+		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
+		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^
+		      t[3][hi & 0xff] ^ t[2][(hi >> 8) & 0xff] ^
+		      t[1][(hi >> 16) & 0xff] ^ t[0][hi >> 24];
 	}
-	for (i = 0; i < len; i++)
-		crc = table[(crc ^ p[i]) & 0xff] ^ (crc >> 8);
+	for (; len; p++, len--)
+		crc = t[0][(crc ^ *p) & 0xff] ^ (crc >> 8);
 	return crc ^ 0xffffffffu;
 }
 

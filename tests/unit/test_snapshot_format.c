@@ -178,7 +178,16 @@ static void test_uffd_message(void **state)
 
 static void test_crc32_known_value(void **state)
 {
+	static uint8_t bytes[4099];
+	unsigned i;
+
 	assert_int_equal(snap_crc32("123456789", 9), 0xcbf43926);
+	/* eight bytes at a step, a tail, and an odd start (zlib's values) */
+	for (i = 0; i < sizeof(bytes); i++)
+		bytes[i] = (uint8_t)(i * 7 + 3);
+	assert_int_equal(snap_crc32(bytes, sizeof(bytes)), 0x9ce410f9);
+	assert_int_equal(snap_crc32(bytes + 1, sizeof(bytes) - 1), 0xe89e8b3e);
+	assert_int_equal(snap_crc32(bytes, 0), 0);
 }
 
 static void test_header_damage(void **state)
