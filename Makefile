@@ -295,6 +295,10 @@ fuzz:
 	FUZZ_RUNS=$(FUZZ_RUNS) FUZZ_TARGETS="$(FUZZ_TARGETS)" tests/fuzz/run.sh
 
 unit-all: check-gcc check-san check-clang check-arm64 fuzz
+# check-arm64 and the _arm64 fuzz targets need the arm64 sysroot
+# (scripts/deps-arm64.sh): made once, before either runs.
+check-arm64: | deps-arm64
+fuzz: | $(if $(FUZZ_TARGETS),$(if $(filter %_arm64,$(FUZZ_TARGETS)),deps-arm64),deps-arm64)
 check-gcc:
 	$(MAKE) check
 check-san:

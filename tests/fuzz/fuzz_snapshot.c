@@ -1,7 +1,9 @@
 // SPDX-License-Identifier: Apache-2.0
 /* libFuzzer target: the state-file decoder on arbitrary bytes. Inputs
  * with a valid CRC get deep quickly because the harness reseals them half
- * of the time; a decoded state must re-encode to the same bytes. */
+ * of the time; a decoded state must re-encode to the same bytes. Built
+ * twice: fuzz_snapshot (x86's sections) and, for aarch64 under qemu-user,
+ * fuzz_snapshot_arm64 (arm64's, checked by format_arm64.c). */
 #include <stdlib.h>
 #include <string.h>
 
