@@ -6,8 +6,9 @@
 # a new L1 carries on with the tests that had
 # not finished: each finished test's outcome is journalled in the run
 # folder and counts, a failure included (its traceback is printed when
-# it fails, not only in the summary). At most L1_ATTEMPTS L1s (default
-# 3); a freeze in the last one fails the run.
+# it fails, not only in the summary; tests/integration/run.py reruns a
+# failed test once). At most L1_ATTEMPTS L1s (default 3); a freeze in
+# the last one fails the run.
 # Usage: integration.sh PATTERN [UNIT_TEST...]
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
