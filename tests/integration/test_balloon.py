@@ -162,6 +162,7 @@ class Balloon(unittest.TestCase):
     def setUp(self):
         self.dir = tempfile.mkdtemp()
         self.apis = []
+        self.consoles = {}  # api -> its guest's console (LineReader)
 
     def tearDown(self):
         for api in self.apis:
@@ -170,11 +171,15 @@ class Balloon(unittest.TestCase):
             if died:  # microvm exited under the test: say how
                 print("\nmicrovm exited with %s; its log's end:\n%s" % (
                     api.proc.returncode, "".join(log.splitlines(True)[-20:])))
+                console = self.consoles.get(api)
+                print("its guest's console's end:\n" + "\n".join(
+                    console.lines[-30:] if console else ["(not read)"]))
         shutil.rmtree(self.dir, ignore_errors=True)
 
     def boot(self, balloon, script=FILL_AND_FREE, mem=MEM_MIB, huge=False):
         api, lines = start(balloon, script, mem, huge)
         self.apis.append(api)
+        self.consoles[api] = lines
         return api, lines
 
     def inflate(self, api, mib):
