@@ -22,8 +22,8 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/../.." && pwd)
 out=$(realpath -m "${1:-$root/build/fuzz}")
 # the slowest first: parallel runs end together
-all="dev_net dev_vsock dev_block mmds dev_balloon dev_mem vsock dev_rng \
-	config cpu_template json http vq snapshot snapshot_arm64 arm64_image \
+all="dev_net dev_vsock snapshot_arm64 dev_block mmds dev_balloon dev_mem \
+	vsock dev_rng config cpu_template json http vq snapshot arm64_image \
 	seccomp_file uffd_handshake"
 targets=${FUZZ_TARGETS:-$all}
 jobs=${FUZZ_JOBS:-$(nproc)}
