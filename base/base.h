@@ -21,14 +21,33 @@
 #ifndef MICROVM_BASE_H
 #define MICROVM_BASE_H
 
+#include <endian.h>
 #include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 #include <time.h>
 
 #define MUST_CHECK __attribute__((warn_unused_result))
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Little-endian integers of a file format, at any alignment. */
+static inline uint32_t read_le32(const void *p)
+{
+	uint32_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le32toh(v);
+}
+
+static inline uint64_t read_le64(const void *p)
+{
+	uint64_t v;
+
+	memcpy(&v, p, sizeof(v));
+	return le64toh(v);
+}
 
 /* MAJOR.MINOR: the Firecracker release whose API, CLI and config file
  * microvm implements (README "Version"); PATCH: microvm's own releases at

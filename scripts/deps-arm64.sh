@@ -47,9 +47,10 @@ fi
 # unpack DIR PKG...: the packages' .debs downloaded and unpacked into DIR
 # (made anew), nothing installed.
 unpack() {
-	local dir=$1 work deb
+	local dir=$1 deb # work: global, for the EXIT trap
 	shift
 	work=$(mktemp -d)
+	trap 'rm -rf "$work"' EXIT # also when a download fails
 	(cd "$work" && apt-get download -q "$@" 2>/dev/null) ||
 		(apt_update && cd "$work" && apt-get download -q "$@")
 	rm -rf "$dir"

@@ -63,12 +63,6 @@ static void crc_tables_make(void)
 		}
 }
 
-static uint32_t le32(const uint8_t *p)
-{
-	return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 |
-	       (uint32_t)p[3] << 24;
-}
-
 uint32_t snap_crc32(const void *buf, size_t len)
 {
 	const uint32_t(*t)[256] = crc_tables;
@@ -77,7 +71,7 @@ uint32_t snap_crc32(const void *buf, size_t len)
 
 	pthread_once(&crc_tables_once, crc_tables_make);
 	for (; len >= 8; p += 8, len -= 8) {
-		uint32_t lo = crc ^ le32(p), hi = le32(p + 4);
+		uint32_t lo = crc ^ read_le32(p), hi = read_le32(p + 4);
 
 		crc = t[7][lo & 0xff] ^ t[6][(lo >> 8) & 0xff] ^
 		      t[5][(lo >> 16) & 0xff] ^ t[4][lo >> 24] ^

@@ -3,10 +3,9 @@
  * header, then the kernel, which runs from text_offset bytes past a 2 MiB
  * aligned base and needs image_size bytes there (its bss included). The
  * file is untrusted: every field is checked before RAM is written. */
-#include <endian.h>
 #include <errno.h>
-#include <string.h>
 
+#include "base/base.h"
 #include "vmm/arm64/arm64.h"
 
 #define IMAGE_FLAG_BIG_ENDIAN 1ULL
@@ -18,22 +17,6 @@ struct image_header {
 	uint64_t flags;
 	uint32_t magic;
 };
-
-static uint64_t read_le64(const uint8_t *p)
-{
-	uint64_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le64toh(v);
-}
-
-static uint32_t read_le32(const uint8_t *p)
-{
-	uint32_t v;
-
-	memcpy(&v, p, sizeof(v));
-	return le32toh(v);
-}
 
 static void read_header(const uint8_t *img, struct image_header *h)
 {
